@@ -1,0 +1,229 @@
+"""The demo agent: a real ACP agent over stdio that needs no model and no API key.
+
+It reads its prompt for simple instructions, and for each turn it reports a plan,
+streams its thinking and its reply, and carries out tool calls that really act on the
+project's workspace, asking the client for permission first:
+
+- ``create <file>`` (or ``write <file>``), optionally ``with content "..."``: writes the file;
+- ``wait <seconds>`` (or ``sleep <seconds>``): works for that long, streaming progress;
+- ``list mcp``: lists the MCP servers the client gave the session.
+
+Cancellation (ACP ``session/cancel``) stops the turn at the next step with ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import acp
+from acp.schema import (
+    AgentCapabilities,
+    AllowedOutcome,
+    Implementation,
+    InitializeResponse,
+    NewSessionResponse,
+    PermissionOption,
+    PlanEntry,
+    PromptResponse,
+    ToolCallUpdate,
+)
+
+CREATE = re.compile(r"\b(?:create|write)\s+(?:a\s+file\s+(?:named|called)\s+)?[`'\"]?([\w][\w.\-/]*)", re.I)
+CONTENT = re.compile(r"\b(?:with content|containing)\s+\"([^\"]*)\"", re.I)
+WAIT = re.compile(r"\b(?:wait|sleep)\s+(\d+(?:\.\d+)?)", re.I)
+LIST_MCP = re.compile(r"\blist\s+mcp\b", re.I)
+MAX_WAIT_SECONDS = 600.0
+DEFAULT_CONTENT = "Hello from the RCoder demo agent!\n"
+
+
+class Cancelled(Exception):
+    """The client cancelled the turn."""
+
+
+@dataclass
+class DemoSession:
+    cwd: Path
+    mcp_servers: list[Any]
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class Step:
+    """One entry of the turn's plan."""
+
+    title: str
+    status: str = "pending"
+
+
+class DemoAgent:
+    """Implements the agent side of ACP (acp.interfaces.Agent)."""
+
+    def __init__(self, chunk_delay: float) -> None:
+        self._client: acp.Client | None = None
+        self._sessions: dict[str, DemoSession] = {}
+        self.chunk_delay = chunk_delay
+
+    def on_connect(self, conn: acp.Client) -> None:
+        self._client = conn
+
+    async def initialize(self, protocol_version: int, **_: Any) -> InitializeResponse:
+        return InitializeResponse(
+            protocol_version=acp.PROTOCOL_VERSION,
+            agent_capabilities=AgentCapabilities(load_session=False),
+            agent_info=Implementation(name="rcoder-demo-agent", title="RCoder demo agent", version="1"),
+        )
+
+    async def new_session(self, cwd: str, mcp_servers: list[Any] | None = None, **_: Any) -> NewSessionResponse:
+        session_id = uuid.uuid4().hex
+        self._sessions[session_id] = DemoSession(cwd=Path(cwd), mcp_servers=list(mcp_servers or []))
+        return NewSessionResponse(session_id=session_id)
+
+    async def cancel(self, session_id: str, **_: Any) -> None:
+        if session := self._sessions.get(session_id):
+            session.cancelled.set()
+
+    async def prompt(self, session_id: str, prompt: list[Any], **_: Any) -> PromptResponse:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise acp.RequestError.invalid_params({"sessionId": f"unknown session {session_id}"})
+        session.cancelled.clear()
+        text = " ".join(block.text for block in prompt if getattr(block, "type", None) == "text")
+        try:
+            await Turn(self, session_id, session, text).run()
+        except Cancelled:
+            return PromptResponse(stop_reason="cancelled")
+        return PromptResponse(stop_reason="end_turn")
+
+    @property
+    def client(self) -> acp.Client:
+        assert self._client is not None, "no client connected"
+        return self._client
+
+
+class Turn:
+    """One prompt turn of the demo agent."""
+
+    def __init__(self, agent: DemoAgent, session_id: str, session: DemoSession, text: str) -> None:
+        self.agent = agent
+        self.session_id = session_id
+        self.session = session
+        self.text = text
+        self.steps: list[Step] = [Step("Read the request")]
+
+    async def run(self) -> None:
+        create, wait = CREATE.search(self.text), WAIT.search(self.text)
+        if wait:
+            self.steps.append(Step(f"Work for {wait.group(1)} s"))
+        if create:
+            self.steps.append(Step(f"Write {create.group(1)}"))
+        self.steps.append(Step("Report back"))
+
+        await self.advance(0)
+        await self.think(f"The request is: {self.text.strip()!r}. ")
+        await self.say("I am the RCoder demo agent: I run without a model, so I follow simple instructions. ")
+        step = 1
+        if wait:
+            await self.advance(step)
+            await self.work(min(float(wait.group(1)), MAX_WAIT_SECONDS))
+            step += 1
+        if create:
+            await self.advance(step)
+            content = CONTENT.search(self.text)
+            await self.write_file(create.group(1), content.group(1) if content else DEFAULT_CONTENT)
+            step += 1
+        if LIST_MCP.search(self.text):
+            names = [server.name for server in self.session.mcp_servers]
+            await self.say(f"MCP servers of this session: {', '.join(names) or 'none'}. ")
+        await self.advance(step)
+        if not (create or wait):
+            await self.say('Try "create hello.txt", "wait 5" or "list mcp". ')
+        await self.say("Done.")
+        await self.advance(len(self.steps))
+
+    async def send(self, update: Any) -> None:
+        await self.agent.client.session_update(session_id=self.session_id, update=update)
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, or raise Cancelled as soon as the client cancels."""
+        try:
+            await asyncio.wait_for(self.session.cancelled.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+        raise Cancelled
+
+    async def advance(self, current: int) -> None:
+        """Report the plan with steps before `current` done and step `current` in progress."""
+        for index, step in enumerate(self.steps):
+            step.status = "completed" if index < current else "in_progress" if index == current else "pending"
+        entries = [PlanEntry(content=s.title, priority="medium", status=s.status) for s in self.steps]
+        await self.send(acp.update_plan(entries))
+
+    async def think(self, text: str) -> None:
+        await self.send(acp.update_agent_thought_text(text))
+        await self.pause(self.agent.chunk_delay)
+
+    async def say(self, text: str) -> None:
+        """Stream `text` word by word, as a model would."""
+        for word in re.findall(r"\S+\s*", text):
+            await self.send(acp.update_agent_message_text(word))
+            await self.pause(self.agent.chunk_delay)
+
+    async def work(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (left := deadline - loop.time()) > 0:
+            await self.think(f"working ({left:.1f} s left)... ")
+            await self.pause(min(0.25, left))
+
+    async def write_file(self, name: str, content: str) -> None:
+        call_id = f"write-{uuid.uuid4().hex[:8]}"
+        path = (self.session.cwd / name).resolve()
+        title = f"Write {name}"
+        await self.send(
+            acp.start_edit_tool_call(call_id, title, str(path), content, extra_options=None),
+        )
+        if not path.is_relative_to(self.session.cwd.resolve()):
+            await self.send(acp.update_tool_call(call_id, status="failed"))
+            await self.say(f"I will not write {name}: it is outside the workspace. ")
+            return
+        if not await self.permitted(call_id, title):
+            await self.send(acp.update_tool_call(call_id, status="failed"))
+            await self.say(f"Permission to write {name} was refused, so I left the workspace as it was. ")
+            return
+        await self.send(acp.update_tool_call(call_id, status="in_progress"))
+        old = path.read_text() if path.is_file() else None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        diff = acp.tool_diff_content(str(path), content, old)
+        await self.send(acp.update_tool_call(call_id, status="completed", content=[diff]))
+        await self.say(f"I wrote {name} ({len(content.encode())} bytes). ")
+
+    async def permitted(self, call_id: str, title: str) -> bool:
+        options = [
+            PermissionOption(option_id="allow", name="Allow", kind="allow_once"),
+            PermissionOption(option_id="reject", name="Reject", kind="reject_once"),
+        ]
+        response = await self.agent.client.request_permission(
+            session_id=self.session_id,
+            tool_call=ToolCallUpdate(tool_call_id=call_id, title=title, kind="edit", status="pending"),
+            options=options,
+        )
+        if self.session.cancelled.is_set():
+            raise Cancelled
+        outcome = response.outcome
+        return isinstance(outcome, AllowedOutcome) and outcome.option_id == "allow"
+
+
+def main() -> None:
+    delay = float(os.environ.get("RCODER_DEMO_CHUNK_DELAY", "0.02"))
+    asyncio.run(acp.run_agent(DemoAgent(chunk_delay=delay)))
+
+
+if __name__ == "__main__":
+    main()

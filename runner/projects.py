@@ -1,0 +1,167 @@
+"""The projects a runner serves: one agent process per project, and that project's sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.agent_process import AgentProcess
+from runner.agents import AgentSpec
+from runner.errors import AgentFailed, InvalidRequest, NotFound
+from runner.session import Session
+
+log = logging.getLogger(__name__)
+
+CANCEL_GRACE = 10.0
+
+
+@dataclass
+class TurnRequest:
+    """What a Chat asks for, already validated and translated to ACP terms."""
+
+    project_id: str
+    session_id: str
+    blocks: list[Any]
+    agent: AgentSpec
+    request_id: str | None = None
+    mcp_servers: list[Any] = field(default_factory=list)
+    session_meta: dict[str, Any] = field(default_factory=dict)
+    # Which configuration the agent process was started with; a change restarts it.
+    agent_key: str = ""
+
+
+class Project:
+    def __init__(self, project_id: str, workspace: Path) -> None:
+        self.id = project_id
+        self.workspace = workspace
+        self.lock = asyncio.Lock()
+        self.agent: AgentProcess | None = None
+        self.agent_key = ""
+        self.sessions: dict[str, Session] = {}
+
+    @property
+    def busy(self) -> bool:
+        return any(session.busy for session in self.sessions.values())
+
+    async def stop_agent(self) -> None:
+        for session in self.sessions.values():
+            await session.close()
+        if self.agent is not None:
+            await self.agent.close()
+        self.agent = None
+
+
+class Projects:
+    def __init__(self, workspace: Path, per_project_dirs: bool = False) -> None:
+        self._workspace = workspace
+        self._per_project_dirs = per_project_dirs
+        self._projects: dict[str, Project] = {}
+        self._sessions: dict[str, Session] = {}
+        self.started = time.monotonic()
+
+    def _project(self, project_id: str) -> Project:
+        if project_id not in self._projects:
+            workspace = self._workspace / project_id if self._per_project_dirs else self._workspace
+            self._projects[project_id] = Project(project_id, workspace)
+        return self._projects[project_id]
+
+    async def chat(self, request: TurnRequest) -> Session:
+        """Start a turn on the requested (or a new) session of the project's agent."""
+        project = self._project(request.project_id)
+        async with project.lock:
+            agent = await self._ensure_agent(project, request)
+            session = await self._ensure_session(project, agent, request)
+            session.start_turn(request.blocks, request.request_id)
+        return session
+
+    async def _ensure_agent(self, project: Project, request: TurnRequest) -> AgentProcess:
+        if project.agent is not None and project.agent.alive and project.agent_key == request.agent_key:
+            return project.agent
+        if project.agent is not None:
+            log.info("restarting the agent of project %s (configuration changed or agent ended)", project.id)
+            await project.stop_agent()
+            self._forget_sessions(project)
+        project.workspace.mkdir(parents=True, exist_ok=True)
+        agent = AgentProcess(request.agent, project.workspace, self._dispatch_update)
+        await agent.start()
+        project.agent, project.agent_key = agent, request.agent_key
+        return agent
+
+    async def _ensure_session(self, project: Project, agent: AgentProcess, request: TurnRequest) -> Session:
+        wanted = request.session_id
+        if wanted and wanted in project.sessions:
+            return project.sessions[wanted]
+        if wanted in self._sessions:
+            raise InvalidRequest(f"session {wanted!r} belongs to another project")
+        session_id = ""
+        if wanted and agent.capabilities.load_session:
+            with contextlib.suppress(Exception):
+                await agent.load_session(wanted, request.mcp_servers)
+                session_id = wanted
+        if not session_id:
+            try:
+                session_id = await agent.new_session(request.mcp_servers, request.session_meta)
+            except Exception as exc:
+                raise AgentFailed(f"the agent could not open a session: {exc}") from exc
+        session = Session(session_id, project.id, agent)
+        project.sessions[session_id] = session
+        self._sessions[session_id] = session
+        return session
+
+    def _dispatch_update(self, session_id: str, update: Any) -> None:
+        if session := self._sessions.get(session_id):
+            session.on_update(update)
+
+    def _forget_sessions(self, project: Project) -> None:
+        for session_id in project.sessions:
+            self._sessions.pop(session_id, None)
+        project.sessions.clear()
+
+    def session(self, session_id: str) -> Session:
+        try:
+            return self._sessions[session_id]
+        except KeyError:
+            raise NotFound(f"no session {session_id!r} in this runner") from None
+
+    async def cancel(self, project_id: str, session_id: str, grace: float = CANCEL_GRACE) -> bool:
+        """Cancel the session's turn, or every running turn of the project; False if none ran."""
+        if session_id:
+            return await self.session(session_id).cancel(grace)
+        project = self._projects.get(project_id)
+        if project is None:
+            return False
+        results = await asyncio.gather(*(s.cancel(grace) for s in project.sessions.values()))
+        return any(results)
+
+    def status(self, project_id: str, session_id: str) -> tuple[bool, bool]:
+        """(busy, found) for a session, or for a whole project."""
+        if session_id:
+            session = self._sessions.get(session_id)
+            return (session.busy, True) if session else (False, False)
+        project = self._projects.get(project_id)
+        return (project.busy, True) if project else (False, False)
+
+    async def stop(self, project_id: str, force: bool) -> str:
+        project = self._projects.get(project_id)
+        if project is None:
+            return "not_found"
+        if project.agent is None:
+            return "already_stopped"
+        if not force:
+            await self.cancel(project_id, "")
+        await project.stop_agent()
+        self._forget_sessions(project)
+        return "stopped"
+
+    @property
+    def active_turns(self) -> int:
+        return sum(1 for session in self._sessions.values() if session.busy)
+
+    async def close(self) -> None:
+        for project in self._projects.values():
+            await project.stop_agent()

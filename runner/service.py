@@ -1,0 +1,136 @@
+"""The AgentService servicer: validate, call the projects, map the result."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+
+from rcoder_rpc import agent_pb2, agent_pb2_grpc
+from runner import prompt
+from runner.errors import InvalidRequest, RunnerError
+from runner.events import Event
+from runner.projects import Projects, TurnRequest
+
+VNC_READY_FILE = Path("/tmp/vnc_ready")
+NOVNC_PORT = 6080
+
+
+def to_message(session_id: str, event: Event) -> agent_pb2.ProgressEvent:
+    return agent_pb2.ProgressEvent(
+        message_type=event.message_type,
+        sub_type=event.sub_type,
+        payload=json.dumps(event.payload, separators=(",", ":")),
+        request_id=event.request_id,
+        timestamp=event.timestamp_ms,
+        sequence=event.sequence,
+        session_id=session_id,
+    )
+
+
+class AgentService(agent_pb2_grpc.AgentServiceServicer):
+    def __init__(self, projects: Projects, default_agent_id: str) -> None:
+        self.projects = projects
+        self.default_agent_id = default_agent_id
+
+    async def Chat(self, request: agent_pb2.ChatRequest, context: grpc.aio.ServicerContext):
+        async with _errors(context):
+            if not request.project_id:
+                raise InvalidRequest("project_id is required")
+            spec = prompt.agent_spec(request, self.default_agent_id)
+            session = await self.projects.chat(
+                TurnRequest(
+                    project_id=request.project_id,
+                    session_id=request.session_id,
+                    blocks=prompt.content_blocks(request),
+                    agent=spec,
+                    request_id=request.request_id if request.HasField("request_id") else None,
+                    mcp_servers=prompt.mcp_servers(request),
+                    session_meta=prompt.session_meta(request),
+                    agent_key=prompt.agent_key(spec, request),
+                )
+            )
+            return agent_pb2.ChatResponse(
+                project_id=request.project_id,
+                session_id=session.id,
+                success=True,
+                request_id=request.request_id if request.HasField("request_id") else None,
+            )
+
+    async def SubscribeProgress(
+        self, request: agent_pb2.ProgressRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[agent_pb2.ProgressEvent]:
+        async with _errors(context):
+            session = self.projects.session(request.session_id)
+        async for event in session.log.follow(request.after_sequence):
+            yield to_message(session.id, event)
+
+    async def CancelSession(self, request: agent_pb2.CancelRequest, context: grpc.aio.ServicerContext):
+        async with _errors(context):
+            cancelled = await self.projects.cancel(request.project_id, request.session_id)
+            return agent_pb2.CancelResponse(
+                success=True,
+                result=agent_pb2.CANCEL_RESULT_TYPE_SUCCESS,
+                message="the turn was cancelled" if cancelled else "no turn was running",
+            )
+
+    async def GetStatus(self, request: agent_pb2.GetStatusRequest, context: grpc.aio.ServicerContext):
+        busy, found = self.projects.status(request.project_id, request.session_id)
+        return agent_pb2.GetStatusResponse(status="busy" if busy else "idle", is_found=found)
+
+    async def StopAgent(self, request: agent_pb2.StopAgentRequest, context: grpc.aio.ServicerContext):
+        async with _errors(context):
+            result = await self.projects.stop(request.project_id, request.force)
+            return agent_pb2.StopAgentResponse(success=True, result=result, project_id=request.project_id)
+
+    async def GetContainerStatus(
+        self, request: agent_pb2.GetContainerStatusRequest, context: grpc.aio.ServicerContext
+    ):
+        active = self.projects.active_turns
+        return agent_pb2.GetContainerStatusResponse(
+            is_active=active > 0,
+            active_tasks=active,
+            uptime_seconds=int(time.monotonic() - self.projects.started),
+            status="Processing" if active else "Idle",
+        )
+
+    async def GetVncStatus(self, request: agent_pb2.GetVncStatusRequest, context: grpc.aio.ServicerContext):
+        vnc_ready, novnc_ready = await asyncio.to_thread(_desktop_readiness)
+        message = "desktop ready" if novnc_ready else "no desktop is running in this container"
+        return agent_pb2.GetVncStatusResponse(
+            vnc_ready=vnc_ready,
+            novnc_ready=novnc_ready,
+            message=message,
+            uptime_seconds=int(time.monotonic() - self.projects.started),
+        )
+
+
+def _desktop_readiness() -> tuple[bool, bool]:
+    """(VNC ready, noVNC ready): the desktop's ready file, and noVNC answering on its port."""
+    if not VNC_READY_FILE.exists():
+        return False, False
+    try:
+        with socket.create_connection(("127.0.0.1", NOVNC_PORT), timeout=0.5):
+            return True, True
+    except OSError:
+        return True, False
+
+
+class _errors:
+    """Turn a RunnerError into the RPC's status code and message (the only place that does)."""
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self.context = context
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        if isinstance(exc, RunnerError):
+            await self.context.abort(exc.code, str(exc))
+        return False

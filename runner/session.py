@@ -1,0 +1,110 @@
+"""One ACP session: its prompt turns and the event log they write."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import acp
+
+from runner.agent_process import AgentProcess
+from runner.errors import Busy
+from runner.events import PROMPT_END, PROMPT_START, SESSION_UPDATE, EventLog
+
+log = logging.getLogger(__name__)
+
+STOP_REASON_DESCRIPTIONS = {
+    "end_turn": "The agent finished its turn.",
+    "max_tokens": "The agent reached its token limit.",
+    "max_turn_requests": "The agent reached its limit of model requests for one turn.",
+    "refusal": "The agent refused to continue.",
+    "cancelled": "The turn was cancelled.",
+}
+
+
+def _camel(stop_reason: str) -> str:
+    return "".join(part.capitalize() for part in stop_reason.split("_"))
+
+
+class Session:
+    """Runs prompt turns one at a time and turns everything the agent reports into events."""
+
+    def __init__(self, session_id: str, project_id: str, agent: AgentProcess) -> None:
+        self.id = session_id
+        self.project_id = project_id
+        self.agent = agent
+        self.log = EventLog()
+        self._turn: asyncio.Task[None] | None = None
+        self._request_id: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.log.in_turn
+
+    def on_update(self, update: Any) -> None:
+        """An ACP session/update notification from the agent."""
+        if not self.busy:
+            return  # a turn that was already ended (e.g. forced after a cancel) cannot add events
+        payload = update.model_dump(mode="json", by_alias=True, exclude_none=True)
+        self._emit(SESSION_UPDATE, update.session_update, payload)
+
+    def start_turn(self, blocks: list[Any], request_id: str | None) -> None:
+        if self.busy:
+            raise Busy(f"session {self.id} is already running a turn; cancel it or wait for it to end")
+        self._request_id = request_id
+        self._emit(PROMPT_START, "prompt_start", {})
+        self._turn = asyncio.create_task(self._run(blocks), name=f"turn-{self.id}")
+
+    async def _run(self, blocks: list[Any]) -> None:
+        try:
+            response = await self.agent.prompt(self.id, blocks)
+        except acp.RequestError as exc:
+            self._end_with_error(exc.code, str(exc), exc.data)
+        except ConnectionError as exc:
+            self._end_with_error(-32603, f"the agent process ended during the turn ({exc})")
+        except asyncio.CancelledError:
+            self._end("cancelled", "The turn was stopped with its agent.")
+            raise
+        except Exception as exc:
+            log.exception("turn of session %s failed", self.id)
+            self._end_with_error(-32603, f"the turn failed: {exc}")
+        else:
+            stop = str(response.stop_reason)
+            self._end(stop, STOP_REASON_DESCRIPTIONS.get(stop, f"The turn ended: {stop}."))
+
+    async def cancel(self, grace: float) -> bool:
+        """Ask the agent to cancel (ACP session/cancel); end the turn ourselves after `grace` seconds."""
+        turn = self._turn
+        if not self.busy or turn is None:
+            return False
+        with contextlib.suppress(ConnectionError, acp.RequestError):
+            await self.agent.cancel(self.id)
+        done, _ = await asyncio.wait({turn}, timeout=grace)
+        if not done:
+            self._end("cancelled", f"The agent did not stop within {grace:g} s; the turn was ended.")
+        return True
+
+    async def close(self) -> None:
+        if self._turn is not None and not self._turn.done():
+            self._turn.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._turn
+
+    def _end(self, stop_reason: str, description: str) -> None:
+        if self.busy:
+            payload = {"reason": _camel(stop_reason), "description": description}
+            self._emit(PROMPT_END, stop_reason, payload)
+
+    def _end_with_error(self, code: int, message: str, data: Any = None) -> None:
+        if self.busy:
+            payload = {"code": code, "message": message}
+            if data is not None:
+                payload["data"] = data
+            self._emit(PROMPT_END, "error", payload)
+
+    def _emit(self, message_type: str, sub_type: str, payload: dict[str, Any]) -> None:
+        if self._request_id is not None:
+            payload = {**payload, "request_id": self._request_id}
+        self.log.append(message_type, sub_type, payload, self._request_id)

@@ -1,0 +1,131 @@
+"""The runner's gRPC service with the real demo agent as a subprocess, on a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from rcoder_rpc import agent_pb2, agent_pb2_grpc
+from runner.projects import Projects
+from runner.server import create_server
+
+
+@pytest.fixture
+async def runner(tmp_path, monkeypatch):
+    monkeypatch.setenv("RCODER_DEMO_CHUNK_DELAY", "0")
+    projects = Projects(tmp_path)
+    server, port, _ = await create_server("127.0.0.1:0", projects)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    yield agent_pb2_grpc.AgentServiceStub(channel), channel, tmp_path
+    await channel.close()
+    await projects.close()
+    await server.stop(grace=None)
+
+
+async def collect(stub, session_id: str, after: int = 0) -> list[agent_pb2.ProgressEvent]:
+    call = stub.SubscribeProgress(agent_pb2.ProgressRequest(session_id=session_id, after_sequence=after))
+    return [event async for event in call]
+
+
+async def test_health_reports_serving(runner):
+    _, channel, _ = runner
+    response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
+    assert response.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_chat_streams_a_whole_turn_and_writes_the_file(runner):
+    stub, _, workspace = runner
+    reply = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="create hello.txt", request_id="r1"))
+    assert reply.success and reply.session_id
+
+    events = await collect(stub, reply.session_id)
+
+    kinds = [e.sub_type for e in events]
+    assert kinds[0] == "prompt_start" and kinds[-1] == "end_turn"
+    assert {"plan", "agent_thought_chunk", "agent_message_chunk", "tool_call", "tool_call_update"} <= set(kinds)
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+    assert all(e.request_id == "r1" for e in events)
+    completed = [json.loads(e.payload) for e in events if e.sub_type == "tool_call_update"]
+    assert completed[-1]["status"] == "completed"
+    assert (workspace / "hello.txt").read_text() == "Hello from the RCoder demo agent!\n"
+
+
+async def test_resuming_after_a_sequence_gives_exactly_the_rest(runner):
+    stub, _, _ = runner
+    reply = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="create a.txt"))
+    everything = await collect(stub, reply.session_id)
+
+    rest = await collect(stub, reply.session_id, after=5)
+
+    assert [e.sequence for e in rest] == [e.sequence for e in everything[5:]]
+
+
+async def test_a_second_turn_continues_the_numbering(runner):
+    stub, _, _ = runner
+    first = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="hello"))
+    turn1 = await collect(stub, first.session_id)
+    second = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", session_id=first.session_id, prompt="again"))
+
+    turn2 = await collect(stub, second.session_id)
+
+    assert second.session_id == first.session_id
+    assert turn2[0].sub_type == "prompt_start" and turn2[0].sequence == turn1[-1].sequence + 1
+    # Someone who saw all of turn 1 and the session is idle: nothing more to send.
+    assert await collect(stub, first.session_id, after=turn2[-1].sequence) == []
+
+
+async def test_cancel_ends_the_turn_with_cancelled(runner):
+    stub, _, _ = runner
+    reply = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="wait 30"))
+    status = await stub.GetStatus(agent_pb2.GetStatusRequest(project_id="p1"))
+    assert status.status == "busy"
+
+    await stub.CancelSession(agent_pb2.CancelRequest(project_id="p1", session_id=reply.session_id))
+    events = await asyncio.wait_for(collect(stub, reply.session_id), 5)
+
+    assert events[-1].sub_type == "cancelled"
+    assert json.loads(events[-1].payload)["reason"] == "Cancelled"
+    status = await stub.GetStatus(agent_pb2.GetStatusRequest(project_id="p1"))
+    assert status.status == "idle"
+
+
+async def test_a_busy_session_refuses_a_second_prompt(runner):
+    stub, _, _ = runner
+    reply = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="wait 30"))
+
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.Chat(agent_pb2.ChatRequest(project_id="p1", session_id=reply.session_id, prompt="more"))
+
+    assert error.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_bad_requests_are_refused_with_clear_codes(runner):
+    stub, _, _ = runner
+    with pytest.raises(grpc.aio.AioRpcError) as empty:
+        await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="  "))
+    with pytest.raises(grpc.aio.AioRpcError) as unknown_agent:
+        config = agent_pb2.ChatAgentConfig(agent_server=agent_pb2.ChatAgentServerConfig(agent_id="nope"))
+        await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="hi", agent_config=config))
+    with pytest.raises(grpc.aio.AioRpcError) as missing:
+        await collect(stub, "no-such-session")
+
+    assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert unknown_agent.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_stop_agent_ends_the_running_turn(runner):
+    stub, _, _ = runner
+    reply = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="wait 30"))
+    follower = asyncio.create_task(collect(stub, reply.session_id))
+    await asyncio.sleep(0.2)
+
+    stopped = await stub.StopAgent(agent_pb2.StopAgentRequest(project_id="p1", force=True))
+    events = await asyncio.wait_for(follower, 5)
+
+    assert stopped.result == "stopped"
+    assert events[-1].sub_type == "cancelled"

@@ -79,7 +79,9 @@ class DemoAgent:
             agent_info=Implementation(name="rcoder-demo-agent", title="RCoder demo agent", version="1"),
         )
 
-    async def new_session(self, cwd: str, mcp_servers: list[Any] | None = None, **_: Any) -> NewSessionResponse:
+    async def new_session(
+        self, cwd: str, mcp_servers: list[Any] | None = None, **_: Any
+    ) -> NewSessionResponse:
         session_id = uuid.uuid4().hex
         self._sessions[session_id] = DemoSession(cwd=Path(cwd), mcp_servers=list(mcp_servers or []))
         return NewSessionResponse(session_id=session_id)

@@ -1,10 +1,10 @@
 """The runner's errors, each carrying the gRPC status code the servicer answers with.
 
-    RunnerError
-    ├── InvalidRequest   INVALID_ARGUMENT
-    ├── NotFound         NOT_FOUND
-    ├── Busy             FAILED_PRECONDITION
-    └── AgentFailed      UNAVAILABLE  (the agent process could not start or died)
+RunnerError
+├── InvalidRequest   INVALID_ARGUMENT
+├── NotFound         NOT_FOUND
+├── Busy             FAILED_PRECONDITION
+└── AgentFailed      UNAVAILABLE  (the agent process could not start or died)
 """
 
 import grpc

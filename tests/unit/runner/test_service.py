@@ -39,14 +39,18 @@ async def test_health_reports_serving(runner):
 
 async def test_chat_streams_a_whole_turn_and_writes_the_file(runner):
     stub, _, workspace = runner
-    reply = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="create hello.txt", request_id="r1"))
+    reply = await stub.Chat(
+        agent_pb2.ChatRequest(project_id="p1", prompt="create hello.txt", request_id="r1")
+    )
     assert reply.success and reply.session_id
 
     events = await collect(stub, reply.session_id)
 
     kinds = [e.sub_type for e in events]
     assert kinds[0] == "prompt_start" and kinds[-1] == "end_turn"
-    assert {"plan", "agent_thought_chunk", "agent_message_chunk", "tool_call", "tool_call_update"} <= set(kinds)
+    assert {"plan", "agent_thought_chunk", "agent_message_chunk", "tool_call", "tool_call_update"} <= set(
+        kinds
+    )
     assert [e.sequence for e in events] == list(range(1, len(events) + 1))
     assert all(e.request_id == "r1" for e in events)
     completed = [json.loads(e.payload) for e in events if e.sub_type == "tool_call_update"]
@@ -68,7 +72,9 @@ async def test_a_second_turn_continues_the_numbering(runner):
     stub, _, _ = runner
     first = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="hello"))
     turn1 = await collect(stub, first.session_id)
-    second = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", session_id=first.session_id, prompt="again"))
+    second = await stub.Chat(
+        agent_pb2.ChatRequest(project_id="p1", session_id=first.session_id, prompt="again")
+    )
 
     turn2 = await collect(stub, second.session_id)
 

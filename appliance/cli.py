@@ -1,0 +1,53 @@
+"""rcoder: run the gateway."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from appliance.app import create_app
+from appliance.config import ConfigError, load_config
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="rcoder", description="The RCoder gateway: AI coding agents over HTTP/SSE."
+    )
+    parser.add_argument("-p", "--port", type=int, help="port of the HTTP API (default 8087)")
+    parser.add_argument(
+        "-d",
+        "--projects-dir",
+        help="where a project's workspace is mounted in its container (default ./project_workspace)",
+    )
+    parser.add_argument("-c", "--config", help="YAML config file (default: $RCODER_CONFIG)")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--state-dir", help="where the DuckDB state file lives (default ./state)")
+    parser.add_argument("--default-agent-id", help="agent used when a request names none (default demo)")
+    parser.add_argument(
+        "--stack", help="name grouping this appliance's containers on the engine (default default)"
+    )
+    parser.add_argument("--agent-image", help="image of agent containers (default rcoder/agent:dev)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    cli = {
+        "port": args.port,
+        "projects_dir": args.projects_dir,
+        "host": args.host,
+        "state_dir": args.state_dir,
+        "default_agent_id": args.default_agent_id,
+        "log_level": args.log_level,
+        "docker_config.stack": args.stack,
+        "docker_config.agent_image": args.agent_image,
+    }
+    try:
+        config = load_config(cli, config_file=args.config)
+    except ConfigError as exc:
+        sys.exit(f"rcoder: {exc}")
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = create_app(config)
+    app.run(host=config.host, port=config.port, single_process=True, access_log=False, motd=False)

@@ -1,0 +1,183 @@
+"""The gateway's configuration: CLI flags > environment (RCODER_*) > config file > defaults.
+
+`load_config` is the only place that reads the environment. Everything else receives the
+frozen `Config` it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    """A configuration value is unknown or invalid; the message names the key and where it came from."""
+
+
+@dataclass(frozen=True)
+class DockerConfig:
+    # Engine address (unix://, tcp://, ssh://); empty: DOCKER_HOST or the local socket.
+    host: str = ""
+    # Groups what one appliance creates (label rcoder.stack and name prefix), so stacks can share an engine.
+    stack: str = "default"
+    agent_image: str = "rcoder/agent:dev"
+    # The network agent containers join; the gateway must reach it (the deployer attaches it).
+    network_base_name: str = "rcoder-agents"
+    work_dir: str = "/app"
+    api_timeout_seconds: int = 10
+    # How long a new container may take until its runner reports SERVING.
+    start_timeout_seconds: int = 60
+    memory_limit_bytes: int = 2 * 1024**3
+    cpu_limit: float = 2.0
+    pids_limit: int = 512
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8087
+    # Where a project's workspace is mounted inside its agent container (relative: to docker_config.work_dir).
+    projects_dir: str = "./project_workspace"
+    # Where the gateway keeps its DuckDB file.
+    state_dir: str = "./state"
+    default_agent_id: str = "demo"
+    log_level: str = "INFO"
+    docker_config: DockerConfig = field(default_factory=DockerConfig)
+
+    @property
+    def workspace_path(self) -> str:
+        """The projects_dir as an absolute path inside agent containers."""
+        return os.path.normpath(os.path.join(self.docker_config.work_dir, self.projects_dir))
+
+
+# Environment variable → config key path. The seed's names are kept.
+ENVIRONMENT = {
+    "RCODER_HOST": ("host",),
+    "RCODER_PORT": ("port",),
+    "RCODER_PROJECTS_DIR": ("projects_dir",),
+    "RCODER_STATE_DIR": ("state_dir",),
+    "RCODER_DEFAULT_AGENT_ID": ("default_agent_id",),
+    "RCODER_LOG_LEVEL": ("log_level",),
+    "DOCKER_HOST": ("docker_config", "host"),
+    "RCODER_STACK": ("docker_config", "stack"),
+    "RCODER_AGENT_IMAGE": ("docker_config", "agent_image"),
+    "RCODER_NETWORK_BASE_NAME": ("docker_config", "network_base_name"),
+    "RCODER_API_TIMEOUT_SECONDS": ("docker_config", "api_timeout_seconds"),
+}
+
+
+def load_config(
+    cli: Mapping[str, Any], environ: Mapping[str, str] | None = None, config_file: str | None = None
+) -> Config:
+    """Merge the sources in precedence order and check every key and value.
+
+    `cli` maps dotted keys ("port", "docker_config.stack") to values given on the command line.
+    """
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    path = config_file or environ.get("RCODER_CONFIG")
+    if path:
+        _merge(merged, _read_file(Path(path)), source=f"config file {path}")
+    for name, key in ENVIRONMENT.items():
+        if name in environ:
+            _set(merged, key, environ[name], source=f"environment variable {name}")
+    for dotted, value in cli.items():
+        if value is not None:
+            _set(merged, tuple(dotted.split(".")), value, source=f"command-line flag for {dotted}")
+    return _build(Config, merged, prefix="")
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+    return data
+
+
+# Values carry where they came from, so that an error can name the source.
+@dataclass(frozen=True)
+class _Sourced:
+    value: Any
+    source: str
+
+
+def _merge(into: dict[str, Any], data: Mapping[str, Any], source: str, prefix: tuple[str, ...] = ()) -> None:
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            _merge(into, value, source, (*prefix, str(key)))
+        else:
+            _set(into, (*prefix, str(key)), value, source)
+
+
+def _set(into: dict[str, Any], key: tuple[str, ...], value: Any, source: str) -> None:
+    node = into
+    for part in key[:-1]:
+        node = node.setdefault(part, {})
+    node[key[-1]] = _Sourced(value, source)
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if name not in fields:
+            source = _first_source(value)
+            raise ConfigError(f"unknown configuration key {key!r} (from {source})")
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key} must be a mapping (from {value.source})")
+            kwargs[name] = _build(hint, value, prefix=f"{key}.")
+        else:
+            kwargs[name] = _coerce(key, hint, value)
+    return cls(**kwargs)
+
+
+def _first_source(value: Any) -> str:
+    if isinstance(value, _Sourced):
+        return value.source
+    return _first_source(next(iter(value.values())))
+
+
+def _coerce(key: str, hint: Any, sourced: Any) -> Any:
+    if isinstance(sourced, dict):
+        raise ConfigError(f"{key} must be a single value, not a mapping (from {_first_source(sourced)})")
+    value, source = sourced.value, sourced.source
+    if isinstance(hint, types.UnionType):
+        hint = next(t for t in typing.get_args(hint) if t is not type(None))
+    try:
+        if hint is bool:
+            return _to_bool(value)
+        if hint in (int, float) and isinstance(value, bool):
+            raise ValueError
+        if hint is str and not isinstance(value, str | int | float):
+            raise ValueError
+        return hint(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a {hint.__name__}, got {value!r} (from {source})") from None
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)

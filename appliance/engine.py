@@ -1,0 +1,193 @@
+"""The Docker engine, behind the small interface the container lifecycle needs.
+
+The only module that imports `docker`. The SDK blocks, so every call runs in a worker
+thread; Docker's errors become the appliance's here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.types import Mount
+
+from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
+
+T = TypeVar("T")
+LOG_TAIL_LINES = 30
+
+
+class NameTaken(Exception):
+    """A container with that name exists already (another start won the race)."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    labels: dict[str, str]
+    network: str
+    workspace_volume: str
+    workspace_path: str
+    volume_labels: dict[str, str]
+    environment: dict[str, str] = field(default_factory=dict)
+    memory_bytes: int = 2 * 1024**3
+    cpus: float = 2.0
+    pids_limit: int = 512
+    tmpfs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    status: str
+    ip: str | None
+    labels: dict[str, str]
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+class Engine:
+    def __init__(self, host: str, network: str, api_timeout: int) -> None:
+        self.network = network
+        self._host = host
+        self._api_timeout = api_timeout
+        self._local = threading.local()
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="docker")
+
+    def _client(self) -> docker.DockerClient:
+        """One SDK client per worker thread: the SDK makes no thread-safety promise."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            if self._host:
+                client = docker.DockerClient(base_url=self._host, timeout=self._api_timeout)
+            else:
+                client = docker.from_env(timeout=self._api_timeout)
+            self._local.client = client
+        return client
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        except docker.errors.NotFound as exc:
+            raise NotFound(str(exc.explanation or exc)) from exc
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                raise NameTaken(str(exc.explanation)) from exc
+            raise EngineUnavailable(
+                f"the Docker engine refused the request: {exc.explanation or exc}"
+            ) from exc
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(f"the Docker engine is not reachable: {exc}") from exc
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def ping(self) -> None:
+        await self._run(lambda: self._client().ping())
+
+    async def ensure_network(self, labels: dict[str, str]) -> None:
+        """Create the agents' network when the deployer has not."""
+
+        def ensure() -> None:
+            client = self._client()
+            if not client.networks.list(names=[self.network]):
+                client.networks.create(self.network, driver="bridge", labels=labels)
+
+        await self._run(ensure)
+
+    async def find(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        selector = [f"{key}={value}" for key, value in labels.items()]
+
+        def find() -> list[ContainerInfo]:
+            containers = self._client().containers.list(all=True, filters={"label": selector})
+            return [self._info(c) for c in containers]
+
+        return await self._run(find)
+
+    async def inspect(self, container_id: str) -> ContainerInfo:
+        return await self._run(lambda: self._info(self._client().containers.get(container_id)))
+
+    async def start(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create and start the container (and its workspace volume); remove it again if that fails."""
+        return await self._run(self._start, spec)
+
+    def _start(self, spec: ContainerSpec) -> ContainerInfo:
+        client = self._client()
+        try:
+            client.volumes.get(spec.workspace_volume)
+        except docker.errors.NotFound:
+            client.volumes.create(spec.workspace_volume, labels=spec.volume_labels)
+        try:
+            container = client.containers.create(
+                spec.image,
+                name=spec.name,
+                labels=spec.labels,
+                environment=spec.environment,
+                network=self.network,
+                mounts=[Mount(spec.workspace_path, spec.workspace_volume, type="volume")],
+                mem_limit=spec.memory_bytes,
+                nano_cpus=int(spec.cpus * 1e9),
+                pids_limit=spec.pids_limit,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges:true"],
+                read_only=True,
+                tmpfs=spec.tmpfs,
+                detach=True,
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise ContainerFailed(
+                f"image {spec.image} is missing on the engine; build it with scripts/build-images"
+            ) from exc
+        try:
+            container.start()
+            container.reload()
+        except docker.errors.APIError as exc:
+            logs = self._logs(container)
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+            raise ContainerFailed(f"container {spec.name} did not start: {exc.explanation}\n{logs}") from exc
+        return self._info(container)
+
+    async def logs(self, container_id: str) -> str:
+        return await self._run(lambda: self._logs(self._client().containers.get(container_id)))
+
+    async def remove(self, container_id: str) -> None:
+        """Remove the container, whatever its state; a container already gone is not an error."""
+
+        def remove() -> None:
+            with contextlib.suppress(docker.errors.NotFound):
+                self._client().containers.get(container_id).remove(force=True)
+
+        await self._run(remove)
+
+    def _info(self, container: Container) -> ContainerInfo:
+        networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+        ip = (networks.get(self.network) or {}).get("IPAddress") or None
+        return ContainerInfo(
+            id=container.id,
+            name=container.name,
+            status=container.status,
+            ip=ip,
+            labels=dict(container.labels),
+        )
+
+    @staticmethod
+    def _logs(container: Container) -> str:
+        try:
+            return container.logs(tail=LOG_TAIL_LINES).decode(errors="replace")
+        except docker.errors.APIError:
+            return "(no logs)"

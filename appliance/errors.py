@@ -1,0 +1,79 @@
+"""The gateway's errors. Each carries its HTTP status and the seed's error code; one handler
+renders them all in the seed's envelope.
+
+    ApplianceError               500 UNKNOWN_ERROR
+    ├── BadRequest               400 VALIDATION_ERROR
+    ├── Unauthorized             401 4010
+    ├── Forbidden                403 FORBIDDEN
+    ├── NotFound                 404 NOT_FOUND
+    │   ├── SessionNotFound      404 SESSION_NOT_FOUND
+    │   └── ProjectNotFound      404 CONTAINER_NOT_FOUND
+    ├── Conflict                 409 9010 (the agent is busy)
+    ├── EngineUnavailable        503 SERVICE_UNAVAILABLE (Docker engine)
+    ├── RunnerUnavailable        503 GRPC_ERROR (the container's runner)
+    └── ContainerFailed          502 CONTAINER_ERROR (the container did not start)
+"""
+
+
+class ApplianceError(Exception):
+    status_code = 500
+    code = "UNKNOWN_ERROR"
+    # 4xx errors are the client's; they are not logged as failures of ours.
+    quiet = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ApplianceError):
+    status_code = 400
+    code = "VALIDATION_ERROR"
+    quiet = True
+
+
+class Unauthorized(ApplianceError):
+    status_code = 401
+    code = "4010"
+    quiet = True
+
+
+class Forbidden(ApplianceError):
+    status_code = 403
+    code = "FORBIDDEN"
+    quiet = True
+
+
+class NotFound(ApplianceError):
+    status_code = 404
+    code = "NOT_FOUND"
+    quiet = True
+
+
+class SessionNotFound(NotFound):
+    code = "SESSION_NOT_FOUND"
+
+
+class ProjectNotFound(NotFound):
+    code = "CONTAINER_NOT_FOUND"
+
+
+class Conflict(ApplianceError):
+    status_code = 409
+    code = "9010"
+    quiet = True
+
+
+class EngineUnavailable(ApplianceError):
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+
+
+class RunnerUnavailable(ApplianceError):
+    status_code = 503
+    code = "GRPC_ERROR"
+
+
+class ContainerFailed(ApplianceError):
+    status_code = 502
+    code = "CONTAINER_ERROR"

@@ -1,0 +1,29 @@
+"""The labels on everything the appliance creates, so that its state can be rebuilt from the engine."""
+
+from __future__ import annotations
+
+MANAGED = "rcoder.managed"
+KIND = "rcoder.kind"
+PROJECT = "rcoder.project"
+USER = "rcoder.user"
+STACK = "rcoder.stack"
+
+KIND_AGENT = "agent"
+KIND_DESKTOP = "desktop"
+KIND_WORKSPACE = "workspace"
+
+
+def labels_for(
+    stack: str, kind: str, project_id: str | None = None, user_id: str | None = None
+) -> dict[str, str]:
+    labels = {MANAGED: "true", STACK: stack, KIND: kind}
+    if project_id is not None:
+        labels[PROJECT] = project_id
+    if user_id is not None:
+        labels[USER] = user_id
+    return labels
+
+
+def selector(labels: dict[str, str]) -> list[str]:
+    """A Docker `label` filter matching all of `labels`."""
+    return [f"{key}={value}" for key, value in labels.items()]

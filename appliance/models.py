@@ -1,0 +1,124 @@
+"""Request bodies of the HTTP API (the seed's fields), validated before anything reaches Docker or a runner."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from appliance.errors import BadRequest
+from rcoder_rpc import agent_pb2
+
+# Safe as part of a container or volume name: Docker allows [a-zA-Z0-9][a-zA-Z0-9_.-].
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# Session ids come from the agents (UUIDs and the like).
+SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+MAX_PROMPT_CHARS = 1_000_000
+M = TypeVar("M", bound=BaseModel)
+
+ProjectId = Annotated[str, Field(pattern=ID_PATTERN)]
+SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN)]
+
+
+class Body(BaseModel):
+    # Seed clients send fields this version does not use (tenant_id, space_id, ...); they are ignored.
+    model_config = ConfigDict(extra="ignore")
+
+
+class ModelProvider(Body):
+    id: str = Field(min_length=1, max_length=128)
+    name: str = ""
+    base_url: str | None = Field(default=None, max_length=2048)
+    api_key: str | None = Field(default=None, max_length=4096)
+    requires_openai_auth: bool | None = None
+    default_model: str = Field(default="", max_length=256)
+    api_protocol: Literal["anthropic", "openai"] | None = None
+
+    def to_proto(self) -> agent_pb2.ModelProviderConfig:
+        return agent_pb2.ModelProviderConfig(
+            id=self.id,
+            provider=self.name,
+            model=self.default_model,
+            api_key=self.api_key,
+            api_base=self.base_url,
+            requires_openai_auth=self.requires_openai_auth,
+            api_protocol=self.api_protocol,
+        )
+
+
+class AgentServer(Body):
+    agent_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    command: str | None = Field(default=None, max_length=4096)
+    args: list[str] = Field(default_factory=list, max_length=256)
+    env: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class ContextServer(Body):
+    source: Literal["custom", "local"] = "custom"
+    enabled: bool = True
+    command: str | None = Field(default=None, max_length=4096)
+    args: list[str] = Field(default_factory=list, max_length=256)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class AgentConfig(Body):
+    agent_server: AgentServer | None = None
+    context_servers: dict[str, ContextServer] = Field(default_factory=dict)
+
+    def to_proto(self) -> agent_pb2.ChatAgentConfig:
+        config = agent_pb2.ChatAgentConfig()
+        if self.agent_server is not None:
+            config.agent_server.CopyFrom(agent_pb2.ChatAgentServerConfig(**self.agent_server.model_dump()))
+        for name, server in self.context_servers.items():
+            config.context_servers[name].CopyFrom(agent_pb2.ChatContextServerConfig(**server.model_dump()))
+        return config
+
+
+class ChatBody(Body):
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    project_id: ProjectId | None = None
+    session_id: SessionId | None = None
+    request_id: str | None = Field(default=None, max_length=256)
+    system_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    user_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    model_provider: ModelProvider | None = None
+    agent_config: AgentConfig | None = None
+
+    def to_proto(self, project_id: str, session_id: str) -> agent_pb2.ChatRequest:
+        return agent_pb2.ChatRequest(
+            project_id=project_id,
+            session_id=session_id,
+            prompt=self.prompt,
+            request_id=self.request_id,
+            system_prompt=self.system_prompt,
+            user_prompt=self.user_prompt,
+            model_config=self.model_provider.to_proto() if self.model_provider else None,
+            agent_config=self.agent_config.to_proto() if self.agent_config else None,
+            service_type="RCoder",
+        )
+
+
+class ProjectBody(Body):
+    """The body of /agent/session/cancel and /agent/stop."""
+
+    project_id: ProjectId
+    session_id: SessionId | None = None
+
+
+def parse(model: type[M], data: object) -> M:
+    """Validate a request body, or raise BadRequest naming each offending field."""
+    if not isinstance(data, dict):
+        raise BadRequest("the request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        raise BadRequest(f"invalid request: {problems}") from None
+
+
+def check_id(value: str, pattern: str = ID_PATTERN, what: str = "project_id") -> str:
+    if not re.match(pattern, value):
+        raise BadRequest(f"invalid {what} {value[:80]!r}: use letters, digits, '_', '.' or '-' (at most 64)")
+    return value

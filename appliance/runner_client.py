@@ -1,0 +1,124 @@
+"""The gateway's gRPC client for the runners, with one channel per runner address.
+
+RPC errors become the appliance's through one table (`_ERRORS`), so that a route can tell
+"no such session" from "the runner is down".
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from appliance.errors import (
+    ApplianceError,
+    BadRequest,
+    Conflict,
+    RunnerUnavailable,
+    SessionNotFound,
+)
+from rcoder_rpc import agent_pb2, agent_pb2_grpc
+
+T = TypeVar("T")
+RUNNER_PORT = 50051
+CALL_TIMEOUT = 300.0
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", 128 * 1024 * 1024),
+    ("grpc.max_send_message_length", 128 * 1024 * 1024),
+]
+
+_ERRORS: dict[grpc.StatusCode, type[ApplianceError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: BadRequest,
+    grpc.StatusCode.NOT_FOUND: SessionNotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: Conflict,
+    grpc.StatusCode.UNAVAILABLE: RunnerUnavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: RunnerUnavailable,
+}
+
+
+def translate(error: grpc.aio.AioRpcError) -> ApplianceError:
+    cls = _ERRORS.get(error.code(), ApplianceError)
+    detail = error.details() or error.code().name
+    if cls is RunnerUnavailable:
+        return cls(f"the project's runner is not answering ({detail}); retry shortly")
+    return cls(detail)
+
+
+async def _call(make: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await make()
+    except grpc.aio.AioRpcError as exc:
+        raise translate(exc) from exc
+
+
+class RunnerClient:
+    def __init__(self) -> None:
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def _stub(self, address: str) -> agent_pb2_grpc.AgentServiceStub:
+        return agent_pb2_grpc.AgentServiceStub(self._channel(address))
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        if address not in self._channels:
+            self._channels[address] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        return self._channels[address]
+
+    async def forget(self, address: str) -> None:
+        """Close the channel to a runner that is gone."""
+        if channel := self._channels.pop(address, None):
+            await channel.close()
+
+    async def close(self) -> None:
+        for address in list(self._channels):
+            await self.forget(address)
+
+    async def serving(self, address: str) -> bool:
+        """Whether the runner's gRPC health check answers SERVING right now."""
+        stub = health_pb2_grpc.HealthStub(self._channel(address))
+        try:
+            response = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+        except grpc.aio.AioRpcError:
+            return False
+        return response.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def chat(self, address: str, request: agent_pb2.ChatRequest) -> agent_pb2.ChatResponse:
+        return await _call(lambda: self._stub(address).Chat(request, timeout=CALL_TIMEOUT))
+
+    async def cancel(self, address: str, project_id: str, session_id: str) -> agent_pb2.CancelResponse:
+        request = agent_pb2.CancelRequest(
+            project_id=project_id, session_id=session_id, reason="client request"
+        )
+        return await _call(lambda: self._stub(address).CancelSession(request, timeout=30.0))
+
+    async def status(
+        self, address: str, project_id: str, session_id: str = ""
+    ) -> agent_pb2.GetStatusResponse:
+        request = agent_pb2.GetStatusRequest(project_id=project_id, session_id=session_id)
+        return await _call(lambda: self._stub(address).GetStatus(request, timeout=10.0))
+
+    async def container_status(self, address: str) -> agent_pb2.GetContainerStatusResponse:
+        request = agent_pb2.GetContainerStatusRequest()
+        return await _call(lambda: self._stub(address).GetContainerStatus(request, timeout=10.0))
+
+    async def subscribe(
+        self, address: str, session_id: str, after_sequence: int
+    ) -> AsyncIterator[agent_pb2.ProgressEvent]:
+        """The session's events after `after_sequence`; the call is cancelled when the caller stops."""
+        request = agent_pb2.ProgressRequest(session_id=session_id, after_sequence=after_sequence)
+        call = self._stub(address).SubscribeProgress(request)
+        try:
+            while True:
+                try:
+                    event = await call.read()
+                except grpc.aio.AioRpcError as exc:
+                    raise translate(exc) from exc
+                if event is grpc.aio.EOF:
+                    return
+                yield event
+        finally:
+            call.cancel()

@@ -22,7 +22,7 @@ log = logging.getLogger("rcoder.gateway")
 
 
 def create_app(config: Config, name: str = "rcoder") -> Sanic:
-    app = Sanic(name)
+    app = Sanic(name, configure_logging=False)
     app.ctx.config = config
     setup_state(app, config)
     setup_errors(app)

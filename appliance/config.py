@@ -154,6 +154,9 @@ def _first_source(value: Any) -> str:
     return _first_source(next(iter(value.values())))
 
 
+TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
 def _coerce(key: str, hint: Any, sourced: Any) -> Any:
     if isinstance(sourced, dict):
         raise ConfigError(f"{key} must be a single value, not a mapping (from {_first_source(sourced)})")
@@ -169,7 +172,7 @@ def _coerce(key: str, hint: Any, sourced: Any) -> Any:
             raise ValueError
         return hint(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a {hint.__name__}, got {value!r} (from {source})") from None
+        raise ConfigError(f"{key} must be {TYPE_NAMES[hint]}, got {value!r} (from {source})") from None
 
 
 def _to_bool(value: Any) -> bool:

@@ -1,0 +1,30 @@
+# RCoder appliance. `make help` lists the targets.
+.DEFAULT_GOAL := help
+.PHONY: help up down clean test test-unit lint images codegen
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+up: ## set up and run the appliance: Docker engine, images, gateway on http://127.0.0.1:8087
+	@bash scripts/up
+
+down: ## stop the appliance and remove its containers (workspaces and state are kept)
+	@bash scripts/down
+
+clean: ## like down, and also remove the stack's volumes (workspaces and state)
+	@bash scripts/down --volumes
+
+test: ## ruff, then the whole suite: unit tests and integration tests on the real engine
+	@bash scripts/test
+
+test-unit: ## ruff and the unit tests only (no Docker engine needed)
+	@bash scripts/test tests/unit
+
+lint: ## ruff check and ruff format --check
+	@bash scripts/bootstrap >/dev/null && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+images: ## build the images (base, agent, gateway)
+	@bash scripts/build-images
+
+codegen: ## regenerate the gRPC modules from proto/
+	@bash scripts/bootstrap >/dev/null && PYTHON=.venv/bin/python bash scripts/codegen

@@ -1,0 +1,68 @@
+"""appliance/config.py: each source overrides the one below it, and bad input names its key and source."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.config import Config, ConfigError, load_config
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "port: 9001\nprojects_dir: /from/file\ndocker_config:\n  stack: filestack\n  api_timeout_seconds: 7\n"
+    )
+    return str(path)
+
+
+def test_defaults_apply_when_nothing_is_given():
+    config = load_config({}, environ={})
+    assert config == Config()
+    assert config.port == 8087 and config.workspace_path == "/app/project_workspace"
+
+
+def test_the_file_overrides_the_defaults(config_file):
+    config = load_config({}, environ={}, config_file=config_file)
+    assert (config.port, config.docker_config.stack, config.docker_config.api_timeout_seconds) == (
+        9001,
+        "filestack",
+        7,
+    )
+
+
+def test_the_environment_overrides_the_file(config_file):
+    environ = {"RCODER_PORT": "9002", "RCODER_STACK": "envstack"}
+    config = load_config({}, environ=environ, config_file=config_file)
+    assert (config.port, config.docker_config.stack, config.projects_dir) == (9002, "envstack", "/from/file")
+
+
+def test_cli_flags_override_the_environment(config_file):
+    environ = {"RCODER_PORT": "9002", "RCODER_PROJECTS_DIR": "/from/env"}
+    config = load_config({"port": 9003, "projects_dir": None}, environ=environ, config_file=config_file)
+    assert (config.port, config.projects_dir) == (9003, "/from/env")
+
+
+def test_the_config_file_can_come_from_the_environment(config_file):
+    assert load_config({}, environ={"RCODER_CONFIG": config_file}).port == 9001
+
+
+def test_an_unknown_key_names_the_key_and_the_file(tmp_path):
+    path = tmp_path / "config.yml"
+    path.write_text("docker_config:\n  stak: typo\n")
+    with pytest.raises(
+        ConfigError, match=rf"unknown configuration key 'docker_config.stak' \(from config file {path}\)"
+    ):
+        load_config({}, environ={}, config_file=str(path))
+
+
+def test_a_bad_value_names_the_key_and_its_source():
+    with pytest.raises(
+        ConfigError, match=r"port must be an integer, got 'eighty' \(from environment variable RCODER_PORT\)"
+    ):
+        load_config({}, environ={"RCODER_PORT": "eighty"})
+
+
+def test_a_missing_file_is_reported():
+    with pytest.raises(ConfigError, match=r"cannot read config file /nonexistent\.yml"):
+        load_config({}, environ={}, config_file="/nonexistent.yml")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
@@ -9,11 +11,15 @@ from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 
 from appliance import labels
-from appliance.config import Config
+from appliance.auth import setup_auth
+from appliance.cleanup import Cleanup
+from appliance.config import Config, read_api_key
 from appliance.engine import Engine
 from appliance.envelope import failure
 from appliance.errors import ApplianceError
+from appliance.events import EventHub
 from appliance.lifecycle import Lifecycle
+from appliance.reconcile import Reconciler
 from appliance.routes import agent, health
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
@@ -24,6 +30,7 @@ log = logging.getLogger("rcoder.gateway")
 def create_app(config: Config, name: str = "rcoder") -> Sanic:
     app = Sanic(name, configure_logging=False)
     app.ctx.config = config
+    setup_auth(app, read_api_key(config.api_key_auth))
     setup_state(app, config)
     setup_errors(app)
     app.blueprint(health.bp)
@@ -32,17 +39,34 @@ def create_app(config: Config, name: str = "rcoder") -> Sanic:
 
 
 def setup_state(app: Sanic, config: Config) -> None:
-    """Open the store, the engine and the runner client when the server starts; close them after."""
+    """Open the store, the engine and the runner client when the server starts, adopt what runs,
+    and start the background tasks; stop and close everything after."""
 
     @app.before_server_start
     async def open_state(app: Sanic) -> None:
         docker = config.docker_config
-        app.ctx.store = Store(Path(config.state_dir) / "rcoder.duckdb")
-        await app.ctx.store.open()
-        app.ctx.engine = Engine(docker.host, docker.network_base_name, docker.api_timeout_seconds)
-        await app.ctx.engine.ensure_network(labels.labels_for(docker.stack, "network"))
-        app.ctx.runners = RunnerClient()
-        app.ctx.lifecycle = Lifecycle(config, app.ctx.engine, app.ctx.runners, app.ctx.store)
+        ctx = app.ctx
+        ctx.store = Store(Path(config.state_dir) / "rcoder.duckdb")
+        await ctx.store.open()
+        ctx.engine = Engine(docker.host, docker.network_base_name, docker.api_timeout_seconds)
+        await ctx.engine.ensure_network(labels.labels_for(docker.stack, "network"))
+        ctx.runners = RunnerClient()
+        ctx.lifecycle = Lifecycle(config, ctx.engine, ctx.runners, ctx.store)
+        ctx.hub = EventHub(ctx.store, ctx.runners)
+        await ctx.hub.start()
+        reconciler = Reconciler(docker.stack, ctx.engine, ctx.lifecycle, ctx.hub, ctx.store)
+        await reconciler.adopt()
+        ctx.tasks = [asyncio.create_task(reconciler.watch(), name="reconcile")]
+        if config.cleanup_config.enabled and docker.auto_cleanup:
+            cleanup = Cleanup(
+                config.cleanup_config, docker.container_ttl_seconds, ctx.store, ctx.lifecycle, ctx.runners
+            )
+            ctx.tasks.append(asyncio.create_task(cleanup.run(), name="cleanup"))
+        if not config.api_key_auth.enabled:
+            log.warning(
+                "API key authentication is off: anyone who reaches port %s can use this appliance",
+                config.port,
+            )
         log.info(
             "gateway ready: stack %s, network %s, agent image %s",
             docker.stack,
@@ -52,9 +76,15 @@ def setup_state(app: Sanic, config: Config) -> None:
 
     @app.after_server_stop
     async def close_state(app: Sanic) -> None:
-        await app.ctx.runners.close()
-        await app.ctx.engine.close()
-        await app.ctx.store.close()
+        ctx = app.ctx
+        for task in ctx.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await ctx.hub.close()
+        await ctx.runners.close()
+        await ctx.engine.close()
+        await ctx.store.close()
 
 
 def setup_errors(app: Sanic) -> None:

@@ -6,8 +6,10 @@ import argparse
 import logging
 import sys
 
+import yaml
+
 from appliance.app import create_app
-from appliance.config import ConfigError, load_config
+from appliance.config import ConfigError, describe, load_config, read_api_key
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -29,6 +31,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--agent-image", help="image of agent containers (default rcoder/agent:dev)")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    parser.add_argument("--api-key-file", help="file holding the API key clients must send as x-api-key")
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the effective configuration (secrets masked) and exit",
+    )
     return parser.parse_args(argv)
 
 
@@ -43,11 +51,16 @@ def main(argv: list[str] | None = None) -> None:
         "log_level": args.log_level,
         "docker_config.stack": args.stack,
         "docker_config.agent_image": args.agent_image,
+        "api_key_auth.api_key_file": args.api_key_file,
     }
     try:
         config = load_config(cli, config_file=args.config)
+        read_api_key(config.api_key_auth)
     except ConfigError as exc:
         sys.exit(f"rcoder: {exc}")
+    if args.print_config:
+        print(yaml.safe_dump(describe(config), sort_keys=False), end="")
+        return
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(config)
     app.run(host=config.host, port=config.port, single_process=True, access_log=False, motd=False)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,35 +23,91 @@ class ConfigError(Exception):
     """A configuration value is unknown or invalid; the message names the key and where it came from."""
 
 
+def _check(predicate: Callable[[Any], bool], expected: str, secret: bool = False) -> dict[str, Any]:
+    """Field metadata: a value check (with what was expected, for the error message)."""
+    return {"check": predicate, "expected": expected, "secret": secret}
+
+
+def _between(low: float, high: float) -> dict[str, Any]:
+    return _check(lambda v: low <= v <= high, f"between {low:g} and {high:g}")
+
+
+_POSITIVE = _check(lambda v: v > 0, "greater than 0")
+_NOT_NEGATIVE = _check(lambda v: v >= 0, "0 or more")
+_NAME = _check(
+    lambda v: re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,30}", v) is not None, "a lowercase name of 1-31 characters"
+)
+_SECRET = {"secret": True}
+
+
 @dataclass(frozen=True)
 class DockerConfig:
     # Engine address (unix://, tcp://, ssh://); empty: DOCKER_HOST or the local socket.
     host: str = ""
     # Groups what one appliance creates (label rcoder.stack and name prefix), so stacks can share an engine.
-    stack: str = "default"
+    stack: str = field(default="default", metadata=_NAME)
     agent_image: str = "rcoder/agent:dev"
+    network_mode: str = field(default="bridge", metadata=_check(lambda v: v == "bridge", "bridge"))
     # The network agent containers join; the gateway must reach it (the deployer attaches it).
     network_base_name: str = "rcoder-agents"
-    work_dir: str = "/app"
-    api_timeout_seconds: int = 10
+    work_dir: str = field(default="/app", metadata=_check(os.path.isabs, "an absolute path"))
+    auto_cleanup: bool = True
+    # An idle container older than this is removed even inside the idle timeout; 0: no limit.
+    container_ttl_seconds: int = field(default=3600, metadata=_NOT_NEGATIVE)
+    api_timeout_seconds: int = field(default=10, metadata=_POSITIVE)
+    # How long a container lookup is reused before the engine is asked again.
+    cache_status_ttl_seconds: int = field(default=10, metadata=_NOT_NEGATIVE)
     # How long a new container may take until its runner reports SERVING.
-    start_timeout_seconds: int = 60
-    memory_limit_bytes: int = 2 * 1024**3
-    cpu_limit: float = 2.0
-    pids_limit: int = 512
+    start_timeout_seconds: int = field(default=60, metadata=_POSITIVE)
+    memory_limit_bytes: int = field(default=2 * 1024**3, metadata=_between(512 * 1024**2, 64 * 1024**3))
+    cpu_limit: float = field(default=2.0, metadata=_between(0.5, 32))
+    pids_limit: int = field(default=1024, metadata=_between(64, 65536))
+
+
+@dataclass(frozen=True)
+class CleanupConfig:
+    enabled: bool = True
+    idle_timeout_seconds: int = field(default=600, metadata=_POSITIVE)
+    cleanup_interval_seconds: int = field(default=300, metadata=_POSITIVE)
+    # A container younger than this is never removed.
+    container_protection_seconds: int = field(default=300, metadata=_NOT_NEGATIVE)
+    docker_stop_timeout_seconds: int = field(default=30, metadata=_NOT_NEGATIVE)
+
+
+@dataclass(frozen=True)
+class ApiKeyAuthConfig:
+    enabled: bool = False
+    api_key: str = field(default="", metadata=_SECRET)
+    # A file holding the key (Docker or Pulumi secrets); used when api_key is empty.
+    api_key_file: str = ""
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    listen_port: int = field(default=8088, metadata=_between(1, 65535))
+    default_backend_port: int = field(default=8086, metadata=_between(1, 65535))
+    backend_host: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
-    port: int = 8087
+    port: int = field(default=8087, metadata=_between(1, 65535))
     # Where a project's workspace is mounted inside its agent container (relative: to docker_config.work_dir).
     projects_dir: str = "./project_workspace"
     # Where the gateway keeps its DuckDB file.
     state_dir: str = "./state"
     default_agent_id: str = "demo"
-    log_level: str = "INFO"
+    log_level: str = field(
+        default="INFO",
+        metadata=_check(
+            lambda v: v in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"
+        ),
+    )
     docker_config: DockerConfig = field(default_factory=DockerConfig)
+    cleanup_config: CleanupConfig = field(default_factory=CleanupConfig)
+    api_key_auth: ApiKeyAuthConfig = field(default_factory=ApiKeyAuthConfig)
+    proxy_config: ProxyConfig = field(default_factory=ProxyConfig)
 
     @property
     def workspace_path(self) -> str:
@@ -69,8 +126,17 @@ ENVIRONMENT = {
     "DOCKER_HOST": ("docker_config", "host"),
     "RCODER_STACK": ("docker_config", "stack"),
     "RCODER_AGENT_IMAGE": ("docker_config", "agent_image"),
+    "RCODER_NETWORK_MODE": ("docker_config", "network_mode"),
     "RCODER_NETWORK_BASE_NAME": ("docker_config", "network_base_name"),
     "RCODER_API_TIMEOUT_SECONDS": ("docker_config", "api_timeout_seconds"),
+    "RCODER_CLEANUP_ENABLED": ("cleanup_config", "enabled"),
+    "RCODER_IDLE_TIMEOUT_SECONDS": ("cleanup_config", "idle_timeout_seconds"),
+    "RCODER_CLEANUP_INTERVAL_SECONDS": ("cleanup_config", "cleanup_interval_seconds"),
+    "RCODER_CONTAINER_PROTECTION_SECONDS": ("cleanup_config", "container_protection_seconds"),
+    "RCODER_API_KEY_ENABLED": ("api_key_auth", "enabled"),
+    "RCODER_API_KEY": ("api_key_auth", "api_key"),
+    "RCODER_API_KEY_FILE": ("api_key_auth", "api_key_file"),
+    "RCODER_PROXY_PORT": ("proxy_config", "listen_port"),
 }
 
 
@@ -145,6 +211,10 @@ def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
             kwargs[name] = _build(hint, value, prefix=f"{key}.")
         else:
             kwargs[name] = _coerce(key, hint, value)
+            meta = fields[name].metadata
+            if "check" in meta and not meta["check"](kwargs[name]):
+                shown = "***" if meta.get("secret") else repr(kwargs[name])
+                raise ConfigError(f"{key} must be {meta['expected']}, got {shown} (from {value.source})")
     return cls(**kwargs)
 
 
@@ -184,3 +254,34 @@ def _to_bool(value: Any) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ValueError(value)
+
+
+def describe(config: Any, prefix: str = "") -> dict[str, Any]:
+    """The configuration as a plain mapping, secrets masked (for `rcoder --print-config`)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = describe(value)
+        elif f.metadata.get("secret") and value:
+            out[f.name] = "***"
+        else:
+            out[f.name] = value
+    return out
+
+
+def read_api_key(auth: ApiKeyAuthConfig) -> str:
+    """The API key, from the config or from its file; ConfigError when auth is on and there is none."""
+    key = auth.api_key
+    if not key and auth.api_key_file:
+        try:
+            key = Path(auth.api_key_file).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read api_key_auth.api_key_file {auth.api_key_file}: {exc.strerror}"
+            ) from exc
+    if auth.enabled and not key:
+        raise ConfigError(
+            "api_key_auth.enabled is true but no key is set (api_key, api_key_file or RCODER_API_KEY)"
+        )
+    return key

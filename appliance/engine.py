@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import docker
@@ -21,9 +22,18 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
+from appliance.labels import selector
 
 T = TypeVar("T")
 LOG_TAIL_LINES = 30
+
+
+def _parse_time(text: str) -> datetime | None:
+    """Docker's RFC 3339 times carry nanoseconds, which datetime does not take."""
+    if not text:
+        return None
+    seconds = text.removesuffix("Z").partition(".")[0]
+    return datetime.fromisoformat(seconds).replace(tzinfo=UTC)
 
 
 class NameTaken(Exception):
@@ -53,6 +63,7 @@ class ContainerInfo:
     status: str
     ip: str | None
     labels: dict[str, str]
+    created: datetime | None = None
 
     @property
     def running(self) -> bool:
@@ -110,10 +121,8 @@ class Engine:
         await self._run(ensure)
 
     async def find(self, labels: dict[str, str]) -> list[ContainerInfo]:
-        selector = [f"{key}={value}" for key, value in labels.items()]
-
         def find() -> list[ContainerInfo]:
-            containers = self._client().containers.list(all=True, filters={"label": selector})
+            containers = self._client().containers.list(all=True, filters={"label": selector(labels)})
             return [self._info(c) for c in containers]
 
         return await self._run(find)
@@ -162,6 +171,39 @@ class Engine:
             raise ContainerFailed(f"container {spec.name} did not start: {exc.explanation}\n{logs}") from exc
         return self._info(container)
 
+    async def events(self, labels: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """Container lifecycle events (die, destroy, oom) of containers carrying `labels`, as they happen.
+
+        The SDK's event stream blocks, so it runs in a thread of its own and hands each event over.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
+        filters = {"type": "container", "event": ["die", "destroy", "oom"], "label": selector(labels)}
+        stream = await self._run(lambda: self._client().events(decode=True, filters=filters))
+
+        def read() -> None:
+            try:
+                for event in stream:
+                    loop.call_soon_threadsafe(queue.put_nowait, event)
+                loop.call_soon_threadsafe(
+                    queue.put_nowait, EngineUnavailable("the engine closed its event stream")
+                )
+            except Exception as exc:  # handed to the reader below, which raises it there
+                loop.call_soon_threadsafe(
+                    queue.put_nowait, EngineUnavailable(f"engine event stream failed: {exc}")
+                )
+
+        reader = threading.Thread(target=read, name="docker-events", daemon=True)
+        reader.start()
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stream.close()
+
     async def logs(self, container_id: str) -> str:
         return await self._run(lambda: self._logs(self._client().containers.get(container_id)))
 
@@ -175,6 +217,7 @@ class Engine:
         await self._run(remove)
 
     def _info(self, container: Container) -> ContainerInfo:
+        created = container.attrs.get("Created", "")
         networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
         ip = (networks.get(self.network) or {}).get("IPAddress") or None
         return ContainerInfo(
@@ -183,6 +226,7 @@ class Engine:
             status=container.status,
             ip=ip,
             labels=dict(container.labels),
+            created=_parse_time(created),
         )
 
     @staticmethod

@@ -38,6 +38,8 @@ class Lifecycle:
         self._store = store
         # One start at a time per project: two concurrent first chats get one container.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # project → (when it was looked up, its running container): only running ones are kept.
+        self._found: dict[str, tuple[float, RunningAgent]] = {}
 
     def _labels(self, project_id: str) -> dict[str, str]:
         return labels.labels_for(self._docker.stack, labels.KIND_AGENT, project_id=project_id)
@@ -49,19 +51,33 @@ class Lifecycle:
         return f"rcoder-{self._docker.stack}-ws-{project_id}"
 
     async def find_agent(self, project_id: str) -> RunningAgent | None:
-        """The project's running agent container, if there is one."""
+        """The project's running agent container, if there is one (looked up at most every few seconds)."""
+        loop = asyncio.get_running_loop()
+        cached = self._found.get(project_id)
+        if cached is not None and loop.time() - cached[0] < self._docker.cache_status_ttl_seconds:
+            return cached[1]
+        running = None
         for container in await self._engine.find(self._labels(project_id)):
             if container.running and container.ip:
-                return RunningAgent(container, f"{container.ip}:{RUNNER_PORT}")
-        return None
+                running = RunningAgent(container, f"{container.ip}:{RUNNER_PORT}")
+        if running is not None:
+            self._found[project_id] = (loop.time(), running)
+        return running
+
+    def forget(self, project_id: str) -> None:
+        """Drop what is known of the project's container (it died or was removed)."""
+        self._found.pop(project_id, None)
 
     async def ensure_agent(self, project_id: str) -> RunningAgent:
         """The project's agent container, started (and waited for) when there is none."""
         async with self._locks[project_id]:
             running = await self.find_agent(project_id)
             if running is not None:
-                await self._wait_ready(running)
-                return running
+                try:
+                    await self._wait_ready(running)
+                    return running
+                except ContainerFailed:
+                    self.forget(project_id)  # it died since it was last seen: start a new one
             # Stopped or half-started leftovers of this project go before a new start.
             for container in await self._engine.find(self._labels(project_id)):
                 await self._engine.remove(container.id)
@@ -104,6 +120,11 @@ class Lifecycle:
         except BaseException:
             await self._engine.remove(container.id)
             raise
+        await self.record(container, project_id)
+        return running
+
+    async def record(self, container: ContainerInfo, project_id: str) -> None:
+        """Note a running agent container of the project in the store."""
         await self._store.record_container(
             {
                 "container_id": container.id,
@@ -111,11 +132,10 @@ class Lifecycle:
                 "kind": labels.KIND_AGENT,
                 "project_id": project_id,
                 "user_id": None,
-                "image": spec.image,
-                "address": running.address,
+                "image": self._docker.agent_image,
+                "address": f"{container.ip}:{RUNNER_PORT}" if container.ip else None,
             }
         )
-        return running
 
     async def _wait_ready(self, running: RunningAgent) -> None:
         """Wait until the runner answers SERVING; fail early, with its logs, if the container exits."""
@@ -140,6 +160,7 @@ class Lifecycle:
     async def stop_agent(self, project_id: str) -> bool:
         """Remove the project's containers (its workspace volume stays); False if there were none."""
         async with self._locks[project_id]:
+            self.forget(project_id)
             containers = await self._engine.find(self._labels(project_id))
             for container in containers:
                 await self._engine.remove(container.id)

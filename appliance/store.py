@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from rcoder_rpc import agent_pb2
+
 T = TypeVar("T")
 
 SCHEMA = """
@@ -29,10 +31,26 @@ CREATE TABLE IF NOT EXISTS projects (
     last_activity     TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS sessions (
-    session_id    VARCHAR PRIMARY KEY,
-    project_id    VARCHAR NOT NULL,
-    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-    last_activity TIMESTAMPTZ NOT NULL DEFAULT now()
+    session_id       VARCHAR PRIMARY KEY,
+    project_id       VARCHAR NOT NULL,
+    created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_activity    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    -- The event log's position: see appliance/events.py.
+    last_sequence    BIGINT NOT NULL DEFAULT 0,
+    turn_start       BIGINT NOT NULL DEFAULT 0,
+    in_turn          BOOLEAN NOT NULL DEFAULT false,
+    runner_base      BIGINT NOT NULL DEFAULT 0,
+    runner_container VARCHAR
+);
+CREATE TABLE IF NOT EXISTS events (
+    session_id   VARCHAR NOT NULL,
+    sequence     BIGINT NOT NULL,
+    message_type VARCHAR NOT NULL,
+    sub_type     VARCHAR NOT NULL,
+    payload      VARCHAR NOT NULL,
+    request_id   VARCHAR,
+    timestamp_ms BIGINT NOT NULL,
+    PRIMARY KEY (session_id, sequence)
 );
 CREATE TABLE IF NOT EXISTS containers (
     container_id   VARCHAR PRIMARY KEY,
@@ -56,6 +74,33 @@ class ProjectRow:
     latest_session_id: str | None
     created_at: datetime
     last_activity: datetime
+
+
+@dataclass
+class SessionState:
+    """Where a session's event log stands (kept in memory by the event hub, written with its events)."""
+
+    session_id: str
+    project_id: str
+    last_sequence: int = 0
+    turn_start: int = 0
+    in_turn: bool = False
+    runner_base: int = 0
+    runner_container: str | None = None
+
+
+SESSION_STATE_COLUMNS = (
+    "session_id, project_id, last_sequence, turn_start, in_turn, runner_base, runner_container"
+)
+EVENT_COLUMNS = [
+    "session_id",
+    "sequence",
+    "message_type",
+    "sub_type",
+    "payload",
+    "request_id",
+    "timestamp_ms",
+]
 
 
 class Store:
@@ -98,6 +143,23 @@ class Store:
                    ON CONFLICT (project_id) DO UPDATE SET last_activity = now()""",
                 [project_id, service_type],
             )
+        )
+
+    async def ensure_project(self, project_id: str) -> None:
+        """Record a project found on the engine (adopted) without counting it as activity."""
+        await self._run(
+            lambda con: con.execute(
+                "INSERT INTO projects (project_id) VALUES (?) ON CONFLICT (project_id) DO NOTHING",
+                [project_id],
+            )
+        )
+
+    async def projects_with_containers(self) -> list[tuple[str, datetime]]:
+        """(project_id, last_activity) of each project that has a container."""
+        return await self._run(
+            lambda con: con.execute(
+                "SELECT project_id, last_activity FROM projects WHERE container_id IS NOT NULL"
+            ).fetchall()
         )
 
     async def project(self, project_id: str) -> ProjectRow | None:
@@ -154,3 +216,79 @@ class Store:
             con.execute("UPDATE projects SET container_id = NULL WHERE container_id = ?", [container_id])
 
         await self._run(record)
+
+    async def session_state(self, session_id: str) -> SessionState | None:
+        row = await self._run(
+            lambda con: con.execute(
+                f"SELECT {SESSION_STATE_COLUMNS} FROM sessions WHERE session_id = ?", [session_id]
+            ).fetchone()
+        )
+        return SessionState(*row) if row else None
+
+    async def sessions_in_turn(self, project_id: str | None = None) -> list[SessionState]:
+        query = f"SELECT {SESSION_STATE_COLUMNS} FROM sessions WHERE in_turn"
+        params: list[Any] = []
+        if project_id is not None:
+            query += " AND project_id = ?"
+            params.append(project_id)
+        rows = await self._run(lambda con: con.execute(query, params).fetchall())
+        return [SessionState(*row) for row in rows]
+
+    async def write_events(self, events: list[agent_pb2.ProgressEvent], sessions: list[SessionState]) -> None:
+        """Append events (in bulk, through DuckDB's appender) and save where their sessions stand."""
+        rows = [
+            (
+                e.session_id,
+                e.sequence,
+                e.message_type,
+                e.sub_type,
+                e.payload,
+                e.request_id or None,
+                e.timestamp,
+            )
+            for e in events
+        ]
+        states = [
+            (
+                s.session_id,
+                s.project_id,
+                s.last_sequence,
+                s.turn_start,
+                s.in_turn,
+                s.runner_base,
+                s.runner_container,
+            )
+            for s in sessions
+        ]
+
+        def write(con: duckdb.DuckDBPyConnection) -> None:
+            con.execute("BEGIN")
+            try:
+                if rows:
+                    with con.appender("events", columns=EVENT_COLUMNS, action="upsert") as appender:
+                        appender.append_rows(rows)
+                if states:
+                    con.executemany(
+                        f"""INSERT INTO sessions ({SESSION_STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
+                            ON CONFLICT (session_id) DO UPDATE SET
+                              last_sequence = excluded.last_sequence, turn_start = excluded.turn_start,
+                              in_turn = excluded.in_turn, runner_base = excluded.runner_base,
+                              runner_container = excluded.runner_container""",
+                        states,
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+        await self._run(write)
+
+    async def events_after(self, session_id: str, sequence: int, limit: int) -> list[agent_pb2.ProgressEvent]:
+        rows = await self._run(
+            lambda con: con.execute(
+                f"""SELECT {", ".join(EVENT_COLUMNS)} FROM events
+                    WHERE session_id = ? AND sequence > ? ORDER BY sequence LIMIT ?""",
+                [session_id, sequence, limit],
+            ).fetchall()
+        )
+        return [agent_pb2.ProgressEvent(**dict(zip(EVENT_COLUMNS, row, strict=True))) for row in rows]

@@ -7,7 +7,7 @@ import uuid
 from sanic import Blueprint, Request
 
 from appliance.envelope import ok
-from appliance.errors import ProjectNotFound, SessionNotFound
+from appliance.errors import ProjectNotFound
 from appliance.models import SESSION_ID_PATTERN, ChatBody, ProjectBody, check_id, parse
 from appliance.sse import last_event_id, stream_events
 
@@ -27,6 +27,7 @@ async def chat(request: Request):
         session_id = project.latest_session_id
     reply = await ctx.runners.chat(agent.address, body.to_proto(project_id, session_id or ""))
     await ctx.store.record_session(reply.session_id, project_id)
+    await ctx.hub.pump(reply.session_id, project_id, agent.container.id, agent.address)
     return ok(
         {
             "project_id": project_id,
@@ -41,16 +42,7 @@ async def chat(request: Request):
 async def progress(request: Request, session_id: str):
     check_id(session_id, SESSION_ID_PATTERN, "session_id")
     after = last_event_id(request)
-    ctx = request.app.ctx
-    project_id = await ctx.store.project_of_session(session_id)
-    if project_id is None:
-        raise SessionNotFound(f"no session {session_id!r}; start one with POST /chat")
-    agent = await ctx.lifecycle.find_agent(project_id)
-    if agent is None:
-        raise SessionNotFound(
-            f"session {session_id!r} has no running agent; its project's container is stopped"
-        )
-    await stream_events(request, session_id, ctx.runners.subscribe(agent.address, session_id, after))
+    await stream_events(request, session_id, request.app.ctx.hub.follow(session_id, after))
 
 
 @bp.post("/agent/session/cancel")

@@ -1,20 +1,104 @@
 """The appliance on the real Docker engine, started with docker-compose (v1) through pytest-docker.
 
-Everything is created under a stack of this test run's own (label rcoder.stack), and everything
-labelled with it is removed at the end, so a run leaves nothing behind and never touches
-another stack on the same engine.
+Each appliance runs under a stack of its own (label rcoder.stack), and everything labelled with
+it is removed when it goes, so a run leaves nothing behind and never touches another stack on
+the same engine. The suite shares one appliance; tests that need other settings start their own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import httpx
 import pytest
+from pytest_docker.plugin import Services, get_docker_services
 
 ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = str(ROOT / "docker-compose.yml")
+IMAGES = ("rcoder/gateway:dev", "rcoder/agent:dev")
+
+
+@dataclass
+class Appliance:
+    stack: str
+    url: str
+    api_key: str
+    services: Services
+
+    def client(self, api_key: str | None = None) -> httpx.Client:
+        key = self.api_key if api_key is None else api_key
+        return httpx.Client(base_url=self.url, headers={"x-api-key": key}, timeout=httpx.Timeout(30, read=60))
+
+    def gateway(self, engine: docker.DockerClient):
+        return engine.containers.get(f"rcoder-{self.stack}-gateway")
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """docker-compose reads its settings from the environment, for `up` and `down` alike."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def wait_healthy(url: str, services: Services) -> None:
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    services.wait_until_responsive(check=healthy, timeout=60, pause=0.3)
+
+
+@contextlib.contextmanager
+def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appliance]:
+    """An appliance of its own (gateway, network, state) under a fresh stack; removed afterwards."""
+    stack = f"test{uuid.uuid4().hex[:8]}"
+    api_key = secrets.token_urlsafe(24)
+    environment = {
+        "RCODER_STACK": stack,
+        "RCODER_PORT": "",  # a free port
+        "RCODER_LOG_LEVEL": "DEBUG",
+        "RCODER_API_KEY_ENABLED": "true",
+        "RCODER_API_KEY": api_key,
+        **settings,
+    }
+    with _environment(environment):
+        try:
+            with get_docker_services(
+                "docker-compose", COMPOSE_FILE, f"rcoder-{stack}", ["up -d"], ["down -v --remove-orphans"]
+            ) as services:
+                try:
+                    url = f"http://127.0.0.1:{services.port_for('gateway', 8087)}"
+                    wait_healthy(url, services)
+                    yield Appliance(stack, url, api_key, services)
+                finally:
+                    # Agent containers were made by the gateway, not compose: they go before the network.
+                    for container in engine.containers.list(
+                        all=True, filters={"label": f"rcoder.stack={stack}"}
+                    ):
+                        if container.labels.get("rcoder.kind") != "gateway":
+                            print(f"removing container {container.name}")
+                            container.remove(force=True)
+        finally:
+            for volume in engine.volumes.list(filters={"label": f"rcoder.stack={stack}"}):
+                print(f"removing volume {volume.name}")
+                volume.remove(force=True)
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +108,7 @@ def engine() -> docker.DockerClient:
         client.ping()
     except docker.errors.DockerException as exc:
         pytest.skip(f"no Docker engine answers ({exc}); run scripts/engine-up")
-    for image in ("rcoder/gateway:dev", "rcoder/agent:dev"):
+    for image in IMAGES:
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:
@@ -33,76 +117,34 @@ def engine() -> docker.DockerClient:
 
 
 @pytest.fixture(scope="session")
-def stack(engine) -> str:
-    """This run's stack name; compose reads it (and a free port) from the environment."""
-    name = f"test{uuid.uuid4().hex[:8]}"
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("RCODER_STACK", name)
-        env.setenv("RCODER_PORT", "")
-        env.setenv("RCODER_LOG_LEVEL", "DEBUG")
-        yield name
+def appliance(engine) -> Iterator[Appliance]:
+    with run_appliance(engine) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
-def docker_compose_file(stack) -> str:
-    return str(ROOT / "docker-compose.yml")
-
-
-@pytest.fixture(scope="session")
-def docker_compose_project_name(stack) -> str:
-    return f"rcoder-{stack}"
-
-
-@pytest.fixture(scope="session")
-def docker_compose_command() -> str:
-    return "docker-compose"  # Debian's compose v1
-
-
-@pytest.fixture(scope="session")
-def docker_setup() -> list[str]:
-    return ["up -d"]  # v1 has no --wait; readiness is polled below
-
-
-@pytest.fixture(scope="session")
-def docker_cleanup() -> list[str]:
-    return ["down -v --remove-orphans"]
-
-
-@pytest.fixture(scope="session")
-def gateway_url(docker_services, docker_ip, stack, engine) -> str:
-    port = docker_services.port_for("gateway", 8087)
-    url = f"http://{docker_ip}:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    docker_services.wait_until_responsive(check=healthy, timeout=60, pause=0.3)
-    yield url
-    # Agent containers and workspaces were made by the gateway, not compose: remove them here,
-    # before compose takes the network down. Print what goes, to help a failed run.
-    for container in engine.containers.list(all=True, filters={"label": f"rcoder.stack={stack}"}):
-        if container.labels.get("rcoder.kind") != "gateway":
-            print(f"removing container {container.name}")
-            container.remove(force=True)
+def stack(appliance) -> str:
+    return appliance.stack
 
 
 @pytest.fixture
-def client(gateway_url):
-    with httpx.Client(base_url=gateway_url, timeout=httpx.Timeout(30, read=60)) as client:
+def client(appliance) -> Iterator[httpx.Client]:
+    with appliance.client() as client:
         yield client
-
-
-@pytest.fixture(scope="session", autouse=True)
-def remove_volumes(stack, engine):
-    """Remove the stack's workspace volumes once compose is down (they outlive their containers)."""
-    yield
-    for volume in engine.volumes.list(filters={"label": f"rcoder.stack={stack}"}):
-        print(f"removing volume {volume.name}")
-        volume.remove(force=True)
 
 
 def project_id() -> str:
     return f"p{uuid.uuid4().hex[:10]}"
+
+
+def chat(client: httpx.Client, project: str, prompt: str, **extra) -> dict:
+    response = client.post("/chat", json={"prompt": prompt, "project_id": project, **extra})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["success"] is True and body["code"] == "0000"
+    return body["data"]
+
+
+def agent_containers(engine: docker.DockerClient, stack: str, project: str) -> list:
+    labels = [f"rcoder.stack={stack}", f"rcoder.project={project}", "rcoder.kind=agent"]
+    return engine.containers.list(all=True, filters={"label": labels})

@@ -7,25 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.integration.conftest import project_id
+from tests.integration.conftest import agent_containers, chat, project_id
 from tests.integration.sse import read_all, stream
 
 pytestmark = pytest.mark.engine
 
 TERMINAL_TYPES = {"end_turn", "cancelled", "error", "max_tokens", "max_turn_requests", "refusal"}
-
-
-def chat(client, project: str, prompt: str, **extra) -> dict:
-    response = client.post("/chat", json={"prompt": prompt, "project_id": project, **extra})
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["success"] is True and body["code"] == "0000"
-    return body["data"]
-
-
-def agent_containers(engine, stack: str, project: str):
-    labels = [f"rcoder.stack={stack}", f"rcoder.project={project}", "rcoder.kind=agent"]
-    return engine.containers.list(all=True, filters={"label": labels})
 
 
 def test_a_prompt_streams_every_step_and_acts_on_the_workspace(client, engine, stack):

@@ -29,6 +29,8 @@ log = logging.getLogger("rcoder.gateway")
 
 def create_app(config: Config, name: str = "rcoder") -> Sanic:
     app = Sanic(name, configure_logging=False)
+    # Open SSE streams would otherwise hold a restart for 15 s; clients reconnect with Last-Event-ID.
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 2.0
     app.ctx.config = config
     setup_auth(app, read_api_key(config.api_key_auth))
     setup_state(app, config)

@@ -61,9 +61,11 @@ class Cleanup:
             expired = self._ttl > 0 and age > self._ttl
             if idle < self._config.idle_timeout_seconds and not expired:
                 continue
-            if await self._busy(agent.address):
+            if self._lifecycle.in_use(project_id) or await self._busy(agent.address):
                 log.info("cleanup spares project %s: its agent is busy", project_id)
                 continue
+            if self._lifecycle.in_use(project_id):
+                continue  # a request arrived while the runner was asked
             await self._lifecycle.stop_agent(project_id)
             removed.append(project_id)
         return removed

@@ -62,5 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         print(yaml.safe_dump(describe(config), sort_keys=False), end="")
         return
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("urllib3", "grpc", "docker"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
     app = create_app(config)
     app.run(host=config.host, port=config.port, single_process=True, access_log=False, motd=False)

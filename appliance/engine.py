@@ -52,6 +52,8 @@ class ContainerSpec:
     environment: dict[str, str] = field(default_factory=dict)
     memory_bytes: int = 2 * 1024**3
     cpus: float = 2.0
+    # Memory plus swap; None: no swap beyond what Docker allows by default.
+    memory_swap_bytes: int | None = None
     pids_limit: int = 512
     tmpfs: dict[str, str] = field(default_factory=dict)
 
@@ -149,6 +151,7 @@ class Engine:
                 network=self.network,
                 mounts=[Mount(spec.workspace_path, spec.workspace_volume, type="volume")],
                 mem_limit=spec.memory_bytes,
+                memswap_limit=spec.memory_swap_bytes or spec.memory_bytes,
                 nano_cpus=int(spec.cpus * 1e9),
                 pids_limit=spec.pids_limit,
                 cap_drop=["ALL"],

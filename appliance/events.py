@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from appliance.errors import ApplianceError, SessionNotFound
+from appliance.errors import ApplianceError, RunnerUnavailable, SessionNotFound
 from appliance.store import SessionState, Store
 from rcoder_rpc import agent_pb2
 
@@ -112,6 +112,10 @@ class EventHub:
                 event.sequence += state.runner_base
                 if event.sequence > state.last_sequence:
                     self._record(feed, event)
+        except RunnerUnavailable:
+            self._end_turn(
+                feed, "the agent's runner went away during the turn (its container stopped or restarted)"
+            )
         except ApplianceError as exc:
             self._end_turn(feed, f"the agent's event stream broke off: {exc.message}")
         else:

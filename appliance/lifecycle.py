@@ -7,8 +7,10 @@ behind the same calls later.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from appliance import labels
@@ -21,6 +23,15 @@ from appliance.store import Store
 log = logging.getLogger(__name__)
 
 READY_POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A request's resource limits for a new container; None: the configured default."""
+
+    memory_bytes: int | None = None
+    cpus: float | None = None
+    memory_swap_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,22 @@ class Lifecycle:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # project → (when it was looked up, its running container): only running ones are kept.
         self._found: dict[str, tuple[float, RunningAgent]] = {}
+        # Requests working with a project's container right now; cleanup leaves such projects alone.
+        self._users: Counter[str] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def using(self, project_id: str) -> AsyncIterator[None]:
+        """Mark the project's container as in use for the duration (it is not cleaned up meanwhile)."""
+        self._users[project_id] += 1
+        try:
+            yield
+        finally:
+            self._users[project_id] -= 1
+            if not self._users[project_id]:
+                del self._users[project_id]
+
+    def in_use(self, project_id: str) -> bool:
+        return project_id in self._users
 
     def _labels(self, project_id: str) -> dict[str, str]:
         return labels.labels_for(self._docker.stack, labels.KIND_AGENT, project_id=project_id)
@@ -68,8 +95,11 @@ class Lifecycle:
         """Drop what is known of the project's container (it died or was removed)."""
         self._found.pop(project_id, None)
 
-    async def ensure_agent(self, project_id: str) -> RunningAgent:
-        """The project's agent container, started (and waited for) when there is none."""
+    async def ensure_agent(self, project_id: str, limits: Limits | None = None) -> RunningAgent:
+        """The project's agent container, started (and waited for) when there is none.
+
+        `limits` apply to a container started now; a running one keeps those it was started with.
+        """
         async with self._locks[project_id]:
             running = await self.find_agent(project_id)
             if running is not None:
@@ -81,9 +111,9 @@ class Lifecycle:
             # Stopped or half-started leftovers of this project go before a new start.
             for container in await self._engine.find(self._labels(project_id)):
                 await self._engine.remove(container.id)
-            return await self._start(project_id)
+            return await self._start(project_id, limits or Limits())
 
-    async def _start(self, project_id: str) -> RunningAgent:
+    async def _start(self, project_id: str, limits: Limits) -> RunningAgent:
         spec = ContainerSpec(
             name=self.container_name(project_id),
             image=self._docker.agent_image,
@@ -93,8 +123,9 @@ class Lifecycle:
             workspace_path=self._config.workspace_path,
             volume_labels=labels.labels_for(self._docker.stack, labels.KIND_WORKSPACE, project_id=project_id),
             environment={"PROJECT_ID": project_id, "RCODER_DEFAULT_AGENT": self._config.default_agent_id},
-            memory_bytes=self._docker.memory_limit_bytes,
-            cpus=self._docker.cpu_limit,
+            memory_bytes=limits.memory_bytes or self._docker.memory_limit_bytes,
+            cpus=limits.cpus or self._docker.cpu_limit,
+            memory_swap_bytes=limits.memory_swap_bytes,
             pids_limit=self._docker.pids_limit,
             tmpfs={
                 "/tmp": "rw,nosuid,size=256m",

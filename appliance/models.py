@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from appliance.errors import BadRequest
+from appliance.lifecycle import Limits
 from rcoder_rpc import agent_pb2
 
 # Safe as part of a container or volume name: Docker allows [a-zA-Z0-9][a-zA-Z0-9_.-].
@@ -15,6 +16,9 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Session ids come from the agents (UUIDs and the like).
 SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 MAX_PROMPT_CHARS = 1_000_000
+MAX_ATTACHMENT_CHARS = 20 * 1024 * 1024
+MIN_MEMORY = 512 * 1024**2
+MAX_MEMORY = 64 * 1024**3
 M = TypeVar("M", bound=BaseModel)
 
 ProjectId = Annotated[str, Field(pattern=ID_PATTERN)]
@@ -63,9 +67,26 @@ class ContextServer(Body):
     env: dict[str, str] = Field(default_factory=dict)
 
 
+class ResourceLimits(Body):
+    """Limits of the project's container, applied when it is created (the seed's bounds)."""
+
+    memory_limit: int | None = Field(default=None, ge=MIN_MEMORY, le=MAX_MEMORY, description="bytes")
+    cpu_limit: float | None = Field(default=None, ge=0.5, le=32)
+    swap_limit: int | None = Field(
+        default=None, description="memory plus swap, in bytes; at least memory_limit"
+    )
+
+    @model_validator(mode="after")
+    def swap_covers_memory(self) -> ResourceLimits:
+        if self.swap_limit is not None and self.swap_limit < (self.memory_limit or MIN_MEMORY):
+            raise ValueError("swap_limit must be at least memory_limit")
+        return self
+
+
 class AgentConfig(Body):
     agent_server: AgentServer | None = None
-    context_servers: dict[str, ContextServer] = Field(default_factory=dict)
+    context_servers: dict[str, ContextServer] = Field(default_factory=dict, max_length=64)
+    resource_limits: ResourceLimits | None = None
 
     def to_proto(self) -> agent_pb2.ChatAgentConfig:
         config = agent_pb2.ChatAgentConfig()
@@ -74,6 +95,79 @@ class AgentConfig(Body):
         for name, server in self.context_servers.items():
             config.context_servers[name].CopyFrom(agent_pb2.ChatContextServerConfig(**server.model_dump()))
         return config
+
+
+class FilePath(Body):
+    path: str = Field(min_length=1, max_length=4096, description="relative to the project's workspace")
+
+
+class Base64Data(Body):
+    data: str = Field(max_length=MAX_ATTACHMENT_CHARS)
+    mime_type: str = Field(min_length=1, max_length=256)
+
+
+class Url(Body):
+    url: str = Field(min_length=1, max_length=8192)
+
+
+class FilePathSource(Body):
+    source_type: Literal["FilePath"]
+    data: FilePath
+
+
+class Base64Source(Body):
+    source_type: Literal["Base64"]
+    data: Base64Data
+
+
+class UrlSource(Body):
+    source_type: Literal["Url"]
+    data: Url
+
+
+class Dimensions(Body):
+    width: int = Field(ge=0)
+    height: int = Field(ge=0)
+
+
+class AttachmentContent(Body):
+    id: str = Field(default="", max_length=256)
+    source: Annotated[FilePathSource | Base64Source | UrlSource, Field(discriminator="source_type")]
+    filename: str | None = Field(default=None, max_length=1024)
+    description: str | None = Field(default=None, max_length=10_000)
+    mime_type: str | None = Field(default=None, max_length=256)
+    dimensions: Dimensions | None = None
+    duration: float | None = Field(default=None, ge=0)
+    size: int | None = Field(default=None, ge=0)
+
+
+class Attachment(Body):
+    """A seed attachment: {"type": "Image", "content": {"id", "source": {"source_type", "data"}, ...}}."""
+
+    type: Literal["Text", "Image", "Audio", "Document"]
+    content: AttachmentContent
+
+    def to_proto(self) -> agent_pb2.Attachment:
+        c = self.content
+        source = agent_pb2.AttachmentSource()
+        if isinstance(c.source, FilePathSource):
+            source.file_path = c.source.data.path
+        elif isinstance(c.source, Base64Source):
+            source.base64.CopyFrom(agent_pb2.Base64Data(**c.source.data.model_dump()))
+        else:
+            source.url = c.source.data.url
+        common = {"id": c.id, "source": source, "filename": c.filename, "description": c.description}
+        if self.type == "Text":
+            return agent_pb2.Attachment(text=agent_pb2.TextAttachment(**common))
+        if self.type == "Image":
+            dimensions = agent_pb2.Dimensions(**c.dimensions.model_dump()) if c.dimensions else None
+            mime = c.mime_type or (c.source.data.mime_type if isinstance(c.source, Base64Source) else "")
+            return agent_pb2.Attachment(
+                image=agent_pb2.ImageAttachment(**common, mime_type=mime, dimensions=dimensions)
+            )
+        if self.type == "Audio":
+            return agent_pb2.Attachment(audio=agent_pb2.AudioAttachment(**common, duration=c.duration))
+        return agent_pb2.Attachment(document=agent_pb2.DocumentAttachment(**common, size=c.size))
 
 
 class ChatBody(Body):
@@ -85,6 +179,16 @@ class ChatBody(Body):
     user_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     model_provider: ModelProvider | None = None
     agent_config: AgentConfig | None = None
+    attachments: list[Attachment] = Field(default_factory=list, max_length=64)
+    data_source_attachments: list[str] = Field(default_factory=list, max_length=64)
+
+    def limits(self) -> Limits | None:
+        limits = self.agent_config.resource_limits if self.agent_config else None
+        if limits is None:
+            return None
+        return Limits(
+            memory_bytes=limits.memory_limit, cpus=limits.cpu_limit, memory_swap_bytes=limits.swap_limit
+        )
 
     def to_proto(self, project_id: str, session_id: str) -> agent_pb2.ChatRequest:
         return agent_pb2.ChatRequest(
@@ -96,6 +200,8 @@ class ChatBody(Body):
             user_prompt=self.user_prompt,
             model_config=self.model_provider.to_proto() if self.model_provider else None,
             agent_config=self.agent_config.to_proto() if self.agent_config else None,
+            attachments=[attachment.to_proto() for attachment in self.attachments],
+            data_source_attachments=self.data_source_attachments,
             service_type="RCoder",
         )
 

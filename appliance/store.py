@@ -291,4 +291,5 @@ class Store:
                 [session_id, sequence, limit],
             ).fetchall()
         )
-        return [agent_pb2.ProgressEvent(**dict(zip(EVENT_COLUMNS, row, strict=True))) for row in rows]
+        fields = [name.removesuffix("_ms") for name in EVENT_COLUMNS]  # timestamp_ms is the event's timestamp
+        return [agent_pb2.ProgressEvent(**dict(zip(fields, row, strict=True))) for row in rows]

@@ -96,8 +96,9 @@ class DemoAgent:
             raise acp.RequestError.invalid_params({"sessionId": f"unknown session {session_id}"})
         session.cancelled.clear()
         text = " ".join(block.text for block in prompt if getattr(block, "type", None) == "text")
+        attachments = [describe_block(block) for block in prompt if getattr(block, "type", None) != "text"]
         try:
-            await Turn(self, session_id, session, text).run()
+            await Turn(self, session_id, session, text, attachments).run()
         except Cancelled:
             return PromptResponse(stop_reason="cancelled")
         return PromptResponse(stop_reason="end_turn")
@@ -111,11 +112,14 @@ class DemoAgent:
 class Turn:
     """One prompt turn of the demo agent."""
 
-    def __init__(self, agent: DemoAgent, session_id: str, session: DemoSession, text: str) -> None:
+    def __init__(
+        self, agent: DemoAgent, session_id: str, session: DemoSession, text: str, attachments: list[str]
+    ) -> None:
         self.agent = agent
         self.session_id = session_id
         self.session = session
         self.text = text
+        self.attachments = attachments
         self.steps: list[Step] = [Step("Read the request")]
 
     async def run(self) -> None:
@@ -139,6 +143,8 @@ class Turn:
             content = CONTENT.search(self.text)
             await self.write_file(create.group(1), content.group(1) if content else DEFAULT_CONTENT)
             step += 1
+        for attachment in self.attachments:
+            await self.say(f"Attached: {attachment}. ")
         if LIST_MCP.search(self.text):
             names = [server.name for server in self.session.mcp_servers]
             await self.say(f"MCP servers of this session: {', '.join(names) or 'none'}. ")
@@ -220,6 +226,18 @@ class Turn:
             raise Cancelled
         outcome = response.outcome
         return isinstance(outcome, AllowedOutcome) and outcome.option_id == "allow"
+
+
+def describe_block(block: Any) -> str:
+    """A short description of a prompt's non-text content block."""
+    kind = getattr(block, "type", "unknown")
+    if kind == "resource":
+        resource = block.resource
+        text = getattr(resource, "text", None)
+        return f"{resource.uri} saying {text[:80]!r}" if text is not None else f"{resource.uri} (binary)"
+    if kind == "resource_link":
+        return f"a link to {block.uri}"
+    return f"{kind} ({getattr(block, 'mime_type', '')})"
 
 
 def main() -> None:

@@ -64,10 +64,12 @@ class Projects:
         self._sessions: dict[str, Session] = {}
         self.started = time.monotonic()
 
+    def workspace_of(self, project_id: str) -> Path:
+        return self._workspace / project_id if self._per_project_dirs else self._workspace
+
     def _project(self, project_id: str) -> Project:
         if project_id not in self._projects:
-            workspace = self._workspace / project_id if self._per_project_dirs else self._workspace
-            self._projects[project_id] = Project(project_id, workspace)
+            self._projects[project_id] = Project(project_id, self.workspace_of(project_id))
         return self._projects[project_id]
 
     async def chat(self, request: TurnRequest) -> Session:

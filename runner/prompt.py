@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from pathlib import Path
 from typing import Any
 
 import acp
@@ -23,8 +26,45 @@ def prompt_text(request: agent_pb2.ChatRequest) -> str:
     return request.prompt
 
 
-def content_blocks(request: agent_pb2.ChatRequest) -> list[Any]:
-    return [acp.text_block(prompt_text(request))]
+def content_blocks(request: agent_pb2.ChatRequest, workspace: Path) -> list[Any]:
+    """The prompt text, then one ACP content block per attachment."""
+    return [acp.text_block(prompt_text(request))] + [
+        attachment_block(a, workspace) for a in request.attachments
+    ]
+
+
+def attachment_block(attachment: agent_pb2.Attachment, workspace: Path) -> Any:
+    """Base64 images and audio become image/audio blocks, base64 text and documents embedded
+    resources, files in the workspace and URLs resource links."""
+    kind = attachment.WhichOneof("attachment")
+    item = getattr(attachment, kind)
+    name = item.filename or item.id or kind
+    source = item.source
+    which = source.WhichOneof("source")
+    if which == "base64":
+        data, mime = source.base64.data, source.base64.mime_type
+        if kind == "image":
+            return acp.image_block(data, item.mime_type or mime)
+        if kind == "audio":
+            return acp.audio_block(data, mime)
+        uri = f"attachment:///{name}"
+        if kind == "text":
+            try:
+                text = base64.b64decode(data, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError) as exc:
+                raise InvalidRequest(f"attachment {name!r} is not base64-encoded UTF-8 text") from exc
+            return acp.resource_block(acp.embedded_text_resource(uri, text, mime_type=mime))
+        return acp.resource_block(acp.embedded_blob_resource(uri, data, mime_type=mime))
+    if which == "file_path":
+        path = (workspace / source.file_path).resolve()
+        if not path.is_relative_to(workspace.resolve()):
+            raise InvalidRequest(
+                f"attachment {name!r}: {source.file_path} is outside the project's workspace"
+            )
+        return acp.resource_link_block(name=name, uri=path.as_uri(), description=item.description or None)
+    if which == "url":
+        return acp.resource_link_block(name=name, uri=source.url, description=item.description or None)
+    raise InvalidRequest(f"attachment {name!r} has no source")
 
 
 def session_meta(request: agent_pb2.ChatRequest) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from runner.events import Event
 from runner.projects import Projects, TurnRequest
 
 VNC_READY_FILE = Path("/tmp/vnc_ready")
+PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 NOVNC_PORT = 6080
 
 
@@ -40,14 +42,14 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
 
     async def Chat(self, request: agent_pb2.ChatRequest, context: grpc.aio.ServicerContext):
         async with _errors(context):
-            if not request.project_id:
-                raise InvalidRequest("project_id is required")
+            if not PROJECT_ID.fullmatch(request.project_id):
+                raise InvalidRequest("project_id must be 1-64 letters, digits, '_', '.' or '-'")
             spec = prompt.agent_spec(request, self.default_agent_id)
             session = await self.projects.chat(
                 TurnRequest(
                     project_id=request.project_id,
                     session_id=request.session_id,
-                    blocks=prompt.content_blocks(request),
+                    blocks=prompt.content_blocks(request, self.projects.workspace_of(request.project_id)),
                     agent=spec,
                     request_id=request.request_id if request.HasField("request_id") else None,
                     mcp_servers=prompt.mcp_servers(request),

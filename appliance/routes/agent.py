@@ -20,14 +20,15 @@ async def chat(request: Request):
     ctx = request.app.ctx
     project_id = body.project_id or uuid.uuid4().hex
     await ctx.store.touch_project(project_id)
-    agent = await ctx.lifecycle.ensure_agent(project_id)
-    # Without a session id the conversation continues in the project's latest session (as in the seed).
-    session_id = body.session_id
-    if session_id is None and (project := await ctx.store.project(project_id)):
-        session_id = project.latest_session_id
-    reply = await ctx.runners.chat(agent.address, body.to_proto(project_id, session_id or ""))
-    await ctx.store.record_session(reply.session_id, project_id)
-    await ctx.hub.pump(reply.session_id, project_id, agent.container.id, agent.address)
+    async with ctx.lifecycle.using(project_id):
+        agent = await ctx.lifecycle.ensure_agent(project_id, body.limits())
+        # Without a session id the conversation continues in the project's latest session (as in the seed).
+        session_id = body.session_id
+        if session_id is None and (project := await ctx.store.project(project_id)):
+            session_id = project.latest_session_id
+        reply = await ctx.runners.chat(agent.address, body.to_proto(project_id, session_id or ""))
+        await ctx.store.record_session(reply.session_id, project_id)
+        await ctx.hub.pump(reply.session_id, project_id, agent.container.id, agent.address)
     return ok(
         {
             "project_id": project_id,

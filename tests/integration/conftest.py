@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,6 +66,12 @@ def wait_healthy(url: str, services: Services) -> None:
     services.wait_until_responsive(check=healthy, timeout=60, pause=0.3)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @contextlib.contextmanager
 def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appliance]:
     """An appliance of its own (gateway, network, state) under a fresh stack; removed afterwards."""
@@ -72,7 +79,8 @@ def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appl
     api_key = secrets.token_urlsafe(24)
     environment = {
         "RCODER_STACK": stack,
-        "RCODER_PORT": "",  # a free port
+        # A fixed free port rather than Docker's pick, which changes when the gateway restarts.
+        "RCODER_PORT": str(free_port()),
         "RCODER_LOG_LEVEL": "DEBUG",
         "RCODER_API_KEY_ENABLED": "true",
         "RCODER_API_KEY": api_key,

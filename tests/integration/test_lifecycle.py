@@ -1,0 +1,134 @@
+"""What survives and what is noticed: gateway restarts, killed containers, orphans, idle cleanup."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.integration.conftest import agent_containers, chat, project_id, run_appliance, wait_healthy
+from tests.integration.sse import read_all, stream
+
+pytestmark = pytest.mark.engine
+
+
+def restart_gateway(appliance, engine) -> None:
+    appliance.gateway(engine).restart(timeout=10)
+    wait_healthy(appliance.url, appliance.services)
+
+
+def test_a_gateway_restart_mid_turn_loses_nothing_and_keeps_the_container(appliance, engine, client):
+    project = project_id()
+    session = chat(client, project, "wait 6 then create after-restart.txt")["session_id"]
+    [before] = agent_containers(engine, appliance.stack, project)
+
+    seen = []
+    events = stream(client, session)
+    for event in events:
+        seen.append(event)
+        if len(seen) == 4:
+            break
+    restart_gateway(appliance, engine)
+    with pytest.raises(httpx.HTTPError):
+        list(events)  # the old connection is gone with the old gateway
+    rest = read_all(client, session, last_event_id=seen[-1].id)
+
+    ids = [e.id for e in seen + rest]
+    assert ids == list(range(ids[0], ids[0] + len(ids))), "every event exactly once, in order"
+    assert rest[-1].event == "end_turn"
+    [after] = agent_containers(engine, appliance.stack, project)
+    assert after.id == before.id, "the container was adopted, not recreated"
+    assert [e.id for e in read_all(client, session)] == ids, "the whole turn still replays"
+
+
+def test_events_from_before_a_restart_replay_after_it(appliance, engine, client):
+    project = project_id()
+    session = chat(client, project, "create before.txt")["session_id"]
+    before = read_all(client, session)
+
+    restart_gateway(appliance, engine)
+
+    assert [(e.id, e.event) for e in read_all(client, session)] == [(e.id, e.event) for e in before]
+    tail = read_all(client, session, last_event_id=before[-3].id)
+    assert [e.id for e in tail] == [e.id for e in before[-2:]]
+
+
+def test_a_killed_container_ends_its_stream_with_an_error_within_five_seconds(appliance, engine, client):
+    project = project_id()
+    session = chat(client, project, "wait 60")["session_id"]
+    events = stream(client, session)
+    assert next(events).event == "prompt_start"
+    [container] = agent_containers(engine, appliance.stack, project)
+
+    container.kill()
+    killed_at = time.monotonic()
+    terminal = next(e for e in events if e.data["messageType"] == "sessionPromptEnd")
+    elapsed = time.monotonic() - killed_at
+
+    assert terminal.event == "error" and "container" in terminal.data["data"]["message"]
+    assert elapsed < 5.0, f"the stream ended {elapsed:.2f} s after the kill"
+    # The next chat gets a fresh container.
+    chat(client, project, "hello")
+    [fresh] = [c for c in agent_containers(engine, appliance.stack, project) if c.status == "running"]
+    assert fresh.id != container.id
+
+
+def test_an_orphan_container_is_adopted_at_start_up(appliance, engine, client):
+    orphan = project_id()
+    container = engine.containers.run(
+        "rcoder/agent:dev",
+        name=f"rcoder-{appliance.stack}-agent-{orphan}",
+        labels={
+            "rcoder.managed": "true",
+            "rcoder.stack": appliance.stack,
+            "rcoder.kind": "agent",
+            "rcoder.project": orphan,
+        },
+        network=f"rcoder-{appliance.stack}-agents",
+        detach=True,
+    )
+    assert client.get(f"/agent/status/{orphan}").status_code == 404, "unknown before the restart"
+    deadline = time.monotonic() + 30
+    while container.exec_run(["rcoder-runner-probe"]).exit_code != 0 and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+    restart_gateway(appliance, engine)
+
+    status = client.get(f"/agent/status/{orphan}")
+    assert status.status_code == 200 and status.json()["data"]["is_alive"] is True
+    chat(client, orphan, "hello")
+    assert [c.id for c in agent_containers(engine, appliance.stack, orphan)] == [container.id]
+
+
+def test_a_stopped_runner_gives_503(client, engine, appliance):
+    project = project_id()
+    chat(client, project, "hello")
+    [container] = agent_containers(engine, appliance.stack, project)
+    container.exec_run(["supervisorctl", "-c", "/etc/rcoder/supervisord.conf", "stop", "runner"])
+
+    response = client.post("/agent/session/cancel", json={"project_id": project})
+
+    assert response.status_code == 503 and response.json()["code"] == "GRPC_ERROR"
+    assert "retry" in response.json()["message"]
+
+
+def test_cleanup_removes_an_idle_container_and_spares_a_busy_one(engine):
+    settings = {
+        "RCODER_IDLE_TIMEOUT_SECONDS": "2",
+        "RCODER_CLEANUP_INTERVAL_SECONDS": "1",
+        "RCODER_CONTAINER_PROTECTION_SECONDS": "0",
+    }
+    with run_appliance(engine, **settings) as appliance, appliance.client() as client:
+        idle, busy = project_id(), project_id()
+        read_all(client, chat(client, idle, "hello")["session_id"])
+        chat(client, busy, "wait 60")
+
+        deadline = time.monotonic() + 20
+        while agent_containers(engine, appliance.stack, idle) and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+        assert agent_containers(engine, appliance.stack, idle) == [], "the idle container was removed"
+        assert len(agent_containers(engine, appliance.stack, busy)) == 1, "the busy one was spared"
+        assert engine.volumes.get(f"rcoder-{appliance.stack}-ws-{idle}"), "its workspace stays"
+        client.post("/agent/session/cancel", json={"project_id": busy})

@@ -1,0 +1,3 @@
+"""The RCoder gateway."""
+
+__version__ = "0.1.0"

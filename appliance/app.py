@@ -10,10 +10,11 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 
-from appliance import labels
+from appliance import __version__, labels
 from appliance.auth import setup_auth
 from appliance.cleanup import Cleanup
 from appliance.config import Config, read_api_key
+from appliance.docs import setup_docs
 from appliance.engine import Engine
 from appliance.envelope import failure
 from appliance.errors import ApplianceError
@@ -23,6 +24,7 @@ from appliance.reconcile import Reconciler
 from appliance.routes import agent, health
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
+from appliance.telemetry import setup_telemetry
 
 log = logging.getLogger("rcoder.gateway")
 
@@ -32,6 +34,8 @@ def create_app(config: Config, name: str = "rcoder") -> Sanic:
     # Open SSE streams would otherwise hold a restart for 15 s; clients reconnect with Last-Event-ID.
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 2.0
     app.ctx.config = config
+    setup_telemetry(app)
+    setup_docs(app, version=__version__)
     setup_auth(app, read_api_key(config.api_key_auth))
     setup_state(app, config)
     setup_errors(app)

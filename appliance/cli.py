@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 import yaml
 
 from appliance.app import create_app
 from appliance.config import ConfigError, describe, load_config, read_api_key
+from rcoder_rpc.tracing import setup_logging, setup_tracing
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -61,8 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.print_config:
         print(yaml.safe_dump(describe(config), sort_keys=False), end="")
         return
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("urllib3", "grpc", "docker"):
-        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
+    setup_logging(config.log_level)
+    setup_tracing("rcoder-gateway", config.otlp_endpoint or None)
     app = create_app(config)
     app.run(host=config.host, port=config.port, single_process=True, access_log=False, motd=False)

@@ -98,6 +98,8 @@ class Config:
     # Where the gateway keeps its DuckDB file.
     state_dir: str = "./state"
     default_agent_id: str = "demo"
+    # OTLP endpoint for traces (the gateway's and its runners'); empty: no export.
+    otlp_endpoint: str = ""
     log_level: str = field(
         default="INFO",
         metadata=_check(
@@ -123,6 +125,7 @@ ENVIRONMENT = {
     "RCODER_STATE_DIR": ("state_dir",),
     "RCODER_DEFAULT_AGENT_ID": ("default_agent_id",),
     "RCODER_LOG_LEVEL": ("log_level",),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": ("otlp_endpoint",),
     "DOCKER_HOST": ("docker_config", "host"),
     "RCODER_STACK": ("docker_config", "stack"),
     "RCODER_AGENT_IMAGE": ("docker_config", "agent_image"),

@@ -1,4 +1,7 @@
-"""The seed's response envelope: {code, message, data, tid, success}, with a real HTTP status."""
+"""The seed's response envelope: {code, message, data, tid, success}, with a real HTTP status.
+
+`tid` is the trace id of the request (appliance/telemetry.py starts its span).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,17 @@ from typing import Any
 
 from sanic import HTTPResponse, json
 
+from rcoder_rpc.tracing import current_trace_id
+
 OK_CODE = "0000"
 
 
 def ok(data: Any, message: str = "success") -> HTTPResponse:
-    return json({"code": OK_CODE, "message": message, "data": data, "tid": None, "success": True})
+    return json(
+        {"code": OK_CODE, "message": message, "data": data, "tid": current_trace_id(), "success": True}
+    )
 
 
 def failure(status: int, code: str, message: str) -> HTTPResponse:
-    return json(
-        {"code": code, "message": message, "data": None, "tid": None, "success": False}, status=status
-    )
+    body = {"code": code, "message": message, "data": None, "tid": current_trace_id(), "success": False}
+    return json(body, status=status)

@@ -122,7 +122,7 @@ class Lifecycle:
             workspace_volume=self.volume_name(project_id),
             workspace_path=self._config.workspace_path,
             volume_labels=labels.labels_for(self._docker.stack, labels.KIND_WORKSPACE, project_id=project_id),
-            environment={"PROJECT_ID": project_id, "RCODER_DEFAULT_AGENT": self._config.default_agent_id},
+            environment=self._environment(project_id),
             memory_bytes=limits.memory_bytes or self._docker.memory_limit_bytes,
             cpus=limits.cpus or self._docker.cpu_limit,
             memory_swap_bytes=limits.memory_swap_bytes,
@@ -167,6 +167,12 @@ class Lifecycle:
                 "address": f"{container.ip}:{RUNNER_PORT}" if container.ip else None,
             }
         )
+
+    def _environment(self, project_id: str) -> dict[str, str]:
+        environment = {"PROJECT_ID": project_id, "RCODER_DEFAULT_AGENT": self._config.default_agent_id}
+        if self._config.otlp_endpoint:
+            environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = self._config.otlp_endpoint
+        return environment
 
     async def _wait_ready(self, running: RunningAgent) -> None:
         """Wait until the runner answers SERVING; fail early, with its logs, if the container exits."""

@@ -20,6 +20,7 @@ from appliance.errors import (
     SessionNotFound,
 )
 from rcoder_rpc import agent_pb2, agent_pb2_grpc
+from rcoder_rpc.tracing import client_interceptors
 
 T = TypeVar("T")
 RUNNER_PORT = 50051
@@ -65,7 +66,9 @@ class RunnerClient:
 
     def _channel(self, address: str) -> grpc.aio.Channel:
         if address not in self._channels:
-            self._channels[address] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            self._channels[address] = grpc.aio.insecure_channel(
+                address, options=CHANNEL_OPTIONS, interceptors=client_interceptors()
+            )
         return self._channels[address]
 
     async def forget(self, address: str) -> None:

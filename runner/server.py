@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from rcoder_rpc import agent_pb2, agent_pb2_grpc
+from rcoder_rpc.tracing import server_interceptor, setup_logging, setup_tracing
 from runner.agents import BUILTIN_AGENTS, DEFAULT_AGENT_ID
 from runner.projects import Projects
 from runner.service import AgentService
@@ -37,7 +38,7 @@ async def create_server(
     address: str, projects: Projects, default_agent_id: str = DEFAULT_AGENT_ID
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A started server on `address` ("host:0" picks a free port), and its health servicer."""
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[server_interceptor()])
     agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(projects, default_agent_id), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -87,9 +88,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=sorted(BUILTIN_AGENTS),
         help="agent used when a request names none (default: %(default)s)",
     )
+    parser.add_argument(
+        "--otlp-endpoint",
+        default=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        help="export traces with OTLP to this endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(parse_args(argv)))
+    args = parse_args(argv)
+    setup_logging("INFO")
+    setup_tracing("rcoder-runner", args.otlp_endpoint)
+    asyncio.run(serve(args))

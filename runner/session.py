@@ -8,12 +8,14 @@ import logging
 from typing import Any
 
 import acp
+from opentelemetry import trace
 
 from runner.agent_process import AgentProcess
 from runner.errors import Busy
 from runner.events import PROMPT_END, PROMPT_START, SESSION_UPDATE, EventLog
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("rcoder.runner")
 
 STOP_REASON_DESCRIPTIONS = {
     "end_turn": "The agent finished its turn.",
@@ -58,6 +60,12 @@ class Session:
         self._turn = asyncio.create_task(self._run(blocks), name=f"turn-{self.id}")
 
     async def _run(self, blocks: list[Any]) -> None:
+        with tracer.start_as_current_span(
+            "agent.turn", attributes={"rcoder.session": self.id, "rcoder.project": self.project_id}
+        ):
+            await self._prompt(blocks)
+
+    async def _prompt(self, blocks: list[Any]) -> None:
         try:
             response = await self.agent.prompt(self.id, blocks)
         except acp.RequestError as exc:

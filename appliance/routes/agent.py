@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from sanic import Blueprint, Request
+from sanic_ext import openapi
 
+from appliance.docs import json_body, responses
 from appliance.envelope import ok
 from appliance.errors import ProjectNotFound
 from appliance.models import SESSION_ID_PATTERN, ChatBody, ProjectBody, check_id, parse
+from appliance.replies import (
+    CancelData,
+    CancelReply,
+    ChatData,
+    ChatReply,
+    ProgressEventData,
+    StatusData,
+    StatusReply,
+    StopReply,
+    data,
+)
 from appliance.sse import last_event_id, stream_events
 
+log = logging.getLogger(__name__)
 bp = Blueprint("agent")
 
 
 @bp.post("/chat")
+@openapi.definition(
+    summary="Send a prompt to the project's agent",
+    description="Starts the project's container on first use and returns once the turn has started. "
+    "Without session_id, the project's latest session continues.",
+    body=json_body(ChatBody),
+    response=responses(ChatReply, 400, 401, 409, 502, 503),
+    tag="agent",
+)
 async def chat(request: Request):
     body = parse(ChatBody, request.json)
     ctx = request.app.ctx
@@ -29,17 +52,31 @@ async def chat(request: Request):
         reply = await ctx.runners.chat(agent.address, body.to_proto(project_id, session_id or ""))
         await ctx.store.record_session(reply.session_id, project_id)
         await ctx.hub.pump(reply.session_id, project_id, agent.container.id, agent.address)
-    return ok(
-        {
-            "project_id": project_id,
-            "session_id": reply.session_id,
-            "error": None,
-            "request_id": body.request_id,
-        }
-    )
+    log.info("chat queued: project %s, session %s", project_id, reply.session_id)
+    return ok(data(ChatData(project_id=project_id, session_id=reply.session_id, request_id=body.request_id)))
 
 
 @bp.get("/agent/progress/<session_id:str>")
+@openapi.definition(
+    summary="Stream a session's events (Server-Sent Events)",
+    description="Each event has `id: <sequence>`, `event: <subType>` and `data:` as below, until the turn's "
+    "terminal event (end_turn, cancelled, error, ...). Without Last-Event-ID the latest turn is sent from its "
+    "start; with it, exactly the events after that id. 204 when there is nothing more to send.",
+    parameter=[
+        openapi.definitions.Parameter("Last-Event-ID", int, location="header", required=False),
+        openapi.definitions.Parameter("last_event_id", int, location="query", required=False),
+    ],
+    response=[
+        openapi.definitions.Response(
+            {"text/event-stream": openapi.definitions.Component(ProgressEventData)}, status=200
+        ),
+        openapi.definitions.Response(
+            status=204, description="the client has every event and the agent is idle"
+        ),
+        *responses(None, 400, 401, 404),
+    ],
+    tag="agent",
+)
 async def progress(request: Request, session_id: str):
     check_id(session_id, SESSION_ID_PATTERN, "session_id")
     after = last_event_id(request)
@@ -47,6 +84,14 @@ async def progress(request: Request, session_id: str):
 
 
 @bp.post("/agent/session/cancel")
+@openapi.definition(
+    summary="Cancel a running turn",
+    description="Sends ACP session/cancel; the turn ends with a `cancelled` event. Without session_id, every "
+    "running turn of the project is cancelled.",
+    body=json_body(ProjectBody),
+    response=responses(CancelReply, 400, 401, 503),
+    tag="agent",
+)
 async def cancel(request: Request):
     body = parse(ProjectBody, request.json)
     ctx = request.app.ctx
@@ -54,10 +99,17 @@ async def cancel(request: Request):
     # No container means nothing runs: cancelling succeeds, as in the seed.
     if agent is not None:
         await ctx.runners.cancel(agent.address, body.project_id, body.session_id or "")
-    return ok({"success": True, "session_id": body.session_id or "all"})
+    return ok(data(CancelData(success=True, session_id=body.session_id or "all")))
 
 
 @bp.post("/agent/stop")
+@openapi.definition(
+    summary="Stop the project's agent",
+    description="Removes the project's container; its workspace volume is kept for the next chat.",
+    body=json_body(ProjectBody),
+    response=responses(StopReply, 400, 401, 503),
+    tag="agent",
+)
 async def stop(request: Request):
     body = parse(ProjectBody, request.json)
     removed = await request.app.ctx.lifecycle.stop_agent(body.project_id)
@@ -70,6 +122,11 @@ async def stop(request: Request):
 
 
 @bp.get("/agent/status/<project_id:str>")
+@openapi.definition(
+    summary="The project's agent status",
+    response=responses(StatusReply, 400, 401, 404, 503),
+    tag="agent",
+)
 async def status(request: Request, project_id: str):
     check_id(project_id)
     ctx = request.app.ctx
@@ -82,12 +139,14 @@ async def status(request: Request, project_id: str):
         reply = await ctx.runners.status(agent.address, project_id)
         state = "Active" if reply.status == "busy" else "Idle"
     return ok(
-        {
-            "project_id": project_id,
-            "is_alive": agent is not None,
-            "session_id": project.latest_session_id,
-            "status": state,
-            "last_activity": project.last_activity.isoformat(),
-            "created_at": project.created_at.isoformat(),
-        }
+        data(
+            StatusData(
+                project_id=project_id,
+                is_alive=agent is not None,
+                session_id=project.latest_session_id,
+                status=state,
+                last_activity=project.last_activity.isoformat(),
+                created_at=project.created_at.isoformat(),
+            )
+        )
     )

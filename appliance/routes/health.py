@@ -5,12 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sanic import Blueprint, Request, json
+from sanic_ext import openapi
+
+from appliance.docs import json_body
+from appliance.replies import Health, data
 
 bp = Blueprint("health")
 
 
 @bp.get("/health")
+@openapi.definition(
+    summary="Whether the gateway answers (no API key needed)",
+    response=[openapi.definitions.Response(json_body(Health), status=200)],
+    secured={},
+    tag="health",
+)
 async def health(request: Request):
-    return json(
-        {"status": "healthy", "timestamp": datetime.now(UTC).isoformat(), "service": "rcoder-ai-service"}
-    )
+    reply = Health(status="healthy", timestamp=datetime.now(UTC).isoformat(), service="rcoder-ai-service")
+    return json(data(reply))

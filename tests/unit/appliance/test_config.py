@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from appliance.config import Config, ConfigError, load_config
+from appliance.config import Config, ConfigError, describe, load_config, read_api_key
 
 
 @pytest.fixture
@@ -66,3 +68,42 @@ def test_a_bad_value_names_the_key_and_its_source():
 def test_a_missing_file_is_reported():
     with pytest.raises(ConfigError, match=r"cannot read config file /nonexistent\.yml"):
         load_config({}, environ={}, config_file="/nonexistent.yml")
+
+
+def test_the_shipped_config_file_holds_exactly_the_defaults():
+    shipped = Path(__file__).resolve().parents[3] / "config.yml"
+    assert load_config({}, environ={}, config_file=str(shipped)) == Config()
+
+
+def test_print_config_masks_secrets():
+    config = load_config({}, environ={"RCODER_API_KEY": "sk-secret", "RCODER_API_KEY_ENABLED": "true"})
+    described = describe(config)
+    assert described["api_key_auth"] == {"enabled": True, "api_key": "***", "api_key_file": ""}
+    assert "sk-secret" not in str(described)
+
+
+def test_the_api_key_can_come_from_a_file(tmp_path):
+    secret = tmp_path / "api_key"
+    secret.write_text("sk-from-file\n")
+    auth = load_config({"api_key_auth.api_key_file": str(secret), "api_key_auth.enabled": True}, environ={})
+    assert read_api_key(auth.api_key_auth) == "sk-from-file"
+
+
+def test_auth_enabled_without_a_key_stops_start_up():
+    config = load_config({}, environ={"RCODER_API_KEY_ENABLED": "true"})
+    with pytest.raises(ConfigError, match="no key is set"):
+        read_api_key(config.api_key_auth)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"RCODER_PORT": "70000"}, r"port must be between 1 and 65535, got 70000"),
+        ({"RCODER_LOG_LEVEL": "LOUD"}, r"log_level must be DEBUG, INFO, WARNING or ERROR"),
+        ({"RCODER_STACK": "Bad Stack"}, r"docker_config.stack must be a lowercase name"),
+        ({"RCODER_API_KEY_ENABLED": "maybe"}, r"api_key_auth.enabled must be true or false"),
+    ],
+)
+def test_out_of_range_values_are_refused(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config({}, environ=environ)

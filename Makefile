@@ -27,4 +27,4 @@ images: ## build the images (base, agent, gateway)
 	@bash scripts/build-images
 
 codegen: ## regenerate the gRPC modules from proto/
-	@bash scripts/bootstrap >/dev/null && PYTHON=.venv/bin/python bash scripts/codegen
+	@bash scripts/bootstrap >/dev/null && bash scripts/codegen

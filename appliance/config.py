@@ -38,6 +38,7 @@ _NAME = _check(
     lambda v: re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,30}", v) is not None, "a lowercase name of 1-31 characters"
 )
 _SECRET = {"secret": True}
+POLICIES = ("allow", "deny", "ask")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,68 @@ class ProxyConfig:
     backend_host: str = "127.0.0.1"
 
 
+AGENT_KINDS = ("plain", "claude-code", "codex")
+
+
+@dataclass(frozen=True)
+class AgentDefinition:
+    """An ACP agent the runners can start: a stdio command in the agent image."""
+
+    command: str
+    args: tuple[str, ...] = ()
+    # Extra environment of the agent process; values are masked in --print-config.
+    env: dict[str, str] = field(default_factory=dict, metadata=_SECRET)
+    # How a request's model provider reaches it: "claude-code" (Anthropic variables),
+    # "codex" (an OpenAI Responses provider in Codex's config), "plain" (not at all).
+    kind: str = field(default="plain", metadata=_check(lambda v: v in AGENT_KINDS, " or ".join(AGENT_KINDS)))
+    # How its permission requests are answered unless a request says otherwise.
+    permission_policy: str = field(
+        default="allow", metadata=_check(lambda v: v in POLICIES, "allow, deny or ask")
+    )
+    description: str = ""
+
+
+def default_agents() -> dict[str, AgentDefinition]:
+    return {
+        "demo": AgentDefinition(
+            command="rcoder-demo-agent",
+            description="RCoder's demo agent: no model, follows simple instructions",
+        ),
+        "claude-code": AgentDefinition(
+            command="claude-code-acp", kind="claude-code", description="Claude Code, through its ACP adapter"
+        ),
+        "codex": AgentDefinition(
+            command="codex-acp", kind="codex", description="OpenAI Codex, through its ACP adapter"
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class ModelProviderConfig:
+    """The operator's model provider, for requests that name none."""
+
+    id: str = ""
+    name: str = ""
+    base_url: str = ""
+    api_key: str = field(default="", metadata=_SECRET)
+    # A file holding the key (Docker or Pulumi secrets); used when api_key is empty.
+    api_key_file: str = ""
+    default_model: str = ""
+    api_protocol: str = field(
+        default="anthropic", metadata=_check(lambda v: v in ("anthropic", "openai"), "anthropic or openai")
+    )
+
+
+@dataclass(frozen=True)
+class ContextServerConfig:
+    """An MCP server (stdio) given to every session whose request names none."""
+
+    command: str
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict, metadata=_SECRET)
+    enabled: bool = True
+
+
 @dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
@@ -107,6 +170,13 @@ class Config:
         ),
     )
     docker_config: DockerConfig = field(default_factory=DockerConfig)
+    agents: dict[str, AgentDefinition] = field(default_factory=default_agents)
+    # Whether a request may run a command of its own (agent_config.agent_server.command).
+    allow_custom_agents: bool = False
+    default_model_provider: ModelProviderConfig = field(default_factory=ModelProviderConfig)
+    default_context_servers: dict[str, ContextServerConfig] = field(default_factory=dict)
+    # Under the "ask" policy, an unanswered permission request is denied after this long.
+    permission_timeout_seconds: int = field(default=300, metadata=_between(1, 86400))
     cleanup_config: CleanupConfig = field(default_factory=CleanupConfig)
     api_key_auth: ApiKeyAuthConfig = field(default_factory=ApiKeyAuthConfig)
     proxy_config: ProxyConfig = field(default_factory=ProxyConfig)
@@ -140,6 +210,13 @@ ENVIRONMENT = {
     "RCODER_API_KEY": ("api_key_auth", "api_key"),
     "RCODER_API_KEY_FILE": ("api_key_auth", "api_key_file"),
     "RCODER_PROXY_PORT": ("proxy_config", "listen_port"),
+    "RCODER_ALLOW_CUSTOM_AGENTS": ("allow_custom_agents",),
+    "RCODER_MODEL_PROVIDER_ID": ("default_model_provider", "id"),
+    "RCODER_MODEL_PROVIDER_BASE_URL": ("default_model_provider", "base_url"),
+    "RCODER_MODEL_PROVIDER_API_KEY": ("default_model_provider", "api_key"),
+    "RCODER_MODEL_PROVIDER_API_KEY_FILE": ("default_model_provider", "api_key_file"),
+    "RCODER_MODEL_PROVIDER_MODEL": ("default_model_provider", "default_model"),
+    "RCODER_MODEL_PROVIDER_PROTOCOL": ("default_model_provider", "api_protocol"),
 }
 
 
@@ -198,27 +275,58 @@ def _set(into: dict[str, Any], key: tuple[str, ...], value: Any, source: str) ->
     node[key[-1]] = _Sourced(value, source)
 
 
-def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+def _build(cls: type, values: dict[str, Any], prefix: str, base: Any = None) -> Any:
+    """Build dataclass `cls` from sourced values, over `base` (its defaults when None)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
         key = f"{prefix}{name}"
         if name not in fields:
-            source = _first_source(value)
-            raise ConfigError(f"unknown configuration key {key!r} (from {source})")
+            raise ConfigError(f"unknown configuration key {key!r} (from {_first_source(value)})")
         hint = hints[name]
         if dataclasses.is_dataclass(hint):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{key} must be a mapping (from {value.source})")
-            kwargs[name] = _build(hint, value, prefix=f"{key}.")
+            _require_mapping(key, value)
+            kwargs[name] = _build(hint, value, prefix=f"{key}.", base=getattr(base, name, None))
+        elif typing.get_origin(hint) is dict:
+            _require_mapping(key, value)
+            current = getattr(base, name) if base is not None else _default(fields[name])
+            kwargs[name] = _build_mapping(key, typing.get_args(hint)[1], value, current)
         else:
             kwargs[name] = _coerce(key, hint, value)
             meta = fields[name].metadata
             if "check" in meta and not meta["check"](kwargs[name]):
                 shown = "***" if meta.get("secret") else repr(kwargs[name])
                 raise ConfigError(f"{key} must be {meta['expected']}, got {shown} (from {value.source})")
+    if base is not None:
+        return dataclasses.replace(base, **kwargs)
+    missing = [f.name for f in fields.values() if _default(f) is dataclasses.MISSING and f.name not in kwargs]
+    if missing:
+        raise ConfigError(f"{prefix}{missing[0]} is required (from {_first_source(values)})")
     return cls(**kwargs)
+
+
+def _build_mapping(
+    key: str, item_type: Any, values: dict[str, Any], current: dict[str, Any]
+) -> dict[str, Any]:
+    """A mapping of names to dataclasses (merged over the defaults, entry by entry) or to strings."""
+    result = dict(current)
+    for name, value in values.items():
+        if dataclasses.is_dataclass(item_type):
+            _require_mapping(f"{key}.{name}", value)
+            result[name] = _build(item_type, value, prefix=f"{key}.{name}.", base=current.get(name))
+        else:
+            result[name] = _coerce(f"{key}.{name}", item_type, value)
+    return result
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _require_mapping(key: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a mapping (from {value.source})")
 
 
 def _first_source(value: Any) -> str:
@@ -236,6 +344,10 @@ def _coerce(key: str, hint: Any, sourced: Any) -> Any:
     value, source = sourced.value, sourced.source
     if isinstance(hint, types.UnionType):
         hint = next(t for t in typing.get_args(hint) if t is not type(None))
+    if typing.get_origin(hint) in (list, tuple):
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{key} must be a list of strings, got {value!r} (from {source})")
+        return tuple(value)
     try:
         if hint is bool:
             return _to_bool(value)
@@ -259,30 +371,39 @@ def _to_bool(value: Any) -> bool:
     raise ValueError(value)
 
 
-def describe(config: Any, prefix: str = "") -> dict[str, Any]:
+def describe(config: Any) -> dict[str, Any]:
     """The configuration as a plain mapping, secrets masked (for `rcoder --print-config`)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if dataclasses.is_dataclass(value):
             out[f.name] = describe(value)
+        elif isinstance(value, dict):
+            secret = f.metadata.get("secret")
+            out[f.name] = {
+                k: describe(v) if dataclasses.is_dataclass(v) else "***" if secret else v
+                for k, v in value.items()
+            }
         elif f.metadata.get("secret") and value:
             out[f.name] = "***"
         else:
-            out[f.name] = value
+            out[f.name] = list(value) if isinstance(value, tuple) else value
     return out
+
+
+def read_secret(value: str, path: str, key: str) -> str:
+    """A secret given inline, or else read from its file (Docker and Pulumi secrets are files)."""
+    if value or not path:
+        return value
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {key} {path}: {exc.strerror}") from exc
 
 
 def read_api_key(auth: ApiKeyAuthConfig) -> str:
     """The API key, from the config or from its file; ConfigError when auth is on and there is none."""
-    key = auth.api_key
-    if not key and auth.api_key_file:
-        try:
-            key = Path(auth.api_key_file).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read api_key_auth.api_key_file {auth.api_key_file}: {exc.strerror}"
-            ) from exc
+    key = read_secret(auth.api_key, auth.api_key_file, "api_key_auth.api_key_file")
     if auth.enabled and not key:
         raise ConfigError(
             "api_key_auth.enabled is true but no key is set (api_key, api_key_file or RCODER_API_KEY)"

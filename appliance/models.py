@@ -60,11 +60,16 @@ class AgentServer(Body):
 
 
 class ContextServer(Body):
+    """An MCP server the agent starts over stdio (only enabled ones with a command are passed on)."""
+
     source: Literal["custom", "local"] = "custom"
     enabled: bool = True
     command: str | None = Field(default=None, max_length=4096)
     args: list[str] = Field(default_factory=list, max_length=256)
     env: dict[str, str] = Field(default_factory=dict)
+
+    def to_proto(self) -> agent_pb2.ChatContextServerConfig:
+        return agent_pb2.ChatContextServerConfig(**self.model_dump())
 
 
 class ResourceLimits(Body):
@@ -87,14 +92,6 @@ class AgentConfig(Body):
     agent_server: AgentServer | None = None
     context_servers: dict[str, ContextServer] = Field(default_factory=dict, max_length=64)
     resource_limits: ResourceLimits | None = None
-
-    def to_proto(self) -> agent_pb2.ChatAgentConfig:
-        config = agent_pb2.ChatAgentConfig()
-        if self.agent_server is not None:
-            config.agent_server.CopyFrom(agent_pb2.ChatAgentServerConfig(**self.agent_server.model_dump()))
-        for name, server in self.context_servers.items():
-            config.context_servers[name].CopyFrom(agent_pb2.ChatContextServerConfig(**server.model_dump()))
-        return config
 
 
 class FilePath(Body):
@@ -180,6 +177,9 @@ class ChatBody(Body):
     model_provider: ModelProvider | None = None
     agent_config: AgentConfig | None = None
     attachments: list[Attachment] = Field(default_factory=list, max_length=64)
+    # How the agent's permission requests are answered: allow, deny, or ask the client (permission_request
+    # events, answered with POST /agent/permission). Default: the agent's policy in the registry.
+    permission_policy: Literal["allow", "deny", "ask"] | None = None
     data_source_attachments: list[str] = Field(default_factory=list, max_length=64)
 
     def limits(self) -> Limits | None:
@@ -199,11 +199,21 @@ class ChatBody(Body):
             system_prompt=self.system_prompt,
             user_prompt=self.user_prompt,
             model_config=self.model_provider.to_proto() if self.model_provider else None,
-            agent_config=self.agent_config.to_proto() if self.agent_config else None,
             attachments=[attachment.to_proto() for attachment in self.attachments],
             data_source_attachments=self.data_source_attachments,
             service_type="RCoder",
         )
+
+
+class PermissionBody(Body):
+    """The answer to a permission_request event."""
+
+    project_id: ProjectId
+    session_id: SessionId
+    request_id: str = Field(min_length=1, max_length=128, description="the event's requestId")
+    option_id: str | None = Field(
+        default=None, max_length=128, description="one of the event's options; none answers 'cancelled'"
+    )
 
 
 class ProjectBody(Body):

@@ -35,10 +35,39 @@ class ChatData(BaseModel):
     session_id: str = Field(description="stream its events from /agent/progress/{session_id}")
     error: str | None = None
     request_id: str | None = None
+    session_resumed: bool | None = Field(
+        default=None, description="when a session_id was sent: whether it was resumed (false: a new session)"
+    )
 
 
 class ChatReply(Envelope):
     data: ChatData
+
+
+class AgentInfo(BaseModel):
+    id: str
+    kind: Literal["plain", "claude-code", "codex"]
+    description: str
+    permission_policy: Literal["allow", "deny", "ask"]
+    default: bool
+
+
+class AgentsData(BaseModel):
+    agents: list[AgentInfo]
+    allow_custom_agents: bool = Field(description="whether a request may give a command of its own")
+
+
+class AgentsReply(Envelope):
+    data: AgentsData
+
+
+class PermissionData(BaseModel):
+    request_id: str
+    option_id: str | None = Field(description="the chosen option; null: cancelled")
+
+
+class PermissionReply(Envelope):
+    data: PermissionData
 
 
 class CancelData(BaseModel):
@@ -61,6 +90,13 @@ class StopReply(Envelope):
     data: StopData
 
 
+class ModelProviderInfo(BaseModel):
+    id: str
+    name: str
+    api_protocol: str
+    default_model: str
+
+
 class StatusData(BaseModel):
     project_id: str
     is_alive: bool = Field(description="whether the project's agent container runs")
@@ -70,6 +106,9 @@ class StatusData(BaseModel):
     )
     last_activity: str
     created_at: str
+    model_provider: ModelProviderInfo | None = Field(
+        default=None, description="the latest chat's, without key"
+    )
 
 
 class StatusReply(Envelope):

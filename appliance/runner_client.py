@@ -98,6 +98,12 @@ class RunnerClient:
         )
         return await _call(lambda: self._stub(address).CancelSession(request, timeout=30.0))
 
+    async def respond_permission(
+        self, address: str, session_id: str, request_id: str, option_id: str
+    ) -> None:
+        answer = agent_pb2.PermissionAnswer(session_id=session_id, request_id=request_id, option_id=option_id)
+        await _call(lambda: self._stub(address).RespondPermission(answer, timeout=10.0))
+
     async def status(
         self, address: str, project_id: str, session_id: str = ""
     ) -> agent_pb2.GetStatusResponse:

@@ -7,6 +7,7 @@ query runs on one dedicated thread, which also keeps the event loop free.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ CREATE TABLE IF NOT EXISTS projects (
     user_id           VARCHAR,
     container_id      VARCHAR,
     latest_session_id VARCHAR,
+    -- The model provider of the latest chat, without its key: {id, name, api_protocol, default_model}.
+    model_provider    VARCHAR,
     created_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     last_activity     TIMESTAMPTZ NOT NULL DEFAULT now()
 );
@@ -63,6 +66,13 @@ CREATE TABLE IF NOT EXISTS containers (
     created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
     removed_at     TIMESTAMPTZ
 );
+-- Columns added since the first release, for state files written by it.
+ALTER TABLE projects ADD COLUMN IF NOT EXISTS model_provider VARCHAR;
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS last_sequence BIGINT DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS turn_start BIGINT DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS in_turn BOOLEAN DEFAULT false;
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS runner_base BIGINT DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS runner_container VARCHAR;
 """
 
 
@@ -74,6 +84,7 @@ class ProjectRow:
     latest_session_id: str | None
     created_at: datetime
     last_activity: datetime
+    model_provider: dict[str, Any] | None = None
 
 
 @dataclass
@@ -145,6 +156,15 @@ class Store:
             )
         )
 
+    async def record_model_provider(self, project_id: str, provider: dict[str, Any] | None) -> None:
+        """Note the project's model provider (the caller leaves the key out: keys are never stored)."""
+        text = json.dumps(provider) if provider is not None else None
+        await self._run(
+            lambda con: con.execute(
+                "UPDATE projects SET model_provider = ? WHERE project_id = ?", [text, project_id]
+            )
+        )
+
     async def ensure_project(self, project_id: str) -> None:
         """Record a project found on the engine (adopted) without counting it as activity."""
         await self._run(
@@ -165,12 +185,16 @@ class Store:
     async def project(self, project_id: str) -> ProjectRow | None:
         row = await self._run(
             lambda con: con.execute(
-                """SELECT project_id, service_type, container_id, latest_session_id, created_at, last_activity
+                """SELECT project_id, service_type, container_id, latest_session_id, created_at, last_activity,
+                          model_provider
                    FROM projects WHERE project_id = ?""",
                 [project_id],
             ).fetchone()
         )
-        return ProjectRow(*row) if row else None
+        if not row:
+            return None
+        *columns, provider = row
+        return ProjectRow(*columns, model_provider=json.loads(provider) if provider else None)
 
     async def record_session(self, session_id: str, project_id: str) -> None:
         def record(con: duckdb.DuckDBPyConnection) -> None:

@@ -7,16 +7,14 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import acp
 from acp.schema import (
     AgentCapabilities,
-    AllowedOutcome,
     ClientCapabilities,
-    DeniedOutcome,
     Implementation,
     PermissionOption,
     PromptResponse,
@@ -33,15 +31,15 @@ STOP_GRACE = 2.0
 STDIO_LIMIT = 50 * 1024 * 1024  # ACP messages carry attachments; asyncio's 64 KiB line limit is too small.
 
 UpdateHandler = Callable[[str, Any], None]
-# Preference order when permissions are granted automatically (the seed's policy).
-ALLOW_KINDS = ("allow_always", "allow_once")
+PermissionHandler = Callable[[str, Any, list[PermissionOption]], Awaitable[RequestPermissionResponse]]
 
 
 class ClientCallbacks:
     """What the agent may ask of us (acp.interfaces.Client): updates and permission requests."""
 
-    def __init__(self, on_update: UpdateHandler) -> None:
+    def __init__(self, on_update: UpdateHandler, on_permission: PermissionHandler) -> None:
         self._on_update = on_update
+        self._on_permission = on_permission
 
     async def session_update(self, session_id: str, update: Any, **_: Any) -> None:
         # No await before this call: updates are handled in the order they arrived.
@@ -50,23 +48,19 @@ class ClientCallbacks:
     async def request_permission(
         self, session_id: str, tool_call: Any, options: list[PermissionOption], **_: Any
     ) -> RequestPermissionResponse:
-        for kind in ALLOW_KINDS:
-            for option in options:
-                if option.kind == kind:
-                    return RequestPermissionResponse(
-                        outcome=AllowedOutcome(outcome="selected", option_id=option.option_id)
-                    )
-        return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
+        return await self._on_permission(session_id, tool_call, options)
 
 
 class AgentProcess:
     """Starts an agent in its own process group, initializes ACP, and stops the whole group."""
 
-    def __init__(self, spec: AgentSpec, cwd: Path, on_update: UpdateHandler) -> None:
+    def __init__(
+        self, spec: AgentSpec, cwd: Path, on_update: UpdateHandler, on_permission: PermissionHandler
+    ) -> None:
         self.spec = spec
         self.cwd = cwd
         self.capabilities = AgentCapabilities()
-        self._callbacks = ClientCallbacks(on_update)
+        self._callbacks = ClientCallbacks(on_update, on_permission)
         self._process: asyncio.subprocess.Process | None = None
         self._conn: acp.ClientSideConnection | None = None
 

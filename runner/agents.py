@@ -1,13 +1,16 @@
-"""The agents a runner can start, by id."""
+"""The agents a runner can start: those a request describes (the gateway resolves its registry into
+agent_server), or the built-in demo agent."""
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
 
+from rcoder_rpc import agent_pb2
 from runner.errors import InvalidRequest
 
 DEFAULT_AGENT_ID = "demo"
+KINDS = ("plain", "claude-code", "codex")
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,8 @@ class AgentSpec:
     command: str
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    # How a model provider reaches it (see runner/providers.py).
+    kind: str = "plain"
 
 
 BUILTIN_AGENTS = {
@@ -25,10 +30,21 @@ BUILTIN_AGENTS = {
 }
 
 
-def resolve_agent(agent_id: str | None, default_id: str = DEFAULT_AGENT_ID) -> AgentSpec:
-    wanted = agent_id or default_id
+def resolve_agent(
+    server: agent_pb2.ChatAgentServerConfig | None, default_id: str = DEFAULT_AGENT_ID
+) -> AgentSpec:
+    """The agent a request's agent_server describes: a command of its own, or a built-in by id."""
+    if server is not None and server.HasField("command") and server.command:
+        kind = server.metadata.get("kind", "plain")
+        if kind not in KINDS:
+            raise InvalidRequest(f"agent kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        agent_id = server.agent_id if server.HasField("agent_id") else "custom"
+        return AgentSpec(agent_id, server.command, tuple(server.args), dict(server.env), kind)
+    wanted = (server.agent_id if server is not None and server.HasField("agent_id") else "") or default_id
     try:
         return BUILTIN_AGENTS[wanted]
     except KeyError:
         known = ", ".join(sorted(BUILTIN_AGENTS))
-        raise InvalidRequest(f"unknown agent {wanted!r}; this runner has: {known}") from None
+        raise InvalidRequest(
+            f"unknown agent {wanted!r}; without a command this runner knows: {known}"
+        ) from None

@@ -13,6 +13,7 @@ from typing import Any
 from runner.agent_process import AgentProcess
 from runner.agents import AgentSpec
 from runner.errors import AgentFailed, InvalidRequest, NotFound
+from runner.permissions import CANCELLED
 from runner.session import Session
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class TurnRequest:
     request_id: str | None = None
     mcp_servers: list[Any] = field(default_factory=list)
     session_meta: dict[str, Any] = field(default_factory=dict)
+    permission_policy: str | None = None
+    permission_timeout: float | None = None
     # Which configuration the agent process was started with; a change restarts it.
     agent_key: str = ""
 
@@ -72,14 +75,19 @@ class Projects:
             self._projects[project_id] = Project(project_id, self.workspace_of(project_id))
         return self._projects[project_id]
 
-    async def chat(self, request: TurnRequest) -> Session:
-        """Start a turn on the requested (or a new) session of the project's agent."""
+    async def chat(self, request: TurnRequest) -> tuple[Session, bool | None]:
+        """Start a turn on the requested (or a new) session of the project's agent.
+
+        Also says whether a requested session was resumed (None when none was requested).
+        """
         project = self._project(request.project_id)
         async with project.lock:
             agent = await self._ensure_agent(project, request)
             session = await self._ensure_session(project, agent, request)
+            session.permissions.configure(request.permission_policy, request.permission_timeout)
             session.start_turn(request.blocks, request.request_id)
-        return session
+        resumed = session.id == request.session_id if request.session_id else None
+        return session, resumed
 
     async def _ensure_agent(self, project: Project, request: TurnRequest) -> AgentProcess:
         if project.agent is not None and project.agent.alive and project.agent_key == request.agent_key:
@@ -89,7 +97,9 @@ class Projects:
             await project.stop_agent()
             self._forget_sessions(project)
         project.workspace.mkdir(parents=True, exist_ok=True)
-        agent = AgentProcess(request.agent, project.workspace, self._dispatch_update)
+        agent = AgentProcess(
+            request.agent, project.workspace, self._dispatch_update, self._dispatch_permission
+        )
         await agent.start()
         project.agent, project.agent_key = agent, request.agent_key
         return agent
@@ -118,6 +128,15 @@ class Projects:
     def _dispatch_update(self, session_id: str, update: Any) -> None:
         if session := self._sessions.get(session_id):
             session.on_update(update)
+
+    async def _dispatch_permission(self, session_id: str, tool_call: Any, options: list[Any]) -> Any:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return CANCELLED
+        return await session.permissions.request(tool_call, options)
+
+    def answer_permission(self, session_id: str, request_id: str, option_id: str) -> None:
+        self.session(session_id).permissions.answer(request_id, option_id)
 
     def _forget_sessions(self, project: Project) -> None:
         for session_id in project.sessions:

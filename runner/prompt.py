@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import acp
 from acp.schema import EnvVariable, McpServerStdio
 
 from rcoder_rpc import agent_pb2
+from runner import providers
 from runner.agents import AgentSpec, resolve_agent
 from runner.errors import InvalidRequest
 
@@ -91,13 +93,15 @@ def mcp_servers(request: agent_pb2.ChatRequest) -> list[McpServerStdio]:
     return servers
 
 
-def agent_spec(request: agent_pb2.ChatRequest, default_agent_id: str) -> AgentSpec:
-    server = request.agent_config.agent_server
-    agent_id = server.agent_id if request.agent_config.HasField("agent_server") else None
-    return resolve_agent(agent_id or None, default_agent_id)
+def agent_spec(request: agent_pb2.ChatRequest, default_agent_id: str, home: Path) -> AgentSpec:
+    """The agent to run, pointed at the request's model provider."""
+    server = request.agent_config.agent_server if request.agent_config.HasField("agent_server") else None
+    spec = resolve_agent(server, default_agent_id)
+    provider = request.model_config if request.HasField("model_config") else None
+    return providers.launch(spec, provider, home / f"{request.project_id}-{spec.id}")
 
 
 def agent_key(spec: AgentSpec, request: agent_pb2.ChatRequest) -> str:
-    """Identifies the agent process a request needs: a different agent or provider id restarts it."""
+    """Identifies the agent process a request needs: another agent, command or provider id restarts it."""
     provider = request.model_config.id if request.HasField("model_config") else ""
-    return f"{spec.id}/{provider}"
+    return json.dumps([spec.id, spec.command, spec.args, provider])

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import tempfile
 from pathlib import Path
 
 import grpc
@@ -35,11 +36,15 @@ SERVER_OPTIONS = [
 
 
 async def create_server(
-    address: str, projects: Projects, default_agent_id: str = DEFAULT_AGENT_ID
+    address: str,
+    projects: Projects,
+    default_agent_id: str = DEFAULT_AGENT_ID,
+    agent_homes: Path | None = None,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A started server on `address` ("host:0" picks a free port), and its health servicer."""
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[server_interceptor()])
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(projects, default_agent_id), server)
+    homes = agent_homes or Path(tempfile.gettempdir()) / "rcoder-agents"
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(projects, default_agent_id, homes), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(address)
@@ -54,7 +59,9 @@ async def serve(args: argparse.Namespace) -> None:
     if not os.access(workspace, os.W_OK):
         raise SystemExit(f"rcoder-runner: workspace {workspace} is missing or not writable")
     projects = Projects(workspace, per_project_dirs=args.per_project_dirs)
-    server, port, health_servicer = await create_server(f"{args.host}:{args.port}", projects, args.agent)
+    server, port, health_servicer = await create_server(
+        f"{args.host}:{args.port}", projects, args.agent, Path(args.agent_homes)
+    )
     log.info("serving on %s:%s, workspace %s, default agent %s", args.host, port, workspace, args.agent)
 
     stopping = asyncio.Event()
@@ -87,6 +94,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("RCODER_DEFAULT_AGENT", DEFAULT_AGENT_ID),
         choices=sorted(BUILTIN_AGENTS),
         help="agent used when a request names none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--agent-homes",
+        default=os.path.join(os.environ.get("HOME", "/tmp"), "agents"),
+        help="where each agent process gets a HOME of its own (default: $HOME/agents)",
     )
     parser.add_argument(
         "--otlp-endpoint",

@@ -36,16 +36,17 @@ def to_message(session_id: str, event: Event) -> agent_pb2.ProgressEvent:
 
 
 class AgentService(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, projects: Projects, default_agent_id: str) -> None:
+    def __init__(self, projects: Projects, default_agent_id: str, agent_homes: Path) -> None:
         self.projects = projects
         self.default_agent_id = default_agent_id
+        self.agent_homes = agent_homes
 
     async def Chat(self, request: agent_pb2.ChatRequest, context: grpc.aio.ServicerContext):
         async with _errors(context):
             if not PROJECT_ID.fullmatch(request.project_id):
                 raise InvalidRequest("project_id must be 1-64 letters, digits, '_', '.' or '-'")
-            spec = prompt.agent_spec(request, self.default_agent_id)
-            session = await self.projects.chat(
+            spec = prompt.agent_spec(request, self.default_agent_id, self.agent_homes)
+            session, resumed = await self.projects.chat(
                 TurnRequest(
                     project_id=request.project_id,
                     session_id=request.session_id,
@@ -55,6 +56,10 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                     mcp_servers=prompt.mcp_servers(request),
                     session_meta=prompt.session_meta(request),
                     agent_key=prompt.agent_key(spec, request),
+                    permission_policy=request.permission_policy
+                    if request.HasField("permission_policy")
+                    else None,
+                    permission_timeout=request.permission_timeout_seconds or None,
                 )
             )
             return agent_pb2.ChatResponse(
@@ -62,6 +67,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 session_id=session.id,
                 success=True,
                 request_id=request.request_id if request.HasField("request_id") else None,
+                session_resumed=resumed,
             )
 
     async def SubscribeProgress(
@@ -100,6 +106,11 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             uptime_seconds=int(time.monotonic() - self.projects.started),
             status="Processing" if active else "Idle",
         )
+
+    async def RespondPermission(self, request: agent_pb2.PermissionAnswer, context: grpc.aio.ServicerContext):
+        async with _errors(context):
+            self.projects.answer_permission(request.session_id, request.request_id, request.option_id)
+            return agent_pb2.PermissionAnswerReply(accepted=True, message="answered")
 
     async def GetVncStatus(self, request: agent_pb2.GetVncStatusRequest, context: grpc.aio.ServicerContext):
         vnc_ready, novnc_ready = await asyncio.to_thread(_desktop_readiness)

@@ -13,6 +13,7 @@ from opentelemetry import trace
 from runner.agent_process import AgentProcess
 from runner.errors import Busy
 from runner.events import PROMPT_END, PROMPT_START, SESSION_UPDATE, EventLog
+from runner.permissions import Permissions
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("rcoder.runner")
@@ -40,6 +41,7 @@ class Session:
         self.log = EventLog()
         self._turn: asyncio.Task[None] | None = None
         self._request_id: str | None = None
+        self.permissions = Permissions(self._emit_update)
 
     @property
     def busy(self) -> bool:
@@ -51,6 +53,10 @@ class Session:
             return  # a turn that was already ended (e.g. forced after a cancel) cannot add events
         payload = update.model_dump(mode="json", by_alias=True, exclude_none=True)
         self._emit(SESSION_UPDATE, update.session_update, payload)
+
+    def _emit_update(self, sub_type: str, payload: dict[str, Any]) -> None:
+        if self.busy:
+            self._emit(SESSION_UPDATE, sub_type, payload)
 
     def start_turn(self, blocks: list[Any], request_id: str | None) -> None:
         if self.busy:
@@ -89,6 +95,7 @@ class Session:
             return False
         with contextlib.suppress(ConnectionError, acp.RequestError):
             await self.agent.cancel(self.id)
+        self.permissions.cancel_all()
         done, _ = await asyncio.wait({turn}, timeout=grace)
         if not done:
             self._end("cancelled", f"The agent did not stop within {grace:g} s; the turn was ended.")

@@ -8,15 +8,21 @@ import uuid
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 
+from appliance.agents import chat_request, public_provider
 from appliance.docs import json_body, responses
 from appliance.envelope import ok
 from appliance.errors import ProjectNotFound
-from appliance.models import SESSION_ID_PATTERN, ChatBody, ProjectBody, check_id, parse
+from appliance.models import SESSION_ID_PATTERN, ChatBody, PermissionBody, ProjectBody, check_id, parse
 from appliance.replies import (
+    AgentInfo,
+    AgentsData,
+    AgentsReply,
     CancelData,
     CancelReply,
     ChatData,
     ChatReply,
+    PermissionData,
+    PermissionReply,
     ProgressEventData,
     StatusData,
     StatusReply,
@@ -49,11 +55,26 @@ async def chat(request: Request):
         session_id = body.session_id
         if session_id is None and (project := await ctx.store.project(project_id)):
             session_id = project.latest_session_id
-        reply = await ctx.runners.chat(agent.address, body.to_proto(project_id, session_id or ""))
+        request = chat_request(ctx.config, body, project_id, session_id or "")
+        reply = await ctx.runners.chat(agent.address, request)
+        await ctx.store.record_model_provider(project_id, public_provider(request))
         await ctx.store.record_session(reply.session_id, project_id)
         await ctx.hub.pump(reply.session_id, project_id, agent.container.id, agent.address)
     log.info("chat queued: project %s, session %s", project_id, reply.session_id)
-    return ok(data(ChatData(project_id=project_id, session_id=reply.session_id, request_id=body.request_id)))
+    resumed = reply.session_resumed if reply.HasField("session_resumed") else None
+    return ok(
+        data(
+            ChatData(
+                project_id=project_id,
+                session_id=reply.session_id,
+                request_id=body.request_id,
+                session_resumed=resumed,
+                error=None
+                if resumed is not False
+                else f"session {session_id} could not be resumed; a new one started",
+            )
+        )
+    )
 
 
 @bp.get("/agent/progress/<session_id:str>")
@@ -81,6 +102,50 @@ async def progress(request: Request, session_id: str):
     check_id(session_id, SESSION_ID_PATTERN, "session_id")
     after = last_event_id(request)
     await stream_events(request, session_id, request.app.ctx.hub.follow(session_id, after))
+
+
+@bp.post("/agent/permission")
+@openapi.definition(
+    summary="Answer a permission request",
+    description="Under the `ask` policy an agent's permission request arrives as a `permission_request` event "
+    "with a requestId and options; answer it here with one option's optionId, or without one to cancel it. "
+    "Unanswered requests are denied after permission_timeout_seconds.",
+    body=json_body(PermissionBody),
+    response=responses(PermissionReply, 400, 401, 404, 503),
+    tag="agent",
+)
+async def permission(request: Request):
+    body = parse(PermissionBody, request.json)
+    ctx = request.app.ctx
+    agent = await ctx.lifecycle.find_agent(body.project_id)
+    if agent is None:
+        raise ProjectNotFound(f"project {body.project_id!r} has no running agent to answer")
+    await ctx.runners.respond_permission(
+        agent.address, body.session_id, body.request_id, body.option_id or ""
+    )
+    return ok(data(PermissionData(request_id=body.request_id, option_id=body.option_id)))
+
+
+@bp.get("/agents")
+@openapi.definition(
+    summary="The agents this appliance can run",
+    description="Pick one with agent_config.agent_server.agent_id in POST /chat.",
+    response=responses(AgentsReply, 401),
+    tag="agent",
+)
+async def agents(request: Request):
+    config = request.app.ctx.config
+    listed = [
+        AgentInfo(
+            id=agent_id,
+            kind=definition.kind,
+            description=definition.description,
+            permission_policy=definition.permission_policy,
+            default=agent_id == config.default_agent_id,
+        )
+        for agent_id, definition in sorted(config.agents.items())
+    ]
+    return ok(data(AgentsData(agents=listed, allow_custom_agents=config.allow_custom_agents)))
 
 
 @bp.post("/agent/session/cancel")
@@ -147,6 +212,7 @@ async def status(request: Request, project_id: str):
                 status=state,
                 last_activity=project.last_activity.isoformat(),
                 created_at=project.created_at.isoformat(),
+                model_provider=project.model_provider,
             )
         )
     )

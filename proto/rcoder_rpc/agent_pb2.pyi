@@ -195,7 +195,7 @@ class ChatAgentConfig(_message.Message):
     def __init__(self, agent_server: _Optional[_Union[ChatAgentServerConfig, _Mapping]] = ..., context_servers: _Optional[_Mapping[str, ChatContextServerConfig]] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("project_id", "session_id", "prompt", "model_config", "attachments", "request_id", "data_source_attachments", "system_prompt", "user_prompt", "agent_config", "service_type", "user_id")
+    __slots__ = ("project_id", "session_id", "prompt", "model_config", "attachments", "request_id", "data_source_attachments", "system_prompt", "user_prompt", "agent_config", "service_type", "user_id", "permission_policy", "permission_timeout_seconds")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -208,6 +208,8 @@ class ChatRequest(_message.Message):
     AGENT_CONFIG_FIELD_NUMBER: _ClassVar[int]
     SERVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_POLICY_FIELD_NUMBER: _ClassVar[int]
+    PERMISSION_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     session_id: str
     prompt: str
@@ -220,10 +222,12 @@ class ChatRequest(_message.Message):
     agent_config: ChatAgentConfig
     service_type: str
     user_id: str
-    def __init__(self, project_id: _Optional[str] = ..., session_id: _Optional[str] = ..., prompt: _Optional[str] = ..., model_config: _Optional[_Union[ModelProviderConfig, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., request_id: _Optional[str] = ..., data_source_attachments: _Optional[_Iterable[str]] = ..., system_prompt: _Optional[str] = ..., user_prompt: _Optional[str] = ..., agent_config: _Optional[_Union[ChatAgentConfig, _Mapping]] = ..., service_type: _Optional[str] = ..., user_id: _Optional[str] = ...) -> None: ...
+    permission_policy: str
+    permission_timeout_seconds: int
+    def __init__(self, project_id: _Optional[str] = ..., session_id: _Optional[str] = ..., prompt: _Optional[str] = ..., model_config: _Optional[_Union[ModelProviderConfig, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., request_id: _Optional[str] = ..., data_source_attachments: _Optional[_Iterable[str]] = ..., system_prompt: _Optional[str] = ..., user_prompt: _Optional[str] = ..., agent_config: _Optional[_Union[ChatAgentConfig, _Mapping]] = ..., service_type: _Optional[str] = ..., user_id: _Optional[str] = ..., permission_policy: _Optional[str] = ..., permission_timeout_seconds: _Optional[int] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
-    __slots__ = ("project_id", "session_id", "success", "error", "request_id", "error_code", "need_fallback", "fallback_reason")
+    __slots__ = ("project_id", "session_id", "success", "error", "request_id", "error_code", "need_fallback", "fallback_reason", "session_resumed")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_FIELD_NUMBER: _ClassVar[int]
@@ -232,6 +236,7 @@ class ChatResponse(_message.Message):
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     NEED_FALLBACK_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_REASON_FIELD_NUMBER: _ClassVar[int]
+    SESSION_RESUMED_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     session_id: str
     success: bool
@@ -240,7 +245,8 @@ class ChatResponse(_message.Message):
     error_code: str
     need_fallback: bool
     fallback_reason: str
-    def __init__(self, project_id: _Optional[str] = ..., session_id: _Optional[str] = ..., success: _Optional[bool] = ..., error: _Optional[str] = ..., request_id: _Optional[str] = ..., error_code: _Optional[str] = ..., need_fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ...) -> None: ...
+    session_resumed: bool
+    def __init__(self, project_id: _Optional[str] = ..., session_id: _Optional[str] = ..., success: _Optional[bool] = ..., error: _Optional[str] = ..., request_id: _Optional[str] = ..., error_code: _Optional[str] = ..., need_fallback: _Optional[bool] = ..., fallback_reason: _Optional[str] = ..., session_resumed: _Optional[bool] = ...) -> None: ...
 
 class ProgressRequest(_message.Message):
     __slots__ = ("session_id", "after_sequence")
@@ -369,3 +375,21 @@ class GetVncStatusResponse(_message.Message):
     message: str
     uptime_seconds: int
     def __init__(self, vnc_ready: _Optional[bool] = ..., novnc_ready: _Optional[bool] = ..., message: _Optional[str] = ..., uptime_seconds: _Optional[int] = ...) -> None: ...
+
+class PermissionAnswer(_message.Message):
+    __slots__ = ("session_id", "request_id", "option_id")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    OPTION_ID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    request_id: str
+    option_id: str
+    def __init__(self, session_id: _Optional[str] = ..., request_id: _Optional[str] = ..., option_id: _Optional[str] = ...) -> None: ...
+
+class PermissionAnswerReply(_message.Message):
+    __slots__ = ("accepted", "message")
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    accepted: bool
+    message: str
+    def __init__(self, accepted: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...

@@ -69,6 +69,11 @@ class AgentServiceStub:
                 request_serializer=rcoder__rpc_dot_agent__pb2.GetVncStatusRequest.SerializeToString,
                 response_deserializer=rcoder__rpc_dot_agent__pb2.GetVncStatusResponse.FromString,
                 _registered_method=True)
+        self.RespondPermission = channel.unary_unary(
+                '/agent.AgentService/RespondPermission',
+                request_serializer=rcoder__rpc_dot_agent__pb2.PermissionAnswer.SerializeToString,
+                response_deserializer=rcoder__rpc_dot_agent__pb2.PermissionAnswerReply.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -119,6 +124,13 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RespondPermission(self, request, context):
+        """Answer a permission request that a turn raised under the "ask" policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -156,6 +168,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.GetVncStatus,
                     request_deserializer=rcoder__rpc_dot_agent__pb2.GetVncStatusRequest.FromString,
                     response_serializer=rcoder__rpc_dot_agent__pb2.GetVncStatusResponse.SerializeToString,
+            ),
+            'RespondPermission': grpc.unary_unary_rpc_method_handler(
+                    servicer.RespondPermission,
+                    request_deserializer=rcoder__rpc_dot_agent__pb2.PermissionAnswer.FromString,
+                    response_serializer=rcoder__rpc_dot_agent__pb2.PermissionAnswerReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -347,6 +364,33 @@ class AgentService:
             '/agent.AgentService/GetVncStatus',
             rcoder__rpc_dot_agent__pb2.GetVncStatusRequest.SerializeToString,
             rcoder__rpc_dot_agent__pb2.GetVncStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RespondPermission(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agent.AgentService/RespondPermission',
+            rcoder__rpc_dot_agent__pb2.PermissionAnswer.SerializeToString,
+            rcoder__rpc_dot_agent__pb2.PermissionAnswerReply.FromString,
             options,
             channel_credentials,
             insecure,

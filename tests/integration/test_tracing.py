@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import logging
+import sys
 import uuid
 
 import httpx
@@ -27,6 +28,7 @@ from appliance.lifecycle import RunningAgent
 from rcoder_rpc.tracing import JsonLogFormatter
 from runner.projects import Projects
 from runner.server import create_server
+from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.engine
 
@@ -64,12 +66,18 @@ async def test_gateway_and_runner_spans_share_one_trace(tmp_path, spans, engine,
     (tmp_path / "workspace").mkdir()
     runner, port, _ = await create_server("127.0.0.1:0", projects)
     config = load_config(
-        {"state_dir": str(tmp_path / "state"), "docker_config.stack": f"trace{uuid.uuid4().hex[:6]}"},
+        {
+            "state_dir": str(tmp_path / "state"),
+            "docker_config.stack": f"trace{uuid.uuid4().hex[:6]}",
+            # This process's interpreter runs the demo agent (the image has it on PATH).
+            "agents.demo.command": sys.executable,
+            "agents.demo.args": ["-m", "runner.demo_agent"],
+        },
         environ={},
     )
     Sanic.test_mode = True
     app = create_app(config, name=f"trace{uuid.uuid4().hex}")
-    server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True)
+    server = await app.create_server(host="127.0.0.1", port=free_port(), return_asyncio_server=True)
     await server.startup()
     await server.before_start()
     app.ctx.lifecycle = LocalAgents(f"127.0.0.1:{port}")

@@ -29,7 +29,7 @@ def test_a_valid_chat_becomes_the_runners_request():
     request = body.to_proto("demo-1", "")
     assert (request.project_id, request.prompt, request.request_id) == ("demo-1", "hi", "r1")
     assert request.model_config.api_protocol == "anthropic" and request.model_config.model == "m"
-    assert list(request.agent_config.context_servers["fs"].args) == ["--root", "."]
+    assert body.agent_config.context_servers["fs"].args == ["--root", "."]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,114 @@
+"""Answers to ACP session/request_permission, by policy: allow, deny, or ask the client.
+
+Under "ask" the request becomes a `permission_request` event on the session's stream; the client
+answers it through RespondPermission (the gateway's POST /agent/permission). An unanswered request
+is denied when its time is up, and a cancelled turn answers its pending requests "cancelled", as
+ACP requires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from acp.schema import AllowedOutcome, DeniedOutcome, PermissionOption, RequestPermissionResponse
+
+from runner.errors import InvalidRequest, NotFound
+
+POLICIES = ("allow", "deny", "ask")
+DEFAULT_TIMEOUT = 300.0
+ALLOW_KINDS = ("allow_once", "allow_always")
+REJECT_KINDS = ("reject_once", "reject_always")
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+def selected(option_id: str) -> RequestPermissionResponse:
+    return RequestPermissionResponse(outcome=AllowedOutcome(outcome="selected", option_id=option_id))
+
+
+CANCELLED = RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
+
+
+def choose(options: list[PermissionOption], kinds: tuple[str, ...]) -> RequestPermissionResponse | None:
+    """The first option of the first kind in `kinds` that the agent offers."""
+    for kind in kinds:
+        for option in options:
+            if option.kind == kind:
+                return selected(option.option_id)
+    return None
+
+
+def deny(options: list[PermissionOption]) -> RequestPermissionResponse:
+    return choose(options, REJECT_KINDS) or CANCELLED
+
+
+class Permissions:
+    """One session's permission policy and its requests waiting for an answer."""
+
+    def __init__(self, emit: Emit) -> None:
+        self.policy = "allow"
+        self.timeout = DEFAULT_TIMEOUT
+        self._emit = emit
+        self._pending: dict[
+            str, tuple[asyncio.Future[RequestPermissionResponse], list[PermissionOption]]
+        ] = {}
+
+    def configure(self, policy: str | None, timeout: float | None) -> None:
+        if policy and policy not in POLICIES:
+            raise InvalidRequest(f"permission_policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        self.policy = policy or "allow"
+        self.timeout = timeout or DEFAULT_TIMEOUT
+
+    async def request(self, tool_call: Any, options: list[PermissionOption]) -> RequestPermissionResponse:
+        if self.policy == "allow":
+            return choose(options, ALLOW_KINDS) or CANCELLED
+        if self.policy == "deny":
+            return deny(options)
+        request_id = uuid.uuid4().hex
+        future: asyncio.Future[RequestPermissionResponse] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = (future, options)
+        self._emit(
+            "permission_request",
+            {
+                "requestId": request_id,
+                "toolCall": tool_call.model_dump(mode="json", by_alias=True, exclude_none=True),
+                "options": [o.model_dump(mode="json", by_alias=True, exclude_none=True) for o in options],
+                "timeoutSeconds": self.timeout,
+            },
+        )
+        try:
+            response = await asyncio.wait_for(asyncio.shield(future), self.timeout)
+            how = "answered"
+        except TimeoutError:
+            response, how = deny(options), "timed_out"
+        finally:
+            self._pending.pop(request_id, None)
+        outcome = response.outcome
+        self._emit(
+            "permission_resolved",
+            {"requestId": request_id, "how": how, "optionId": getattr(outcome, "option_id", None)},
+        )
+        return response
+
+    def answer(self, request_id: str, option_id: str) -> None:
+        """The client's answer: one of the request's option ids, or "" for cancelled."""
+        try:
+            future, options = self._pending[request_id]
+        except KeyError:
+            raise NotFound(
+                f"no permission request {request_id!r} is waiting (answered, timed out or unknown)"
+            ) from None
+        if option_id and option_id not in {o.option_id for o in options}:
+            valid = ", ".join(o.option_id for o in options)
+            raise InvalidRequest(f"option {option_id!r} is not one of this request's options: {valid}")
+        if not future.done():
+            future.set_result(selected(option_id) if option_id else CANCELLED)
+
+    def cancel_all(self) -> None:
+        """The turn was cancelled: every pending request is answered "cancelled"."""
+        for future, _ in self._pending.values():
+            if not future.done():
+                future.set_result(CANCELLED)

@@ -1,6 +1,6 @@
 # RCoder appliance. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help up down clean test test-unit lint images codegen
+.PHONY: help up down clean test test-unit lint images codegen bench-proxy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ lint: ## ruff check and ruff format --check
 
 images: ## build the images (base, agent, gateway)
 	@bash scripts/build-images
+
+bench-proxy: ## requests/s and p50/p99 latency of a small file through the proxy vs straight to the server
+	@bash scripts/bench-proxy
 
 codegen: ## regenerate the gRPC modules from proto/
 	@bash scripts/bootstrap >/dev/null && bash scripts/codegen

@@ -13,7 +13,7 @@ from sanic.exceptions import SanicException
 from appliance import __version__, labels
 from appliance.auth import setup_auth
 from appliance.cleanup import Cleanup
-from appliance.config import Config, read_api_key
+from appliance.config import Config, read_api_key, read_secret
 from appliance.docs import setup_docs
 from appliance.engine import Engine
 from appliance.envelope import failure
@@ -21,10 +21,12 @@ from appliance.errors import ApplianceError
 from appliance.events import EventHub
 from appliance.lifecycle import Lifecycle
 from appliance.reconcile import Reconciler
-from appliance.routes import agent, health
+from appliance.routes import agent, health, proxy
+from appliance.routing import Router
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
 from appliance.telemetry import setup_telemetry
+from appliance.tokens import Tokens, load_secret
 
 log = logging.getLogger("rcoder.gateway")
 
@@ -36,12 +38,19 @@ def create_app(config: Config, name: str = "rcoder") -> Sanic:
     app.ctx.config = config
     setup_telemetry(app)
     setup_docs(app, version=__version__)
-    setup_auth(app, read_api_key(config.api_key_auth))
+    app.ctx.api_key = read_api_key(config.api_key_auth)
+    setup_auth(app, app.ctx.api_key)
     setup_state(app, config)
     setup_errors(app)
     app.blueprint(health.bp)
     app.blueprint(agent.bp)
+    app.blueprint(proxy.bp)
     return app
+
+
+def token_secret(config: Config) -> tuple[str, str, str]:
+    proxy = config.proxy_config
+    return proxy.token_secret, proxy.token_secret_file, "proxy_config.token_secret_file"
 
 
 def setup_state(app: Sanic, config: Config) -> None:
@@ -58,6 +67,8 @@ def setup_state(app: Sanic, config: Config) -> None:
         await ctx.engine.ensure_network(labels.labels_for(docker.stack, "network"))
         ctx.runners = RunnerClient()
         ctx.lifecycle = Lifecycle(config, ctx.engine, ctx.runners, ctx.store)
+        ctx.tokens = Tokens(load_secret(read_secret(*token_secret(config)), Path(config.state_dir)))
+        ctx.router = Router(config, ctx.tokens)
         ctx.hub = EventHub(ctx.store, ctx.runners)
         await ctx.hub.start()
         reconciler = Reconciler(docker.stack, ctx.engine, ctx.lifecycle, ctx.hub, ctx.store)

@@ -9,7 +9,8 @@ from sanic import Request, Sanic
 from appliance.errors import Unauthorized
 
 EXEMPT_PATHS = frozenset({"/health", "/metrics", "/api/docs", "/proxy/status", "/proxy/stats"})
-EXEMPT_PREFIXES = ("/api/docs/",)
+# /internal/ routes are the proxy's: they check credentials themselves (and nginx hides them).
+EXEMPT_PREFIXES = ("/api/docs/", "/internal/")
 
 
 def is_exempt(path: str) -> bool:

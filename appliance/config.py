@@ -85,9 +85,33 @@ class ApiKeyAuthConfig:
 
 @dataclass(frozen=True)
 class ProxyConfig:
+    """The proxy (images/proxy) in front of the appliance, and the routes the gateway lets through it."""
+
     listen_port: int = field(default=8088, metadata=_between(1, 65535))
     default_backend_port: int = field(default=8086, metadata=_between(1, 65535))
+    # The host of the seed's /proxy/{port}/ route (ports there need the API key).
     backend_host: str = "127.0.0.1"
+    # Ports that /proxy routes may reach, as "low-high"; the appliance's own ports never are.
+    allowed_ports: str = field(
+        default="1024-49151", metadata=_check(lambda v: _port_range(v) is not None, "a range like 1024-49151")
+    )
+    # Lifetime of the tokens issued for previews and desktops.
+    token_ttl_seconds: int = field(default=3600, metadata=_between(30, 7 * 86400))
+    # Key that signs those tokens; empty: generated once and kept in the state directory.
+    token_secret: str = field(default="", metadata=_SECRET)
+    token_secret_file: str = ""
+
+    @property
+    def port_range(self) -> tuple[int, int]:
+        return _port_range(self.allowed_ports) or (1024, 49151)
+
+
+def _port_range(text: str) -> tuple[int, int] | None:
+    match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
+    if not match:
+        return None
+    low, high = int(match[1]), int(match[2])
+    return (low, high) if 1 <= low <= high <= 65535 else None
 
 
 AGENT_KINDS = ("plain", "claude-code", "codex")
@@ -210,6 +234,8 @@ ENVIRONMENT = {
     "RCODER_API_KEY": ("api_key_auth", "api_key"),
     "RCODER_API_KEY_FILE": ("api_key_auth", "api_key_file"),
     "RCODER_PROXY_PORT": ("proxy_config", "listen_port"),
+    "RCODER_PROXY_ALLOWED_PORTS": ("proxy_config", "allowed_ports"),
+    "RCODER_PROXY_TOKEN_SECRET_FILE": ("proxy_config", "token_secret_file"),
     "RCODER_ALLOW_CUSTOM_AGENTS": ("allow_custom_agents",),
     "RCODER_MODEL_PROVIDER_ID": ("default_model_provider", "id"),
     "RCODER_MODEL_PROVIDER_BASE_URL": ("default_model_provider", "base_url"),

@@ -118,7 +118,9 @@ class Engine:
         def ensure() -> None:
             client = self._client()
             if not client.networks.list(names=[self.network]):
-                client.networks.create(self.network, driver="bridge", labels=labels)
+                # No traffic between the containers on it: one project cannot reach another's.
+                options = {"com.docker.network.bridge.enable_icc": "false"}
+                client.networks.create(self.network, driver="bridge", labels=labels, options=options)
 
         await self._run(ensure)
 

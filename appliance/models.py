@@ -216,6 +216,11 @@ class PermissionBody(Body):
     )
 
 
+class TokenBody(Body):
+    project_id: ProjectId
+    port: int = Field(default=5173, ge=1, le=65535, description="the preview's port inside the container")
+
+
 class ProjectBody(Body):
     """The body of /agent/session/cancel and /agent/stop."""
 

@@ -70,6 +70,16 @@ class PermissionReply(Envelope):
     data: PermissionData
 
 
+class TokenData(BaseModel):
+    token: str
+    expires_at: int = Field(description="unix seconds")
+    preview_url: str = Field(description="relative to the proxy's address")
+
+
+class TokenReply(Envelope):
+    data: TokenData
+
+
 class CancelData(BaseModel):
     success: bool
     session_id: str = Field(description='the cancelled session, or "all"')

@@ -23,13 +23,14 @@ from pytest_docker.plugin import Services, get_docker_services
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = str(ROOT / "docker-compose.yml")
-IMAGES = ("rcoder/gateway:dev", "rcoder/agent:dev")
+IMAGES = ("rcoder/gateway:dev", "rcoder/agent:dev", "rcoder/proxy:dev")
 
 
 @dataclass
 class Appliance:
     stack: str
-    url: str
+    url: str  # the proxy: the appliance's entry point
+    gateway_url: str
     api_key: str
     services: Services
 
@@ -79,8 +80,8 @@ def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appl
     api_key = secrets.token_urlsafe(24)
     environment = {
         "RCODER_STACK": stack,
-        # A fixed free port rather than Docker's pick, which changes when the gateway restarts.
-        "RCODER_PORT": str(free_port()),
+        "RCODER_PORT": str(gateway_port := free_port()),
+        "RCODER_PROXY_PORT": str(proxy_port := free_port()),
         "RCODER_LOG_LEVEL": "DEBUG",
         "RCODER_API_KEY_ENABLED": "true",
         "RCODER_API_KEY": api_key,
@@ -92,9 +93,9 @@ def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appl
                 "docker-compose", COMPOSE_FILE, f"rcoder-{stack}", ["up -d"], ["down -v --remove-orphans"]
             ) as services:
                 try:
-                    url = f"http://127.0.0.1:{services.port_for('gateway', 8087)}"
+                    url = f"http://127.0.0.1:{proxy_port}"
                     wait_healthy(url, services)
-                    yield Appliance(stack, url, api_key, services)
+                    yield Appliance(stack, url, f"http://127.0.0.1:{gateway_port}", api_key, services)
                 finally:
                     # Agent containers were made by the gateway, not compose: they go before the network.
                     for container in engine.containers.list(
@@ -107,6 +108,9 @@ def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appl
             for volume in engine.volumes.list(filters={"label": f"rcoder.stack={stack}"}):
                 print(f"removing volume {volume.name}")
                 volume.remove(force=True)
+            for network in engine.networks.list(filters={"label": f"rcoder.stack={stack}"}):
+                print(f"removing network {network.name}")
+                network.remove()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import agent_containers, chat, project_id
+from tests.integration.conftest import agent_containers, chat, free_port, project_id
 from tests.integration.sse import read_all, stream
 
 pytestmark = pytest.mark.engine
@@ -21,21 +21,21 @@ FAKE_SERVER = Path(__file__).with_name("fake_model_server.py")
 
 @pytest.fixture(scope="module")
 def fake_model(engine, appliance):
-    """The scripted model endpoint, on the appliance's agents network as http://fake-model:8000."""
+    """The scripted model endpoint, on the host, where agent containers reach it as models are reached:
+    from their network, through its gateway address (they cannot reach each other)."""
+    port = free_port()
     container = engine.containers.run(
         "rcoder/base:dev",
-        ["python3", "/srv/fake_model_server.py"],
+        ["python3", "/srv/fake_model_server.py", str(port)],
         name=f"rcoder-{appliance.stack}-fake-model-{uuid.uuid4().hex[:6]}",
         labels={"rcoder.stack": appliance.stack, "rcoder.kind": "test"},
         environment={"FAKE_REPLY": REPLY, "PYTHONUNBUFFERED": "1"},
         volumes={str(FAKE_SERVER): {"bind": "/srv/fake_model_server.py", "mode": "ro"}},
-        ports={"8000/tcp": ("127.0.0.1", None)},
+        network_mode="host",
         detach=True,
     )
     network = engine.networks.get(f"rcoder-{appliance.stack}-agents")
-    network.connect(container, aliases=["fake-model"])
-    container.reload()
-    port = container.ports["8000/tcp"][0]["HostPort"]
+    host = network.attrs["IPAM"]["Config"][0]["Gateway"]
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -45,7 +45,7 @@ def fake_model(engine, appliance):
         except httpx.HTTPError:
             assert time.monotonic() < deadline, container.logs().decode()
             time.sleep(0.2)
-    yield url
+    yield url, f"http://{host}:{port}"
     print(container.logs().decode()[-3000:])
     container.remove(force=True)
 
@@ -63,7 +63,8 @@ def test_a_real_adapter_streams_the_models_reply(
 ):
     key = f"sk-{agent_id}-{uuid.uuid4().hex}"
     project = project_id()
-    httpx.post(f"{fake_model}/_expect", json={"key": key, "model": model})  # it refuses anything else
+    control, endpoint = fake_model
+    httpx.post(f"{control}/_expect", json={"key": key, "model": model})  # it refuses anything else
     data = chat(
         client,
         project,
@@ -72,7 +73,7 @@ def test_a_real_adapter_streams_the_models_reply(
         model_provider={
             "id": f"fake-{protocol}",
             "name": "Fake",
-            "base_url": "http://fake-model:8000" + ("/v1" if protocol == "openai" else ""),
+            "base_url": endpoint + ("/v1" if protocol == "openai" else ""),
             "api_key": key,
             "default_model": model,
             "api_protocol": protocol,
@@ -88,8 +89,8 @@ def test_a_real_adapter_streams_the_models_reply(
         print(container.logs().decode()[-5000:])
     assert events[-1].event == "end_turn", [(e.event, e.data["data"]) for e in events[-3:]]
     assert REPLY in text
-    calls = [r for r in recorded(fake_model) if r["model"] == model]
-    assert calls, recorded(fake_model)
+    calls = [r for r in recorded(control) if r["model"] == model]
+    assert calls, recorded(control)
     credential = calls[-1]["x-api-key"] if protocol == "anthropic" else calls[-1]["authorization"]
     assert credential in (key, f"Bearer {key}")
 

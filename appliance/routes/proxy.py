@@ -1,0 +1,89 @@
+"""The proxy's control plane: tokens for previews, and the routing decision nginx asks for each request.
+
+nginx (images/proxy) sends every /proxy/... and /computer/... request to GET /internal/proxy-auth
+first (`auth_request`) and then proxies it, itself, to the upstream this answers with. Refusals go to
+the gateway's /internal/proxy-error, which answers them in the seed's envelope. Decisions are
+cached by nginx for 2 seconds, so a page's many requests cost one decision.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from sanic import Blueprint, Request, empty
+from sanic_ext import openapi
+
+from appliance.auth import key_matches
+from appliance.docs import json_body, responses
+from appliance.envelope import failure, ok
+from appliance.errors import BadRequest
+from appliance.models import TokenBody, parse
+from appliance.replies import TokenData, TokenReply, data
+from appliance.routing import TOKEN_PARAM, Decision
+from appliance.tokens import project_scope
+
+bp = Blueprint("proxy")
+
+UPSTREAM_HEADER = "x-rcoder-upstream"
+PATH_HEADER = "x-rcoder-path"
+
+
+@bp.post("/proxy/token")
+@openapi.definition(
+    summary="A token that opens one project's previews in a browser",
+    description="Open `preview_url` (or any /proxy/{project_id}/{port}/ URL with ?rcoder_token=...) without the "
+    "API key; the proxy then keeps the token in a cookie scoped to the project's previews.",
+    body=json_body(TokenBody),
+    response=responses(TokenReply, 400, 401),
+    tag="proxy",
+)
+async def token(request: Request):
+    body = parse(TokenBody, request.json)
+    ctx = request.app.ctx
+    ttl = ctx.config.proxy_config.token_ttl_seconds
+    value, expires = ctx.tokens.issue(project_scope(body.project_id), ttl)
+    if problem := ctx.router.port_problem(body.port):
+        raise BadRequest(problem)
+    url = f"/proxy/{body.project_id}/{body.port}/?{TOKEN_PARAM}={quote(value)}"
+    return ok(data(TokenData(token=value, expires_at=expires, preview_url=url)))
+
+
+@bp.get("/internal/proxy-auth")
+@openapi.exclude()
+async def proxy_auth(request: Request):
+    ctx = request.app.ctx
+    original = request.headers.get("x-original-uri", "/")
+    key_ok = bool(ctx.api_key) and key_matches(request.headers.get("x-api-key"), ctx.api_key)
+
+    async def container_ip(project_id: str) -> str | None:
+        agent = await ctx.lifecycle.find_agent(project_id)
+        return agent.container.ip if agent is not None else None
+
+    decision = await ctx.router.decide(original, key_ok or not ctx.api_key, request.cookies, container_ip)
+    return routed(decision, ctx.config.port, original)
+
+
+def routed(decision: Decision, gateway_port: int, original_uri: str):
+    """The answer nginx acts on: where to send the request (refusals go to the gateway's error page)."""
+    response = empty(status=204)
+    if decision.status == 200:
+        query = original_uri.partition("?")[2]
+        response.headers[UPSTREAM_HEADER] = decision.upstream
+        response.headers[PATH_HEADER] = decision.path + (f"?{query}" if query else "")
+        if decision.cookie:
+            response.headers["set-cookie"] = decision.cookie
+    else:
+        response.headers[UPSTREAM_HEADER] = f"127.0.0.1:{gateway_port}"
+        response.headers[PATH_HEADER] = (
+            f"/internal/proxy-error/{decision.status}?message={quote(decision.message)}"
+        )
+    return response
+
+
+@bp.get("/internal/proxy-error/<status:int>")
+@openapi.exclude()
+async def proxy_error(request: Request, status: int):
+    codes = {401: "4010", 403: "FORBIDDEN", 404: "NOT_FOUND", 503: "SERVICE_UNAVAILABLE"}
+    return failure(
+        status if status in codes else 502, codes.get(status, "PROXY_ERROR"), request.args.get("message", "")
+    )

@@ -1,0 +1,84 @@
+"""appliance/routing.py and tokens.py: who passes the proxy, and to where."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from appliance.config import Config
+from appliance.routing import Router, cookie_name
+from appliance.tokens import Tokens, desktop_scope, load_secret, project_scope
+
+TOKENS = Tokens(b"test-secret")
+ROUTER = Router(Config(), TOKENS)
+
+
+async def ip_of(project: str) -> str | None:
+    return {"alpha": "10.1.0.2"}.get(project)
+
+
+async def decide(uri: str, key_ok: bool = False, cookies: dict | None = None):
+    return await ROUTER.decide(uri, key_ok, cookies or {}, ip_of)
+
+
+async def test_a_project_route_goes_to_that_containers_port_keeping_the_path_raw():
+    decision = await decide("/proxy/alpha/5173/src/a%20b.js?v=1", key_ok=True)
+    assert (decision.status, decision.upstream, decision.path) == (200, "10.1.0.2:5173", "/src/a%20b.js")
+
+
+async def test_a_token_in_the_query_opens_its_project_and_becomes_a_cookie():
+    token, _ = TOKENS.issue(project_scope("alpha"), 60)
+    decision = await decide(f"/proxy/alpha/5173/?rcoder_token={token}")
+    assert decision.status == 200 and decision.cookie.startswith(f"{cookie_name('alpha')}={token};")
+    assert "Path=/proxy/alpha/" in decision.cookie
+    with_cookie = await decide("/proxy/alpha/5173/app.js", cookies={cookie_name("alpha"): token})
+    assert with_cookie.status == 200 and with_cookie.cookie is None
+
+
+@pytest.mark.parametrize(
+    ("token", "status"),
+    [
+        (TOKENS.issue(project_scope("beta"), 60)[0], 403),  # another project's
+        (TOKENS.issue(desktop_scope("alpha"), 60)[0], 403),  # a desktop's
+        (Tokens(b"other-secret").issue(project_scope("alpha"), 60)[0], 403),  # forged
+        (TOKENS.issue(project_scope("alpha"), -1)[0], 403),  # expired
+    ],
+)
+async def test_tokens_open_their_own_project_only(token, status):
+    assert (await decide(f"/proxy/alpha/5173/?rcoder_token={token}")).status == status
+
+
+async def test_without_credentials_a_route_is_refused_with_401():
+    assert (await decide("/proxy/alpha/5173/")).status == 401
+    assert (await decide("/proxy/3000/")).status == 401
+
+
+@pytest.mark.parametrize("port", [8087, 8088, 50051, 2375, 80, 65000])
+async def test_the_appliances_ports_and_ports_outside_the_range_are_refused(port):
+    assert (await decide(f"/proxy/alpha/{port}/", key_ok=True)).status == 403
+    assert (await decide(f"/proxy/{port}/", key_ok=True)).status == 403
+
+
+async def test_the_seed_route_goes_to_the_backend_host_only():
+    decision = await decide("/proxy/3000/page/1?x=y", key_ok=True)
+    assert (decision.upstream, decision.path) == ("127.0.0.1:3000", "/page/1")
+
+
+async def test_a_project_without_a_container_and_unknown_routes_are_answered_clearly():
+    assert (await decide("/proxy/gamma/5173/", key_ok=True)).status == 404
+    assert (await decide("/computer/vnc/u1/p1/vnc.html", key_ok=True)).status == 503
+    assert (await decide("/proxy/", key_ok=True)).status == 404
+
+
+def test_the_token_secret_is_generated_once_and_kept_private(tmp_path):
+    first = load_secret("", tmp_path)
+    assert load_secret("", tmp_path) == first and len(first) >= 48
+    assert (tmp_path / "token_secret").stat().st_mode & 0o777 == 0o600
+    assert load_secret("configured", tmp_path) == b"configured"
+
+
+def test_a_token_expires():
+    token, expires = TOKENS.issue(project_scope("alpha"), 60)
+    assert expires > time.time() and TOKENS.allows(token, project_scope("alpha"))
+    assert not TOKENS.allows(token + "x", project_scope("alpha"))

@@ -138,31 +138,20 @@ def test_ask_surfaces_the_request_and_the_clients_answer_lets_the_tool_act(clien
         "nothing happens before the answer"
     )
 
-    answer = client.post(
-        "/agent/permission",
-        json={
-            "project_id": project,
-            "session_id": session,
-            "request_id": request["requestId"],
-            "option_id": "allow",
-        },
-    )
+    answer = {
+        "project_id": project,
+        "session_id": session,
+        "request_id": request["requestId"],
+        "option_id": "allow",
+    }
+    answered = client.post("/agent/permission", json=answer)
     rest = list(events)
 
-    assert answer.status_code == 200, answer.text
+    assert answered.status_code == 200, answered.text
     assert rest[-1].event == "end_turn"
     assert any(e.event == "permission_resolved" and e.data["data"]["optionId"] == "allow" for e in rest)
     assert workspace_file(engine, appliance, project, "asked.txt") == b"Hello from the RCoder demo agent!\n"
-    again = client.post(
-        "/agent/permission",
-        json={
-            "project_id": project,
-            "session_id": session,
-            "request_id": request["requestId"],
-            "option_id": "allow",
-        },
-    )
-    assert again.status_code == 404, "a request is answered once"
+    assert client.post("/agent/permission", json=answer).status_code == 404, "a request is answered once"
 
 
 def test_deny_keeps_the_workspace_as_it_was(client, engine, appliance):

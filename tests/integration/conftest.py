@@ -23,7 +23,7 @@ from pytest_docker.plugin import Services, get_docker_services
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = str(ROOT / "docker-compose.yml")
-IMAGES = ("rcoder/gateway:dev", "rcoder/agent:dev", "rcoder/proxy:dev")
+IMAGES = ("rcoder/gateway:dev", "rcoder/agent:dev", "rcoder/proxy:dev", "rcoder/desktop:dev")
 
 
 @dataclass

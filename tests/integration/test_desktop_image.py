@@ -1,0 +1,115 @@
+"""The desktop image on its own: its display, VNC and noVNC come up, the IME types Unicode into the
+focused window, and the audio stream carries what plays on the desktop."""
+
+from __future__ import annotations
+
+import array
+import json
+import math
+import time
+import uuid
+
+import pytest
+from websockets.sync.client import connect
+
+pytestmark = pytest.mark.engine
+
+IMAGE = "rcoder/desktop:dev"
+
+
+@pytest.fixture(scope="module")
+def desktop(engine):
+    container = engine.containers.run(
+        IMAGE,
+        name=f"rcoder-test-desktop-{uuid.uuid4().hex[:8]}",
+        labels={"rcoder.managed": "true", "rcoder.stack": "test-desktop-image", "rcoder.kind": "desktop"},
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true"],
+        read_only=True,
+        tmpfs={"/tmp": "rw,size=512m", "/home/agent": "rw,uid=1000,gid=1000,mode=0700,size=512m"},
+        shm_size=256 * 1024 * 1024,
+        detach=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while container.exec_run(["desktop-ready", "--check"]).exit_code != 0:
+            assert time.monotonic() < deadline, container.logs().decode()[-4000:]
+            time.sleep(0.5)
+        container.reload()
+        yield container, container.attrs["NetworkSettings"]["IPAddress"]
+    finally:
+        print(container.logs().decode()[-3000:])
+        container.remove(force=True)
+
+
+def test_readiness_reports_display_vnc_and_novnc(desktop):
+    container, _ = desktop
+    assert _wait_ready_file(container), "desktop-ready --watch writes /tmp/vnc_ready"
+    assert container.exec_run(["rcoder-runner-probe"]).exit_code == 0
+
+
+def _wait_ready_file(container) -> bool:
+    deadline = time.monotonic() + 10
+    while container.exec_run(["test", "-f", "/tmp/vnc_ready"]).exit_code != 0:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def test_the_ime_types_cjk_text_into_the_focused_window(desktop):
+    container, address = desktop
+    container.exec_run(
+        ["xterm", "-title", "ime-target", "-e", "sh", "-c", "cat > /tmp/typed.txt"], detach=True
+    )
+    deadline = time.monotonic() + 20
+    while container.exec_run(["xdotool", "search", "--name", "ime-target"]).exit_code != 0:
+        assert time.monotonic() < deadline, "the text window did not open"
+        time.sleep(0.3)
+    container.exec_run(
+        ["sh", "-c", "xdotool windowactivate --sync $(xdotool search --name ime-target | head -1)"]
+    )
+
+    with connect(f"ws://{address}:6091") as ime:
+        ime.send("ping")
+        assert ime.recv(timeout=5) == "pong"
+        ime.send(json.dumps({"type": "text", "text": "你好, RCoder\n"}))
+        assert json.loads(ime.recv(timeout=30)) == {"status": "ok"}
+        ime.send(json.dumps({"type": "text", "text": "bad\x1b"}))
+        assert json.loads(ime.recv(timeout=5))["status"] == "error"
+
+    deadline = time.monotonic() + 10
+    while (typed := container.exec_run(["cat", "/tmp/typed.txt"]).output.decode()) != "你好, RCoder\n":
+        assert time.monotonic() < deadline, f"typed {typed!r}"
+        time.sleep(0.3)
+
+
+def test_a_tone_played_on_the_desktop_reaches_the_audio_stream(desktop):
+    container, address = desktop
+    container.exec_run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=8",
+            "-f",
+            "pulse",
+            "desktop",
+        ],
+        detach=True,
+    )
+    received = bytearray()
+    with connect(f"ws://{address}:6089/ws?format=pcm", max_size=None) as audio:
+        deadline = time.monotonic() + 15
+        while len(received) < 48000 * 4 and time.monotonic() < deadline:
+            message = audio.recv(timeout=10)
+            assert message[:1] == b"\x01"
+            received += message[1:]
+    samples = array.array("h", bytes(received[: len(received) // 2 * 2]))
+    rms = math.sqrt(sum(s * s for s in samples) / max(len(samples), 1))
+    assert len(samples) > 48000, "a second of stereo sound arrived"
+    assert rms > 500, f"the stream is silent (RMS {rms:.0f})"

@@ -21,7 +21,7 @@ from appliance.errors import ApplianceError
 from appliance.events import EventHub
 from appliance.lifecycle import Lifecycle
 from appliance.reconcile import Reconciler
-from appliance.routes import agent, health, proxy
+from appliance.routes import agent, computer, health, proxy
 from appliance.routing import Router
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
@@ -45,6 +45,7 @@ def create_app(config: Config, name: str = "rcoder") -> Sanic:
     app.blueprint(health.bp)
     app.blueprint(agent.bp)
     app.blueprint(proxy.bp)
+    app.blueprint(computer.bp)
     return app
 
 
@@ -63,8 +64,9 @@ def setup_state(app: Sanic, config: Config) -> None:
         ctx = app.ctx
         ctx.store = Store(Path(config.state_dir) / "rcoder.duckdb")
         await ctx.store.open()
-        ctx.engine = Engine(docker.host, docker.network_base_name, docker.api_timeout_seconds)
-        await ctx.engine.ensure_network(labels.labels_for(docker.stack, "network"))
+        ctx.engine = Engine(docker.host, docker.api_timeout_seconds)
+        for network in (docker.network_base_name, docker.desktop_network):
+            await ctx.engine.ensure_network(network, labels.labels_for(docker.stack, "network"))
         ctx.runners = RunnerClient()
         ctx.lifecycle = Lifecycle(config, ctx.engine, ctx.runners, ctx.store)
         ctx.tokens = Tokens(load_secret(read_secret(*token_secret(config)), Path(config.state_dir)))

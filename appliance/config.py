@@ -48,9 +48,12 @@ class DockerConfig:
     # Groups what one appliance creates (label rcoder.stack and name prefix), so stacks can share an engine.
     stack: str = field(default="default", metadata=_NAME)
     agent_image: str = "rcoder/agent:dev"
+    desktop_image: str = "rcoder/desktop:dev"
     network_mode: str = field(default="bridge", metadata=_check(lambda v: v == "bridge", "bridge"))
     # The network agent containers join; the gateway must reach it (the deployer attaches it).
     network_base_name: str = "rcoder-agents"
+    # The network desktop containers join (inter-container traffic disabled, like the agents').
+    desktop_network: str = "rcoder-desktops"
     work_dir: str = field(default="/app", metadata=_check(os.path.isabs, "an absolute path"))
     auto_cleanup: bool = True
     # An idle container older than this is removed even inside the idle timeout; 0: no limit.
@@ -225,6 +228,8 @@ ENVIRONMENT = {
     "RCODER_AGENT_IMAGE": ("docker_config", "agent_image"),
     "RCODER_NETWORK_MODE": ("docker_config", "network_mode"),
     "RCODER_NETWORK_BASE_NAME": ("docker_config", "network_base_name"),
+    "RCODER_DESKTOP_NETWORK": ("docker_config", "desktop_network"),
+    "RCODER_DESKTOP_IMAGE": ("docker_config", "desktop_image"),
     "RCODER_API_TIMEOUT_SECONDS": ("docker_config", "api_timeout_seconds"),
     "RCODER_CLEANUP_ENABLED": ("cleanup_config", "enabled"),
     "RCODER_IDLE_TIMEOUT_SECONDS": ("cleanup_config", "idle_timeout_seconds"),

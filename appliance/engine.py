@@ -56,6 +56,7 @@ class ContainerSpec:
     memory_swap_bytes: int | None = None
     pids_limit: int = 512
     tmpfs: dict[str, str] = field(default_factory=dict)
+    shm_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,7 @@ class ContainerInfo:
 
 
 class Engine:
-    def __init__(self, host: str, network: str, api_timeout: int) -> None:
-        self.network = network
+    def __init__(self, host: str, api_timeout: int) -> None:
         self._host = host
         self._api_timeout = api_timeout
         self._local = threading.local()
@@ -112,15 +112,15 @@ class Engine:
     async def ping(self) -> None:
         await self._run(lambda: self._client().ping())
 
-    async def ensure_network(self, labels: dict[str, str]) -> None:
-        """Create the agents' network when the deployer has not."""
+    async def ensure_network(self, name: str, labels: dict[str, str]) -> None:
+        """Create a network for containers when the deployer has not."""
 
         def ensure() -> None:
             client = self._client()
-            if not client.networks.list(names=[self.network]):
+            if not client.networks.list(names=[name]):
                 # No traffic between the containers on it: one project cannot reach another's.
                 options = {"com.docker.network.bridge.enable_icc": "false"}
-                client.networks.create(self.network, driver="bridge", labels=labels, options=options)
+                client.networks.create(name, driver="bridge", labels=labels, options=options)
 
         await self._run(ensure)
 
@@ -150,7 +150,7 @@ class Engine:
                 name=spec.name,
                 labels=spec.labels,
                 environment=spec.environment,
-                network=self.network,
+                network=spec.network,
                 mounts=[Mount(spec.workspace_path, spec.workspace_volume, type="volume")],
                 mem_limit=spec.memory_bytes,
                 memswap_limit=spec.memory_swap_bytes or spec.memory_bytes,
@@ -160,6 +160,7 @@ class Engine:
                 security_opt=["no-new-privileges:true"],
                 read_only=True,
                 tmpfs=spec.tmpfs,
+                shm_size=spec.shm_bytes,
                 detach=True,
             )
         except docker.errors.ImageNotFound as exc:
@@ -223,8 +224,9 @@ class Engine:
 
     def _info(self, container: Container) -> ContainerInfo:
         created = container.attrs.get("Created", "")
+        # The appliance's containers are on one network each.
         networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
-        ip = (networks.get(self.network) or {}).get("IPAddress") or None
+        ip = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), None)
         return ContainerInfo(
             id=container.id,
             name=container.name,

@@ -11,6 +11,7 @@ STACK = "rcoder.stack"
 KIND_AGENT = "agent"
 KIND_DESKTOP = "desktop"
 KIND_WORKSPACE = "workspace"
+KIND_HOME = "home"
 
 
 def labels_for(

@@ -1,4 +1,5 @@
-"""Agent containers: one per project, started on first use, ready once its runner is SERVING.
+"""Containers: one agent per project and one desktop per user, started on first use, ready once
+their runner is SERVING.
 
 Engine-neutral: it speaks to `appliance.engine.Engine`, so another orchestrator can stand
 behind the same calls later.
@@ -36,8 +37,26 @@ class Limits:
 
 @dataclass(frozen=True)
 class RunningAgent:
+    """A running container and the address of its runner."""
+
     container: ContainerInfo
     address: str
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a container is for: one project's agent, or one user's desktop (shared by their projects)."""
+
+    kind: str
+    key: str  # the project id, or the user id
+    name: str
+    image: str
+    network: str
+    labels: dict[str, str]
+    volume: str
+    volume_labels: dict[str, str]
+    mount_path: str
+    tmpfs: dict[str, str]
 
 
 class Lifecycle:
@@ -47,9 +66,9 @@ class Lifecycle:
         self._engine = engine
         self._runners = runners
         self._store = store
-        # One start at a time per project: two concurrent first chats get one container.
+        # One start at a time per container: two concurrent first chats get one container.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        # project → (when it was looked up, its running container): only running ones are kept.
+        # container name → (when it was looked up, the running container): only running ones are kept.
         self._found: dict[str, tuple[float, RunningAgent]] = {}
         # Requests working with a project's container right now; cleanup leaves such projects alone.
         self._users: Counter[str] = Counter()
@@ -68,76 +87,105 @@ class Lifecycle:
     def in_use(self, project_id: str) -> bool:
         return project_id in self._users
 
-    def _labels(self, project_id: str) -> dict[str, str]:
-        return labels.labels_for(self._docker.stack, labels.KIND_AGENT, project_id=project_id)
-
-    def container_name(self, project_id: str) -> str:
-        return f"rcoder-{self._docker.stack}-agent-{project_id}"
-
-    def volume_name(self, project_id: str) -> str:
-        return f"rcoder-{self._docker.stack}-ws-{project_id}"
-
-    async def find_agent(self, project_id: str) -> RunningAgent | None:
-        """The project's running agent container, if there is one (looked up at most every few seconds)."""
-        loop = asyncio.get_running_loop()
-        cached = self._found.get(project_id)
-        if cached is not None and loop.time() - cached[0] < self._docker.cache_status_ttl_seconds:
-            return cached[1]
-        running = None
-        for container in await self._engine.find(self._labels(project_id)):
-            if container.running and container.ip:
-                running = RunningAgent(container, f"{container.ip}:{RUNNER_PORT}")
-        if running is not None:
-            self._found[project_id] = (loop.time(), running)
-        return running
-
-    def forget(self, project_id: str) -> None:
-        """Drop what is known of the project's container (it died or was removed)."""
-        self._found.pop(project_id, None)
-
-    async def ensure_agent(self, project_id: str, limits: Limits | None = None) -> RunningAgent:
-        """The project's agent container, started (and waited for) when there is none.
-
-        `limits` apply to a container started now; a running one keeps those it was started with.
-        """
-        async with self._locks[project_id]:
-            running = await self.find_agent(project_id)
-            if running is not None:
-                try:
-                    await self._wait_ready(running)
-                    return running
-                except ContainerFailed:
-                    self.forget(project_id)  # it died since it was last seen: start a new one
-            # Stopped or half-started leftovers of this project go before a new start.
-            for container in await self._engine.find(self._labels(project_id)):
-                await self._engine.remove(container.id)
-            return await self._start(project_id, limits or Limits())
-
-    async def _start(self, project_id: str, limits: Limits) -> RunningAgent:
-        spec = ContainerSpec(
-            name=self.container_name(project_id),
+    def agent(self, project_id: str) -> Workload:
+        stack = self._docker.stack
+        return Workload(
+            kind=labels.KIND_AGENT,
+            key=project_id,
+            name=f"rcoder-{stack}-agent-{project_id}",
             image=self._docker.agent_image,
-            labels=self._labels(project_id),
             network=self._docker.network_base_name,
-            workspace_volume=self.volume_name(project_id),
-            workspace_path=self._config.workspace_path,
-            volume_labels=labels.labels_for(self._docker.stack, labels.KIND_WORKSPACE, project_id=project_id),
-            environment=self._environment(project_id),
-            memory_bytes=limits.memory_bytes or self._docker.memory_limit_bytes,
-            cpus=limits.cpus or self._docker.cpu_limit,
-            memory_swap_bytes=limits.memory_swap_bytes,
-            pids_limit=self._docker.pids_limit,
+            labels=labels.labels_for(stack, labels.KIND_AGENT, project_id=project_id),
+            volume=f"rcoder-{stack}-ws-{project_id}",
+            volume_labels=labels.labels_for(stack, labels.KIND_WORKSPACE, project_id=project_id),
+            mount_path=self._config.workspace_path,
             tmpfs={
                 "/tmp": "rw,nosuid,size=256m",
                 "/home/agent": "rw,nosuid,uid=1000,gid=1000,mode=0700,size=512m",
             },
         )
-        log.info("starting container %s for project %s", spec.name, project_id)
+
+    def desktop(self, user_id: str) -> Workload:
+        """The user's desktop: their home (a volume) holds a folder per project."""
+        stack = self._docker.stack
+        return Workload(
+            kind=labels.KIND_DESKTOP,
+            key=user_id,
+            name=f"rcoder-{stack}-desktop-{user_id}",
+            image=self._docker.desktop_image,
+            network=self._docker.desktop_network,
+            labels=labels.labels_for(stack, labels.KIND_DESKTOP, user_id=user_id),
+            volume=f"rcoder-{stack}-home-{user_id}",
+            volume_labels=labels.labels_for(stack, labels.KIND_HOME, user_id=user_id),
+            mount_path="/home/agent",
+            tmpfs={"/tmp": "rw,nosuid,size=1g"},
+        )
+
+    async def find(self, workload: Workload) -> RunningAgent | None:
+        """The workload's running container, if there is one (looked up at most every few seconds)."""
+        loop = asyncio.get_running_loop()
+        cached = self._found.get(workload.name)
+        if cached is not None and loop.time() - cached[0] < self._docker.cache_status_ttl_seconds:
+            return cached[1]
+        running = None
+        for container in await self._engine.find(workload.labels):
+            if container.running and container.ip:
+                running = RunningAgent(container, f"{container.ip}:{RUNNER_PORT}")
+        if running is not None:
+            self._found[workload.name] = (loop.time(), running)
+        return running
+
+    async def find_agent(self, project_id: str) -> RunningAgent | None:
+        return await self.find(self.agent(project_id))
+
+    def forget(self, workload: Workload) -> None:
+        """Drop what is known of the workload's container (it died or was removed)."""
+        self._found.pop(workload.name, None)
+
+    async def ensure(self, workload: Workload, limits: Limits | None = None) -> tuple[RunningAgent, bool]:
+        """The workload's container, started (and waited for) when there is none; and whether it was started.
+
+        `limits` apply to a container started now; a running one keeps those it was started with.
+        """
+        async with self._locks[workload.name]:
+            running = await self.find(workload)
+            if running is not None:
+                try:
+                    await self._wait_ready(running)
+                    return running, False
+                except ContainerFailed:
+                    self.forget(workload)  # it died since it was last seen: start a new one
+            # Stopped or half-started leftovers go before a new start.
+            for container in await self._engine.find(workload.labels):
+                await self._engine.remove(container.id)
+            return await self._start(workload, limits or Limits()), True
+
+    async def ensure_agent(self, project_id: str, limits: Limits | None = None) -> RunningAgent:
+        return (await self.ensure(self.agent(project_id), limits))[0]
+
+    async def _start(self, workload: Workload, limits: Limits) -> RunningAgent:
+        spec = ContainerSpec(
+            name=workload.name,
+            image=workload.image,
+            labels=workload.labels,
+            network=workload.network,
+            workspace_volume=workload.volume,
+            workspace_path=workload.mount_path,
+            volume_labels=workload.volume_labels,
+            environment=self._environment(workload),
+            memory_bytes=limits.memory_bytes or self._docker.memory_limit_bytes,
+            cpus=limits.cpus or self._docker.cpu_limit,
+            memory_swap_bytes=limits.memory_swap_bytes,
+            pids_limit=self._docker.pids_limit,
+            tmpfs=workload.tmpfs,
+            shm_bytes=256 * 1024**2 if workload.kind == labels.KIND_DESKTOP else None,
+        )
+        log.info("starting container %s (%s %s)", spec.name, workload.kind, workload.key)
         try:
             container = await self._engine.start(spec)
         except NameTaken:
             # Another gateway (or a leftover being removed) holds the name; use what is there.
-            running = await self.find_agent(project_id)
+            running = await self.find(workload)
             if running is None:
                 raise ContainerFailed(f"container {spec.name} exists but is not running; retry") from None
             await self._wait_ready(running)
@@ -151,25 +199,27 @@ class Lifecycle:
         except BaseException:
             await self._engine.remove(container.id)
             raise
-        await self.record(container, project_id)
+        await self.record(container, workload)
         return running
 
-    async def record(self, container: ContainerInfo, project_id: str) -> None:
-        """Note a running agent container of the project in the store."""
+    async def record(self, container: ContainerInfo, workload: Workload) -> None:
+        """Note a running container in the store."""
+        desktop = workload.kind == labels.KIND_DESKTOP
         await self._store.record_container(
             {
                 "container_id": container.id,
                 "container_name": container.name,
-                "kind": labels.KIND_AGENT,
-                "project_id": project_id,
-                "user_id": None,
-                "image": self._docker.agent_image,
+                "kind": workload.kind,
+                "project_id": None if desktop else workload.key,
+                "user_id": workload.key if desktop else None,
+                "image": workload.image,
                 "address": f"{container.ip}:{RUNNER_PORT}" if container.ip else None,
             }
         )
 
-    def _environment(self, project_id: str) -> dict[str, str]:
-        environment = {"PROJECT_ID": project_id, "RCODER_DEFAULT_AGENT": self._config.default_agent_id}
+    def _environment(self, workload: Workload) -> dict[str, str]:
+        variable = "USER_ID" if workload.kind == labels.KIND_DESKTOP else "PROJECT_ID"
+        environment = {variable: workload.key, "RCODER_DEFAULT_AGENT": self._config.default_agent_id}
         if self._config.otlp_endpoint:
             environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = self._config.otlp_endpoint
         return environment
@@ -195,10 +245,13 @@ class Lifecycle:
             await asyncio.sleep(READY_POLL_SECONDS)
 
     async def stop_agent(self, project_id: str) -> bool:
-        """Remove the project's containers (its workspace volume stays); False if there were none."""
-        async with self._locks[project_id]:
-            self.forget(project_id)
-            containers = await self._engine.find(self._labels(project_id))
+        return await self.stop(self.agent(project_id))
+
+    async def stop(self, workload: Workload) -> bool:
+        """Remove the workload's containers (its volume stays); False if there were none."""
+        async with self._locks[workload.name]:
+            self.forget(workload)
+            containers = await self._engine.find(workload.labels)
             for container in containers:
                 await self._engine.remove(container.id)
                 if container.ip:

@@ -221,6 +221,25 @@ class TokenBody(Body):
     port: int = Field(default=5173, ge=1, le=65535, description="the preview's port inside the container")
 
 
+UserId = Annotated[str, Field(pattern=ID_PATTERN)]
+
+
+class PodBody(Body):
+    """A user's desktop (pod), for one of their projects."""
+
+    user_id: UserId
+    project_id: ProjectId
+    resource_limits: ResourceLimits | None = None
+
+    def limits(self) -> Limits | None:
+        limits = self.resource_limits
+        if limits is None:
+            return None
+        return Limits(
+            memory_bytes=limits.memory_limit, cpus=limits.cpu_limit, memory_swap_bytes=limits.swap_limit
+        )
+
+
 class ProjectBody(Body):
     """The body of /agent/session/cancel and /agent/stop."""
 

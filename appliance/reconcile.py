@@ -14,7 +14,7 @@ from appliance import labels
 from appliance.engine import Engine
 from appliance.errors import EngineUnavailable
 from appliance.events import EventHub
-from appliance.lifecycle import Lifecycle
+from appliance.lifecycle import Lifecycle, Workload
 from appliance.store import Store
 
 log = logging.getLogger(__name__)
@@ -24,23 +24,35 @@ RETRY_SECONDS = 2.0
 
 class Reconciler:
     def __init__(self, stack: str, engine: Engine, lifecycle: Lifecycle, hub: EventHub, store: Store) -> None:
-        self._labels = labels.labels_for(stack, labels.KIND_AGENT)
+        self._labels = {labels.MANAGED: "true", labels.STACK: stack}
         self._engine = engine
         self._lifecycle = lifecycle
         self._hub = hub
         self._store = store
 
+    def _workload(self, container_labels: dict[str, str]) -> Workload | None:
+        """The agent or desktop a container of this stack serves (None for the gateway, the proxy, ...)."""
+        kind = container_labels.get(labels.KIND)
+        if kind == labels.KIND_AGENT and container_labels.get(labels.PROJECT):
+            return self._lifecycle.agent(container_labels[labels.PROJECT])
+        if kind == labels.KIND_DESKTOP and container_labels.get(labels.USER):
+            return self._lifecycle.desktop(container_labels[labels.USER])
+        return None
+
     async def adopt(self) -> None:
         for container in await self._engine.find(self._labels):
-            project_id = container.labels.get(labels.PROJECT, "")
+            workload = self._workload(container.labels)
+            if workload is None:
+                continue
             if not container.running:
-                log.info("removing stopped container %s (project %s)", container.name, project_id)
+                log.info("removing stopped container %s (%s %s)", container.name, workload.kind, workload.key)
                 await self._engine.remove(container.id)
                 await self._store.container_removed(container.id)
                 continue
-            log.info("adopting running container %s (project %s)", container.name, project_id)
-            await self._store.ensure_project(project_id)
-            await self._lifecycle.record(container, project_id)
+            log.info("adopting running container %s (%s %s)", container.name, workload.kind, workload.key)
+            if workload.kind == labels.KIND_AGENT:
+                await self._store.ensure_project(workload.key)
+            await self._lifecycle.record(container, workload)
         for state in await self._hub.sessions_in_turn():
             agent = await self._lifecycle.find_agent(state.project_id)
             if agent is not None:
@@ -51,7 +63,7 @@ class Reconciler:
                 )
 
     async def watch(self) -> None:
-        """End the turns of agent containers that die or are removed behind the gateway's back."""
+        """End the turns of containers that die or are removed behind the gateway's back."""
         while True:
             try:
                 async for event in self._engine.events(self._labels):
@@ -62,13 +74,14 @@ class Reconciler:
 
     async def _container_gone(self, event: dict) -> None:
         attributes = event.get("Actor", {}).get("Attributes", {})
-        project_id = attributes.get(labels.PROJECT)
-        if not project_id:
+        workload = self._workload(attributes)
+        if workload is None:
             return
-        action = event.get("Action", "stopped")
-        self._lifecycle.forget(project_id)
+        self._lifecycle.forget(workload)
         await self._store.container_removed(event.get("id", ""))
-        detail = f" with exit code {attributes['exitCode']}" if "exitCode" in attributes else ""
-        await self._hub.end_project_turns(
-            project_id, f"the agent container {action}{detail}: the turn was lost"
-        )
+        if workload.kind == labels.KIND_AGENT:
+            action = event.get("Action", "stopped")
+            detail = f" with exit code {attributes['exitCode']}" if "exitCode" in attributes else ""
+            await self._hub.end_project_turns(
+                workload.key, f"the agent container {action}{detail}: the turn was lost"
+            )

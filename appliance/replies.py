@@ -80,6 +80,67 @@ class TokenReply(Envelope):
     data: TokenData
 
 
+class DesktopData(BaseModel):
+    success: bool
+    proxy_vnc_url: str = Field(description="noVNC through the proxy, connected, with the token")
+    proxy_websocket_url: str
+    proxy_audio_url: str = Field(description="the audio player page; its stream is ws under it")
+    proxy_ime_url: str = Field(description="the IME WebSocket")
+    direct_vnc_url: str = Field(description="inside the appliance's network only")
+    direct_websocket_url: str
+    container_id: str
+    container_ip: str | None
+    user_id: str
+    project_id: str
+    token: str = Field(description="opens this user's desktop routes; also in the URLs above")
+    expires_at: int
+    message: str
+
+
+class DesktopReply(Envelope):
+    data: DesktopData
+
+
+class ContainerInfoData(BaseModel):
+    container_id: str
+    status: str
+
+
+class PodEnsureData(BaseModel):
+    created: bool
+    container_info: ContainerInfoData
+    message: str
+
+
+class PodEnsureReply(Envelope):
+    data: PodEnsureData
+
+
+class PodStatusData(BaseModel):
+    alive: bool
+    status: str
+    container_id: str | None = None
+    container_name: str | None = None
+    timestamp: str
+    message: str
+
+
+class PodStatusReply(Envelope):
+    data: PodStatusData
+
+
+class VncStatusData(BaseModel):
+    vnc_ready: bool
+    novnc_ready: bool
+    message: str
+    uptime_seconds: int
+    container_id: str
+
+
+class VncStatusReply(Envelope):
+    data: VncStatusData
+
+
 class CancelData(BaseModel):
     success: bool
     session_id: str = Field(description='the cancelled session, or "all"')

@@ -5,7 +5,8 @@ The proxy moves the bytes; this module only decides, from the request's path and
 - `/proxy/{project_id}/{port}/{path}`: that port inside the project's container (the preview URL),
   for the API key or a token of that project;
 - `/proxy/{port}/{path}`: the seed's route, to the configured backend host, for the API key only;
-- `/computer/vnc|audio|ime/{user_id}/{project_id}/{path}`: the user's desktop (not in this version).
+- `/computer/vnc|audio|ime/{user_id}/{project_id}/{path}`: the user's desktop (noVNC, audio, IME),
+  for the API key or a token of that user's desktop.
 
 The upstream is always computed here (a container's address, or the configured backend host), never
 taken from the request, and the port must be in the allowed range and not one of the appliance's own:
@@ -20,17 +21,20 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from appliance.config import Config
-from appliance.tokens import Tokens, project_scope
+from appliance.tokens import Tokens, desktop_scope, project_scope
 
 PROJECT_ROUTE = re.compile(
     r"^/proxy/(?P<project>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})/(?P<port>\d{1,5})(?P<path>/.*)?$"
 )
 SEED_ROUTE = re.compile(r"^/proxy/(?P<port>\d{1,5})(?P<path>/.*)?$")
 DESKTOP_ROUTE = re.compile(
-    r"^/computer/(?P<kind>vnc|audio|ime)/(?P<user>[^/]+)/(?P<project>[^/]+)(?P<path>/.*)?$"
+    r"^/computer/(?P<kind>vnc|audio|ime)/(?P<user>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})/(?P<project>[^/]+)(?P<path>/.*)?$"
 )
 DOCKER_PORTS = {2375, 2376}
 RUNNER_PORT = 50051
+# The desktop's services (images/desktop): noVNC, the audio stream and its page, the IME bridge.
+DESKTOP_PORTS = {"vnc": 6080, "audio": 6089, "ime": 6091}
+AUDIO_PAGE_PORT = 6090
 TOKEN_PARAM = "rcoder_token"
 
 
@@ -72,12 +76,17 @@ class Router:
         return None
 
     async def decide(
-        self, original_uri: str, key_ok: bool, cookies: dict[str, str], container_ip: AddressLookup
+        self,
+        original_uri: str,
+        key_ok: bool,
+        cookies: dict[str, str],
+        container_ip: AddressLookup,
+        desktop_ip: AddressLookup,
     ) -> Decision:
         """The decision for `original_uri` (path and query as the client sent them).
 
-        `key_ok`: the request carries the API key. `container_ip(project_id)`: the address of the
-        project's running container, or None.
+        `key_ok`: the request carries the API key. `container_ip(project_id)` and `desktop_ip(user_id)`:
+        the address of the project's (the user's desktop's) running container, or None.
         """
         raw_path = urlsplit(original_uri).path
         if match := PROJECT_ROUTE.match(raw_path):
@@ -91,32 +100,77 @@ class Router:
             return Decision(
                 200, upstream=f"{self._config.proxy_config.backend_host}:{port}", path=match["path"] or "/"
             )
-        if DESKTOP_ROUTE.match(raw_path):
-            return refuse(503, "desktops are not available in this version of the appliance")
+        if match := DESKTOP_ROUTE.match(raw_path):
+            return await self._desktop(match, original_uri, key_ok, cookies, desktop_ip)
         return refuse(404, "no such route: use /proxy/{project_id}/{port}/...")
+
+    def _admit(
+        self,
+        original_uri: str,
+        key_ok: bool,
+        cookies: dict[str, str],
+        scope: str,
+        cookie: str,
+        path: str,
+        what: str,
+    ) -> Decision | str | None:
+        """A refusal, or the Set-Cookie for a token that came in the query (None: admitted as is)."""
+        from_query = query_token(original_uri)
+        if key_ok or self._tokens.allows(cookies.get(cookie), scope):
+            return None
+        if self._tokens.allows(from_query, scope):
+            # The browser keeps the token for the page's other requests (its scripts, sockets, ...).
+            return f"{cookie}={from_query}; Path={path}; HttpOnly; SameSite=Lax"
+        if from_query or cookies.get(cookie):
+            return refuse(403, f"the token does not open {what} (or it expired)")
+        return refuse(401, f"open {what} with the API key or a token the gateway issued for it")
 
     async def _project(
         self, match, original_uri: str, key_ok: bool, cookies: dict[str, str], container_ip
     ) -> Decision:
         project, port = match["project"], int(match["port"])
-        scope = project_scope(project)
-        from_query = query_token(original_uri)
-        allowed = key_ok or self._tokens.allows(cookies.get(cookie_name(project)), scope)
-        cookie = None
-        if not allowed and self._tokens.allows(from_query, scope):
-            allowed = True
-            # The browser keeps the token for the preview's other requests (its scripts, styles, ...).
-            cookie = f"{cookie_name(project)}={from_query}; Path=/proxy/{project}/; HttpOnly; SameSite=Lax"
-        if not allowed:
-            if from_query or cookies.get(cookie_name(project)):
-                return refuse(403, f"the token does not open project {project!r} (or it expired)")
-            return refuse(401, f"open project {project!r} with the API key or a token from POST /proxy/token")
+        what = f"project {project!r}"
+        cookie = self._admit(
+            original_uri,
+            key_ok,
+            cookies,
+            project_scope(project),
+            cookie_name(project),
+            f"/proxy/{project}/",
+            what,
+        )
+        if isinstance(cookie, Decision):
+            return cookie
         if problem := self.port_problem(port):
             return refuse(403, problem)
         ip = await container_ip(project)
         if ip is None:
             return refuse(404, f"project {project!r} has no running container; send it a chat first")
         return Decision(200, upstream=f"{ip}:{port}", path=match["path"] or "/", cookie=cookie)
+
+    async def _desktop(
+        self, match, original_uri: str, key_ok: bool, cookies: dict[str, str], desktop_ip
+    ) -> Decision:
+        user, kind, path = match["user"], match["kind"], match["path"] or "/"
+        what = f"the desktop of user {user!r}"
+        cookie = self._admit(
+            original_uri, key_ok, cookies, desktop_scope(user), desktop_cookie_name(user), "/computer/", what
+        )
+        if isinstance(cookie, Decision):
+            return cookie
+        ip = await desktop_ip(user)
+        if ip is None:
+            return refuse(
+                404, f"user {user!r} has no running desktop; open it with GET /computer/desktop/..."
+            )
+        port = DESKTOP_PORTS[kind]
+        if kind == "audio" and not (path == "/ws" or path.startswith("/ws/")):
+            port = AUDIO_PAGE_PORT  # the player page; its stream is the ws path
+        return Decision(200, upstream=f"{ip}:{port}", path=path, cookie=cookie)
+
+
+def desktop_cookie_name(user_id: str) -> str:
+    return f"rcoder_d_{user_id.replace('.', '_')}"
 
 
 def query_token(original_uri: str) -> str | None:

@@ -114,6 +114,10 @@ class RunnerClient:
         request = agent_pb2.GetContainerStatusRequest()
         return await _call(lambda: self._stub(address).GetContainerStatus(request, timeout=10.0))
 
+    async def vnc_status(self, address: str) -> agent_pb2.GetVncStatusResponse:
+        request = agent_pb2.GetVncStatusRequest()
+        return await _call(lambda: self._stub(address).GetVncStatus(request, timeout=10.0))
+
     async def subscribe(
         self, address: str, session_id: str, after_sequence: int
     ) -> AsyncIterator[agent_pb2.ProgressEvent]:

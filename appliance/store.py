@@ -147,12 +147,15 @@ class Store:
         await asyncio.get_running_loop().run_in_executor(self._executor, close_)
         self._executor.shutdown()
 
-    async def touch_project(self, project_id: str, service_type: str = "RCoder") -> None:
+    async def touch_project(
+        self, project_id: str, service_type: str = "RCoder", user_id: str | None = None
+    ) -> None:
         await self._run(
             lambda con: con.execute(
-                """INSERT INTO projects (project_id, service_type) VALUES (?, ?)
-                   ON CONFLICT (project_id) DO UPDATE SET last_activity = now()""",
-                [project_id, service_type],
+                """INSERT INTO projects (project_id, service_type, user_id) VALUES (?, ?, ?)
+                   ON CONFLICT (project_id) DO UPDATE SET last_activity = now(),
+                     user_id = coalesce(excluded.user_id, projects.user_id)""",
+                [project_id, service_type, user_id],
             )
         )
 

@@ -59,17 +59,22 @@ async def proxy_auth(request: Request):
         agent = await ctx.lifecycle.find_agent(project_id)
         return agent.container.ip if agent is not None else None
 
-    decision = await ctx.router.decide(original, key_ok or not ctx.api_key, request.cookies, container_ip)
-    return routed(decision, ctx.config.port, original)
+    async def desktop_ip(user_id: str) -> str | None:
+        desktop = await ctx.lifecycle.find(ctx.lifecycle.desktop(user_id))
+        return desktop.container.ip if desktop is not None else None
+
+    decision = await ctx.router.decide(
+        original, key_ok or not ctx.api_key, request.cookies, container_ip, desktop_ip
+    )
+    return routed(decision, ctx.config.port)
 
 
-def routed(decision: Decision, gateway_port: int, original_uri: str):
+def routed(decision: Decision, gateway_port: int):
     """The answer nginx acts on: where to send the request (refusals go to the gateway's error page)."""
     response = empty(status=204)
     if decision.status == 200:
-        query = original_uri.partition("?")[2]
+        # No path: nginx cuts it from the request itself, so that the decision holds for the whole route.
         response.headers[UPSTREAM_HEADER] = decision.upstream
-        response.headers[PATH_HEADER] = decision.path + (f"?{query}" if query else "")
         if decision.cookie:
             response.headers["set-cookie"] = decision.cookie
     else:
@@ -80,7 +85,10 @@ def routed(decision: Decision, gateway_port: int, original_uri: str):
     return response
 
 
-@bp.get("/internal/proxy-error/<status:int>")
+# Refused requests keep their method on the way here.
+@bp.route(
+    "/internal/proxy-error/<status:int>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+)
 @openapi.exclude()
 async def proxy_error(request: Request, status: int):
     codes = {401: "4010", 403: "FORBIDDEN", 404: "NOT_FOUND", 503: "SERVICE_UNAVAILABLE"}

@@ -13,6 +13,13 @@ PROTECTED = [
     ("POST", "/agent/session/cancel", {"project_id": "auth-probe"}),
     ("POST", "/agent/stop", {"project_id": "auth-probe"}),
     ("GET", "/agent/status/auth-probe", None),
+    ("POST", "/agent/permission", {"project_id": "auth-probe", "session_id": "s", "request_id": "r"}),
+    ("GET", "/agents", None),
+    ("POST", "/proxy/token", {"project_id": "auth-probe"}),
+    ("GET", "/computer/pod/status?user_id=auth-probe", None),
+    ("GET", "/computer/pod/vnc-status?user_id=auth-probe", None),
+    ("POST", "/computer/pod/ensure", {"user_id": "auth-probe"}),
+    ("POST", "/computer/pod/restart", {"user_id": "auth-probe"}),
 ]
 
 

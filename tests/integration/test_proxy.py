@@ -70,6 +70,22 @@ def test_a_preview_opens_with_a_token_and_not_without(appliance, client, dev_ser
     assert with_key.status_code == 200
 
 
+def test_each_path_of_a_preview_reaches_its_own_file(appliance, client, dev_server):
+    """One routing decision serves a whole preview (it is cached), but every request keeps its path."""
+    project, container = dev_server
+    put_file(container, "a.txt", b"first file")
+    put_file(container, "b.txt", b"second file")
+    token = client.post("/proxy/token", json={"project_id": project, "port": 5173}).json()["data"]["token"]
+    browser = httpx.Client(base_url=appliance.url)
+
+    first = browser.get(f"/proxy/{project}/5173/a.txt", params={"rcoder_token": token})
+    second = browser.get(f"/proxy/{project}/5173/b.txt")
+    missing = browser.get(f"/proxy/{project}/5173/nope.txt")
+
+    assert (first.text, second.text) == ("first file", "second file")
+    assert missing.status_code == 404
+
+
 def test_a_token_for_one_project_does_not_open_another(appliance, client, dev_server):
     project, _ = dev_server
     other = project_id()
@@ -131,9 +147,9 @@ def test_the_proxys_conversations_with_the_gateway_are_hidden(appliance):
     assert httpx.get(f"{appliance.url}/internal/proxy-auth").status_code == 404
 
 
-def test_desktop_routes_answer_clearly_until_desktops_exist(client):
+def test_a_desktop_route_without_a_desktop_is_answered_clearly(client):
     response = client.get("/computer/vnc/user-1/project-1/vnc.html")
-    assert response.status_code == 503 and "desktops" in response.json()["message"]
+    assert response.status_code == 404 and "no running desktop" in response.json()["message"]
 
 
 def test_one_projects_container_cannot_reach_anothers(client, engine, stack):

@@ -9,7 +9,7 @@ from appliance.errors import EngineUnavailable
 
 
 async def test_an_engine_that_does_not_answer_is_unavailable_503():
-    engine = Engine("tcp://127.0.0.1:9", "rcoder-agents", api_timeout=2)
+    engine = Engine("tcp://127.0.0.1:9", api_timeout=2)
     try:
         with pytest.raises(EngineUnavailable) as error:
             await engine.ping()

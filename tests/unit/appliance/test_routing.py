@@ -18,8 +18,12 @@ async def ip_of(project: str) -> str | None:
     return {"alpha": "10.1.0.2"}.get(project)
 
 
+async def desktop_of(user: str) -> str | None:
+    return {"ann": "10.2.0.7"}.get(user)
+
+
 async def decide(uri: str, key_ok: bool = False, cookies: dict | None = None):
-    return await ROUTER.decide(uri, key_ok, cookies or {}, ip_of)
+    return await ROUTER.decide(uri, key_ok, cookies or {}, ip_of, desktop_of)
 
 
 async def test_a_project_route_goes_to_that_containers_port_keeping_the_path_raw():
@@ -67,7 +71,7 @@ async def test_the_seed_route_goes_to_the_backend_host_only():
 
 async def test_a_project_without_a_container_and_unknown_routes_are_answered_clearly():
     assert (await decide("/proxy/gamma/5173/", key_ok=True)).status == 404
-    assert (await decide("/computer/vnc/u1/p1/vnc.html", key_ok=True)).status == 503
+    assert (await decide("/computer/vnc/u1/p1/vnc.html", key_ok=True)).status == 404
     assert (await decide("/proxy/", key_ok=True)).status == 404
 
 
@@ -82,3 +86,27 @@ def test_a_token_expires():
     token, expires = TOKENS.issue(project_scope("alpha"), 60)
     assert expires > time.time() and TOKENS.allows(token, project_scope("alpha"))
     assert not TOKENS.allows(token + "x", project_scope("alpha"))
+
+
+@pytest.mark.parametrize(
+    ("uri", "upstream", "path"),
+    [
+        ("/computer/vnc/ann/p1/vnc.html", "10.2.0.7:6080", "/vnc.html"),
+        ("/computer/vnc/ann/p1/websockify", "10.2.0.7:6080", "/websockify"),
+        ("/computer/audio/ann/p1/ws", "10.2.0.7:6089", "/ws"),
+        ("/computer/audio/ann/p1/", "10.2.0.7:6090", "/"),
+        ("/computer/ime/ann/p1/", "10.2.0.7:6091", "/"),
+    ],
+)
+async def test_desktop_routes_go_to_the_users_desktop_services(uri, upstream, path):
+    token, _ = TOKENS.issue(desktop_scope("ann"), 60)
+    decision = await decide(f"{uri}?rcoder_token={token}")
+    assert (decision.status, decision.upstream, decision.path) == (200, upstream, path)
+    assert "Path=/computer/" in decision.cookie
+
+
+async def test_one_users_token_does_not_open_anothers_desktop():
+    token, _ = TOKENS.issue(desktop_scope("bob"), 60)
+    assert (await decide(f"/computer/vnc/ann/p1/vnc.html?rcoder_token={token}")).status == 403
+    project_token, _ = TOKENS.issue(project_scope("p1"), 60)
+    assert (await decide(f"/computer/vnc/ann/p1/vnc.html?rcoder_token={project_token}")).status == 403

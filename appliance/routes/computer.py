@@ -1,0 +1,171 @@
+"""The Computer Agent's desktops: one per user, shared by their projects (the seed's pod routes and
+GET /computer/desktop). The desktop's screen, sound and keyboard are reached through the proxy's
+/computer/vnc|audio|ime routes, with the API key or the token issued here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+
+from appliance.docs import json_body, responses
+from appliance.envelope import ok
+from appliance.errors import BadRequest, NotFound
+from appliance.models import ID_PATTERN, PodBody, check_id, parse
+from appliance.replies import (
+    ContainerInfoData,
+    DesktopData,
+    DesktopReply,
+    PodEnsureData,
+    PodEnsureReply,
+    PodStatusData,
+    PodStatusReply,
+    VncStatusData,
+    VncStatusReply,
+    data,
+)
+from appliance.routing import TOKEN_PARAM
+from appliance.tokens import desktop_scope
+
+bp = Blueprint("computer")
+
+
+def user_arg(request: Request) -> str:
+    user_id = request.args.get("user_id")
+    if not user_id:
+        raise BadRequest("user_id is required")
+    return check_id(user_id, ID_PATTERN, "user_id")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@bp.get("/computer/desktop/<user_id:str>/<project_id:str>")
+@openapi.definition(
+    summary="Open a user's desktop: its URLs through the proxy, with a token for a browser tab",
+    description="Starts the user's desktop if it is not running. proxy_vnc_url opens noVNC, connected.",
+    response=responses(DesktopReply, 400, 401, 502, 503),
+    tag="computer",
+)
+async def desktop(request: Request, user_id: str, project_id: str):
+    check_id(user_id, ID_PATTERN, "user_id")
+    check_id(project_id)
+    ctx = request.app.ctx
+    running, _ = await ctx.lifecycle.ensure(ctx.lifecycle.desktop(user_id))
+    await ctx.store.touch_project(project_id, service_type="ComputerAgentRunner", user_id=user_id)
+    token, expires = ctx.tokens.issue(desktop_scope(user_id), ctx.config.proxy_config.token_ttl_seconds)
+    base = f"/computer/vnc/{user_id}/{project_id}"
+    vnc_query = (
+        f"path={quote(base.lstrip('/') + '/websockify')}&autoconnect=true&resize=scale&{TOKEN_PARAM}={token}"
+    )
+    ip = running.container.ip
+    return ok(
+        data(
+            DesktopData(
+                success=True,
+                proxy_vnc_url=f"{base}/vnc.html?{vnc_query}",
+                proxy_websocket_url=f"{base}/websockify",
+                proxy_audio_url=f"/computer/audio/{user_id}/{project_id}/?{TOKEN_PARAM}={token}",
+                proxy_ime_url=f"/computer/ime/{user_id}/{project_id}/",
+                direct_vnc_url=f"http://{ip}:6080/vnc.html",
+                direct_websocket_url=f"ws://{ip}:6080/websockify",
+                container_id=running.container.id,
+                container_ip=ip,
+                user_id=user_id,
+                project_id=project_id,
+                token=token,
+                expires_at=expires,
+                message="desktop running",
+            )
+        )
+    )
+
+
+@bp.post("/computer/pod/ensure")
+@openapi.definition(
+    summary="Make sure the user's desktop runs (idempotent; concurrent calls create one container)",
+    body=json_body(PodBody),
+    response=responses(PodEnsureReply, 400, 401, 502, 503),
+    tag="computer",
+)
+async def ensure(request: Request):
+    body = parse(PodBody, request.json)
+    ctx = request.app.ctx
+    await ctx.store.touch_project(body.project_id, service_type="ComputerAgentRunner", user_id=body.user_id)
+    running, created = await ctx.lifecycle.ensure(ctx.lifecycle.desktop(body.user_id), body.limits())
+    info = ContainerInfoData(container_id=running.container.id, status=running.container.status)
+    message = "desktop created" if created else "desktop already running"
+    return ok(data(PodEnsureData(created=created, container_info=info, message=message)))
+
+
+@bp.post("/computer/pod/restart")
+@openapi.definition(
+    summary="Replace the user's desktop with a new container (their files stay)",
+    body=json_body(PodBody),
+    response=responses(PodEnsureReply, 400, 401, 502, 503),
+    tag="computer",
+)
+async def restart(request: Request):
+    body = parse(PodBody, request.json)
+    ctx = request.app.ctx
+    workload = ctx.lifecycle.desktop(body.user_id)
+    await ctx.lifecycle.stop(workload)
+    running, _ = await ctx.lifecycle.ensure(workload, body.limits())
+    info = ContainerInfoData(container_id=running.container.id, status=running.container.status)
+    return ok(data(PodEnsureData(created=True, container_info=info, message="desktop restarted")))
+
+
+@bp.get("/computer/pod/status")
+@openapi.definition(
+    summary="Whether the user's desktop runs",
+    parameter=[openapi.definitions.Parameter("user_id", str, location="query", required=True)],
+    response=responses(PodStatusReply, 400, 401, 503),
+    tag="computer",
+)
+async def status(request: Request):
+    user_id = user_arg(request)
+    running = await request.app.ctx.lifecycle.find(request.app.ctx.lifecycle.desktop(user_id))
+    if running is None:
+        return ok(
+            data(PodStatusData(alive=False, status="not_found", timestamp=now_iso(), message="no desktop"))
+        )
+    container = running.container
+    reply = PodStatusData(
+        alive=True,
+        status=container.status,
+        container_id=container.id,
+        container_name=container.name,
+        timestamp=now_iso(),
+        message="desktop running",
+    )
+    return ok(data(reply))
+
+
+@bp.get("/computer/pod/vnc-status")
+@openapi.definition(
+    summary="Whether the user's desktop shows (display, VNC and noVNC ready)",
+    parameter=[openapi.definitions.Parameter("user_id", str, location="query", required=True)],
+    response=responses(VncStatusReply, 400, 401, 404, 503),
+    tag="computer",
+)
+async def vnc_status(request: Request):
+    user_id = user_arg(request)
+    ctx = request.app.ctx
+    running = await ctx.lifecycle.find(ctx.lifecycle.desktop(user_id))
+    if running is None:
+        raise NotFound(f"user {user_id!r} has no running desktop")
+    reply = await ctx.runners.vnc_status(running.address)
+    return ok(
+        data(
+            VncStatusData(
+                vnc_ready=reply.vnc_ready,
+                novnc_ready=reply.novnc_ready,
+                message=reply.message,
+                uptime_seconds=reply.uptime_seconds,
+                container_id=running.container.id,
+            )
+        )
+    )

@@ -1,0 +1,89 @@
+"""Headless Chromium driven over the DevTools protocol (Debian's chromium; no download needed)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from websockets.sync.client import connect
+
+from tests.integration.conftest import free_port
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,800",
+]
+
+
+class Page:
+    def __init__(self, socket) -> None:
+        self._socket = socket
+        self._ids = itertools.count(1)
+
+    def call(self, method: str, **params) -> dict:
+        message_id = next(self._ids)
+        self._socket.send(json.dumps({"id": message_id, "method": method, "params": params}))
+        while True:
+            reply = json.loads(self._socket.recv(timeout=30))
+            if reply.get("id") == message_id:
+                if "error" in reply:
+                    raise RuntimeError(reply["error"])
+                return reply["result"]
+
+    def evaluate(self, expression: str):
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.evaluate(expression):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{expression} stayed false; title: {self.evaluate('document.title')!r}")
+            time.sleep(0.3)
+
+    def screenshot(self, path: Path) -> Path:
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
+        return path
+
+
+@contextlib.contextmanager
+def open_page(url: str, profile: Path) -> Iterator[Page]:
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is needed (scripts/test installs Debian's package)"
+    port = free_port()
+    process = subprocess.Popen(
+        [chromium, *FLAGS, f"--user-data-dir={profile}", f"--remote-debugging-port={port}", "about:blank"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=1).json()
+                target = next(t for t in targets if t["type"] == "page")
+                break
+            except (httpx.HTTPError, StopIteration):
+                assert time.monotonic() < deadline, "chromium did not open its DevTools port"
+                time.sleep(0.3)
+        with connect(target["webSocketDebuggerUrl"], max_size=None) as socket:
+            page = Page(socket)
+            page.call("Page.enable")
+            page.call("Page.navigate", url=url)
+            yield page
+    finally:
+        process.kill()
+        process.wait()

@@ -1,0 +1,95 @@
+"""Desktops through the appliance: the pod API, and the desktop seen in a browser through the proxy."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from PIL import Image, ImageStat
+
+from tests.integration.browser import open_page
+
+pytestmark = pytest.mark.engine
+
+
+def user_id() -> str:
+    return f"u{uuid.uuid4().hex[:10]}"
+
+
+def desktops(engine, stack: str, user: str) -> list:
+    labels = [f"rcoder.stack={stack}", f"rcoder.user={user}", "rcoder.kind=desktop"]
+    return engine.containers.list(all=True, filters={"label": labels})
+
+
+def ensure(client, user: str, project: str = "p1") -> dict:
+    response = client.post("/computer/pod/ensure", json={"user_id": user, "project_id": project}, timeout=120)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def wait_vnc_ready(client, user: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        reply = client.get("/computer/pod/vnc-status", params={"user_id": user}).json()["data"]
+        if reply["novnc_ready"]:
+            return
+        assert time.monotonic() < deadline, reply
+        time.sleep(0.5)
+
+
+def test_ensure_is_idempotent_under_concurrent_calls(client, engine, stack):
+    user = user_id()
+    with ThreadPoolExecutor(5) as pool:
+        replies = list(pool.map(lambda _: ensure(client, user), range(5)))
+
+    assert sum(r["created"] for r in replies) == 1
+    assert len({r["container_info"]["container_id"] for r in replies}) == 1
+    assert len(desktops(engine, stack, user)) == 1
+    status = client.get("/computer/pod/status", params={"user_id": user}).json()["data"]
+    assert status["alive"] is True and status["container_id"] == replies[0]["container_info"]["container_id"]
+
+
+def test_restart_gives_a_new_container_with_the_users_files_intact(client, engine, stack):
+    user = user_id()
+    first = ensure(client, user)["container_info"]["container_id"]
+    [container] = desktops(engine, stack, user)
+    container.exec_run(["sh", "-c", "mkdir -p /home/agent/p1 && echo kept > /home/agent/p1/notes.txt"])
+
+    restarted = client.post("/computer/pod/restart", json={"user_id": user, "project_id": "p1"}, timeout=120)
+
+    second = restarted.json()["data"]["container_info"]["container_id"]
+    assert restarted.status_code == 200 and second != first
+    [container] = desktops(engine, stack, user)
+    assert container.exec_run(["cat", "/home/agent/p1/notes.txt"]).output == b"kept\n"
+
+
+def test_one_users_token_does_not_open_anothers_desktop(appliance, client):
+    ann, bob = user_id(), user_id()
+    ensure(client, bob)
+    ann_token = client.get(f"/computer/desktop/{ann}/p1", timeout=120).json()["data"]["token"]
+
+    response = httpx.get(
+        f"{appliance.url}/computer/vnc/{bob}/p1/vnc.html", params={"rcoder_token": ann_token}
+    )
+
+    assert response.status_code == 403 and "does not open" in response.json()["message"]
+
+
+def test_the_desktop_shows_in_a_browser_through_the_proxy(appliance, client, tmp_path):
+    user = user_id()
+    desktop = client.get(f"/computer/desktop/{user}/p1", timeout=120).json()["data"]
+    wait_vnc_ready(client, user)
+
+    with open_page(appliance.url + desktop["proxy_vnc_url"], tmp_path / "profile") as page:
+        # noVNC names the page after the remote desktop once it is connected.
+        page.wait_for("document.title.endsWith(' - noVNC')", timeout=60)
+        time.sleep(1)  # the first frame
+        screenshot = page.screenshot(tmp_path / "desktop.png")
+
+    image = Image.open(screenshot).convert("L")
+    stddev = ImageStat.Stat(image).stddev[0]
+    print(f"screenshot {screenshot}: stddev {stddev:.1f}")
+    assert stddev > 10, f"the screenshot is blank (stddev {stddev:.1f})"

@@ -47,27 +47,34 @@ class Cleanup:
                 log.info("cleanup removed the idle containers of %s", ", ".join(removed))
 
     async def once(self) -> list[str]:
-        """One round; returns the projects whose container was removed."""
+        """One round; returns what was removed ("agent <project>", "desktop <user>").
+
+        A desktop is shared by its user's projects: it goes only when none of them was active
+        within the idle timeout.
+        """
         now = datetime.now(UTC)
+        lifecycle = self._lifecycle
+        candidates = [(lifecycle.agent(p), last) for p, last in await self._store.projects_with_containers()]
+        candidates += [(lifecycle.desktop(u), last) for u, last in await self._store.desktops_with_activity()]
         removed = []
-        for project_id, last_activity in await self._store.projects_with_containers():
-            agent = await self._lifecycle.find_agent(project_id)
-            if agent is None or agent.container.created is None:
+        for workload, last_activity in candidates:
+            running = await lifecycle.find(workload)
+            if running is None or running.container.created is None:
                 continue
-            age = (now - agent.container.created).total_seconds()
+            age = (now - running.container.created).total_seconds()
             idle = (now - last_activity).total_seconds()
             if age < self._config.container_protection_seconds:
                 continue
             expired = self._ttl > 0 and age > self._ttl
             if idle < self._config.idle_timeout_seconds and not expired:
                 continue
-            if self._lifecycle.in_use(project_id) or await self._busy(agent.address):
-                log.info("cleanup spares project %s: its agent is busy", project_id)
+            if lifecycle.in_use(workload.key) or await self._busy(running.address):
+                log.info("cleanup spares %s %s: it is busy", workload.kind, workload.key)
                 continue
-            if self._lifecycle.in_use(project_id):
+            if lifecycle.in_use(workload.key):
                 continue  # a request arrived while the runner was asked
-            await self._lifecycle.stop_agent(project_id)
-            removed.append(project_id)
+            await lifecycle.stop(workload)
+            removed.append(f"{workload.kind} {workload.key}")
         return removed
 
     async def _busy(self, address: str) -> bool:

@@ -135,6 +135,11 @@ class Lifecycle:
             self._found[workload.name] = (loop.time(), running)
         return running
 
+    async def containers(self) -> list[ContainerInfo]:
+        """Every agent and desktop container of this stack, running or not."""
+        found = await self._engine.find({labels.MANAGED: "true", labels.STACK: self._docker.stack})
+        return [c for c in found if c.labels.get(labels.KIND) in (labels.KIND_AGENT, labels.KIND_DESKTOP)]
+
     async def find_agent(self, project_id: str) -> RunningAgent | None:
         return await self.find(self.agent(project_id))
 

@@ -81,6 +81,9 @@ class ResourceLimits(Body):
         default=None, description="memory plus swap, in bytes; at least memory_limit"
     )
 
+    def to_limits(self) -> Limits:
+        return Limits(memory_bytes=self.memory_limit, cpus=self.cpu_limit, memory_swap_bytes=self.swap_limit)
+
     @model_validator(mode="after")
     def swap_covers_memory(self) -> ResourceLimits:
         if self.swap_limit is not None and self.swap_limit < (self.memory_limit or MIN_MEMORY):
@@ -184,11 +187,7 @@ class ChatBody(Body):
 
     def limits(self) -> Limits | None:
         limits = self.agent_config.resource_limits if self.agent_config else None
-        if limits is None:
-            return None
-        return Limits(
-            memory_bytes=limits.memory_limit, cpus=limits.cpu_limit, memory_swap_bytes=limits.swap_limit
-        )
+        return limits.to_limits() if limits is not None else None
 
     def to_proto(self, project_id: str, session_id: str) -> agent_pb2.ChatRequest:
         return agent_pb2.ChatRequest(
@@ -232,12 +231,7 @@ class PodBody(Body):
     resource_limits: ResourceLimits | None = None
 
     def limits(self) -> Limits | None:
-        limits = self.resource_limits
-        if limits is None:
-            return None
-        return Limits(
-            memory_bytes=limits.memory_limit, cpus=limits.cpu_limit, memory_swap_bytes=limits.swap_limit
-        )
+        return self.resource_limits.to_limits() if self.resource_limits is not None else None
 
 
 class ProjectBody(Body):

@@ -141,6 +141,54 @@ class VncStatusReply(Envelope):
     data: VncStatusData
 
 
+class PodCountData(BaseModel):
+    total_count: int
+    by_service_type: dict[str, int] = Field(
+        description="rcoder (agents) and computer_agent_runner (desktops)"
+    )
+    timestamp: str
+
+
+class PodCountReply(Envelope):
+    data: PodCountData
+
+
+class PodListItem(BaseModel):
+    container_id: str
+    container_name: str
+    container_ip: str | None
+    status: str
+    service_type: Literal["rcoder", "computer_agent_runner"]
+    project_id: str | None = None
+    user_id: str | None = None
+
+
+class PodListData(BaseModel):
+    containers: list[PodListItem]
+    total: int
+    returned: int
+    paginated: bool
+    timestamp: str
+
+
+class PodListReply(Envelope):
+    data: PodListData
+
+
+class KeepaliveData(BaseModel):
+    existed: bool = Field(description="whether the user's desktop was running")
+    created: bool
+    container_info: ContainerInfoData | None
+    previous_activity_time: int | None = Field(description="unix ms")
+    current_activity_time: int = Field(description="unix ms")
+    time_until_cleanup: int = Field(description="seconds of inactivity before the desktop may be removed")
+    message: str
+
+
+class KeepaliveReply(Envelope):
+    data: KeepaliveData
+
+
 class CancelData(BaseModel):
     success: bool
     session_id: str = Field(description='the cancelled session, or "all"')

@@ -185,6 +185,16 @@ class Store:
             ).fetchall()
         )
 
+    async def desktops_with_activity(self) -> list[tuple[str, datetime]]:
+        """(user_id, latest activity of any of the user's projects) of each running desktop."""
+        return await self._run(
+            lambda con: con.execute(
+                """SELECT c.user_id, max(coalesce(p.last_activity, c.created_at))
+                   FROM containers c LEFT JOIN projects p ON p.user_id = c.user_id
+                   WHERE c.kind = 'desktop' AND c.removed_at IS NULL GROUP BY c.user_id"""
+            ).fetchall()
+        )
+
     async def project(self, project_id: str) -> ProjectRow | None:
         row = await self._run(
             lambda con: con.execute(

@@ -10,16 +10,26 @@ from urllib.parse import quote
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 
+from appliance import labels
 from appliance.docs import json_body, responses
+from appliance.engine import ContainerInfo
 from appliance.envelope import ok
 from appliance.errors import BadRequest, NotFound
+from appliance.lifecycle import RunningAgent
 from appliance.models import ID_PATTERN, PodBody, check_id, parse
 from appliance.replies import (
     ContainerInfoData,
     DesktopData,
     DesktopReply,
+    KeepaliveData,
+    KeepaliveReply,
+    PodCountData,
+    PodCountReply,
     PodEnsureData,
     PodEnsureReply,
+    PodListData,
+    PodListItem,
+    PodListReply,
     PodStatusData,
     PodStatusReply,
     VncStatusData,
@@ -96,9 +106,7 @@ async def ensure(request: Request):
     ctx = request.app.ctx
     await ctx.store.touch_project(body.project_id, service_type="ComputerAgentRunner", user_id=body.user_id)
     running, created = await ctx.lifecycle.ensure(ctx.lifecycle.desktop(body.user_id), body.limits())
-    info = ContainerInfoData(container_id=running.container.id, status=running.container.status)
-    message = "desktop created" if created else "desktop already running"
-    return ok(data(PodEnsureData(created=created, container_info=info, message=message)))
+    return pod_reply(running, created, "desktop created" if created else "desktop already running")
 
 
 @bp.post("/computer/pod/restart")
@@ -114,8 +122,12 @@ async def restart(request: Request):
     workload = ctx.lifecycle.desktop(body.user_id)
     await ctx.lifecycle.stop(workload)
     running, _ = await ctx.lifecycle.ensure(workload, body.limits())
+    return pod_reply(running, True, "desktop restarted")
+
+
+def pod_reply(running: RunningAgent, created: bool, message: str):
     info = ContainerInfoData(container_id=running.container.id, status=running.container.status)
-    return ok(data(PodEnsureData(created=True, container_info=info, message="desktop restarted")))
+    return ok(data(PodEnsureData(created=created, container_info=info, message=message)))
 
 
 @bp.get("/computer/pod/status")
@@ -169,3 +181,88 @@ async def vnc_status(request: Request):
             )
         )
     )
+
+
+def service_type(container: ContainerInfo) -> str:
+    return "computer_agent_runner" if container.labels.get(labels.KIND) == labels.KIND_DESKTOP else "rcoder"
+
+
+@bp.get("/computer/pod/count")
+@openapi.definition(
+    summary="How many agent and desktop containers run",
+    response=responses(PodCountReply, 401, 503),
+    tag="computer",
+)
+async def count(request: Request):
+    containers = [c for c in await request.app.ctx.lifecycle.containers() if c.running]
+    by_type = {"rcoder": 0, "computer_agent_runner": 0}
+    for container in containers:
+        by_type[service_type(container)] += 1
+    return ok(data(PodCountData(total_count=len(containers), by_service_type=by_type, timestamp=now_iso())))
+
+
+@bp.get("/computer/pod/list")
+@openapi.definition(
+    summary="The agent and desktop containers",
+    parameter=[openapi.definitions.Parameter("limit", int, location="query", required=False)],
+    response=responses(PodListReply, 400, 401, 503),
+    tag="computer",
+)
+async def pod_list(request: Request):
+    try:
+        limit = int(request.args.get("limit", "100"))
+    except ValueError:
+        raise BadRequest("limit must be a whole number") from None
+    if not 1 <= limit <= 1000:
+        raise BadRequest("limit must be between 1 and 1000")
+    containers = sorted(await request.app.ctx.lifecycle.containers(), key=lambda c: c.name)
+    items = [
+        PodListItem(
+            container_id=c.id,
+            container_name=c.name,
+            container_ip=c.ip,
+            status=c.status,
+            service_type=service_type(c),
+            project_id=c.labels.get(labels.PROJECT),
+            user_id=c.labels.get(labels.USER),
+        )
+        for c in containers[:limit]
+    ]
+    reply = PodListData(
+        containers=items,
+        total=len(containers),
+        returned=len(items),
+        paginated=len(containers) > limit,
+        timestamp=now_iso(),
+    )
+    return ok(data(reply))
+
+
+@bp.post("/computer/pod/keepalive")
+@openapi.definition(
+    summary="Count the project as active, which keeps the user's desktop from being cleaned up",
+    body=json_body(PodBody),
+    response=responses(KeepaliveReply, 400, 401, 503),
+    tag="computer",
+)
+async def keepalive(request: Request):
+    body = parse(PodBody, request.json)
+    ctx = request.app.ctx
+    previous = await ctx.store.project(body.project_id)
+    await ctx.store.touch_project(body.project_id, service_type="ComputerAgentRunner", user_id=body.user_id)
+    running = await ctx.lifecycle.find(ctx.lifecycle.desktop(body.user_id))
+    info = (
+        ContainerInfoData(container_id=running.container.id, status=running.container.status)
+        if running
+        else None
+    )
+    reply = KeepaliveData(
+        existed=running is not None,
+        created=False,
+        container_info=info,
+        previous_activity_time=int(previous.last_activity.timestamp() * 1000) if previous else None,
+        current_activity_time=int(datetime.now(UTC).timestamp() * 1000),
+        time_until_cleanup=ctx.config.cleanup_config.idle_timeout_seconds,
+        message="activity recorded" if running else "activity recorded; the user has no running desktop",
+    )
+    return ok(data(reply))

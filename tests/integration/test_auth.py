@@ -20,6 +20,10 @@ PROTECTED = [
     ("GET", "/computer/pod/vnc-status?user_id=auth-probe", None),
     ("POST", "/computer/pod/ensure", {"user_id": "auth-probe"}),
     ("POST", "/computer/pod/restart", {"user_id": "auth-probe"}),
+    ("POST", "/computer/pod/keepalive", {"user_id": "auth-probe"}),
+    ("GET", "/computer/pod/count", None),
+    ("GET", "/computer/pod/list", None),
+    ("GET", "/computer/desktop/auth-probe/!bad", None),
 ]
 
 

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from tests.integration.browser import open_page
+from tests.integration.conftest import run_appliance
 
 pytestmark = pytest.mark.engine
 
@@ -93,3 +94,50 @@ def test_the_desktop_shows_in_a_browser_through_the_proxy(appliance, client, tmp
     stddev = ImageStat.Stat(image).stddev[0]
     print(f"screenshot {screenshot}: stddev {stddev:.1f}")
     assert stddev > 10, f"the screenshot is blank (stddev {stddev:.1f})"
+
+
+def test_count_and_list_show_agents_and_desktops(client):
+    user = user_id()
+    ensure(client, user)
+    client.post("/chat", json={"prompt": "hello", "project_id": f"p{uuid.uuid4().hex[:8]}"})
+
+    counted = client.get("/computer/pod/count").json()["data"]
+    listed = client.get("/computer/pod/list", params={"limit": 1}).json()["data"]
+    everything = client.get("/computer/pod/list").json()["data"]
+
+    assert (
+        counted["by_service_type"]["rcoder"] >= 1 and counted["by_service_type"]["computer_agent_runner"] >= 1
+    )
+    assert counted["total_count"] == sum(counted["by_service_type"].values())
+    assert listed["returned"] == 1 and listed["paginated"] is True and listed["total"] >= 2
+    assert any(
+        c["user_id"] == user and c["service_type"] == "computer_agent_runner"
+        for c in everything["containers"]
+    )
+    assert client.get("/computer/pod/list", params={"limit": "many"}).status_code == 400
+
+
+def test_keepalive_defers_the_cleanup_of_a_desktop(engine):
+    settings = {
+        "RCODER_IDLE_TIMEOUT_SECONDS": "3",
+        "RCODER_CLEANUP_INTERVAL_SECONDS": "1",
+        "RCODER_CONTAINER_PROTECTION_SECONDS": "0",
+    }
+    with run_appliance(engine, **settings) as appliance, appliance.client() as client:
+        kept, idle = user_id(), user_id()
+        ensure(client, kept)
+        ensure(client, idle)
+
+        deadline = time.monotonic() + 30
+        while desktops(engine, appliance.stack, idle) and time.monotonic() < deadline:
+            reply = client.post("/computer/pod/keepalive", json={"user_id": kept, "project_id": "p1"}).json()[
+                "data"
+            ]
+            assert reply["existed"] is True and reply["current_activity_time"] >= (
+                reply["previous_activity_time"] or 0
+            )
+            time.sleep(1)
+
+        assert desktops(engine, appliance.stack, idle) == [], "the idle desktop was removed"
+        assert len(desktops(engine, appliance.stack, kept)) == 1, "the kept-alive one stays"
+        assert engine.volumes.get(f"rcoder-{appliance.stack}-home-{idle}"), "the user's files stay"

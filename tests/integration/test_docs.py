@@ -12,6 +12,7 @@ from openapi_spec_validator import validate
 
 from appliance.app import create_app
 from appliance.config import load_config
+from tests.integration.browser import FLAGS
 
 pytestmark = pytest.mark.engine
 
@@ -57,13 +58,7 @@ def test_swagger_ui_renders_with_no_internet(appliance, tmp_path):
     dom = subprocess.run(
         [
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *FLAGS,
             f"--user-data-dir={tmp_path}",
             "--virtual-time-budget=15000",
             "--dump-dom",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from appliance.config import Config, read_secret
 from appliance.errors import BadRequest, Forbidden
 from appliance.models import AgentServer, ChatBody
+from appliance.projects import ProjectRef
 from rcoder_rpc import agent_pb2
 
 
@@ -96,9 +97,9 @@ def public_provider(request: agent_pb2.ChatRequest) -> dict[str, str] | None:
     }
 
 
-def chat_request(config: Config, body: ChatBody, project_id: str, session_id: str) -> agent_pb2.ChatRequest:
+def chat_request(config: Config, body: ChatBody, ref: ProjectRef, session_id: str) -> agent_pb2.ChatRequest:
     """The runner's ChatRequest for a validated /chat body, with everything the operator decides filled in."""
-    request = body.to_proto(project_id, session_id)
+    request = body.to_proto(ref, session_id)
     requested = body.agent_config.agent_server if body.agent_config is not None else None
     server = agent_server(config, requested)
     request.agent_config.agent_server.CopyFrom(server)

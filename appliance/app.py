@@ -21,7 +21,7 @@ from appliance.errors import ApplianceError
 from appliance.events import EventHub
 from appliance.lifecycle import Lifecycle
 from appliance.reconcile import Reconciler
-from appliance.routes import agent, computer, health, proxy
+from appliance.routes import agent, computer, computer_agent, health, proxy
 from appliance.routing import Router
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
@@ -46,6 +46,7 @@ def create_app(config: Config, name: str = "rcoder") -> Sanic:
     app.blueprint(agent.bp)
     app.blueprint(proxy.bp)
     app.blueprint(computer.bp)
+    app.blueprint(computer_agent.bp)
     return app
 
 

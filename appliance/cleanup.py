@@ -68,10 +68,10 @@ class Cleanup:
             expired = self._ttl > 0 and age > self._ttl
             if idle < self._config.idle_timeout_seconds and not expired:
                 continue
-            if lifecycle.in_use(workload.key) or await self._busy(running.address):
+            if lifecycle.in_use(workload) or await self._busy(running.address):
                 log.info("cleanup spares %s %s: it is busy", workload.kind, workload.key)
                 continue
-            if lifecycle.in_use(workload.key):
+            if lifecycle.in_use(workload):
                 continue  # a request arrived while the runner was asked
             await lifecycle.stop(workload)
             removed.append(f"{workload.kind} {workload.key}")

@@ -142,18 +142,15 @@ class EventHub:
         self._record(feed, event)
         log.warning("session %s ended: %s", feed.state.session_id, message)
 
-    async def end_project_turns(self, project_id: str, message: str) -> None:
-        """The project's container is gone: every turn still running there ends with an error."""
-        for state in await self._store.sessions_in_turn(project_id):
+    async def end_turns(self, sessions: list[SessionState], message: str) -> None:
+        """Their container is gone: each of these turns ends with an error."""
+        for state in sessions:
             feed = await self._feed(state.session_id)
             if feed is None:
                 continue
             if feed.pump is not None:
                 feed.pump.cancel()
             self._end_turn(feed, message)
-
-    async def sessions_in_turn(self) -> list[SessionState]:
-        return await self._store.sessions_in_turn()
 
     async def follow(self, session_id: str, after: int) -> AsyncIterator[agent_pb2.ProgressEvent]:
         """Events after `after` (0: from the latest turn's start), ending after a terminal event.

@@ -18,6 +18,7 @@ from appliance import labels
 from appliance.config import Config
 from appliance.engine import ContainerInfo, ContainerSpec, Engine, NameTaken
 from appliance.errors import ContainerFailed
+from appliance.projects import ProjectRef
 from appliance.runner_client import RUNNER_PORT, RunnerClient
 from appliance.store import Store
 
@@ -70,22 +71,26 @@ class Lifecycle:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # container name → (when it was looked up, the running container): only running ones are kept.
         self._found: dict[str, tuple[float, RunningAgent]] = {}
-        # Requests working with a project's container right now; cleanup leaves such projects alone.
+        # Containers (by name) that requests are working with right now; cleanup leaves them alone.
         self._users: Counter[str] = Counter()
 
     @contextlib.asynccontextmanager
-    async def using(self, project_id: str) -> AsyncIterator[None]:
-        """Mark the project's container as in use for the duration (it is not cleaned up meanwhile)."""
-        self._users[project_id] += 1
+    async def using(self, workload: Workload) -> AsyncIterator[None]:
+        """Mark the workload's container as in use for the duration (it is not cleaned up meanwhile)."""
+        self._users[workload.name] += 1
         try:
             yield
         finally:
-            self._users[project_id] -= 1
-            if not self._users[project_id]:
-                del self._users[project_id]
+            self._users[workload.name] -= 1
+            if not self._users[workload.name]:
+                del self._users[workload.name]
 
-    def in_use(self, project_id: str) -> bool:
-        return project_id in self._users
+    def in_use(self, workload: Workload) -> bool:
+        return workload.name in self._users
+
+    def serving(self, ref: ProjectRef) -> Workload:
+        """The container a project's agent runs in: its own, or its user's desktop."""
+        return self.desktop(ref.user_id) if ref.user_id else self.agent(ref.project_id)
 
     def agent(self, project_id: str) -> Workload:
         stack = self._docker.stack
@@ -164,9 +169,6 @@ class Lifecycle:
             for container in await self._engine.find(workload.labels):
                 await self._engine.remove(container.id)
             return await self._start(workload, limits or Limits()), True
-
-    async def ensure_agent(self, project_id: str, limits: Limits | None = None) -> RunningAgent:
-        return (await self.ensure(self.agent(project_id), limits))[0]
 
     async def _start(self, workload: Workload, limits: Limits) -> RunningAgent:
         spec = ContainerSpec(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from appliance.errors import BadRequest
 from appliance.lifecycle import Limits
+from appliance.projects import ProjectRef
 from rcoder_rpc import agent_pb2
 
 # Safe as part of a container or volume name: Docker allows [a-zA-Z0-9][a-zA-Z0-9_.-].
@@ -23,6 +24,7 @@ M = TypeVar("M", bound=BaseModel)
 
 ProjectId = Annotated[str, Field(pattern=ID_PATTERN)]
 SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN)]
+UserId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 class Body(BaseModel):
@@ -189,9 +191,9 @@ class ChatBody(Body):
         limits = self.agent_config.resource_limits if self.agent_config else None
         return limits.to_limits() if limits is not None else None
 
-    def to_proto(self, project_id: str, session_id: str) -> agent_pb2.ChatRequest:
+    def to_proto(self, ref: ProjectRef, session_id: str) -> agent_pb2.ChatRequest:
         return agent_pb2.ChatRequest(
-            project_id=project_id,
+            project_id=ref.project_id,
             session_id=session_id,
             prompt=self.prompt,
             request_id=self.request_id,
@@ -200,7 +202,8 @@ class ChatBody(Body):
             model_config=self.model_provider.to_proto() if self.model_provider else None,
             attachments=[attachment.to_proto() for attachment in self.attachments],
             data_source_attachments=self.data_source_attachments,
-            service_type="RCoder",
+            service_type=ref.service_type,
+            user_id=ref.user_id,
         )
 
 
@@ -208,6 +211,9 @@ class PermissionBody(Body):
     """The answer to a permission_request event."""
 
     project_id: ProjectId
+    user_id: UserId | None = Field(
+        default=None, description="for a Computer Agent project: the desktop's user"
+    )
     session_id: SessionId
     request_id: str = Field(min_length=1, max_length=128, description="the event's requestId")
     option_id: str | None = Field(
@@ -218,9 +224,6 @@ class PermissionBody(Body):
 class TokenBody(Body):
     project_id: ProjectId
     port: int = Field(default=5173, ge=1, le=65535, description="the preview's port inside the container")
-
-
-UserId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 
 class PodBody(Body):
@@ -239,6 +242,18 @@ class ProjectBody(Body):
 
     project_id: ProjectId
     session_id: SessionId | None = None
+
+
+class ComputerChatBody(ChatBody):
+    """A prompt for the agent of one of the user's projects, in the user's desktop."""
+
+    user_id: UserId
+
+
+class ComputerProjectBody(ProjectBody):
+    """The body of /computer/agent/stop, /status and /session/cancel."""
+
+    user_id: UserId
 
 
 def parse(model: type[M], data: object) -> M:

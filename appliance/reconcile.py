@@ -1,6 +1,6 @@
 """Keep the store in agreement with the engine: adopt what runs at start-up, notice what dies later.
 
-Nothing is wiped on restart. Running agent containers of this stack are adopted (also those the
+Nothing is wiped on restart. Running agent and desktop containers of this stack are adopted (also those the
 store does not know, so none is silently leaked); stopped ones are removed (their workspaces stay);
 turns that were streaming are picked up again, or ended with an error if their container is gone.
 """
@@ -15,6 +15,7 @@ from appliance.engine import Engine
 from appliance.errors import EngineUnavailable
 from appliance.events import EventHub
 from appliance.lifecycle import Lifecycle, Workload
+from appliance.projects import ProjectRef
 from appliance.store import Store
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,15 @@ class Reconciler:
             if workload.kind == labels.KIND_AGENT:
                 await self._store.ensure_project(workload.key)
             await self._lifecycle.record(container, workload)
-        for state in await self._hub.sessions_in_turn():
-            agent = await self._lifecycle.find_agent(state.project_id)
-            if agent is not None:
-                await self._hub.pump(state.session_id, state.project_id, agent.container.id, agent.address)
-            else:
-                await self._hub.end_project_turns(
-                    state.project_id, "the agent container stopped during the turn"
+        for state in await self._store.sessions_in_turn():
+            workload = self._lifecycle.serving(ProjectRef.from_key(state.project_id))
+            running = await self._lifecycle.find(workload)
+            if running is not None:
+                await self._hub.pump(
+                    state.session_id, state.project_id, running.container.id, running.address
                 )
+            else:
+                await self._hub.end_turns([state], f"the {workload.kind} container stopped during the turn")
 
     async def watch(self) -> None:
         """End the turns of containers that die or are removed behind the gateway's back."""
@@ -80,8 +82,11 @@ class Reconciler:
         self._lifecycle.forget(workload)
         await self._store.container_removed(event.get("id", ""))
         if workload.kind == labels.KIND_AGENT:
-            action = event.get("Action", "stopped")
-            detail = f" with exit code {attributes['exitCode']}" if "exitCode" in attributes else ""
-            await self._hub.end_project_turns(
-                workload.key, f"the agent container {action}{detail}: the turn was lost"
-            )
+            sessions = await self._store.sessions_in_turn(key=workload.key)
+        else:
+            sessions = await self._store.sessions_in_turn(user_id=workload.key)
+        action = event.get("Action", "stopped")
+        detail = f" with exit code {attributes['exitCode']}" if "exitCode" in attributes else ""
+        await self._hub.end_turns(
+            sessions, f"the {workload.kind} container {action}{detail}: the turn was lost"
+        )

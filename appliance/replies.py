@@ -209,6 +209,34 @@ class StopReply(Envelope):
     data: StopData
 
 
+class ComputerStopData(BaseModel):
+    success: bool
+    user_id: str
+    project_id: str
+    result: Literal["stopped", "not_found", "already_stopped", "no_desktop"] = Field(
+        description="no_desktop: the user's desktop is not running, so neither is the agent"
+    )
+    message: str
+
+
+class ComputerStopReply(Envelope):
+    data: ComputerStopData
+
+
+class ComputerStatusData(BaseModel):
+    user_id: str
+    project_id: str
+    is_alive: bool = Field(description="whether the project's agent runs in the user's desktop")
+    session_id: str | None = Field(description="the project's latest session")
+    status: Literal["idle", "busy"] | None = Field(description="busy while a turn runs; null if not alive")
+    last_activity: str
+    created_at: str
+
+
+class ComputerStatusReply(Envelope):
+    data: ComputerStatusData
+
+
 class ModelProviderInfo(BaseModel):
     id: str
     name: str

@@ -110,6 +110,11 @@ class RunnerClient:
         request = agent_pb2.GetStatusRequest(project_id=project_id, session_id=session_id)
         return await _call(lambda: self._stub(address).GetStatus(request, timeout=10.0))
 
+    async def stop_agent(self, address: str, project_id: str) -> agent_pb2.StopAgentResponse:
+        """Stop the project's agent process (its running turn is cancelled first); the container stays."""
+        request = agent_pb2.StopAgentRequest(project_id=project_id, reason="client request", force=False)
+        return await _call(lambda: self._stub(address).StopAgent(request, timeout=30.0))
+
     async def container_status(self, address: str) -> agent_pb2.GetContainerStatusResponse:
         request = agent_pb2.GetContainerStatusRequest()
         return await _call(lambda: self._stub(address).GetContainerStatus(request, timeout=10.0))

@@ -17,13 +17,14 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from appliance.projects import ProjectRef
 from rcoder_rpc import agent_pb2
 
 T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
-    project_id        VARCHAR PRIMARY KEY,
+    project_id        VARCHAR PRIMARY KEY,  -- the project's key: see appliance/projects.py
     service_type      VARCHAR NOT NULL DEFAULT 'RCoder',
     user_id           VARCHAR,
     container_id      VARCHAR,
@@ -92,7 +93,7 @@ class SessionState:
     """Where a session's event log stands (kept in memory by the event hub, written with its events)."""
 
     session_id: str
-    project_id: str
+    project_id: str  # the project's key (see appliance/projects.py)
     last_sequence: int = 0
     turn_start: int = 0
     in_turn: bool = False
@@ -147,24 +148,22 @@ class Store:
         await asyncio.get_running_loop().run_in_executor(self._executor, close_)
         self._executor.shutdown()
 
-    async def touch_project(
-        self, project_id: str, service_type: str = "RCoder", user_id: str | None = None
-    ) -> None:
+    async def touch_project(self, ref: ProjectRef) -> None:
+        """Record activity of the project (creating it on first use)."""
         await self._run(
             lambda con: con.execute(
                 """INSERT INTO projects (project_id, service_type, user_id) VALUES (?, ?, ?)
-                   ON CONFLICT (project_id) DO UPDATE SET last_activity = now(),
-                     user_id = coalesce(excluded.user_id, projects.user_id)""",
-                [project_id, service_type, user_id],
+                   ON CONFLICT (project_id) DO UPDATE SET last_activity = now()""",
+                [ref.key, ref.service_type, ref.user_id],
             )
         )
 
-    async def record_model_provider(self, project_id: str, provider: dict[str, Any] | None) -> None:
+    async def record_model_provider(self, key: str, provider: dict[str, Any] | None) -> None:
         """Note the project's model provider (the caller leaves the key out: keys are never stored)."""
         text = json.dumps(provider) if provider is not None else None
         await self._run(
             lambda con: con.execute(
-                "UPDATE projects SET model_provider = ? WHERE project_id = ?", [text, project_id]
+                "UPDATE projects SET model_provider = ? WHERE project_id = ?", [text, key]
             )
         )
 
@@ -186,22 +185,23 @@ class Store:
         )
 
     async def desktops_with_activity(self) -> list[tuple[str, datetime]]:
-        """(user_id, latest activity of any of the user's projects) of each running desktop."""
+        """(user_id, latest activity) of each running desktop: the last use of any of the user's
+        projects, or the desktop's start if that came later."""
         return await self._run(
             lambda con: con.execute(
-                """SELECT c.user_id, max(coalesce(p.last_activity, c.created_at))
+                """SELECT c.user_id, greatest(max(c.created_at), coalesce(max(p.last_activity), max(c.created_at)))
                    FROM containers c LEFT JOIN projects p ON p.user_id = c.user_id
                    WHERE c.kind = 'desktop' AND c.removed_at IS NULL GROUP BY c.user_id"""
             ).fetchall()
         )
 
-    async def project(self, project_id: str) -> ProjectRow | None:
+    async def project(self, key: str) -> ProjectRow | None:
         row = await self._run(
             lambda con: con.execute(
                 """SELECT project_id, service_type, container_id, latest_session_id, created_at, last_activity,
                           model_provider
                    FROM projects WHERE project_id = ?""",
-                [project_id],
+                [key],
             ).fetchone()
         )
         if not row:
@@ -209,27 +209,19 @@ class Store:
         *columns, provider = row
         return ProjectRow(*columns, model_provider=json.loads(provider) if provider else None)
 
-    async def record_session(self, session_id: str, project_id: str) -> None:
+    async def record_session(self, session_id: str, key: str) -> None:
         def record(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(
                 """INSERT INTO sessions (session_id, project_id) VALUES (?, ?)
                    ON CONFLICT (session_id) DO UPDATE SET last_activity = now()""",
-                [session_id, project_id],
+                [session_id, key],
             )
             con.execute(
                 "UPDATE projects SET latest_session_id = ?, last_activity = now() WHERE project_id = ?",
-                [session_id, project_id],
+                [session_id, key],
             )
 
         await self._run(record)
-
-    async def project_of_session(self, session_id: str) -> str | None:
-        row = await self._run(
-            lambda con: con.execute(
-                "SELECT project_id FROM sessions WHERE session_id = ?", [session_id]
-            ).fetchone()
-        )
-        return row[0] if row else None
 
     async def record_container(self, container: dict[str, Any]) -> None:
         def record(con: duckdb.DuckDBPyConnection) -> None:
@@ -262,12 +254,18 @@ class Store:
         )
         return SessionState(*row) if row else None
 
-    async def sessions_in_turn(self, project_id: str | None = None) -> list[SessionState]:
+    async def sessions_in_turn(
+        self, key: str | None = None, user_id: str | None = None
+    ) -> list[SessionState]:
+        """The sessions in a turn: all, those of one project, or those of a user's desktop projects."""
         query = f"SELECT {SESSION_STATE_COLUMNS} FROM sessions WHERE in_turn"
         params: list[Any] = []
-        if project_id is not None:
+        if key is not None:
             query += " AND project_id = ?"
-            params.append(project_id)
+            params.append(key)
+        if user_id is not None:
+            query += " AND project_id IN (SELECT project_id FROM projects WHERE user_id = ?)"
+            params.append(user_id)
         rows = await self._run(lambda con: con.execute(query, params).fetchall())
         return [SessionState(*row) for row in rows]
 

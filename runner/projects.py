@@ -160,23 +160,24 @@ class Projects:
         return any(results)
 
     def status(self, project_id: str, session_id: str) -> tuple[bool, bool]:
-        """(busy, found) for a session, or for a whole project."""
+        """(busy, found) for a session, or for a whole project (found while its agent runs)."""
         if session_id:
             session = self._sessions.get(session_id)
             return (session.busy, True) if session else (False, False)
         project = self._projects.get(project_id)
-        return (project.busy, True) if project else (False, False)
+        return (project.busy, True) if project and project.agent else (False, False)
 
     async def stop(self, project_id: str, force: bool) -> str:
         project = self._projects.get(project_id)
         if project is None:
             return "not_found"
-        if project.agent is None:
-            return "already_stopped"
-        if not force:
-            await self.cancel(project_id, "")
-        await project.stop_agent()
-        self._forget_sessions(project)
+        async with project.lock:  # not while a chat is starting the agent
+            if project.agent is None:
+                return "already_stopped"
+            if not force:
+                await self.cancel(project_id, "")
+            await project.stop_agent()
+            self._forget_sessions(project)
         return "stopped"
 
     @property

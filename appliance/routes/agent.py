@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 from sanic import Blueprint, Request
 from sanic_ext import openapi
 
-from appliance.agents import chat_request, public_provider
+from appliance import turns
 from appliance.docs import json_body, responses
 from appliance.envelope import ok
 from appliance.errors import ProjectNotFound
 from appliance.models import SESSION_ID_PATTERN, ChatBody, PermissionBody, ProjectBody, check_id, parse
+from appliance.projects import ProjectRef
 from appliance.replies import (
     AgentInfo,
     AgentsData,
     AgentsReply,
     CancelData,
     CancelReply,
-    ChatData,
     ChatReply,
     PermissionData,
     PermissionReply,
@@ -31,7 +30,6 @@ from appliance.replies import (
 )
 from appliance.sse import last_event_id, stream_events
 
-log = logging.getLogger(__name__)
 bp = Blueprint("agent")
 
 
@@ -46,62 +44,45 @@ bp = Blueprint("agent")
 )
 async def chat(request: Request):
     body = parse(ChatBody, request.json)
-    ctx = request.app.ctx
-    project_id = body.project_id or uuid.uuid4().hex
-    await ctx.store.touch_project(project_id)
-    async with ctx.lifecycle.using(project_id):
-        agent = await ctx.lifecycle.ensure_agent(project_id, body.limits())
-        # Without a session id the conversation continues in the project's latest session (as in the seed).
-        session_id = body.session_id
-        if session_id is None and (project := await ctx.store.project(project_id)):
-            session_id = project.latest_session_id
-        request = chat_request(ctx.config, body, project_id, session_id or "")
-        reply = await ctx.runners.chat(agent.address, request)
-        await ctx.store.record_model_provider(project_id, public_provider(request))
-        await ctx.store.record_session(reply.session_id, project_id)
-        await ctx.hub.pump(reply.session_id, project_id, agent.container.id, agent.address)
-    log.info("chat queued: project %s, session %s", project_id, reply.session_id)
-    resumed = reply.session_resumed if reply.HasField("session_resumed") else None
-    return ok(
-        data(
-            ChatData(
-                project_id=project_id,
-                session_id=reply.session_id,
-                request_id=body.request_id,
-                session_resumed=resumed,
-                error=None
-                if resumed is not False
-                else f"session {session_id} could not be resumed; a new one started",
-            )
-        )
+    ref = ProjectRef(body.project_id or uuid.uuid4().hex)
+    return ok(data(await turns.start_turn(request.app.ctx, body, ref)))
+
+
+def progress_doc(tag: str):
+    """The API documentation of a route streaming a session's events (/agent and /computer progress)."""
+    return openapi.definition(
+        summary="Stream a session's events (Server-Sent Events)",
+        description="Each event has `id: <sequence>`, `event: <subType>` and `data:` as below, until the "
+        "turn's terminal event (end_turn, cancelled, error, ...). Without Last-Event-ID the latest turn is sent "
+        "from its start; with it, exactly the events after that id. 204 when there is nothing more to send.",
+        parameter=[
+            openapi.definitions.Parameter("Last-Event-ID", int, location="header", required=False),
+            openapi.definitions.Parameter("last_event_id", int, location="query", required=False),
+        ],
+        response=[
+            openapi.definitions.Response(
+                {"text/event-stream": openapi.definitions.Component(ProgressEventData)}, status=200
+            ),
+            openapi.definitions.Response(
+                status=204, description="the client has every event and the agent is idle"
+            ),
+            *responses(None, 400, 401, 404),
+        ],
+        tag=tag,
     )
 
 
-@bp.get("/agent/progress/<session_id:str>")
-@openapi.definition(
-    summary="Stream a session's events (Server-Sent Events)",
-    description="Each event has `id: <sequence>`, `event: <subType>` and `data:` as below, until the turn's "
-    "terminal event (end_turn, cancelled, error, ...). Without Last-Event-ID the latest turn is sent from its "
-    "start; with it, exactly the events after that id. 204 when there is nothing more to send.",
-    parameter=[
-        openapi.definitions.Parameter("Last-Event-ID", int, location="header", required=False),
-        openapi.definitions.Parameter("last_event_id", int, location="query", required=False),
-    ],
-    response=[
-        openapi.definitions.Response(
-            {"text/event-stream": openapi.definitions.Component(ProgressEventData)}, status=200
-        ),
-        openapi.definitions.Response(
-            status=204, description="the client has every event and the agent is idle"
-        ),
-        *responses(None, 400, 401, 404),
-    ],
-    tag="agent",
-)
-async def progress(request: Request, session_id: str):
+async def stream_session(request: Request, session_id: str) -> None:
+    """Answer with the session's events as SSE, from the Last-Event-ID on."""
     check_id(session_id, SESSION_ID_PATTERN, "session_id")
     after = last_event_id(request)
     await stream_events(request, session_id, request.app.ctx.hub.follow(session_id, after))
+
+
+@bp.get("/agent/progress/<session_id:str>")
+@progress_doc("agent")
+async def progress(request: Request, session_id: str):
+    await stream_session(request, session_id)
 
 
 @bp.post("/agent/permission")
@@ -116,13 +97,8 @@ async def progress(request: Request, session_id: str):
 )
 async def permission(request: Request):
     body = parse(PermissionBody, request.json)
-    ctx = request.app.ctx
-    agent = await ctx.lifecycle.find_agent(body.project_id)
-    if agent is None:
-        raise ProjectNotFound(f"project {body.project_id!r} has no running agent to answer")
-    await ctx.runners.respond_permission(
-        agent.address, body.session_id, body.request_id, body.option_id or ""
-    )
+    ref = ProjectRef(body.project_id, body.user_id)
+    await turns.answer_permission(request.app.ctx, ref, body.session_id, body.request_id, body.option_id)
     return ok(data(PermissionData(request_id=body.request_id, option_id=body.option_id)))
 
 
@@ -159,11 +135,8 @@ async def agents(request: Request):
 )
 async def cancel(request: Request):
     body = parse(ProjectBody, request.json)
-    ctx = request.app.ctx
-    agent = await ctx.lifecycle.find_agent(body.project_id)
     # No container means nothing runs: cancelling succeeds, as in the seed.
-    if agent is not None:
-        await ctx.runners.cancel(agent.address, body.project_id, body.session_id or "")
+    await turns.cancel(request.app.ctx, ProjectRef(body.project_id), body.session_id)
     return ok(data(CancelData(success=True, session_id=body.session_id or "all")))
 
 

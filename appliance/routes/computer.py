@@ -17,6 +17,7 @@ from appliance.envelope import ok
 from appliance.errors import BadRequest, NotFound
 from appliance.lifecycle import RunningAgent
 from appliance.models import ID_PATTERN, PodBody, check_id, parse
+from appliance.projects import ProjectRef
 from appliance.replies import (
     ContainerInfoData,
     DesktopData,
@@ -65,7 +66,7 @@ async def desktop(request: Request, user_id: str, project_id: str):
     check_id(project_id)
     ctx = request.app.ctx
     running, _ = await ctx.lifecycle.ensure(ctx.lifecycle.desktop(user_id))
-    await ctx.store.touch_project(project_id, service_type="ComputerAgentRunner", user_id=user_id)
+    await ctx.store.touch_project(ProjectRef(project_id, user_id))
     token, expires = ctx.tokens.issue(desktop_scope(user_id), ctx.config.proxy_config.token_ttl_seconds)
     base = f"/computer/vnc/{user_id}/{project_id}"
     vnc_query = (
@@ -104,7 +105,7 @@ async def desktop(request: Request, user_id: str, project_id: str):
 async def ensure(request: Request):
     body = parse(PodBody, request.json)
     ctx = request.app.ctx
-    await ctx.store.touch_project(body.project_id, service_type="ComputerAgentRunner", user_id=body.user_id)
+    await ctx.store.touch_project(ProjectRef(body.project_id, body.user_id))
     running, created = await ctx.lifecycle.ensure(ctx.lifecycle.desktop(body.user_id), body.limits())
     return pod_reply(running, created, "desktop created" if created else "desktop already running")
 
@@ -248,8 +249,9 @@ async def pod_list(request: Request):
 async def keepalive(request: Request):
     body = parse(PodBody, request.json)
     ctx = request.app.ctx
-    previous = await ctx.store.project(body.project_id)
-    await ctx.store.touch_project(body.project_id, service_type="ComputerAgentRunner", user_id=body.user_id)
+    ref = ProjectRef(body.project_id, body.user_id)
+    previous = await ctx.store.project(ref.key)
+    await ctx.store.touch_project(ref)
     running = await ctx.lifecycle.find(ctx.lifecycle.desktop(body.user_id))
     info = (
         ContainerInfoData(container_id=running.container.id, status=running.container.status)

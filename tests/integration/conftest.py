@@ -140,16 +140,17 @@ def stack(appliance) -> str:
 
 
 @pytest.fixture(autouse=True)
-def remove_agents_after_each_test(request):
-    """Each test's agent containers go when it ends, so that they do not pile up on two cores."""
+def remove_containers_after_each_test(request):
+    """Each test's agent and desktop containers go when it ends, so that they do not pile up on two cores."""
     if "appliance" not in request.fixturenames:
         yield
         return
     stack, engine = request.getfixturevalue("stack"), request.getfixturevalue("engine")
     yield
-    labels = [f"rcoder.stack={stack}", "rcoder.kind=agent"]
-    for container in engine.containers.list(all=True, filters={"label": labels}):
-        container.remove(force=True)
+    for kind in ("agent", "desktop"):
+        labels = [f"rcoder.stack={stack}", f"rcoder.kind={kind}"]
+        for container in engine.containers.list(all=True, filters={"label": labels}):
+            container.remove(force=True)
 
 
 @pytest.fixture

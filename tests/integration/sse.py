@@ -34,10 +34,12 @@ def parse(lines: Iterator[str]) -> Iterator[Event]:
             fields[key] = value.removeprefix(" ")
 
 
-def stream(client: httpx.Client, session_id: str, last_event_id: int | None = None) -> Iterator[Event]:
+def stream(
+    client: httpx.Client, session_id: str, last_event_id: int | None = None, route: str = "/agent/progress"
+) -> Iterator[Event]:
     """The session's events as they arrive (the caller may stop early: the connection is closed)."""
     headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
-    with client.stream("GET", f"/agent/progress/{session_id}", headers=headers) as response:
+    with client.stream("GET", f"{route}/{session_id}", headers=headers) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         yield from parse(response.iter_lines())

@@ -10,8 +10,10 @@ import httpx
 import pytest
 from PIL import Image, ImageStat
 
+from tests.integration.audio import play_tone, record_rms
 from tests.integration.browser import open_page
-from tests.integration.conftest import run_appliance
+from tests.integration.conftest import agent_containers, run_appliance
+from tests.integration.sse import stream
 
 pytestmark = pytest.mark.engine
 
@@ -39,6 +41,79 @@ def wait_vnc_ready(client, user: str) -> None:
             return
         assert time.monotonic() < deadline, reply
         time.sleep(0.5)
+
+
+def computer_chat(client, user: str, prompt: str, project: str = "p1") -> str:
+    """Send a prompt to a project's agent in the user's desktop; returns the session id."""
+    body = {"user_id": user, "project_id": project, "prompt": prompt}
+    response = client.post("/computer/chat", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["project_id"] == project
+    return response.json()["data"]["session_id"]
+
+
+def computer_events(client, session: str):
+    return stream(client, session, route="/computer/progress")
+
+
+def computer_agent(client, action: str, user: str, project: str = "p1") -> dict:
+    response = client.post(f"/computer/agent/{action}", json={"user_id": user, "project_id": project})
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def test_computer_chat_runs_each_users_project_in_their_own_desktop(client, engine, stack):
+    notes = {user_id(): "from ann", user_id(): "from bob"}  # two users, each with a project "p1"
+    sessions = {
+        user: computer_chat(client, user, f'create notes.txt with content "{text}"')
+        for user, text in notes.items()
+    }
+
+    for user, text in notes.items():
+        kinds = [event.event for event in computer_events(client, sessions[user])]
+        assert kinds[0] == "prompt_start" and kinds[-1] == "end_turn" and "tool_call" in kinds
+        [desktop] = desktops(engine, stack, user)
+        assert desktop.exec_run(["cat", "/home/agent/p1/notes.txt"]).output == text.encode()
+        status = computer_agent(client, "status", user)
+        assert status["is_alive"] is True and status["status"] == "idle"
+        assert status["session_id"] == sessions[user]
+    assert agent_containers(engine, stack, "p1") == [], "no agent container of its own"
+    # The next prompt continues the project's session, in the same desktop.
+    ann = next(iter(notes))
+    assert computer_chat(client, ann, "hello") == sessions[ann]
+
+
+def test_cancel_stop_and_a_lost_desktop_end_computer_turns(client, engine, stack):
+    user = user_id()
+    events = computer_events(client, computer_chat(client, user, "wait 60"))
+    assert next(events).event == "prompt_start"
+    assert (
+        client.post("/computer/agent/session/cancel", json={"user_id": user, "project_id": "p1"}).status_code
+        == 200
+    )
+    assert next(e for e in events if e.data["messageType"] == "sessionPromptEnd").event == "cancelled"
+
+    stopped = computer_agent(client, "stop", user)
+    assert stopped["result"] == "stopped"
+    [desktop] = desktops(engine, stack, user)
+    assert desktop.status == "running", "the desktop stays"
+    assert computer_agent(client, "status", user)["is_alive"] is False
+
+    events = computer_events(client, computer_chat(client, user, "wait 60"))
+    assert next(events).event == "prompt_start"
+    desktop.kill()
+    terminal = next(e for e in events if e.data["messageType"] == "sessionPromptEnd")
+    assert terminal.event == "error" and "container" in terminal.data["data"]["message"]
+
+
+def test_computer_routes_refuse_bad_input(client):
+    missing_user = client.post("/computer/chat", json={"project_id": "p1", "prompt": "hi"})
+    unknown = client.post("/computer/agent/status", json={"user_id": user_id(), "project_id": "p1"})
+    bad_id = client.post("/computer/agent/stop", json={"user_id": "../etc", "project_id": "p1"})
+
+    assert missing_user.status_code == 400 and "user_id" in missing_user.json()["message"]
+    assert unknown.status_code == 404
+    assert bad_id.status_code == 400 and "user_id" in bad_id.json()["message"]
 
 
 def test_ensure_is_idempotent_under_concurrent_calls(client, engine, stack):
@@ -94,6 +169,24 @@ def test_the_desktop_shows_in_a_browser_through_the_proxy(appliance, client, tmp
     stddev = ImageStat.Stat(image).stddev[0]
     print(f"screenshot {screenshot}: stddev {stddev:.1f}")
     assert stddev > 10, f"the screenshot is blank (stddev {stddev:.1f})"
+
+
+def test_a_tone_on_the_desktop_reaches_the_audio_websocket_through_the_proxy(
+    appliance, client, engine, stack
+):
+    user = user_id()
+    desktop = client.get(f"/computer/desktop/{user}/p1", timeout=120).json()["data"]
+    wait_vnc_ready(client, user)
+    [container] = desktops(engine, stack, user)
+
+    play_tone(container)
+    base = appliance.url.replace("http://", "ws://")
+    samples, rms = record_rms(
+        f"{base}/computer/audio/{user}/p1/ws?format=pcm&rcoder_token={desktop['token']}"
+    )
+
+    assert samples > 48000, "a second of stereo sound arrived"
+    assert rms > 500, f"the stream is silent (RMS {rms:.0f})"
 
 
 def test_count_and_list_show_agents_and_desktops(client):

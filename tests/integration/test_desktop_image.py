@@ -3,14 +3,14 @@ focused window, and the audio stream carries what plays on the desktop."""
 
 from __future__ import annotations
 
-import array
 import json
-import math
 import time
 import uuid
 
 import pytest
 from websockets.sync.client import connect
+
+from tests.integration.audio import play_tone, record_rms
 
 pytestmark = pytest.mark.engine
 
@@ -44,13 +44,16 @@ def desktop(engine):
 
 def test_readiness_reports_display_vnc_and_novnc(desktop):
     container, _ = desktop
-    assert _wait_ready_file(container), "desktop-ready --watch writes /tmp/vnc_ready"
-    assert container.exec_run(["rcoder-runner-probe"]).exit_code == 0
+    assert _succeeds(container, ["test", "-f", "/tmp/vnc_ready"]), (
+        "desktop-ready --watch writes /tmp/vnc_ready"
+    )
+    assert _succeeds(container, ["rcoder-runner-probe"]), "the runner answers SERVING"
 
 
-def _wait_ready_file(container) -> bool:
-    deadline = time.monotonic() + 10
-    while container.exec_run(["test", "-f", "/tmp/vnc_ready"]).exit_code != 0:
+def _succeeds(container, command: list[str], seconds: float = 30) -> bool:
+    """Whether the command succeeds in the container within `seconds` (tried every half second)."""
+    deadline = time.monotonic() + seconds
+    while container.exec_run(command).exit_code != 0:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.5)
@@ -86,30 +89,7 @@ def test_the_ime_types_cjk_text_into_the_focused_window(desktop):
 
 def test_a_tone_played_on_the_desktop_reaches_the_audio_stream(desktop):
     container, address = desktop
-    container.exec_run(
-        [
-            "ffmpeg",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=8",
-            "-f",
-            "pulse",
-            "desktop",
-        ],
-        detach=True,
-    )
-    received = bytearray()
-    with connect(f"ws://{address}:6089/ws?format=pcm", max_size=None) as audio:
-        deadline = time.monotonic() + 15
-        while len(received) < 48000 * 4 and time.monotonic() < deadline:
-            message = audio.recv(timeout=10)
-            assert message[:1] == b"\x01"
-            received += message[1:]
-    samples = array.array("h", bytes(received[: len(received) // 2 * 2]))
-    rms = math.sqrt(sum(s * s for s in samples) / max(len(samples), 1))
-    assert len(samples) > 48000, "a second of stereo sound arrived"
+    play_tone(container)
+    samples, rms = record_rms(f"ws://{address}:6089/ws?format=pcm")
+    assert samples > 48000, "a second of stereo sound arrived"
     assert rms > 500, f"the stream is silent (RMS {rms:.0f})"

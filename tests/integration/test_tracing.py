@@ -50,13 +50,16 @@ class LocalAgents:
     def __init__(self, address: str) -> None:
         self.agent = RunningAgent(ContainerInfo("local", "local", "running", "127.0.0.1", {}), address)
 
-    async def ensure_agent(self, project_id, limits=None):
+    def serving(self, ref):
+        return ref
+
+    async def ensure(self, workload, limits=None):
+        return self.agent, False
+
+    async def find(self, workload):
         return self.agent
 
-    async def find_agent(self, project_id):
-        return self.agent
-
-    def using(self, project_id):
+    def using(self, workload):
         return contextlib.nullcontext()
 
 
@@ -125,4 +128,4 @@ async def test_gateway_and_runner_spans_share_one_trace(tmp_path, spans, engine,
     # The gateway's log lines are JSON, and those written while serving the chat carry its trace id.
     lines = [json.loads(line) for line in logged.getvalue().splitlines()]
     queued = next(line for line in lines if line["message"].startswith("chat queued"))
-    assert queued["trace_id"] == tid and queued["logger"] == "appliance.routes.agent"
+    assert queued["trace_id"] == tid and queued["logger"] == "appliance.turns"

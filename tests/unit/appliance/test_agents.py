@@ -10,10 +10,11 @@ from appliance.agents import chat_request
 from appliance.config import Config, ContextServerConfig, ModelProviderConfig, load_config
 from appliance.errors import BadRequest, Forbidden
 from appliance.models import ChatBody, parse
+from appliance.projects import ProjectRef
 
 
 def request_for(config: Config, **body):
-    return chat_request(config, parse(ChatBody, {"prompt": "hi", **body}), "p1", "")
+    return chat_request(config, parse(ChatBody, {"prompt": "hi", **body}), ProjectRef("p1"), "")
 
 
 def test_the_default_agent_comes_from_the_registry():

@@ -117,3 +117,7 @@ async def test_stop_agent_ends_the_running_turn(runner):
 
     assert stopped.result == "stopped"
     assert events[-1].sub_type == "cancelled"
+    status = await stub.GetStatus(agent_pb2.GetStatusRequest(project_id="p1"))
+    assert (status.status, status.is_found) == ("idle", False), "a stopped agent is not found"
+    again = await stub.StopAgent(agent_pb2.StopAgentRequest(project_id="p1"))
+    assert again.result == "already_stopped"

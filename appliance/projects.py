@@ -1,0 +1,33 @@
+"""Which project a request means, and the key it is stored under.
+
+A /chat project has a container of its own and its id is unique across the appliance. A Computer
+Agent project lives in its user's desktop, and two users may each have a project "p1": such a
+project is stored as "<user_id>/<project_id>" (ids never contain "/").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RCODER = "RCoder"
+COMPUTER = "ComputerAgentRunner"
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    project_id: str
+    user_id: str | None = None  # set for a Computer Agent project: the desktop's owner
+
+    @property
+    def key(self) -> str:
+        """The project's key in the store."""
+        return f"{self.user_id}/{self.project_id}" if self.user_id else self.project_id
+
+    @property
+    def service_type(self) -> str:
+        return COMPUTER if self.user_id else RCODER
+
+    @classmethod
+    def from_key(cls, key: str) -> ProjectRef:
+        user_id, separator, project_id = key.partition("/")
+        return cls(project_id, user_id) if separator else cls(key)

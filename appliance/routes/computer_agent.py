@@ -1,0 +1,136 @@
+"""The Computer Agent's agent API: /computer/chat, /computer/progress, /computer/agent/stop|status|session/cancel.
+
+Each of a user's projects has its own agent process, in the user's desktop and in the project's
+folder of the user's home. Events stream from /computer/progress/{session_id} as from /agent/progress,
+and permission requests are answered with POST /agent/permission and the user_id.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sanic import Blueprint, Request
+from sanic_ext import openapi
+
+from appliance import turns
+from appliance.docs import json_body, responses
+from appliance.envelope import ok
+from appliance.errors import ProjectNotFound
+from appliance.models import ComputerChatBody, ComputerProjectBody, parse
+from appliance.projects import ProjectRef
+from appliance.replies import (
+    CancelData,
+    CancelReply,
+    ChatReply,
+    ComputerStatusData,
+    ComputerStatusReply,
+    ComputerStopData,
+    ComputerStopReply,
+    data,
+)
+from appliance.routes.agent import progress_doc, stream_session
+
+bp = Blueprint("computer_agent")
+
+STOP_MESSAGES = {
+    "stopped": "the project's agent was stopped; the desktop keeps running",
+    "already_stopped": "the project's agent was not running",
+    "not_found": "the desktop has not run this project's agent",
+    "no_desktop": "the user's desktop is not running",
+}
+
+
+@bp.post("/computer/chat")
+@openapi.definition(
+    summary="Send a prompt to the agent of one of the user's projects, in the user's desktop",
+    description="Starts the user's desktop on first use. The project's agent works in ~/<project_id> "
+    "and can use the desktop (its display, browser and sound). Stream the turn from "
+    "/computer/progress/{session_id}.",
+    body=json_body(ComputerChatBody),
+    response=responses(ChatReply, 400, 401, 409, 502, 503),
+    tag="computer",
+)
+async def chat(request: Request):
+    body = parse(ComputerChatBody, request.json)
+    ref = ProjectRef(body.project_id or uuid.uuid4().hex, body.user_id)
+    return ok(data(await turns.start_turn(request.app.ctx, body, ref)))
+
+
+@bp.get("/computer/progress/<session_id:str>")
+@progress_doc("computer")
+async def progress(request: Request, session_id: str):
+    await stream_session(request, session_id)
+
+
+@bp.post("/computer/agent/stop")
+@openapi.definition(
+    summary="Stop the agent of one of the user's projects",
+    description="Its running turn is cancelled and its process ends; the desktop stays, with its files.",
+    body=json_body(ComputerProjectBody),
+    response=responses(ComputerStopReply, 400, 401, 503),
+    tag="computer",
+)
+async def stop(request: Request):
+    body = parse(ComputerProjectBody, request.json)
+    ctx = request.app.ctx
+    running = await turns.running_for(ctx, ProjectRef(body.project_id, body.user_id))
+    result = "no_desktop"
+    if running is not None:
+        result = (await ctx.runners.stop_agent(running.address, body.project_id)).result
+    reply = ComputerStopData(
+        success=True,
+        user_id=body.user_id,
+        project_id=body.project_id,
+        result=result,
+        message=STOP_MESSAGES.get(result, result),
+    )
+    return ok(data(reply))
+
+
+@bp.post("/computer/agent/status")
+@openapi.definition(
+    summary="The status of the agent of one of the user's projects",
+    body=json_body(ComputerProjectBody),
+    response=responses(ComputerStatusReply, 400, 401, 404, 503),
+    tag="computer",
+)
+async def status(request: Request):
+    body = parse(ComputerProjectBody, request.json)
+    ctx = request.app.ctx
+    ref = ProjectRef(body.project_id, body.user_id)
+    project = await ctx.store.project(ref.key)
+    if project is None:
+        raise ProjectNotFound(
+            f"user {body.user_id!r} has no project {body.project_id!r}; it exists once it received a chat"
+        )
+    running = await turns.running_for(ctx, ref)
+    found, state = False, None
+    if running is not None:
+        reply = await ctx.runners.status(running.address, body.project_id, body.session_id or "")
+        found = reply.is_found
+        state = reply.status if found else None
+    reply_data = ComputerStatusData(
+        user_id=body.user_id,
+        project_id=body.project_id,
+        is_alive=found,
+        session_id=project.latest_session_id,
+        status=state,
+        last_activity=project.last_activity.isoformat(),
+        created_at=project.created_at.isoformat(),
+    )
+    return ok(data(reply_data))
+
+
+@bp.post("/computer/agent/session/cancel")
+@openapi.definition(
+    summary="Cancel a running turn of one of the user's projects",
+    description="Sends ACP session/cancel; the turn ends with a `cancelled` event. Without session_id, every "
+    "running turn of the project is cancelled.",
+    body=json_body(ComputerProjectBody),
+    response=responses(CancelReply, 400, 401, 503),
+    tag="computer",
+)
+async def cancel(request: Request):
+    body = parse(ComputerProjectBody, request.json)
+    await turns.cancel(request.app.ctx, ProjectRef(body.project_id, body.user_id), body.session_id)
+    return ok(data(CancelData(success=True, session_id=body.session_id or "all")))

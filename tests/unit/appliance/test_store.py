@@ -1,0 +1,80 @@
+"""appliance/store.py on a real DuckDB file: projects of different users stay apart, and a desktop's
+activity is that of its user's projects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from appliance.projects import ProjectRef
+from appliance.store import SessionState, Store
+
+
+@pytest.fixture
+async def store(tmp_path) -> AsyncIterator[Store]:
+    store = Store(tmp_path / "state" / "rcoder.duckdb")
+    await store.open()
+    yield store
+    await store.close()
+
+
+def desktop_row(container_id: str, user_id: str) -> dict:
+    return {
+        "container_id": container_id,
+        "container_name": f"desktop-{user_id}",
+        "kind": "desktop",
+        "project_id": None,
+        "user_id": user_id,
+        "image": "rcoder/desktop:dev",
+        "address": "10.0.0.2:50051",
+    }
+
+
+async def test_two_users_projects_of_the_same_id_are_kept_apart(store):
+    ann, bob, plain = ProjectRef("p1", "ann"), ProjectRef("p1", "bob"), ProjectRef("p1")
+    for ref, session in ((ann, "s-ann"), (bob, "s-bob"), (plain, "s-plain")):
+        await store.touch_project(ref)
+        await store.record_session(session, ref.key)
+
+    rows = [await store.project(ref.key) for ref in (ann, bob, plain)]
+
+    assert [row.latest_session_id for row in rows] == ["s-ann", "s-bob", "s-plain"]
+    assert [row.service_type for row in rows] == ["ComputerAgentRunner", "ComputerAgentRunner", "RCoder"]
+    assert ProjectRef.from_key(ann.key) == ann and ProjectRef.from_key(plain.key) == plain
+
+
+async def test_a_desktop_is_as_recent_as_its_users_latest_project_or_its_own_start(store):
+    await store.touch_project(ProjectRef("p1", "ann"))
+    await asyncio.sleep(0.05)
+    await store.record_container(desktop_row("c-ann", "ann"))  # started after the activity
+    await store.record_container(desktop_row("c-bob", "bob"))
+    await asyncio.sleep(0.05)
+    await store.touch_project(ProjectRef("p2", "bob"))  # used after the start
+
+    activity = dict(await store.desktops_with_activity())
+    ann_started = (await store.project("ann/p1")).last_activity
+    bob_used = (await store.project("bob/p2")).last_activity
+
+    assert activity["ann"] > ann_started, "a new desktop counts from its start"
+    assert activity["bob"] == bob_used
+    await store.container_removed("c-ann")
+    assert "ann" not in dict(await store.desktops_with_activity())
+
+
+async def test_the_turns_of_a_users_desktop_projects_are_found_by_user(store):
+    for ref, session in (
+        (ProjectRef("p1", "ann"), "s1"),
+        (ProjectRef("p2", "ann"), "s2"),
+        (ProjectRef("p1"), "s3"),
+    ):
+        await store.touch_project(ref)
+        await store.record_session(session, ref.key)
+    await store.write_events(
+        [], [SessionState(s, key, in_turn=True) for s, key in (("s1", "ann/p1"), ("s3", "p1"))]
+    )
+
+    assert [s.session_id for s in await store.sessions_in_turn(user_id="ann")] == ["s1"]
+    assert [s.session_id for s in await store.sessions_in_turn(key="p1")] == ["s3"]
+    assert sorted(s.session_id for s in await store.sessions_in_turn()) == ["s1", "s3"]

@@ -1,11 +1,11 @@
 # RCoder appliance. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help up down clean test test-unit lint images codegen bench-proxy
+.PHONY: help up down clean test test-unit lint images codegen bench-proxy ci-stack
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-up: ## set up and run the appliance: Docker engine, images, gateway on http://127.0.0.1:8087
+up: ## set up and run the appliance: Docker engine, images, gateway and proxy on http://127.0.0.1:8088
 	@bash scripts/up
 
 down: ## stop the appliance and remove its containers (workspaces and state are kept)
@@ -23,11 +23,14 @@ test-unit: ## ruff and the unit tests only (no Docker engine needed)
 lint: ## ruff check and ruff format --check
 	@bash scripts/bootstrap >/dev/null && .venv/bin/ruff check . && .venv/bin/ruff format --check .
 
-images: ## build the images (base, agent, gateway)
+images: ## build the images (base, agent, gateway, proxy, desktop)
 	@bash scripts/build-images
 
 bench-proxy: ## requests/s and p50/p99 latency of a small file through the proxy vs straight to the server
 	@bash scripts/bench-proxy
+
+ci-stack: ## an ephemeral Pulumi stack: up, smoke test, destroy (needs the Pulumi CLI)
+	@bash scripts/ci-stack
 
 codegen: ## regenerate the gRPC modules from proto/
 	@bash scripts/bootstrap >/dev/null && bash scripts/codegen

@@ -12,21 +12,32 @@ PCM_FRAME = b"\x01"  # the desktop-audio stream's marker for a frame of raw PCM 
 ONE_SECOND = 48000 * 2 * 2
 
 
-def play_tone(container, seconds: int = 8) -> None:
+def play_tone(container, seconds: int = 15) -> None:
     """A 440 Hz sine into the desktop's PulseAudio sink, as any program on the desktop would play it."""
     tone = f"sine=frequency=440:duration={seconds}"
     command = ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", tone, "-f", "pulse", "desktop"]
     container.exec_run(command, detach=True)
 
 
-def record_rms(url: str, headers: dict[str, str] | None = None) -> tuple[int, float]:
-    """Read about a second of PCM from the audio WebSocket: (samples received, their RMS)."""
+def record_rms(url: str, seconds: int = 4) -> tuple[int, float]:
+    """Read a few seconds of PCM from the audio WebSocket: (samples received, RMS of the loudest second).
+
+    The loudest second, because the tone may start a moment after the stream does.
+    """
     received = bytearray()
-    with connect(url, additional_headers=headers or {}, max_size=None) as audio:
-        deadline = time.monotonic() + 15
-        while len(received) < ONE_SECOND and time.monotonic() < deadline:
+    with connect(url, max_size=None) as audio:
+        deadline = time.monotonic() + 20
+        while len(received) < seconds * ONE_SECOND and time.monotonic() < deadline:
             message = audio.recv(timeout=10)
             assert message[:1] == PCM_FRAME
             received += message[1:]
     samples = array.array("h", bytes(received[: len(received) // 2 * 2]))
-    return len(samples), math.sqrt(sum(s * s for s in samples) / max(len(samples), 1))
+    window = ONE_SECOND // 2
+    loudest = max(
+        (
+            sum(s * s for s in samples[i : i + window]) / window
+            for i in range(0, max(len(samples) - window, 0) + 1, window)
+        ),
+        default=0.0,
+    )
+    return len(samples), math.sqrt(loudest)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -174,3 +175,12 @@ def chat(client: httpx.Client, project: str, prompt: str, **extra) -> dict:
 def agent_containers(engine: docker.DockerClient, stack: str, project: str) -> list:
     labels = [f"rcoder.stack={stack}", f"rcoder.project={project}", "rcoder.kind=agent"]
     return engine.containers.list(all=True, filters={"label": labels})
+
+
+def wait_listening(container, port: int) -> None:
+    """Wait until something listens on the port inside the container."""
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)"
+    deadline = time.monotonic() + 20
+    while container.exec_run(["python3", "-c", probe]).exit_code != 0:
+        assert time.monotonic() < deadline, f"nothing listens on {port} in {container.name}"
+        time.sleep(0.2)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.integration.conftest import agent_containers, chat, project_id
+from tests.integration.conftest import agent_containers, chat, project_id, wait_listening
 from tests.integration.sse import stream
 
 pytestmark = pytest.mark.engine
@@ -27,14 +27,6 @@ def put_file(container, name: str, content: bytes) -> None:
         info.size, info.uid, info.gid = len(content), 1000, 1000
         tar.addfile(info, io.BytesIO(content))
     container.put_archive("/app/project_workspace", archive.getvalue())
-
-
-def wait_listening(container, port: int) -> None:
-    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)"
-    deadline = time.monotonic() + 20
-    while container.exec_run(["python3", "-c", probe]).exit_code != 0:
-        assert time.monotonic() < deadline, f"nothing listens on {port} in {container.name}"
-        time.sleep(0.2)
 
 
 @pytest.fixture

@@ -1,0 +1,111 @@
+"""The gateway container: the control plane. It starts agent and desktop containers through the
+Docker socket, keeps its state on the state volume, and reads its secrets from files that Pulumi
+uploads into the container (never from plain environment variables)."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+from infra.images import Images
+from infra.labels import container_labels
+from infra.networks import Networks
+from infra.settings import Settings
+from infra.volumes import Volumes
+
+SECRETS_DIR = "/run/secrets/rcoder"
+DOCKER_SOCKET = "/var/run/docker.sock"
+STATE_DIR = "/var/lib/rcoder"
+
+
+def secret_files(settings: Settings) -> dict[str, tuple[str, pulumi.Output[str]]]:
+    """The gateway's `*_FILE` settings and the secret each file holds: {variable: (path, secret)}."""
+    secrets = {
+        "RCODER_API_KEY_FILE": ("api_key", settings.api_key),
+        "RCODER_MODEL_PROVIDER_API_KEY_FILE": ("model_provider_api_key", settings.model_provider.api_key),
+        "RCODER_PROXY_TOKEN_SECRET_FILE": ("proxy_token_secret", settings.proxy_token_secret),
+    }
+    return {
+        variable: (f"{SECRETS_DIR}/{file}", pulumi.Output.secret(value))
+        for variable, (file, value) in secrets.items()
+        if value is not None
+    }
+
+
+def environment(settings: Settings, networks: Networks, images: Images) -> dict[str, pulumi.Input[str]]:
+    """The gateway's settings, under the names docker-compose.yml (`make up`) gives them."""
+    provider = settings.model_provider
+    variables: dict[str, pulumi.Input[str]] = {
+        "RCODER_HOST": "127.0.0.1",
+        "RCODER_PORT": str(settings.port),
+        "RCODER_STACK": settings.stack,
+        "RCODER_NETWORK_BASE_NAME": networks.agents.name,
+        "RCODER_DESKTOP_NETWORK": networks.desktops.name,
+        "RCODER_AGENT_IMAGE": images.agent.name,
+        "RCODER_DESKTOP_IMAGE": images.desktop.name,
+        "RCODER_LOG_LEVEL": settings.log_level,
+        "RCODER_API_KEY_ENABLED": "true" if settings.api_key is not None else "false",
+        "RCODER_PROXY_PORT": str(settings.proxy_port),
+        "RCODER_PROXY_ALLOWED_PORTS": settings.allowed_ports,
+        "RCODER_IDLE_TIMEOUT_SECONDS": str(settings.idle_timeout_seconds),
+        "RCODER_CLEANUP_INTERVAL_SECONDS": str(settings.cleanup_interval_seconds),
+        "RCODER_CONTAINER_PROTECTION_SECONDS": str(settings.container_protection_seconds),
+    }
+    if settings.otlp_endpoint:
+        variables["OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.otlp_endpoint
+    if provider.id:
+        variables |= {
+            "RCODER_MODEL_PROVIDER_ID": provider.id,
+            "RCODER_MODEL_PROVIDER_BASE_URL": provider.base_url,
+            "RCODER_MODEL_PROVIDER_MODEL": provider.model,
+            "RCODER_MODEL_PROVIDER_PROTOCOL": provider.protocol,
+        }
+    return variables
+
+
+class Gateway(pulumi.ComponentResource):
+    container: docker.Container
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        images: Images,
+        networks: Networks,
+        volumes: Volumes,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("rcoder:appliance:Gateway", name, None, opts)
+        secrets = secret_files(settings)
+        variables = environment(settings, networks, images) | {v: path for v, (path, _) in secrets.items()}
+        self.container = docker.Container(
+            name,
+            name=f"{settings.prefix()}-gateway",
+            image=images.gateway.image_id,
+            network_mode="host",  # listens on loopback; reaches the containers on both bridges
+            restart="unless-stopped",
+            envs=[pulumi.Output.concat(key, "=", value) for key, value in sorted(variables.items())],
+            volumes=[
+                docker.ContainerVolumeArgs(host_path=DOCKER_SOCKET, container_path=DOCKER_SOCKET),
+                docker.ContainerVolumeArgs(volume_name=volumes.state.name, container_path=STATE_DIR),
+            ],
+            uploads=[
+                docker.ContainerUploadArgs(file=path, content=secret, permissions="0400")
+                for path, secret in secrets.values()
+            ],
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=["CMD", "rcoder-healthcheck"],
+                interval="10s",
+                timeout="3s",
+                start_period="10s",
+                retries=3,
+            ),
+            # Root for the Docker socket, but without capabilities or privilege escalation.
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            security_opts=["no-new-privileges:true"],
+            wait=True,  # `pulumi up` goes on (to the proxy) once the gateway is healthy
+            wait_timeout=180,
+            labels=container_labels(settings.stack, "gateway"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[images.agent, images.desktop]),
+        )
+        self.register_outputs({"name": self.container.name})

@@ -1,0 +1,107 @@
+"""The appliance's images: built from `images/` on the Docker host (never pushed), or, when the
+stack names a registry, pulled from it. The gateway runs agent and desktop containers from the
+agent and desktop images, by name."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+from infra.settings import Settings
+
+# What the image builds may read (as .dockerignore lets through); a change rebuilds them.
+CONTEXT = (
+    "pyproject.toml",
+    "README.md",
+    "appliance",
+    "runner",
+    "proto",
+    "images",
+    "scripts/pinned-requirements",
+)
+CA_BUNDLE = ".build/extra-ca.pem"  # the extra CAs baked into the base image (scripts/build-images writes it)
+
+
+def context_digest(root: Path) -> str:
+    """A digest of the build context's files, so that a source change replaces the images."""
+    digest = hashlib.sha256()
+    for entry in (*CONTEXT, CA_BUNDLE):
+        path = root / entry
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            if file.exists() and "__pycache__" not in file.parts:
+                digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def prepare_ca_bundle(root: Path, source: str) -> None:
+    """Put the extra CAs where the base image's build reads them (as scripts/build-images does):
+    the configured file, else what is there already, else none."""
+    target = root / CA_BUNDLE
+    if source:
+        content = Path(source).read_bytes()
+        if not target.exists() or target.read_bytes() != content:
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes(content)
+    elif not target.exists():
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(b"")
+
+
+class Images(pulumi.ComponentResource):
+    agent: docker.RemoteImage
+    gateway: docker.RemoteImage
+    proxy: docker.RemoteImage
+    desktop: docker.RemoteImage
+
+    def __init__(
+        self, name: str, settings: Settings, root: Path, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("rcoder:appliance:Images", name, None, opts)
+        self._name, self._settings, self._root = name, settings, root
+        if settings.registry:
+            self.agent, self.gateway, self.proxy, self.desktop = (
+                self._pull(image) for image in ("agent", "gateway", "proxy", "desktop")
+            )
+        else:
+            prepare_ca_bundle(root, settings.extra_ca_bundle)
+            triggers = {"context": context_digest(root)}
+            base = self._build("base", {}, triggers)
+            self.agent = self._build("agent", {"BASE_IMAGE": base.name}, triggers)
+            self.gateway = self._build("gateway", {"BASE_IMAGE": base.name}, triggers)
+            self.proxy = self._build("proxy", {}, triggers)
+            self.desktop = self._build("desktop", {"AGENT_IMAGE": self.agent.name}, triggers)
+        self.register_outputs(
+            {image: getattr(self, image).name for image in ("agent", "gateway", "proxy", "desktop")}
+        )
+
+    def _build(
+        self, image: str, build_args: dict[str, pulumi.Input[str]], triggers: dict[str, str]
+    ) -> docker.RemoteImage:
+        """Build images/<image>/Dockerfile from the repository root on the Docker host; keep it on destroy."""
+        return docker.RemoteImage(
+            f"{self._name}-{image}",
+            name=f"rcoder/{image}:{self._settings.image_tag}",
+            build=docker.RemoteImageBuildArgs(
+                context=str(self._root),
+                dockerfile=f"images/{image}/Dockerfile",
+                build_args=build_args,
+                remove=True,
+            ),
+            triggers=triggers,
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _pull(self, image: str) -> docker.RemoteImage:
+        """Pull <registry>/rcoder/<image>:<tag> (the provider holds the registry's credentials)."""
+        settings = self._settings
+        return docker.RemoteImage(
+            f"{self._name}-{image}",
+            name=f"{settings.registry}/rcoder/{image}:{settings.image_tag}",
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )

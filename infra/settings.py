@@ -1,0 +1,106 @@
+"""The stack's configuration (namespace `rcoder`), read once and checked, with the defaults of `make up`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+
+DEFAULT_PORT = 8087
+DEFAULT_PROXY_PORT = 8088
+
+
+@dataclass(frozen=True)
+class ModelProvider:
+    """The operator's default model provider; its key is a secret."""
+
+    id: str = ""
+    base_url: str = ""
+    model: str = ""
+    protocol: str = "anthropic"
+    api_key: pulumi.Output[str] | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    port: int = DEFAULT_PORT
+    proxy_port: int = DEFAULT_PROXY_PORT
+    bind: str = "127.0.0.1"  # the proxy's address on the host; 0.0.0.0 serves other machines
+    image_tag: str = "dev"
+    registry: str = ""  # e.g. registry.example.com/team: pull the images from there instead of building
+    registry_username: str = ""
+    registry_password: pulumi.Output[str] | None = None
+    api_key: pulumi.Output[str] | None = None  # turns API key authentication on
+    proxy_token_secret: pulumi.Output[str] | None = None  # signs preview/desktop tokens (else generated)
+    model_provider: ModelProvider = field(default_factory=ModelProvider)
+    allowed_ports: str = "1024-49151"
+    idle_timeout_seconds: int = 600
+    cleanup_interval_seconds: int = 300
+    container_protection_seconds: int = 300
+    log_level: str = "INFO"
+    otlp_endpoint: str = ""
+    docker_host: str = ""  # unix:///var/run/docker.sock (default) or ssh://user@host
+    docker_ssh_opts: list[str] = field(default_factory=list)
+    extra_ca_bundle: str = ""  # PEM file of CAs the images must trust (a TLS-intercepting proxy)
+
+    @classmethod
+    def from_config(cls, config: pulumi.Config | None = None) -> Settings:
+        config = config or pulumi.Config("rcoder")
+        defaults = cls(stack="")
+        provider = ModelProvider(
+            id=config.get("modelProviderId") or "",
+            base_url=config.get("modelProviderBaseUrl") or "",
+            model=config.get("modelProviderModel") or "",
+            protocol=config.get("modelProviderProtocol") or "anthropic",
+            api_key=config.get_secret("modelProviderApiKey"),
+        )
+        settings = cls(
+            stack=config.get("stack") or pulumi.get_stack(),
+            port=_int_or(config.get_int("port"), defaults.port),
+            proxy_port=_int_or(config.get_int("proxyPort"), defaults.proxy_port),
+            bind=config.get("bind") or defaults.bind,
+            image_tag=config.get("imageTag") or defaults.image_tag,
+            registry=(config.get("registry") or "").rstrip("/"),
+            registry_username=config.get("registryUsername") or "",
+            registry_password=config.get_secret("registryPassword"),
+            api_key=config.get_secret("apiKey"),
+            proxy_token_secret=config.get_secret("proxyTokenSecret"),
+            model_provider=provider,
+            allowed_ports=config.get("allowedPorts") or defaults.allowed_ports,
+            idle_timeout_seconds=_int_or(config.get_int("idleTimeoutSeconds"), defaults.idle_timeout_seconds),
+            cleanup_interval_seconds=_int_or(
+                config.get_int("cleanupIntervalSeconds"), defaults.cleanup_interval_seconds
+            ),
+            container_protection_seconds=_int_or(
+                config.get_int("containerProtectionSeconds"), defaults.container_protection_seconds
+            ),
+            log_level=config.get("logLevel") or defaults.log_level,
+            otlp_endpoint=config.get("otlpEndpoint") or "",
+            docker_host=config.get("dockerHost") or "",
+            docker_ssh_opts=config.get_object("dockerSshOpts") or [],
+            extra_ca_bundle=config.get("extraCaBundle") or "",
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse what cannot work, naming the config key."""
+        for key, port in (("rcoder:port", self.port), ("rcoder:proxyPort", self.proxy_port)):
+            if not 1 <= port <= 65535:
+                raise ValueError(f"{key} must be a port number (1-65535), not {port}")
+        if self.port == self.proxy_port:
+            raise ValueError("rcoder:port and rcoder:proxyPort must differ: both listen on the host")
+        if self.docker_host and not self.docker_host.startswith(("unix://", "ssh://", "tcp://")):
+            raise ValueError(f"rcoder:dockerHost must be unix://, ssh:// or tcp://, not {self.docker_host!r}")
+        if self.registry_password is not None and not self.registry:
+            raise ValueError("rcoder:registryPassword is set but rcoder:registry is not")
+
+    def prefix(self) -> str:
+        """What every name of this stack starts with (as `make up` names them)."""
+        return f"rcoder-{self.stack}"
+
+
+def _int_or(value: int | None, default: int) -> int:
+    """A config integer, or its default when unset (0 is a value: e.g. no protection period)."""
+    return default if value is None else value

@@ -8,7 +8,8 @@ import sys
 import yaml
 
 from appliance.app import create_app
-from appliance.config import ConfigError, describe, load_config, read_api_key
+from appliance.config import ConfigError, read_api_key
+from appliance.config_loader import describe, load_config
 from rcoder_rpc.tracing import setup_logging, setup_tracing
 
 

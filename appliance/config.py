@@ -1,22 +1,17 @@
-"""The gateway's configuration: CLI flags > environment (RCODER_*) > config file > defaults.
+"""The gateway's configuration: its keys, their types, defaults and checks (`config.yml` lists them).
 
-`load_config` is the only place that reads the environment. Everything else receives the
-frozen `Config` it returns.
+appliance/config_loader.py builds the frozen `Config` from flags, environment and file; everything
+else receives that.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-import types
-import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 
 class ConfigError(Exception):
@@ -212,214 +207,6 @@ class Config:
     def workspace_path(self) -> str:
         """The projects_dir as an absolute path inside agent containers."""
         return os.path.normpath(os.path.join(self.docker_config.work_dir, self.projects_dir))
-
-
-# Environment variable → config key path. The seed's names are kept.
-ENVIRONMENT = {
-    "RCODER_HOST": ("host",),
-    "RCODER_PORT": ("port",),
-    "RCODER_PROJECTS_DIR": ("projects_dir",),
-    "RCODER_STATE_DIR": ("state_dir",),
-    "RCODER_DEFAULT_AGENT_ID": ("default_agent_id",),
-    "RCODER_LOG_LEVEL": ("log_level",),
-    "OTEL_EXPORTER_OTLP_ENDPOINT": ("otlp_endpoint",),
-    "DOCKER_HOST": ("docker_config", "host"),
-    "RCODER_STACK": ("docker_config", "stack"),
-    "RCODER_AGENT_IMAGE": ("docker_config", "agent_image"),
-    "RCODER_NETWORK_MODE": ("docker_config", "network_mode"),
-    "RCODER_NETWORK_BASE_NAME": ("docker_config", "network_base_name"),
-    "RCODER_DESKTOP_NETWORK": ("docker_config", "desktop_network"),
-    "RCODER_DESKTOP_IMAGE": ("docker_config", "desktop_image"),
-    "RCODER_API_TIMEOUT_SECONDS": ("docker_config", "api_timeout_seconds"),
-    "RCODER_CLEANUP_ENABLED": ("cleanup_config", "enabled"),
-    "RCODER_IDLE_TIMEOUT_SECONDS": ("cleanup_config", "idle_timeout_seconds"),
-    "RCODER_CLEANUP_INTERVAL_SECONDS": ("cleanup_config", "cleanup_interval_seconds"),
-    "RCODER_CONTAINER_PROTECTION_SECONDS": ("cleanup_config", "container_protection_seconds"),
-    "RCODER_API_KEY_ENABLED": ("api_key_auth", "enabled"),
-    "RCODER_API_KEY": ("api_key_auth", "api_key"),
-    "RCODER_API_KEY_FILE": ("api_key_auth", "api_key_file"),
-    "RCODER_PROXY_PORT": ("proxy_config", "listen_port"),
-    "RCODER_PROXY_ALLOWED_PORTS": ("proxy_config", "allowed_ports"),
-    "RCODER_PROXY_TOKEN_SECRET_FILE": ("proxy_config", "token_secret_file"),
-    "RCODER_ALLOW_CUSTOM_AGENTS": ("allow_custom_agents",),
-    "RCODER_MODEL_PROVIDER_ID": ("default_model_provider", "id"),
-    "RCODER_MODEL_PROVIDER_BASE_URL": ("default_model_provider", "base_url"),
-    "RCODER_MODEL_PROVIDER_API_KEY": ("default_model_provider", "api_key"),
-    "RCODER_MODEL_PROVIDER_API_KEY_FILE": ("default_model_provider", "api_key_file"),
-    "RCODER_MODEL_PROVIDER_MODEL": ("default_model_provider", "default_model"),
-    "RCODER_MODEL_PROVIDER_PROTOCOL": ("default_model_provider", "api_protocol"),
-}
-
-
-def load_config(
-    cli: Mapping[str, Any], environ: Mapping[str, str] | None = None, config_file: str | None = None
-) -> Config:
-    """Merge the sources in precedence order and check every key and value.
-
-    `cli` maps dotted keys ("port", "docker_config.stack") to values given on the command line.
-    """
-    environ = os.environ if environ is None else environ
-    merged: dict[str, Any] = {}
-    path = config_file or environ.get("RCODER_CONFIG")
-    if path:
-        _merge(merged, _read_file(Path(path)), source=f"config file {path}")
-    for name, key in ENVIRONMENT.items():
-        if name in environ:
-            _set(merged, key, environ[name], source=f"environment variable {name}")
-    for dotted, value in cli.items():
-        if value is not None:
-            _set(merged, tuple(dotted.split(".")), value, source=f"command-line flag for {dotted}")
-    return _build(Config, merged, prefix="")
-
-
-def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of keys to values")
-    return data
-
-
-# Values carry where they came from, so that an error can name the source.
-@dataclass(frozen=True)
-class _Sourced:
-    value: Any
-    source: str
-
-
-def _merge(into: dict[str, Any], data: Mapping[str, Any], source: str, prefix: tuple[str, ...] = ()) -> None:
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            _merge(into, value, source, (*prefix, str(key)))
-        else:
-            _set(into, (*prefix, str(key)), value, source)
-
-
-def _set(into: dict[str, Any], key: tuple[str, ...], value: Any, source: str) -> None:
-    node = into
-    for part in key[:-1]:
-        node = node.setdefault(part, {})
-    node[key[-1]] = _Sourced(value, source)
-
-
-def _build(cls: type, values: dict[str, Any], prefix: str, base: Any = None) -> Any:
-    """Build dataclass `cls` from sourced values, over `base` (its defaults when None)."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for name, value in values.items():
-        key = f"{prefix}{name}"
-        if name not in fields:
-            raise ConfigError(f"unknown configuration key {key!r} (from {_first_source(value)})")
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            _require_mapping(key, value)
-            kwargs[name] = _build(hint, value, prefix=f"{key}.", base=getattr(base, name, None))
-        elif typing.get_origin(hint) is dict:
-            _require_mapping(key, value)
-            current = getattr(base, name) if base is not None else _default(fields[name])
-            kwargs[name] = _build_mapping(key, typing.get_args(hint)[1], value, current)
-        else:
-            kwargs[name] = _coerce(key, hint, value)
-            meta = fields[name].metadata
-            if "check" in meta and not meta["check"](kwargs[name]):
-                shown = "***" if meta.get("secret") else repr(kwargs[name])
-                raise ConfigError(f"{key} must be {meta['expected']}, got {shown} (from {value.source})")
-    if base is not None:
-        return dataclasses.replace(base, **kwargs)
-    missing = [f.name for f in fields.values() if _default(f) is dataclasses.MISSING and f.name not in kwargs]
-    if missing:
-        raise ConfigError(f"{prefix}{missing[0]} is required (from {_first_source(values)})")
-    return cls(**kwargs)
-
-
-def _build_mapping(
-    key: str, item_type: Any, values: dict[str, Any], current: dict[str, Any]
-) -> dict[str, Any]:
-    """A mapping of names to dataclasses (merged over the defaults, entry by entry) or to strings."""
-    result = dict(current)
-    for name, value in values.items():
-        if dataclasses.is_dataclass(item_type):
-            _require_mapping(f"{key}.{name}", value)
-            result[name] = _build(item_type, value, prefix=f"{key}.{name}.", base=current.get(name))
-        else:
-            result[name] = _coerce(f"{key}.{name}", item_type, value)
-    return result
-
-
-def _default(f: dataclasses.Field) -> Any:
-    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-
-
-def _require_mapping(key: str, value: Any) -> None:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{key} must be a mapping (from {value.source})")
-
-
-def _first_source(value: Any) -> str:
-    if isinstance(value, _Sourced):
-        return value.source
-    return _first_source(next(iter(value.values())))
-
-
-TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _coerce(key: str, hint: Any, sourced: Any) -> Any:
-    if isinstance(sourced, dict):
-        raise ConfigError(f"{key} must be a single value, not a mapping (from {_first_source(sourced)})")
-    value, source = sourced.value, sourced.source
-    if isinstance(hint, types.UnionType):
-        hint = next(t for t in typing.get_args(hint) if t is not type(None))
-    if typing.get_origin(hint) in (list, tuple):
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise ConfigError(f"{key} must be a list of strings, got {value!r} (from {source})")
-        return tuple(value)
-    try:
-        if hint is bool:
-            return _to_bool(value)
-        if hint in (int, float) and isinstance(value, bool):
-            raise ValueError
-        if hint is str and not isinstance(value, str | int | float):
-            raise ValueError
-        return hint(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be {TYPE_NAMES[hint]}, got {value!r} (from {source})") from None
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(value)
-
-
-def describe(config: Any) -> dict[str, Any]:
-    """The configuration as a plain mapping, secrets masked (for `rcoder --print-config`)."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
-            out[f.name] = describe(value)
-        elif isinstance(value, dict):
-            secret = f.metadata.get("secret")
-            out[f.name] = {
-                k: describe(v) if dataclasses.is_dataclass(v) else "***" if secret else v
-                for k, v in value.items()
-            }
-        elif f.metadata.get("secret") and value:
-            out[f.name] = "***"
-        else:
-            out[f.name] = list(value) if isinstance(value, tuple) else value
-    return out
 
 
 def read_secret(value: str, path: str, key: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from appliance.app import create_app
-from appliance.config import load_config
+from appliance.config_loader import load_config
 from tests.integration.browser import FLAGS
 
 pytestmark = pytest.mark.engine

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sanic import Sanic
 
 from appliance.app import create_app
-from appliance.config import load_config
+from appliance.config_loader import load_config
 from appliance.engine import ContainerInfo
 from appliance.lifecycle import RunningAgent
 from rcoder_rpc.tracing import JsonLogFormatter

@@ -7,7 +7,8 @@ import dataclasses
 import pytest
 
 from appliance.agents import chat_request
-from appliance.config import Config, ContextServerConfig, ModelProviderConfig, load_config
+from appliance.config import Config, ContextServerConfig, ModelProviderConfig
+from appliance.config_loader import load_config
 from appliance.errors import BadRequest, Forbidden
 from appliance.models import ChatBody, parse
 from appliance.projects import ProjectRef

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import Config, ConfigError, describe, load_config, read_api_key
+from appliance.config import Config, ConfigError, read_api_key
+from appliance.config_loader import describe, load_config
 
 
 @pytest.fixture

@@ -1,24 +1,24 @@
 """The Pulumi program's resource graph, as Pulumi's own mocks see it.
 
-The program runs in-process against a mock resource monitor (no CLI, no provider plugin), built
-from pulumi-docker's real SDK classes. Every resource it registers is recorded: type, name,
-inputs (secrets unwrapped, and the paths of the secret ones noted), parent, provider and
-dependencies; and the outputs each component registers. Unit tests assert on this graph, and the
-end-to-end test realises it on the real engine.
+infra/__main__.py (what `pulumi up` runs) runs in-process against a mock resource monitor (no
+CLI, no provider plugin), with pulumi-docker's real SDK classes. Every resource it registers is
+recorded: type, name, inputs (secrets unwrapped, and the paths of the secret ones noted), parent,
+provider and dependencies; so are the outputs each component registers and the stack's exports.
+Unit tests assert on this graph, and the end-to-end test realises it on the real engine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import runpy
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks, rpc
 
-from infra.appliance import Appliance
-from infra.settings import Settings
-
+PROGRAM = Path(__file__).resolve().parent.parent / "infra"
 SIG = rpc._special_sig_key
 SECRET = rpc._special_secret_sig
 
@@ -39,6 +39,7 @@ class Resource:
 class Graph:
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # component URN → its outputs
+    exports: dict[str, Any] = field(default_factory=dict)  # the stack's outputs (`pulumi stack output`)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -67,11 +68,6 @@ class Graph:
                 seen.add(urn)
                 todo.extend(self.by_urn(urn).dependencies)
         return False
-
-    def stack_outputs(self) -> dict[str, Any]:
-        """The outputs of the Appliance component (what `pulumi stack output` shows)."""
-        [appliance] = self.of_type("rcoder:appliance:Appliance")
-        return self.outputs[appliance.urn]
 
 
 def unwrap(value: Any, path: str, secrets: set[str]) -> Any:
@@ -142,7 +138,10 @@ def run_program(config: dict[str, str], secret_keys: tuple[str, ...] = (), stack
 
     @pulumi.runtime.test
     def program():
-        return Appliance("rcoder", Settings.from_config()).url
+        # What `pulumi up` runs (Pulumi.yaml's main), exports and all.
+        runpy.run_path(str(PROGRAM), run_name="__main__")
+        exports = pulumi.runtime.get_root_resource().outputs
+        return pulumi.Output.all(**exports).apply(monitor.graph.exports.update)
 
     try:
         program()

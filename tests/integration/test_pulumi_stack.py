@@ -27,7 +27,7 @@ def test_the_programs_resources_run_the_appliance_and_go_without_a_trace(engine)
     api_key = secrets.token_hex(16)
     config = {"stack": stack, "port": str(free_port()), "proxyPort": str(free_port()), "apiKey": api_key}
     graph = run_program(config, ("apiKey",), stack=stack)
-    outputs = graph.stack_outputs()
+    outputs = graph.exports
     realiser = Realiser(engine, graph)
     try:
         realiser.up()

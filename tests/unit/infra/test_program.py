@@ -163,7 +163,7 @@ def test_the_proxy_starts_after_the_gateway_on_the_configured_ports(graph):
 
 
 def test_the_stack_outputs_name_the_url_docs_and_what_was_created(graph):
-    assert graph.stack_outputs() == {
+    assert graph.exports == {
         "url": "http://127.0.0.1:8088",
         "docs_url": "http://127.0.0.1:8088/api/docs",
         "gateway_container": "rcoder-prod-gateway",
@@ -181,7 +181,7 @@ def test_ports_change_only_through_the_config():
 
     assert envs(proxy) == {"RCODER_GATEWAY": "127.0.0.1:9101", "RCODER_PROXY_PORT": "0.0.0.0:9102"}
     assert envs(gateway)["RCODER_PORT"] == "9101" and envs(gateway)["RCODER_PROXY_PORT"] == "9102"
-    assert graph.stack_outputs()["url"] == "http://127.0.0.1:9102"
+    assert graph.exports["url"] == "http://127.0.0.1:9102"
     assert envs(gateway)["RCODER_API_KEY_ENABLED"] == "false" and not gateway.inputs.get("uploads")
 
 
@@ -198,7 +198,7 @@ def test_a_remote_docker_host_gets_everything_and_names_the_url():
     assert provider.inputs["host"] == "ssh://deploy@docker-1.example.com"
     assert json.loads(provider.inputs["sshOpts"]) == ["-p", "2222"]  # a provider's lists arrive as JSON
     assert all(r.provider.startswith(provider.urn) for r in graph.resources if r.type.startswith("docker:"))
-    assert graph.stack_outputs()["url"] == "http://docker-1.example.com:8088"
+    assert graph.exports["url"] == "http://docker-1.example.com:8088"
 
 
 def test_a_registry_replaces_the_builds_and_its_password_is_secret():

@@ -57,8 +57,8 @@ class Settings:
         )
         settings = cls(
             stack=config.get("stack") or pulumi.get_stack(),
-            port=_int_or(config.get_int("port"), defaults.port),
-            proxy_port=_int_or(config.get_int("proxyPort"), defaults.proxy_port),
+            port=config.get_int("port", defaults.port),
+            proxy_port=config.get_int("proxyPort", defaults.proxy_port),
             bind=config.get("bind") or defaults.bind,
             image_tag=config.get("imageTag") or defaults.image_tag,
             registry=(config.get("registry") or "").rstrip("/"),
@@ -68,12 +68,12 @@ class Settings:
             proxy_token_secret=config.get_secret("proxyTokenSecret"),
             model_provider=provider,
             allowed_ports=config.get("allowedPorts") or defaults.allowed_ports,
-            idle_timeout_seconds=_int_or(config.get_int("idleTimeoutSeconds"), defaults.idle_timeout_seconds),
-            cleanup_interval_seconds=_int_or(
-                config.get_int("cleanupIntervalSeconds"), defaults.cleanup_interval_seconds
+            idle_timeout_seconds=config.get_int("idleTimeoutSeconds", defaults.idle_timeout_seconds),
+            cleanup_interval_seconds=config.get_int(
+                "cleanupIntervalSeconds", defaults.cleanup_interval_seconds
             ),
-            container_protection_seconds=_int_or(
-                config.get_int("containerProtectionSeconds"), defaults.container_protection_seconds
+            container_protection_seconds=config.get_int(
+                "containerProtectionSeconds", defaults.container_protection_seconds
             ),
             log_level=config.get("logLevel") or defaults.log_level,
             otlp_endpoint=config.get("otlpEndpoint") or "",
@@ -99,8 +99,3 @@ class Settings:
     def prefix(self) -> str:
         """What every name of this stack starts with (as `make up` names them)."""
         return f"rcoder-{self.stack}"
-
-
-def _int_or(value: int | None, default: int) -> int:
-    """A config integer, or its default when unset (0 is a value: e.g. no protection period)."""
-    return default if value is None else value

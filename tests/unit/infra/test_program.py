@@ -271,3 +271,14 @@ def test_a_source_change_changes_the_images_trigger(tmp_path):
     (tmp_path / "appliance" / "app.py").write_text("v2")
 
     assert context_digest(tmp_path) != before
+
+
+def test_cleanup_settings_reach_the_gateway_zero_included():
+    graph = run_program(
+        {"idleTimeoutSeconds": "90", "containerProtectionSeconds": "0", "otlpEndpoint": "http://otel:4317"}
+    )
+    variables = envs(graph.container("rcoder-gateway"))
+
+    assert variables["RCODER_IDLE_TIMEOUT_SECONDS"] == "90"
+    assert variables["RCODER_CONTAINER_PROTECTION_SECONDS"] == "0", "0 means no protection, not the default"
+    assert variables["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel:4317"

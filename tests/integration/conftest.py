@@ -177,10 +177,19 @@ def agent_containers(engine: docker.DockerClient, stack: str, project: str) -> l
     return engine.containers.list(all=True, filters={"label": labels})
 
 
+def succeeds_within(container, command: list[str], seconds: float, interval: float = 0.5) -> bool:
+    """Whether the command succeeds in the container within `seconds` (tried every `interval`)."""
+    deadline = time.monotonic() + seconds
+    while container.exec_run(command).exit_code != 0:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
 def wait_listening(container, port: int) -> None:
     """Wait until something listens on the port inside the container."""
     probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)"
-    deadline = time.monotonic() + 20
-    while container.exec_run(["python3", "-c", probe]).exit_code != 0:
-        assert time.monotonic() < deadline, f"nothing listens on {port} in {container.name}"
-        time.sleep(0.2)
+    assert succeeds_within(container, ["python3", "-c", probe], 20, interval=0.2), (
+        f"nothing listens on {port} in {container.name}"
+    )

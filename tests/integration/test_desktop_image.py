@@ -11,6 +11,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.integration.audio import play_tone, record_rms
+from tests.integration.conftest import succeeds_within
 
 pytestmark = pytest.mark.engine
 
@@ -31,10 +32,7 @@ def desktop(engine):
         detach=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while container.exec_run(["desktop-ready", "--check"]).exit_code != 0:
-            assert time.monotonic() < deadline, container.logs().decode()[-4000:]
-            time.sleep(0.5)
+        assert succeeds_within(container, ["desktop-ready", "--check"], 90), container.logs().decode()[-4000:]
         container.reload()
         yield container, container.attrs["NetworkSettings"]["IPAddress"]
     finally:
@@ -44,20 +42,10 @@ def desktop(engine):
 
 def test_readiness_reports_display_vnc_and_novnc(desktop):
     container, _ = desktop
-    assert _succeeds(container, ["test", "-f", "/tmp/vnc_ready"]), (
+    assert succeeds_within(container, ["test", "-f", "/tmp/vnc_ready"], 30), (
         "desktop-ready --watch writes /tmp/vnc_ready"
     )
-    assert _succeeds(container, ["rcoder-runner-probe"]), "the runner answers SERVING"
-
-
-def _succeeds(container, command: list[str], seconds: float = 30) -> bool:
-    """Whether the command succeeds in the container within `seconds` (tried every half second)."""
-    deadline = time.monotonic() + seconds
-    while container.exec_run(command).exit_code != 0:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
+    assert succeeds_within(container, ["rcoder-runner-probe"], 30), "the runner answers SERVING"
 
 
 def test_the_ime_types_cjk_text_into_the_focused_window(desktop):
@@ -65,10 +53,9 @@ def test_the_ime_types_cjk_text_into_the_focused_window(desktop):
     container.exec_run(
         ["xterm", "-title", "ime-target", "-e", "sh", "-c", "cat > /tmp/typed.txt"], detach=True
     )
-    deadline = time.monotonic() + 20
-    while container.exec_run(["xdotool", "search", "--name", "ime-target"]).exit_code != 0:
-        assert time.monotonic() < deadline, "the text window did not open"
-        time.sleep(0.3)
+    assert succeeds_within(container, ["xdotool", "search", "--name", "ime-target"], 20, interval=0.3), (
+        "the text window did not open"
+    )
     container.exec_run(
         ["sh", "-c", "xdotool windowactivate --sync $(xdotool search --name ime-target | head -1)"]
     )

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from infra.images import Images
-from infra.labels import container_labels
+from infra.labels import label_args
 from infra.networks import Networks
 from infra.settings import Settings
 from infra.volumes import Volumes
@@ -105,7 +105,7 @@ class Gateway(pulumi.ComponentResource):
             security_opts=["no-new-privileges:true"],
             wait=True,  # `pulumi up` goes on (to the proxy) once the gateway is healthy
             wait_timeout=180,
-            labels=container_labels(settings.stack, "gateway"),
+            labels=label_args(docker.ContainerLabelArgs, settings.stack, "gateway"),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[images.agent, images.desktop]),
         )
         self.register_outputs({"name": self.container.name})

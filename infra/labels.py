@@ -3,18 +3,13 @@
 
 from __future__ import annotations
 
-import pulumi_docker as docker
+from typing import TypeVar
 
 from appliance import labels
 
-
-def container_labels(stack: str, kind: str) -> list[docker.ContainerLabelArgs]:
-    return [docker.ContainerLabelArgs(label=k, value=v) for k, v in labels.labels_for(stack, kind).items()]
+LabelArgs = TypeVar("LabelArgs")
 
 
-def network_labels(stack: str, kind: str) -> list[docker.NetworkLabelArgs]:
-    return [docker.NetworkLabelArgs(label=k, value=v) for k, v in labels.labels_for(stack, kind).items()]
-
-
-def volume_labels(stack: str, kind: str) -> list[docker.VolumeLabelArgs]:
-    return [docker.VolumeLabelArgs(label=k, value=v) for k, v in labels.labels_for(stack, kind).items()]
+def label_args(args: type[LabelArgs], stack: str, kind: str) -> list[LabelArgs]:
+    """The stack's labels as pulumi-docker label arguments (ContainerLabelArgs, NetworkLabelArgs, ...)."""
+    return [args(label=key, value=value) for key, value in labels.labels_for(stack, kind).items()]

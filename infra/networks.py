@@ -10,7 +10,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
-from infra.labels import network_labels
+from infra.labels import label_args
 from infra.settings import Settings
 
 NO_INTER_CONTAINER_TRAFFIC = {"com.docker.network.bridge.enable_icc": "false"}
@@ -29,7 +29,7 @@ class Networks(pulumi.ComponentResource):
                 name=f"{settings.prefix()}-{purpose}",
                 driver="bridge",
                 options=NO_INTER_CONTAINER_TRAFFIC,
-                labels=network_labels(settings.stack, "network"),
+                labels=label_args(docker.NetworkLabelArgs, settings.stack, "network"),
                 opts=child,
             )
             for purpose in ("agents", "desktops")

@@ -7,7 +7,7 @@ import pulumi_docker as docker
 
 from infra.gateway import Gateway
 from infra.images import Images
-from infra.labels import container_labels
+from infra.labels import label_args
 from infra.settings import Settings
 
 
@@ -37,7 +37,7 @@ class Proxy(pulumi.ComponentResource):
             ],
             wait=True,
             wait_timeout=60,
-            labels=container_labels(settings.stack, "proxy"),
+            labels=label_args(docker.ContainerLabelArgs, settings.stack, "proxy"),
             # Started only once the gateway is healthy (the gateway container waits for that).
             opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway.container]),
         )

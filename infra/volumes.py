@@ -10,7 +10,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
-from infra.labels import volume_labels
+from infra.labels import label_args
 from infra.settings import Settings
 
 
@@ -22,7 +22,7 @@ class Volumes(pulumi.ComponentResource):
         self.state = docker.Volume(
             f"{name}-state",
             name=f"{settings.prefix()}-state",
-            labels=volume_labels(settings.stack, "state"),
+            labels=label_args(docker.VolumeLabelArgs, settings.stack, "state"),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"state": self.state.name})

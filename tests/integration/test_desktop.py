@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -218,19 +219,35 @@ def test_keepalive_defers_the_cleanup_of_a_desktop(engine):
     }
     with run_appliance(engine, **settings) as appliance, appliance.client() as client:
         kept, idle = user_id(), user_id()
-        ensure(client, kept)
-        ensure(client, idle)
+        stop = threading.Event()
 
-        deadline = time.monotonic() + 30
-        while desktops(engine, appliance.stack, idle) and time.monotonic() < deadline:
-            reply = client.post("/computer/pod/keepalive", json={"user_id": kept, "project_id": "p1"}).json()[
-                "data"
-            ]
+        def keep_alive() -> list[dict]:
+            """Start the kept desktop, then keep it alive every second until told to stop."""
+            ensure(client, kept)
+            replies = []
+            while not stop.is_set():
+                body = {"user_id": kept, "project_id": "p1"}
+                replies.append(client.post("/computer/pod/keepalive", json=body).json()["data"])
+                time.sleep(1)
+            return replies
+
+        # Kept alive from the moment it is ready: starting the other desktop can take longer than
+        # the idle timeout on a busy machine.
+        with ThreadPoolExecutor(1) as pool:
+            kept_alive = pool.submit(keep_alive)
+            ensure(client, idle)
+            deadline = time.monotonic() + 30
+            while desktops(engine, appliance.stack, idle) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            time.sleep(5)  # past the idle timeout and a cleanup round: only the keepalives hold it now
+            stop.set()
+            replies = kept_alive.result()
+
+        assert replies, "keepalives were sent"
+        for reply in replies:
             assert reply["existed"] is True and reply["current_activity_time"] >= (
                 reply["previous_activity_time"] or 0
             )
-            time.sleep(1)
-
         assert desktops(engine, appliance.stack, idle) == [], "the idle desktop was removed"
         assert len(desktops(engine, appliance.stack, kept)) == 1, "the kept-alive one stays"
         assert engine.volumes.get(f"rcoder-{appliance.stack}-home-{idle}"), "the user's files stay"

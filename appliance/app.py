@@ -19,6 +19,7 @@ from appliance.engine import Engine
 from appliance.envelope import failure
 from appliance.errors import ApplianceError
 from appliance.events import EventHub
+from appliance.firewall import Firewall, FirewallError
 from appliance.lifecycle import Lifecycle
 from appliance.reconcile import Reconciler
 from appliance.routes import agent, computer, computer_agent, health, proxy
@@ -66,10 +67,13 @@ def setup_state(app: Sanic, config: Config) -> None:
         ctx.store = Store(Path(config.state_dir) / "rcoder.duckdb")
         await ctx.store.open()
         ctx.engine = Engine(docker.host, docker.api_timeout_seconds)
-        for network in (docker.network_base_name, docker.desktop_network):
+        bridges = [
             await ctx.engine.ensure_network(network, labels.labels_for(docker.stack, "network"))
+            for network in (docker.network_base_name, docker.desktop_network)
+        ]
         ctx.runners = RunnerClient()
         ctx.lifecycle = Lifecycle(config, ctx.engine, ctx.runners, ctx.store)
+        ctx.lifecycle.isolation_problem = await isolate(config, bridges)
         ctx.tokens = Tokens(load_secret(read_secret(*token_secret(config)), Path(config.state_dir)))
         ctx.router = Router(config, ctx.tokens)
         ctx.hub = EventHub(ctx.store, ctx.runners)
@@ -105,6 +109,19 @@ def setup_state(app: Sanic, config: Config) -> None:
         await ctx.runners.close()
         await ctx.engine.close()
         await ctx.store.close()
+
+
+async def isolate(config: Config, bridges: list[str]) -> str | None:
+    """Install the host firewall for the stack's bridges; what went wrong, if it could not be."""
+    if not config.docker_config.host_firewall:
+        log.warning("host_firewall is off: agent and desktop containers can reach this host's services")
+        return None
+    try:
+        await Firewall(config.docker_config.stack).install(bridges)
+    except FirewallError as exc:
+        log.error("cannot isolate containers from the host, so none will be started: %s", exc)
+        return str(exc)
+    return None
 
 
 def setup_errors(app: Sanic) -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import socket
+from pathlib import Path
 
 from sanic import Request, Sanic
 
-from appliance.errors import Unauthorized
+from appliance.errors import NotFound, Unauthorized
 
 EXEMPT_PATHS = frozenset({"/health", "/metrics", "/api/docs", "/proxy/status", "/proxy/stats"})
 # /internal/ routes are the proxy's: they check credentials themselves (and nginx hides them).
-EXEMPT_PREFIXES = ("/api/docs/", "/internal/")
+INTERNAL_PREFIX = "/internal/"
+NONLOCAL_BIND = Path("/proc/sys/net/ipv4/ip_nonlocal_bind")
+EXEMPT_PREFIXES = ("/api/docs/", INTERNAL_PREFIX)
 
 
 def is_exempt(path: str) -> bool:
@@ -22,8 +27,37 @@ def key_matches(given: str | None, expected: str) -> bool:
     return hmac.compare_digest((given or "").encode(), expected.encode())
 
 
+def from_this_host(peer: str) -> bool:
+    """Whether a connection came from this host: its source is loopback or one of the host's own
+    addresses (the kernel lets only those be bound). A container's source is its own address, and it
+    cannot forge another without CAP_NET_RAW."""
+    try:
+        ip = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    ip = getattr(ip, "ipv4_mapped", None) or ip
+    if ip.is_loopback:
+        return True
+    if NONLOCAL_BIND.exists() and NONLOCAL_BIND.read_text().strip() != "0":
+        return False  # any address could be bound: only loopback proves anything
+    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((str(ip), 0))
+        except OSError:
+            return False
+    return True
+
+
 def setup_auth(app: Sanic, api_key: str) -> None:
-    """Require `api_key` on every non-exempt request (no-op when the key is empty: auth disabled)."""
+    """Keep /internal/ for the proxy on this host, and require `api_key` on every non-exempt request
+    (unless the key is empty: authentication disabled)."""
+
+    @app.on_request
+    async def internal_for_the_proxy_only(request: Request) -> None:
+        if request.path.startswith(INTERNAL_PREFIX) and not from_this_host(request.ip):
+            raise NotFound(f"no route {request.path}")
+
     if not api_key:
         return
 

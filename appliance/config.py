@@ -51,6 +51,9 @@ class DockerConfig:
     desktop_network: str = "rcoder-desktops"
     work_dir: str = field(default="/app", metadata=_check(os.path.isabs, "an absolute path"))
     auto_cleanup: bool = True
+    # Install the iptables rules that keep containers away from the host and from link-local metadata
+    # addresses (appliance/firewall.py). Turn off only where the operator's own firewall does that.
+    host_firewall: bool = True
     # An idle container older than this is removed even inside the idle timeout; 0: no limit.
     container_ttl_seconds: int = field(default=3600, metadata=_NOT_NEGATIVE)
     api_timeout_seconds: int = field(default=10, metadata=_POSITIVE)

@@ -112,17 +112,23 @@ class Engine:
     async def ping(self) -> None:
         await self._run(lambda: self._client().ping())
 
-    async def ensure_network(self, name: str, labels: dict[str, str]) -> None:
-        """Create a network for containers when the deployer has not."""
+    async def ensure_network(self, name: str, labels: dict[str, str]) -> str:
+        """Create a network for containers when the deployer has not; returns its bridge interface."""
 
-        def ensure() -> None:
+        def ensure() -> str:
             client = self._client()
-            if not client.networks.list(names=[name]):
+            found = [n for n in client.networks.list(names=[name]) if n.name == name]
+            if found:
+                network = found[0]
+            else:
                 # No traffic between the containers on it: one project cannot reach another's.
                 options = {"com.docker.network.bridge.enable_icc": "false"}
-                client.networks.create(name, driver="bridge", labels=labels, options=options)
+                network = client.networks.create(name, driver="bridge", labels=labels, options=options)
+                network.reload()
+            options = network.attrs.get("Options") or {}
+            return options.get("com.docker.network.bridge.name") or f"br-{network.id[:12]}"
 
-        await self._run(ensure)
+        return await self._run(ensure)
 
     async def find(self, labels: dict[str, str]) -> list[ContainerInfo]:
         def find() -> list[ContainerInfo]:

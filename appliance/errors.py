@@ -10,6 +10,7 @@ renders them all in the seed's envelope.
     │   └── ProjectNotFound      404 CONTAINER_NOT_FOUND
     ├── Conflict                 409 9010 (the agent is busy)
     ├── EngineUnavailable        503 SERVICE_UNAVAILABLE (Docker engine)
+    │   └── IsolationUnavailable 503 SERVICE_UNAVAILABLE (the host firewall is not in place)
     ├── RunnerUnavailable        503 GRPC_ERROR (the container's runner)
     └── ContainerFailed          502 CONTAINER_ERROR (the container did not start)
 """
@@ -67,6 +68,10 @@ class Conflict(ApplianceError):
 class EngineUnavailable(ApplianceError):
     status_code = 503
     code = "SERVICE_UNAVAILABLE"
+
+
+class IsolationUnavailable(EngineUnavailable):
+    """Containers would not be isolated from the host, so none is started."""
 
 
 class RunnerUnavailable(ApplianceError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from appliance import labels
 from appliance.config import Config
 from appliance.engine import ContainerInfo, ContainerSpec, Engine, NameTaken
-from appliance.errors import ContainerFailed
+from appliance.errors import ContainerFailed, IsolationUnavailable
 from appliance.projects import ProjectRef
 from appliance.runner_client import RUNNER_PORT, RunnerClient
 from appliance.store import Store
@@ -73,6 +73,8 @@ class Lifecycle:
         self._found: dict[str, tuple[float, RunningAgent]] = {}
         # Containers (by name) that requests are working with right now; cleanup leaves them alone.
         self._users: Counter[str] = Counter()
+        # Why containers cannot be isolated from the host (then none is started), if they cannot.
+        self.isolation_problem: str | None = None
 
     @contextlib.asynccontextmanager
     async def using(self, workload: Workload) -> AsyncIterator[None]:
@@ -165,6 +167,10 @@ class Lifecycle:
                     return running, False
                 except ContainerFailed:
                     self.forget(workload)  # it died since it was last seen: start a new one
+            if self.isolation_problem is not None:
+                raise IsolationUnavailable(
+                    f"no container is started until it can be isolated from the host: {self.isolation_problem}"
+                )
             # Stopped or half-started leftovers go before a new start.
             for container in await self._engine.find(workload.labels):
                 await self._engine.remove(container.id)

@@ -100,8 +100,9 @@ class Gateway(pulumi.ComponentResource):
                 start_period="10s",
                 retries=3,
             ),
-            # Root for the Docker socket, but without capabilities or privilege escalation.
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+            # Root for the Docker socket, without privilege escalation, and with NET_ADMIN only: the
+            # host firewall that keeps agents and desktops off the host (appliance/firewall.py).
+            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=["NET_ADMIN"]),
             security_opts=["no-new-privileges:true"],
             wait=True,  # `pulumi up` goes on (to the proxy) once the gateway is healthy
             wait_timeout=180,

@@ -1,5 +1,5 @@
 """What `pulumi destroy` cannot remove: the containers and volumes the gateway created at run time
-(agents, desktops, workspaces, homes), found by their stack label."""
+(agents, desktops, workspaces, homes), found by their stack label, and its host firewall rules."""
 
 from __future__ import annotations
 
@@ -12,13 +12,25 @@ from appliance import labels
 
 
 def remove_runtime_containers(engine: docker.DockerClient, stack: str) -> list[str]:
-    """Remove the stack's agent and desktop containers (before `destroy`, which removes their networks)."""
+    """Remove the stack's agent and desktop containers (before `destroy`, which removes their networks),
+    then the gateway's firewall rules, with the gateway's own image, on the Docker host."""
     removed = []
     for kind in (labels.KIND_AGENT, labels.KIND_DESKTOP):
         selector = [f"{labels.STACK}={stack}", f"{labels.KIND}={kind}"]
         for container in engine.containers.list(all=True, filters={"label": selector}):
             container.remove(force=True)
             removed.append(container.name)
+    selector = [f"{labels.STACK}={stack}", f"{labels.KIND}=gateway"]
+    for gateway in engine.containers.list(all=True, filters={"label": selector}):
+        output = engine.containers.run(
+            gateway.image.id,
+            ["rcoder-firewall", "remove", "--stack", stack],
+            network_mode="host",
+            cap_drop=["ALL"],
+            cap_add=["NET_ADMIN"],
+            remove=True,
+        )
+        removed.append(output.decode().strip())
     return removed
 
 

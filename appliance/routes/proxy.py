@@ -66,10 +66,17 @@ async def proxy_auth(request: Request):
     decision = await ctx.router.decide(
         original, key_ok or not ctx.api_key, request.cookies, container_ip, desktop_ip
     )
-    return routed(decision, ctx.config.port)
+    return routed(decision, gateway_address(ctx.config.host, ctx.config.port))
 
 
-def routed(decision: Decision, gateway_port: int):
+def gateway_address(host: str, port: int) -> str:
+    """Where the proxy reaches this gateway: the address it listens on (loopback when on all)."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def routed(decision: Decision, gateway: str):
     """The answer nginx acts on: where to send the request (refusals go to the gateway's error page)."""
     response = empty(status=204)
     if decision.status == 200:
@@ -78,7 +85,7 @@ def routed(decision: Decision, gateway_port: int):
         if decision.cookie:
             response.headers["set-cookie"] = decision.cookie
     else:
-        response.headers[UPSTREAM_HEADER] = f"127.0.0.1:{gateway_port}"
+        response.headers[UPSTREAM_HEADER] = gateway
         response.headers[PATH_HEADER] = (
             f"/internal/proxy-error/{decision.status}?message={quote(decision.message)}"
         )

@@ -7,6 +7,7 @@ the same engine. The suite shares one appliance; tests that need other settings 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -21,6 +22,8 @@ import docker
 import httpx
 import pytest
 from pytest_docker.plugin import Services, get_docker_services
+
+from appliance.firewall import Firewall
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = str(ROOT / "docker-compose.yml")
@@ -106,6 +109,7 @@ def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appl
                             print(f"removing container {container.name}")
                             container.remove(force=True)
         finally:
+            asyncio.run(Firewall(stack).remove())
             for volume in engine.volumes.list(filters={"label": f"rcoder.stack={stack}"}):
                 print(f"removing volume {volume.name}")
                 volume.remove(force=True)

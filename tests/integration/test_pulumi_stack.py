@@ -8,14 +8,17 @@ a port inside the project's container), and everything is torn down as a CI stac
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 
 import httpx
 import pytest
 
+from appliance.firewall import Firewall
 from infra import smoke, teardown
 from tests.integration.conftest import agent_containers, free_port, wait_listening
+from tests.integration.reach import host_targets, opened, reach
 from tests.integration.realise import Realiser
 from tests.pulumi_graph import run_program
 
@@ -43,7 +46,9 @@ def test_the_programs_resources_run_the_appliance_and_go_without_a_trace(engine)
         docs = httpx.get(outputs["docs_url"])
         refused = httpx.get(f"{url}/agents")
 
+        attempts = reach(container, host_targets(int(config["port"]), int(config["proxyPort"])))
         assert preview.status_code == 200 and preview.text == "Hello from the RCoder demo agent!\n"
+        assert opened(attempts) == [], f"the agent reaches nothing on the host: {attempts}"
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
         assert refused.status_code == 401, "the API key from the stack's secret is required"
         gateway = engine.containers.get(outputs["gateway_container"])
@@ -57,6 +62,7 @@ def test_the_programs_resources_run_the_appliance_and_go_without_a_trace(engine)
     assert engine.containers.list(all=True, filters=selector) == []
     assert engine.networks.list(filters=selector) == []
     assert engine.volumes.list(filters=selector) == []
+    assert asyncio.run(Firewall(stack).bridges()) == [], "the host firewall rules went with the stack"
     assert leftovers == [f"volume rcoder-{stack}-ws-{project}"], (
         "only the gateway's workspace volume was left"
     )

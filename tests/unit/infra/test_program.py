@@ -113,10 +113,10 @@ def test_the_gateway_runs_with_the_socket_its_state_a_healthcheck_and_least_priv
     assert {"volumeName": "rcoder-prod-state", "containerPath": "/var/lib/rcoder"} in inputs["volumes"]
     assert inputs["healthcheck"]["tests"] == ["CMD", "rcoder-healthcheck"]
     assert inputs["wait"] is True, "up waits for the gateway to be healthy"
-    assert inputs["capabilities"] == {"drops": ["ALL"]} and inputs["securityOpts"] == [
-        "no-new-privileges:true"
-    ]
+    assert inputs["capabilities"] == {"drops": ["ALL"], "adds": ["NET_ADMIN"]}, "NET_ADMIN: the firewall"
+    assert inputs["securityOpts"] == ["no-new-privileges:true"]
     variables = envs(gateway)
+    assert variables["RCODER_HOST"] == "127.0.0.1", "the gateway listens on loopback only"
     assert variables["RCODER_AGENT_IMAGE"] == "rcoder/agent:dev"
     assert variables["RCODER_DESKTOP_IMAGE"] == "rcoder/desktop:dev"
     assert variables["RCODER_NETWORK_BASE_NAME"] == "rcoder-prod-agents"

@@ -1,0 +1,166 @@
+"""The host firewall that keeps agent and desktop containers away from the host: iptables rules per stack.
+
+A container reaches the host's own addresses (its bridge gateway, the host's interfaces) through the
+host's INPUT chain, and anything beyond the host through FORWARD, where Docker's DOCKER-USER chain
+comes first. For each bridge of the stack:
+
+- INPUT: only replies to connections the host opened (the gateway's gRPC calls, the proxy's previews)
+  come in; every new connection from a container to the host is rejected, whatever the address or port.
+- DOCKER-USER: link-local addresses (169.254.0.0/16, where clouds serve instance metadata) are rejected.
+
+The rules live in two chains of the stack's own, so installing is idempotent and removing takes them
+all. `rcoder-firewall install|remove` does the same from the command line (`make down` removes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+METADATA_NETWORKS = ("169.254.0.0/16",)
+# iptables-nft first: Docker uses it on current Debian. The legacy backend also needs CAP_NET_RAW.
+BACKENDS = ("iptables-nft", "iptables-legacy", "iptables")
+
+
+class FirewallError(Exception):
+    """The rules could not be read, installed or removed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Chains:
+    """The stack's two chains. iptables allows 28 characters, so a stack is named by a digest."""
+
+    input: str
+    forward: str
+
+    @classmethod
+    def of(cls, stack: str) -> Chains:
+        digest = hashlib.sha256(stack.encode()).hexdigest()[:10]
+        return cls(input=f"RCODER-IN-{digest}", forward=f"RCODER-FW-{digest}")
+
+
+def input_rules(chain: str) -> list[list[str]]:
+    return [
+        ["-A", chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"],
+        ["-A", chain, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
+        ["-A", chain, "-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
+    ]
+
+
+def forward_rules(chain: str) -> list[list[str]]:
+    return [["-A", chain, "-d", network, "-j", "REJECT"] for network in METADATA_NETWORKS]
+
+
+class Firewall:
+    def __init__(self, stack: str, command: str | None = None) -> None:
+        self.chains = Chains.of(stack)
+        self._stack = stack
+        self._command = command
+
+    async def _iptables(self, *args: str, check: bool = True) -> tuple[int, str]:
+        if self._command is None:
+            self._command = await self._backend()
+        code, text = await _run(self._command, *args)
+        if check and code != 0:
+            raise FirewallError(f"{self._command} {' '.join(args)} failed: {text}")
+        return code, text
+
+    @staticmethod
+    async def _backend() -> str:
+        """The iptables that holds Docker's rules (it has the DOCKER-USER chain)."""
+        problems = []
+        for command in BACKENDS:
+            if shutil.which(command) is None:
+                continue
+            code, text = await _run(command, "-S", "DOCKER-USER")
+            if code == 0:
+                return command
+            problems.append(f"{command}: {text.splitlines()[0] if text else code}")
+        raise FirewallError(
+            "no iptables with Docker's DOCKER-USER chain is usable here "
+            f"({'; '.join(problems) or 'iptables is not installed'}); the gateway needs CAP_NET_ADMIN "
+            "(and CAP_NET_RAW for iptables-legacy) on the host's network"
+        )
+
+    async def install(self, bridges: Sequence[str]) -> None:
+        """Make the rules for exactly these bridge interfaces hold (idempotent)."""
+        for chain, rules in (
+            (self.chains.input, input_rules(self.chains.input)),
+            (self.chains.forward, forward_rules(self.chains.forward)),
+        ):
+            await self._iptables("-N", chain, check=False)
+            await self._iptables("-F", chain)
+            for rule in rules:
+                await self._iptables(*rule)
+        for parent, chain in (("INPUT", self.chains.input), ("DOCKER-USER", self.chains.forward)):
+            await self._drop_jumps(parent, chain, keep=set(bridges))
+            for bridge in bridges:
+                jump = ["-i", bridge, "-j", chain]
+                code, _ = await self._iptables("-C", parent, *jump, check=False)
+                if code != 0:
+                    await self._iptables("-I", parent, "1", *jump)
+        log.info("host firewall for stack %s holds on %s", self._stack, ", ".join(bridges))
+
+    async def remove(self) -> None:
+        """Take every rule and chain of the stack away (nothing installed is not an error)."""
+        for parent, chain in (("INPUT", self.chains.input), ("DOCKER-USER", self.chains.forward)):
+            await self._drop_jumps(parent, chain, keep=set())
+            await self._iptables("-F", chain, check=False)
+            await self._iptables("-X", chain, check=False)
+
+    async def bridges(self) -> list[str]:
+        """The interfaces whose traffic the stack's INPUT chain governs now."""
+        return sorted(bridge for bridge, _ in await self._jumps("INPUT", self.chains.input))
+
+    async def _jumps(self, parent: str, chain: str) -> list[tuple[str, list[str]]]:
+        _, listing = await self._iptables("-S", parent)
+        jumps = []
+        for line in listing.splitlines():
+            words = line.split()
+            if words[:2] == ["-A", parent] and words[-2:] == ["-j", chain] and "-i" in words:
+                jumps.append((words[words.index("-i") + 1], words[2:]))
+        return jumps
+
+    async def _drop_jumps(self, parent: str, chain: str, keep: set[str]) -> None:
+        for bridge, rule in await self._jumps(parent, chain):
+            if bridge not in keep:
+                await self._iptables("-D", parent, *rule)
+
+
+async def _run(command: str, *args: str) -> tuple[int, str]:
+    """Run iptables (waiting up to 5 s for its lock); its exit code and output."""
+    process = await asyncio.create_subprocess_exec(
+        command, "-w", "5", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    output, _ = await process.communicate()
+    return process.returncode or 0, output.decode(errors="replace").strip()
+
+
+async def _act(action: str, stack: str, bridges: list[str]) -> list[str]:
+    firewall = Firewall(stack)
+    if action == "install":
+        await firewall.install(bridges)
+    elif action == "remove":
+        await firewall.remove()
+    return await firewall.bridges()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="rcoder-firewall", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("install", "remove", "show"))
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("bridges", nargs="*", help="bridge interfaces (install)")
+    args = parser.parse_intermixed_args(argv)
+    try:
+        bridges = asyncio.run(_act(args.action, args.stack, args.bridges))
+    except FirewallError as exc:
+        sys.exit(f"rcoder-firewall: {exc}")
+    print(f"stack {args.stack}: {'rules on ' + ', '.join(bridges) if bridges else 'no rules'}")

@@ -1,0 +1,87 @@
+"""appliance/firewall.py against a real iptables, in a network namespace of the test's own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appliance.firewall import Chains
+
+FIREWALL = str(Path(sys.executable).with_name("rcoder-firewall"))
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="iptables in a network namespace needs root")
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A network namespace with Docker's DOCKER-USER chain hooked into FORWARD, as on a Docker host."""
+    name = f"rct{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        inside(name, "iptables-nft", "-N", "DOCKER-USER")
+        inside(name, "iptables-nft", "-A", "FORWARD", "-j", "DOCKER-USER")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+def inside(netns: str, *command: str) -> str:
+    result = subprocess.run(["ip", "netns", "exec", netns, *command], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def rules(netns: str) -> list[str]:
+    return inside(netns, "iptables-nft", "-S").splitlines()
+
+
+def test_install_is_idempotent_follows_the_bridges_and_remove_takes_everything(netns):
+    chains = Chains.of("stack-a")
+    before = rules(netns)
+
+    printed = inside(netns, FIREWALL, "install", "--stack", "stack-a", "br-one", "br-two")
+    once = rules(netns)
+    inside(netns, FIREWALL, "install", "--stack", "stack-a", "br-one", "br-two")
+    twice = rules(netns)
+
+    assert printed.strip() == "stack stack-a: rules on br-one, br-two"
+    assert once == twice, "a second install changes nothing"
+    for bridge in ("br-one", "br-two"):
+        assert f"-A INPUT -i {bridge} -j {chains.input}" in once
+        assert f"-A DOCKER-USER -i {bridge} -j {chains.forward}" in once
+    assert f"-A {chains.input} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN" in once
+    assert f"-A {chains.input} -p tcp -j REJECT --reject-with tcp-reset" in once
+    assert f"-A {chains.forward} -d 169.254.0.0/16 -j REJECT --reject-with icmp-port-unreachable" in once
+
+    inside(netns, FIREWALL, "install", "--stack", "stack-a", "br-two")
+    assert f"-A INPUT -i br-one -j {chains.input}" not in rules(netns), "a bridge no longer listed is let go"
+
+    inside(netns, FIREWALL, "install", "--stack", "stack-b", "br-three")
+    inside(netns, FIREWALL, "remove", "--stack", "stack-a")
+    left = rules(netns)
+    assert not [rule for rule in left if chains.input in rule or chains.forward in rule]
+    assert f"-A INPUT -i br-three -j {Chains.of('stack-b').input}" in left, "other stacks keep theirs"
+
+    inside(netns, FIREWALL, "remove", "--stack", "stack-b")
+    assert rules(netns) == before
+
+
+def test_without_dockers_chain_install_fails_saying_why():
+    name = f"rct{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        result = subprocess.run(
+            ["ip", "netns", "exec", name, FIREWALL, "install", "--stack", "s", "br-x"],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True)
+    assert result.returncode != 0
+    assert "DOCKER-USER" in result.stderr and "CAP_NET_ADMIN" in result.stderr

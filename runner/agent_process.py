@@ -30,7 +30,7 @@ INITIALIZE_TIMEOUT = 60.0
 STOP_GRACE = 2.0
 STDIO_LIMIT = 50 * 1024 * 1024  # ACP messages carry attachments; asyncio's 64 KiB line limit is too small.
 
-UpdateHandler = Callable[[str, Any], None]
+UpdateHandler = Callable[[str, Any], Awaitable[None]]
 PermissionHandler = Callable[[str, Any, list[PermissionOption]], Awaitable[RequestPermissionResponse]]
 
 
@@ -42,8 +42,8 @@ class ClientCallbacks:
         self._on_permission = on_permission
 
     async def session_update(self, session_id: str, update: Any, **_: Any) -> None:
-        # No await before this call: updates are handled in the order they arrived.
-        self._on_update(session_id, update)
+        # The update is numbered before anything is awaited: updates keep the order they arrived in.
+        await self._on_update(session_id, update)
 
     async def request_permission(
         self, session_id: str, tool_call: Any, options: list[PermissionOption], **_: Any

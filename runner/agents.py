@@ -7,10 +7,8 @@ import sys
 from dataclasses import dataclass, field
 
 from rcoder_rpc import agent_pb2
+from rcoder_rpc.contract import AGENT_KINDS, DEFAULT_AGENT_ID
 from runner.errors import InvalidRequest
-
-DEFAULT_AGENT_ID = "demo"
-KINDS = ("plain", "claude-code", "codex")
 
 
 @dataclass(frozen=True)
@@ -36,8 +34,8 @@ def resolve_agent(
     """The agent a request's agent_server describes: a command of its own, or a built-in by id."""
     if server is not None and server.HasField("command") and server.command:
         kind = server.metadata.get("kind", "plain")
-        if kind not in KINDS:
-            raise InvalidRequest(f"agent kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if kind not in AGENT_KINDS:
+            raise InvalidRequest(f"agent kind must be one of {', '.join(AGENT_KINDS)}, not {kind!r}")
         agent_id = server.agent_id if server.HasField("agent_id") else "custom"
         return AgentSpec(agent_id, server.command, tuple(server.args), dict(server.env), kind)
     wanted = (server.agent_id if server is not None and server.HasField("agent_id") else "") or default_id

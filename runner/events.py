@@ -14,9 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-PROMPT_START = "SessionPromptStart"
-PROMPT_END = "SessionPromptEnd"
-SESSION_UPDATE = "AgentSessionUpdate"
+from rcoder_rpc.contract import PROMPT_END, PROMPT_START
 
 DEFAULT_CAPACITY = 20_000
 
@@ -42,7 +40,7 @@ class EventLog:
         self._events: deque[Event] = deque(maxlen=capacity)
         self._last_sequence = 0
         self._turn_start = 1
-        self._appended = asyncio.Event()
+        self._changed = asyncio.Condition()
 
     @property
     def last_sequence(self) -> int:
@@ -53,9 +51,11 @@ class EventLog:
         """True between a turn's prompt_start and its terminal event."""
         return bool(self._events) and not self._events[-1].terminal
 
-    def append(
+    async def append(
         self, message_type: str, sub_type: str, payload: dict[str, Any], request_id: str | None = None
     ) -> Event:
+        """Number and keep the event (before anything is awaited, so events keep their order), then
+        wake the followers."""
         self._last_sequence += 1
         event = Event(
             sequence=self._last_sequence,
@@ -68,9 +68,8 @@ class EventLog:
         if message_type == PROMPT_START:
             self._turn_start = event.sequence
         self._events.append(event)
-        # Wake every follower, then arm a fresh event for the next append.
-        self._appended.set()
-        self._appended = asyncio.Event()
+        async with self._changed:
+            self._changed.notify_all()
         return event
 
     def after(self, sequence: int) -> list[Event]:
@@ -89,12 +88,19 @@ class EventLog:
         cursor = after_sequence if after_sequence > 0 else self._turn_start - 1
         while True:
             # Snapshot before yielding: events appended while the subscriber reads are sent next round.
-            appended, idle, batch = self._appended, not self.in_turn, self.after(cursor)
+            idle, batch = not self.in_turn, self.after(cursor)
             for event in batch:
                 yield event
                 cursor = event.sequence
                 if event.terminal:
                     return
+            if batch:
+                continue
             if idle:
                 return
-            await appended.wait()
+            await self._wait_past(cursor)
+
+    async def _wait_past(self, sequence: int) -> None:
+        """Until an event after `sequence` is here, or the session is idle."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._last_sequence > sequence or not self.in_turn)

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from acp.schema import AllowedOutcome, DeniedOutcome, PermissionOption, RequestPermissionResponse
 
+from rcoder_rpc.contract import PERMISSION_POLICIES
 from runner.errors import InvalidRequest, NotFound
 
-POLICIES = ("allow", "deny", "ask")
 DEFAULT_TIMEOUT = 300.0
 ALLOW_KINDS = ("allow_once", "allow_always")
 REJECT_KINDS = ("reject_once", "reject_always")
 
-Emit = Callable[[str, dict[str, Any]], None]
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 def selected(option_id: str) -> RequestPermissionResponse:
@@ -57,8 +57,9 @@ class Permissions:
         ] = {}
 
     def configure(self, policy: str | None, timeout: float | None) -> None:
-        if policy and policy not in POLICIES:
-            raise InvalidRequest(f"permission_policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        if policy and policy not in PERMISSION_POLICIES:
+            choices = ", ".join(PERMISSION_POLICIES)
+            raise InvalidRequest(f"permission_policy must be one of {choices}, not {policy!r}")
         self.policy = policy or "allow"
         self.timeout = timeout or DEFAULT_TIMEOUT
 
@@ -70,7 +71,7 @@ class Permissions:
         request_id = uuid.uuid4().hex
         future: asyncio.Future[RequestPermissionResponse] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (future, options)
-        self._emit(
+        await self._emit(
             "permission_request",
             {
                 "requestId": request_id,
@@ -87,7 +88,7 @@ class Permissions:
         finally:
             self._pending.pop(request_id, None)
         outcome = response.outcome
-        self._emit(
+        await self._emit(
             "permission_resolved",
             {"requestId": request_id, "how": how, "optionId": getattr(outcome, "option_id", None)},
         )

@@ -8,10 +8,12 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from rcoder_rpc.contract import RUNNER_PORT
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="rcoder-runner-probe", description=__doc__)
-    parser.add_argument("--address", default="127.0.0.1:50051")
+    parser.add_argument("--address", default=f"127.0.0.1:{RUNNER_PORT}")
     parser.add_argument("--timeout", type=float, default=2.0)
     args = parser.parse_args(argv)
     with grpc.insecure_channel(args.address) as channel:

@@ -85,7 +85,7 @@ class Projects:
             agent = await self._ensure_agent(project, request)
             session = await self._ensure_session(project, agent, request)
             session.permissions.configure(request.permission_policy, request.permission_timeout)
-            session.start_turn(request.blocks, request.request_id)
+            await session.start_turn(request.blocks, request.request_id)
         resumed = session.id == request.session_id if request.session_id else None
         return session, resumed
 
@@ -125,9 +125,9 @@ class Projects:
         self._sessions[session_id] = session
         return session
 
-    def _dispatch_update(self, session_id: str, update: Any) -> None:
+    async def _dispatch_update(self, session_id: str, update: Any) -> None:
         if session := self._sessions.get(session_id):
-            session.on_update(update)
+            await session.on_update(update)
 
     async def _dispatch_permission(self, session_id: str, tool_call: Any, options: list[Any]) -> Any:
         session = self._sessions.get(session_id)

@@ -14,14 +14,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from rcoder_rpc import agent_pb2, agent_pb2_grpc
+from rcoder_rpc.contract import DEFAULT_AGENT_ID, RUNNER_PORT
 from rcoder_rpc.tracing import server_interceptor, setup_logging, setup_tracing
-from runner.agents import BUILTIN_AGENTS, DEFAULT_AGENT_ID
+from runner.agents import BUILTIN_AGENTS
 from runner.projects import Projects
 from runner.service import AgentService
 
 log = logging.getLogger("rcoder.runner")
 
-DEFAULT_PORT = 50051
 SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
 # Keepalive tuned with the gateway's client side: pings every 20 s are accepted.
 SERVER_OPTIONS = [
@@ -78,7 +78,7 @@ async def serve(args: argparse.Namespace) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="rcoder-runner", description=__doc__)
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="gRPC port (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=RUNNER_PORT, help="gRPC port (default: %(default)s)")
     parser.add_argument(
         "--workspace",
         default=os.environ.get("RCODER_WORKSPACE", "/app/project_workspace"),

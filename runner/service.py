@@ -13,13 +13,14 @@ from pathlib import Path
 import grpc
 
 from rcoder_rpc import agent_pb2, agent_pb2_grpc
+from rcoder_rpc.contract import ID
 from runner import prompt
 from runner.errors import InvalidRequest, RunnerError
 from runner.events import Event
 from runner.projects import Projects, TurnRequest
 
 VNC_READY_FILE = Path("/tmp/vnc_ready")
-PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+PROJECT_ID = re.compile(ID)
 NOVNC_PORT = 6080
 
 

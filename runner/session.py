@@ -10,9 +10,10 @@ from typing import Any
 import acp
 from opentelemetry import trace
 
+from rcoder_rpc.contract import PROMPT_END, PROMPT_START, SESSION_UPDATE
 from runner.agent_process import AgentProcess
 from runner.errors import Busy
-from runner.events import PROMPT_END, PROMPT_START, SESSION_UPDATE, EventLog
+from runner.events import EventLog
 from runner.permissions import Permissions
 
 log = logging.getLogger(__name__)
@@ -47,22 +48,22 @@ class Session:
     def busy(self) -> bool:
         return self.log.in_turn
 
-    def on_update(self, update: Any) -> None:
+    async def on_update(self, update: Any) -> None:
         """An ACP session/update notification from the agent."""
         if not self.busy:
             return  # a turn that was already ended (e.g. forced after a cancel) cannot add events
         payload = update.model_dump(mode="json", by_alias=True, exclude_none=True)
-        self._emit(SESSION_UPDATE, update.session_update, payload)
+        await self._emit(SESSION_UPDATE, update.session_update, payload)
 
-    def _emit_update(self, sub_type: str, payload: dict[str, Any]) -> None:
+    async def _emit_update(self, sub_type: str, payload: dict[str, Any]) -> None:
         if self.busy:
-            self._emit(SESSION_UPDATE, sub_type, payload)
+            await self._emit(SESSION_UPDATE, sub_type, payload)
 
-    def start_turn(self, blocks: list[Any], request_id: str | None) -> None:
+    async def start_turn(self, blocks: list[Any], request_id: str | None) -> None:
         if self.busy:
             raise Busy(f"session {self.id} is already running a turn; cancel it or wait for it to end")
         self._request_id = request_id
-        self._emit(PROMPT_START, "prompt_start", {})
+        await self._emit(PROMPT_START, "prompt_start", {})
         self._turn = asyncio.create_task(self._run(blocks), name=f"turn-{self.id}")
 
     async def _run(self, blocks: list[Any]) -> None:
@@ -75,18 +76,18 @@ class Session:
         try:
             response = await self.agent.prompt(self.id, blocks)
         except acp.RequestError as exc:
-            self._end_with_error(exc.code, str(exc), exc.data)
+            await self._end_with_error(exc.code, str(exc), exc.data)
         except ConnectionError as exc:
-            self._end_with_error(-32603, f"the agent process ended during the turn ({exc})")
+            await self._end_with_error(-32603, f"the agent process ended during the turn ({exc})")
         except asyncio.CancelledError:
-            self._end("cancelled", "The turn was stopped with its agent.")
+            await self._end("cancelled", "The turn was stopped with its agent.")
             raise
         except Exception as exc:
             log.exception("turn of session %s failed", self.id)
-            self._end_with_error(-32603, f"the turn failed: {exc}")
+            await self._end_with_error(-32603, f"the turn failed: {exc}")
         else:
             stop = str(response.stop_reason)
-            self._end(stop, STOP_REASON_DESCRIPTIONS.get(stop, f"The turn ended: {stop}."))
+            await self._end(stop, STOP_REASON_DESCRIPTIONS.get(stop, f"The turn ended: {stop}."))
 
     async def cancel(self, grace: float) -> bool:
         """Ask the agent to cancel (ACP session/cancel); end the turn ourselves after `grace` seconds."""
@@ -98,7 +99,7 @@ class Session:
         self.permissions.cancel_all()
         done, _ = await asyncio.wait({turn}, timeout=grace)
         if not done:
-            self._end("cancelled", f"The agent did not stop within {grace:g} s; the turn was ended.")
+            await self._end("cancelled", f"The agent did not stop within {grace:g} s; the turn was ended.")
         return True
 
     async def close(self) -> None:
@@ -107,19 +108,19 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._turn
 
-    def _end(self, stop_reason: str, description: str) -> None:
+    async def _end(self, stop_reason: str, description: str) -> None:
         if self.busy:
             payload = {"reason": _camel(stop_reason), "description": description}
-            self._emit(PROMPT_END, stop_reason, payload)
+            await self._emit(PROMPT_END, stop_reason, payload)
 
-    def _end_with_error(self, code: int, message: str, data: Any = None) -> None:
+    async def _end_with_error(self, code: int, message: str, data: Any = None) -> None:
         if self.busy:
             payload = {"code": code, "message": message}
             if data is not None:
                 payload["data"] = data
-            self._emit(PROMPT_END, "error", payload)
+            await self._emit(PROMPT_END, "error", payload)
 
-    def _emit(self, message_type: str, sub_type: str, payload: dict[str, Any]) -> None:
+    async def _emit(self, message_type: str, sub_type: str, payload: dict[str, Any]) -> None:
         if self._request_id is not None:
             payload = {**payload, "request_id": self._request_id}
-        self.log.append(message_type, sub_type, payload, self._request_id)
+        await self.log.append(message_type, sub_type, payload, self._request_id)

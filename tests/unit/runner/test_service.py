@@ -109,11 +109,11 @@ async def test_bad_requests_are_refused_with_clear_codes(runner):
 async def test_stop_agent_ends_the_running_turn(runner):
     stub, _, _ = runner
     reply = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="wait 30"))
-    follower = asyncio.create_task(collect(stub, reply.session_id))
-    await asyncio.sleep(0.2)
+    stream = aiter(stub.SubscribeProgress(agent_pb2.ProgressRequest(session_id=reply.session_id)))
+    assert (await anext(stream)).sub_type == "prompt_start", "the turn is running"
 
     stopped = await stub.StopAgent(agent_pb2.StopAgentRequest(project_id="p1", force=True))
-    events = await asyncio.wait_for(follower, 5)
+    events = [event async for event in stream]
 
     assert stopped.result == "stopped"
     assert events[-1].sub_type == "cancelled"

@@ -1,4 +1,5 @@
-"""Which agent a request runs, with which model provider, MCP servers and permission policy.
+"""The runner's ChatRequest, completed with what the operator decides: which agent runs, with which
+model provider, MCP servers and permission policy.
 
 Agents come from the operator's registry (config `agents`). A request may pick one by id; it may
 describe a command of its own, or add environment variables, only where the operator allows custom
@@ -9,28 +10,30 @@ from __future__ import annotations
 
 from appliance.config import Config, read_secret
 from appliance.errors import BadRequest, Forbidden
-from appliance.models import AgentServer, ChatBody
-from appliance.projects import ProjectRef
 from rcoder_rpc import agent_pb2
 
 
-def agent_server(config: Config, requested: AgentServer | None) -> agent_pb2.ChatAgentServerConfig:
+def agent_server(
+    config: Config, requested: agent_pb2.ChatAgentServerConfig | None
+) -> agent_pb2.ChatAgentServerConfig:
     """The resolved agent, as the runner takes it: command, args, env and kind."""
-    custom = requested is not None and (requested.command or requested.env)
+    command = requested.command if requested is not None and requested.HasField("command") else ""
+    custom = requested is not None and (command or requested.env)
     if custom and not config.allow_custom_agents:
         raise Forbidden(
             "this appliance runs only its configured agents (GET /agents); a custom command or environment "
             "needs allow_custom_agents in the operator's configuration"
         )
-    if requested is not None and requested.command:
+    requested_id = requested.agent_id if requested is not None and requested.HasField("agent_id") else ""
+    if requested is not None and command:
         return agent_pb2.ChatAgentServerConfig(
-            agent_id=requested.agent_id or "custom",
-            command=requested.command,
+            agent_id=requested_id or "custom",
+            command=command,
             args=requested.args,
             env=requested.env,
             metadata={"kind": requested.metadata.get("kind", "plain")},
         )
-    agent_id = (requested.agent_id if requested is not None else None) or config.default_agent_id
+    agent_id = requested_id or config.default_agent_id
     definition = config.agents.get(agent_id)
     if definition is None:
         raise BadRequest(
@@ -46,18 +49,16 @@ def agent_server(config: Config, requested: AgentServer | None) -> agent_pb2.Cha
     )
 
 
-def permission_policy(config: Config, body: ChatBody, agent_id: str) -> str:
+def permission_policy(config: Config, requested: str, agent_id: str) -> str:
     """The request's policy, else the agent's, else allow."""
-    if body.permission_policy:
-        return body.permission_policy
+    if requested:
+        return requested
     definition = config.agents.get(agent_id)
     return definition.permission_policy if definition is not None else "allow"
 
 
-def model_provider(config: Config, body: ChatBody) -> agent_pb2.ModelProviderConfig | None:
-    """The request's model provider, else the operator's default one (if configured)."""
-    if body.model_provider is not None:
-        return body.model_provider.to_proto()
+def default_model_provider(config: Config) -> agent_pb2.ModelProviderConfig | None:
+    """The operator's default model provider (if configured), for requests that name none."""
     default = config.default_model_provider
     if not default.id:
         return None
@@ -72,10 +73,7 @@ def model_provider(config: Config, body: ChatBody) -> agent_pb2.ModelProviderCon
     )
 
 
-def context_servers(config: Config, body: ChatBody) -> dict[str, agent_pb2.ChatContextServerConfig]:
-    """The request's MCP servers, else the operator's defaults (a request's list replaces them)."""
-    if body.agent_config is not None and body.agent_config.context_servers:
-        return {name: s.to_proto() for name, s in body.agent_config.context_servers.items()}
+def default_context_servers(config: Config) -> dict[str, agent_pb2.ChatContextServerConfig]:
     return {
         name: agent_pb2.ChatContextServerConfig(
             source="local", enabled=server.enabled, command=server.command, args=server.args, env=server.env
@@ -97,18 +95,19 @@ def public_provider(request: agent_pb2.ChatRequest) -> dict[str, str] | None:
     }
 
 
-def chat_request(config: Config, body: ChatBody, ref: ProjectRef, session_id: str) -> agent_pb2.ChatRequest:
-    """The runner's ChatRequest for a validated /chat body, with everything the operator decides filled in."""
-    request = body.to_proto(ref, session_id)
-    requested = body.agent_config.agent_server if body.agent_config is not None else None
+def complete(config: Config, request: agent_pb2.ChatRequest) -> agent_pb2.ChatRequest:
+    """The request as a client sent it, with everything the operator decides filled in."""
+    completed = agent_pb2.ChatRequest()
+    completed.CopyFrom(request)
+    settings = completed.agent_config
+    requested = settings.agent_server if settings.HasField("agent_server") else None
     server = agent_server(config, requested)
-    request.agent_config.agent_server.CopyFrom(server)
-    request.agent_config.context_servers.clear()
-    for name, mcp in context_servers(config, body).items():
-        request.agent_config.context_servers[name].CopyFrom(mcp)
-    provider = model_provider(config, body)
-    if provider is not None:
-        request.model_config.CopyFrom(provider)
-    request.permission_policy = permission_policy(config, body, server.agent_id)
-    request.permission_timeout_seconds = config.permission_timeout_seconds
-    return request
+    settings.agent_server.CopyFrom(server)
+    if not settings.context_servers:
+        for name, mcp in default_context_servers(config).items():
+            settings.context_servers[name].CopyFrom(mcp)
+    if not completed.HasField("model_config") and (provider := default_model_provider(config)):
+        completed.model_config.CopyFrom(provider)
+    completed.permission_policy = permission_policy(config, completed.permission_policy, server.agent_id)
+    completed.permission_timeout_seconds = config.permission_timeout_seconds
+    return completed

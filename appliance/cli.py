@@ -7,9 +7,10 @@ import sys
 
 import yaml
 
-from appliance.app import create_app
 from appliance.config import ConfigError, read_api_key
 from appliance.config_loader import describe, load_config
+from appliance.gateway import Gateway
+from appliance.http.app import create_app
 from rcoder_rpc.tracing import setup_logging, setup_tracing
 
 
@@ -64,5 +65,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     setup_logging(config.log_level)
     setup_tracing("rcoder-gateway", config.otlp_endpoint or None)
-    app = create_app(config)
+    try:
+        gateway = Gateway.build(config)
+    except ConfigError as exc:
+        sys.exit(f"rcoder: {exc}")
+    app = create_app(gateway)
     app.run(host=config.host, port=config.port, single_process=True, access_log=False, motd=False)

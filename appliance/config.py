@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rcoder_rpc.contract import AGENT_KINDS, DEFAULT_AGENT_ID, PERMISSION_POLICIES
+
 
 class ConfigError(Exception):
     """A configuration value is unknown or invalid; the message names the key and where it came from."""
@@ -33,7 +35,6 @@ _NAME = _check(
     lambda v: re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,30}", v) is not None, "a lowercase name of 1-31 characters"
 )
 _SECRET = {"secret": True}
-POLICIES = ("allow", "deny", "ask")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,16 @@ class DockerConfig:
     # Install the iptables rules that keep containers away from the host and from link-local metadata
     # addresses (appliance/firewall.py). Turn off only where the operator's own firewall does that.
     host_firewall: bool = True
+    # The host's TCP ports that containers may still connect to, comma-separated (e.g. a model server
+    # running on the host); every other port of the host is closed to them.
+    host_open_ports: str = field(
+        default="", metadata=_check(lambda v: _ports(v) is not None, "port numbers separated by commas")
+    )
+
+    @property
+    def open_ports(self) -> tuple[int, ...]:
+        return _ports(self.host_open_ports) or ()
+
     # An idle container older than this is removed even inside the idle timeout; 0: no limit.
     container_ttl_seconds: int = field(default=3600, metadata=_NOT_NEGATIVE)
     api_timeout_seconds: int = field(default=10, metadata=_POSITIVE)
@@ -107,15 +118,20 @@ class ProxyConfig:
         return _port_range(self.allowed_ports) or (1024, 49151)
 
 
+def _ports(text: str) -> tuple[int, ...] | None:
+    """ "8000, 4000" → (8000, 4000); None when it is not a list of port numbers."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not all(part.isdigit() and 1 <= int(part) <= 65535 for part in parts):
+        return None
+    return tuple(int(part) for part in parts)
+
+
 def _port_range(text: str) -> tuple[int, int] | None:
     match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
     if not match:
         return None
     low, high = int(match[1]), int(match[2])
     return (low, high) if 1 <= low <= high <= 65535 else None
-
-
-AGENT_KINDS = ("plain", "claude-code", "codex")
 
 
 @dataclass(frozen=True)
@@ -131,7 +147,8 @@ class AgentDefinition:
     kind: str = field(default="plain", metadata=_check(lambda v: v in AGENT_KINDS, " or ".join(AGENT_KINDS)))
     # How its permission requests are answered unless a request says otherwise.
     permission_policy: str = field(
-        default="allow", metadata=_check(lambda v: v in POLICIES, "allow, deny or ask")
+        default="allow",
+        metadata=_check(lambda v: v in PERMISSION_POLICIES, " or ".join(PERMISSION_POLICIES)),
     )
     description: str = ""
 
@@ -185,7 +202,7 @@ class Config:
     projects_dir: str = "./project_workspace"
     # Where the gateway keeps its DuckDB file.
     state_dir: str = "./state"
-    default_agent_id: str = "demo"
+    default_agent_id: str = DEFAULT_AGENT_ID
     # OTLP endpoint for traces (the gateway's and its runners'); empty: no export.
     otlp_endpoint: str = ""
     log_level: str = field(
@@ -205,6 +222,12 @@ class Config:
     cleanup_config: CleanupConfig = field(default_factory=CleanupConfig)
     api_key_auth: ApiKeyAuthConfig = field(default_factory=ApiKeyAuthConfig)
     proxy_config: ProxyConfig = field(default_factory=ProxyConfig)
+
+    @property
+    def address(self) -> str:
+        """host:port where this host reaches the gateway (loopback when it listens on every address)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     @property
     def workspace_path(self) -> str:

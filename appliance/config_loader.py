@@ -37,6 +37,7 @@ ENVIRONMENT = {
     "RCODER_DESKTOP_IMAGE": ("docker_config", "desktop_image"),
     "RCODER_API_TIMEOUT_SECONDS": ("docker_config", "api_timeout_seconds"),
     "RCODER_HOST_FIREWALL": ("docker_config", "host_firewall"),
+    "RCODER_HOST_OPEN_PORTS": ("docker_config", "host_open_ports"),
     "RCODER_CLEANUP_ENABLED": ("cleanup_config", "enabled"),
     "RCODER_IDLE_TIMEOUT_SECONDS": ("cleanup_config", "idle_timeout_seconds"),
     "RCODER_CLEANUP_INTERVAL_SECONDS": ("cleanup_config", "cleanup_interval_seconds"),

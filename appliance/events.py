@@ -22,13 +22,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from appliance.errors import ApplianceError, RunnerUnavailable, SessionNotFound
+from appliance.runner_client import RunnerClient
 from appliance.store import SessionState, Store
 from rcoder_rpc import agent_pb2
+from rcoder_rpc.contract import PROMPT_END, PROMPT_START
 
 log = logging.getLogger(__name__)
 
-PROMPT_START = "SessionPromptStart"
-PROMPT_END = "SessionPromptEnd"
 RECENT_EVENTS = 4096
 FLUSH_SECONDS = 0.05
 PAGE = 1000
@@ -36,26 +36,31 @@ PAGE = 1000
 
 @dataclass
 class Feed:
-    """One session: its state (as stored) and its recent events, with the followers' wake-up."""
+    """One session: its state (as stored) and its recent events; followers wait on `changed`."""
 
     state: SessionState
     recent: deque[agent_pb2.ProgressEvent] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
-    appended: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     pump: asyncio.Task[None] | None = None
 
-    def add(self, event: agent_pb2.ProgressEvent) -> None:
+    async def add(self, event: agent_pb2.ProgressEvent) -> None:
         state = self.state
         state.last_sequence = event.sequence
         if event.message_type == PROMPT_START:
             state.turn_start = event.sequence
         state.in_turn = event.message_type != PROMPT_END
         self.recent.append(event)
-        self.appended.set()
-        self.appended = asyncio.Event()
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_past(self, sequence: int) -> None:
+        """Until an event after `sequence` is here, or the session is idle."""
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.state.last_sequence > sequence or not self.state.in_turn)
 
 
 class EventHub:
-    def __init__(self, store: Store, runners) -> None:
+    def __init__(self, store: Store, runners: RunnerClient) -> None:
         self._store = store
         self._runners = runners
         self._feeds: dict[str, Feed] = {}
@@ -111,22 +116,22 @@ class EventHub:
             async for event in events:
                 event.sequence += state.runner_base
                 if event.sequence > state.last_sequence:
-                    self._record(feed, event)
+                    await self._record(feed, event)
         except RunnerUnavailable:
-            self._end_turn(
+            await self._end_turn(
                 feed, "the agent's runner went away during the turn (its container stopped or restarted)"
             )
         except ApplianceError as exc:
-            self._end_turn(feed, f"the agent's event stream broke off: {exc.message}")
+            await self._end_turn(feed, f"the agent's event stream broke off: {exc.message}")
         else:
-            self._end_turn(feed, "the agent's event stream ended before the turn did")
+            await self._end_turn(feed, "the agent's event stream ended before the turn did")
 
-    def _record(self, feed: Feed, event: agent_pb2.ProgressEvent) -> None:
-        feed.add(event)
+    async def _record(self, feed: Feed, event: agent_pb2.ProgressEvent) -> None:
         self._unwritten.append(event)
         self._dirty[feed.state.session_id] = feed.state
+        await feed.add(event)
 
-    def _end_turn(self, feed: Feed, message: str) -> None:
+    async def _end_turn(self, feed: Feed, message: str) -> None:
         """End a running turn with an `error` terminal event of the gateway's own."""
         if not feed.state.in_turn:
             return
@@ -139,7 +144,7 @@ class EventHub:
             sequence=feed.state.last_sequence + 1,
             session_id=feed.state.session_id,
         )
-        self._record(feed, event)
+        await self._record(feed, event)
         log.warning("session %s ended: %s", feed.state.session_id, message)
 
     async def end_turns(self, sessions: list[SessionState], message: str) -> None:
@@ -150,7 +155,7 @@ class EventHub:
                 continue
             if feed.pump is not None:
                 feed.pump.cancel()
-            self._end_turn(feed, message)
+            await self._end_turn(feed, message)
 
     async def follow(self, session_id: str, after: int) -> AsyncIterator[agent_pb2.ProgressEvent]:
         """Events after `after` (0: from the latest turn's start), ending after a terminal event.
@@ -162,7 +167,7 @@ class EventHub:
             raise SessionNotFound(f"no session {session_id!r}; start one with POST /chat")
         cursor = after if after > 0 else max(feed.state.turn_start - 1, 0)
         while True:
-            appended, idle = feed.appended, not feed.state.in_turn
+            idle = not feed.state.in_turn
             batch = await self._after(feed, cursor)
             for event in batch:
                 yield event
@@ -173,7 +178,7 @@ class EventHub:
                 continue
             if idle:
                 return
-            await appended.wait()
+            await feed.wait_past(cursor)
 
     async def _after(self, feed: Feed, cursor: int) -> list[agent_pb2.ProgressEvent]:
         recent = feed.recent

@@ -1,14 +1,20 @@
-"""The gateway container's health check: its own /health, on the port it was configured with."""
+"""The gateway container's health check: its own /health, where the configuration says it listens."""
 
 from __future__ import annotations
 
-import os
 import sys
 import urllib.request
 
+from appliance.config import ConfigError
+from appliance.config_loader import load_config
+
 
 def main() -> int:
-    url = f"http://127.0.0.1:{os.environ.get('RCODER_PORT', '8087')}/health"
+    try:
+        url = f"http://{load_config({}).address}/health"
+    except ConfigError as exc:
+        print(f"rcoder-healthcheck: {exc}", file=sys.stderr)
+        return 1
     try:
         with urllib.request.urlopen(url, timeout=2):
             return 0

@@ -23,7 +23,6 @@ from rcoder_rpc import agent_pb2, agent_pb2_grpc
 from rcoder_rpc.tracing import client_interceptors
 
 T = TypeVar("T")
-RUNNER_PORT = 50051
 CALL_TIMEOUT = 300.0
 CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 20_000),

@@ -1,67 +1,124 @@
-"""Turns of a project's agent, wherever it runs: in the project's container (/chat) or in its
-user's desktop (/computer/chat). The routes of both APIs share these steps."""
+"""Turns of a project's agent, wherever it runs: in the project's container (/chat, /agent/*) or in its
+user's desktop (/computer/chat, /computer/agent/*). Every agent route is one call here."""
 
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
-from appliance.agents import chat_request, public_provider
+from appliance import chat_request
+from appliance.config import Config
+from appliance.containers.lifecycle import Lifecycle, Limits, RunningContainer
 from appliance.errors import ProjectNotFound
-from appliance.lifecycle import RunningAgent
-from appliance.models import ChatBody
+from appliance.events import EventHub
 from appliance.projects import ProjectRef
-from appliance.replies import ChatData
+from appliance.runner_client import RunnerClient
+from appliance.store import ProjectRow, Store
+from rcoder_rpc import agent_pb2
 
 log = logging.getLogger(__name__)
 
 
-async def start_turn(ctx: SimpleNamespace, body: ChatBody, ref: ProjectRef) -> ChatData:
-    """Start the container if needed, then a turn of the project's agent, and pump its events.
+@dataclass(frozen=True)
+class Started:
+    """A turn that has started: its session, and whether the session asked for was resumed."""
 
-    Without session_id the conversation continues in the project's latest session (as in the seed).
-    """
-    await ctx.store.touch_project(ref)
-    workload = ctx.lifecycle.serving(ref)
-    async with ctx.lifecycle.using(workload):
-        running, _ = await ctx.lifecycle.ensure(workload, body.limits())
-        session_id = body.session_id
-        if session_id is None and (project := await ctx.store.project(ref.key)):
-            session_id = project.latest_session_id
-        request = chat_request(ctx.config, body, ref, session_id or "")
-        reply = await ctx.runners.chat(running.address, request)
-        await ctx.store.record_model_provider(ref.key, public_provider(request))
-        await ctx.store.record_session(reply.session_id, ref.key)
-        await ctx.hub.pump(reply.session_id, ref.key, running.container.id, running.address)
-    log.info("chat queued: project %s, session %s", ref.key, reply.session_id)
-    resumed = reply.session_resumed if reply.HasField("session_resumed") else None
-    return ChatData(
-        project_id=ref.project_id,
-        session_id=reply.session_id,
-        request_id=body.request_id,
-        session_resumed=resumed,
-        error=None
-        if resumed is not False
-        else f"session {session_id} could not be resumed; a new one started",
-    )
+    session_id: str
+    resumed: bool | None  # None when no session was asked for
+    asked_for: str | None
 
 
-async def running_for(ctx: SimpleNamespace, ref: ProjectRef) -> RunningAgent | None:
-    """The running container the project's agent is in, if there is one."""
-    return await ctx.lifecycle.find(ctx.lifecycle.serving(ref))
+@dataclass(frozen=True)
+class AgentStatus:
+    """A project, and what its agent is doing: `state` is the runner's "busy"/"idle", None when none runs."""
+
+    project: ProjectRow
+    alive: bool
+    state: str | None
 
 
-async def cancel(ctx: SimpleNamespace, ref: ProjectRef, session_id: str | None) -> None:
-    """Cancel the session's turn (or every turn of the project); nothing running is not an error."""
-    running = await running_for(ctx, ref)
-    if running is not None:
-        await ctx.runners.cancel(running.address, ref.project_id, session_id or "")
+class Turns:
+    def __init__(
+        self, config: Config, lifecycle: Lifecycle, runners: RunnerClient, store: Store, hub: EventHub
+    ) -> None:
+        self._config = config
+        self._lifecycle = lifecycle
+        self._runners = runners
+        self._store = store
+        self._hub = hub
 
+    async def chat(self, ref: ProjectRef, request: agent_pb2.ChatRequest, limits: Limits | None) -> Started:
+        """Start the container if needed, then a turn of the project's agent, and pump its events.
 
-async def answer_permission(
-    ctx: SimpleNamespace, ref: ProjectRef, session_id: str, request_id: str, option_id: str | None
-) -> None:
-    running = await running_for(ctx, ref)
-    if running is None:
-        raise ProjectNotFound(f"project {ref.key!r} has no running agent to answer")
-    await ctx.runners.respond_permission(running.address, session_id, request_id, option_id or "")
+        Without a session_id the conversation continues in the project's latest session (as in the seed).
+        """
+        await self._store.touch_project(ref)
+        workload = self._lifecycle.serving(ref)
+        async with self._lifecycle.using(workload):
+            running, _ = await self._lifecycle.ensure(workload, limits)
+            asked_for = request.session_id or None
+            if asked_for is None and (project := await self._store.project(ref.key)):
+                asked_for = project.latest_session_id
+            completed = chat_request.complete(self._config, request)
+            completed.project_id, completed.session_id = ref.project_id, asked_for or ""
+            completed.service_type = ref.service_type
+            if ref.user_id:
+                completed.user_id = ref.user_id
+            reply = await self._runners.chat(running.address, completed)
+            await self._store.record_model_provider(ref.key, chat_request.public_provider(completed))
+            await self._store.record_session(reply.session_id, ref.key)
+            await self._hub.pump(reply.session_id, ref.key, running.container.id, running.address)
+        log.info("chat queued: project %s, session %s", ref.key, reply.session_id)
+        resumed = reply.session_resumed if reply.HasField("session_resumed") else None
+        return Started(reply.session_id, resumed, asked_for)
+
+    def follow(self, session_id: str, after: int) -> AsyncIterator[agent_pb2.ProgressEvent]:
+        """The session's events after `after` (0: from its latest turn's start), up to the turn's end."""
+        return self._hub.follow(session_id, after)
+
+    async def running(self, ref: ProjectRef) -> RunningContainer | None:
+        """The running container the project's agent is in, if there is one."""
+        return await self._lifecycle.find(self._lifecycle.serving(ref))
+
+    async def cancel(self, ref: ProjectRef, session_id: str | None) -> None:
+        """Cancel the session's turn (or every turn of the project); nothing running is not an error."""
+        if running := await self.running(ref):
+            await self._runners.cancel(running.address, ref.project_id, session_id or "")
+
+    async def answer_permission(
+        self, ref: ProjectRef, session_id: str, request_id: str, option_id: str | None
+    ) -> None:
+        running = await self.running(ref)
+        if running is None:
+            raise ProjectNotFound(f"project {ref.key!r} has no running agent to answer")
+        await self._runners.respond_permission(running.address, session_id, request_id, option_id or "")
+
+    async def status(self, ref: ProjectRef, session_id: str | None = None) -> AgentStatus:
+        """What the project's agent is doing (for a desktop project: whether its agent process runs)."""
+        project = await self._store.project(ref.key)
+        if project is None and ref.user_id:
+            raise ProjectNotFound(
+                f"user {ref.user_id!r} has no project {ref.project_id!r}; it exists once it received a chat"
+            )
+        if project is None:
+            raise ProjectNotFound(f"no project {ref.project_id!r}; a project exists once it received a chat")
+        running = await self.running(ref)
+        if running is None:
+            return AgentStatus(project, alive=False, state=None)
+        reply = await self._runners.status(running.address, ref.project_id, session_id or "")
+        if ref.user_id and not reply.is_found:
+            return AgentStatus(project, alive=False, state=None)
+        return AgentStatus(project, alive=True, state=reply.status)
+
+    async def remove_container(self, project_id: str) -> bool:
+        """Remove the project's own container (its workspace stays); False if none ran."""
+        return await self._lifecycle.stop(self._lifecycle.agent(project_id))
+
+    async def stop_agent(self, ref: ProjectRef) -> str:
+        """End the project's agent process in its user's desktop, which keeps running: the runner's
+        result ("stopped", "already_stopped", "not_found"), or "no_desktop"."""
+        running = await self.running(ref)
+        if running is None:
+            return "no_desktop"
+        return (await self._runners.stop_agent(running.address, ref.project_id)).result

@@ -40,6 +40,7 @@ CONFIG_FROM_ENV = {
     "MODEL_PROVIDER_PROTOCOL": ("modelProviderProtocol", False),
     "MODEL_PROVIDER_API_KEY": ("modelProviderApiKey", True),
     "ALLOWED_PORTS": ("allowedPorts", False),
+    "HOST_OPEN_PORTS": ("hostOpenPorts", False),
     "IDLE_TIMEOUT_SECONDS": ("idleTimeoutSeconds", False),
     "CLEANUP_INTERVAL_SECONDS": ("cleanupIntervalSeconds", False),
     "CONTAINER_PROTECTION_SECONDS": ("containerProtectionSeconds", False),

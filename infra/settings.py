@@ -35,6 +35,7 @@ class Settings:
     proxy_token_secret: pulumi.Output[str] | None = None  # signs preview/desktop tokens (else generated)
     model_provider: ModelProvider = field(default_factory=ModelProvider)
     allowed_ports: str = "1024-49151"
+    host_open_ports: str = ""  # host ports agent and desktop containers may reach, e.g. a model server
     idle_timeout_seconds: int = 600
     cleanup_interval_seconds: int = 300
     container_protection_seconds: int = 300
@@ -68,6 +69,7 @@ class Settings:
             proxy_token_secret=config.get_secret("proxyTokenSecret"),
             model_provider=provider,
             allowed_ports=config.get("allowedPorts") or defaults.allowed_ports,
+            host_open_ports=config.get("hostOpenPorts") or defaults.host_open_ports,
             idle_timeout_seconds=config.get_int("idleTimeoutSeconds", defaults.idle_timeout_seconds),
             cleanup_interval_seconds=config.get_int(
                 "cleanupIntervalSeconds", defaults.cleanup_interval_seconds

@@ -8,7 +8,7 @@ import sys
 
 import docker
 
-from appliance import labels
+from appliance.containers import labels
 
 
 def remove_runtime_containers(engine: docker.DockerClient, stack: str) -> list[str]:

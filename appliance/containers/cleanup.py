@@ -12,8 +12,8 @@ import logging
 from datetime import UTC, datetime
 
 from appliance.config import CleanupConfig
+from appliance.containers.lifecycle import Lifecycle
 from appliance.errors import ApplianceError
-from appliance.lifecycle import Lifecycle
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
 

@@ -1,7 +1,7 @@
-"""The Docker engine, behind the small interface the container lifecycle needs.
+"""One Docker host as the container engine (appliance/containers/engine.py's interface).
 
 The only module that imports `docker`. The SDK blocks, so every call runs in a worker
-thread; Docker's errors become the appliance's here, once.
+thread; Docker's errors and its JSON become the appliance's types here, once.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ import functools
 import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import docker
 import docker.errors
-from docker.models.containers import Container
+from docker.models.containers import Container as DockerContainer
 from docker.types import Mount
 
+from appliance.containers.engine import Container, ContainerGone, ContainerSpec, NameTaken
+from appliance.containers.labels import selector
 from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
-from appliance.labels import selector
 
 T = TypeVar("T")
 LOG_TAIL_LINES = 30
@@ -36,44 +36,7 @@ def _parse_time(text: str) -> datetime | None:
     return datetime.fromisoformat(seconds).replace(tzinfo=UTC)
 
 
-class NameTaken(Exception):
-    """A container with that name exists already (another start won the race)."""
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    name: str
-    image: str
-    labels: dict[str, str]
-    network: str
-    workspace_volume: str
-    workspace_path: str
-    volume_labels: dict[str, str]
-    environment: dict[str, str] = field(default_factory=dict)
-    memory_bytes: int = 2 * 1024**3
-    cpus: float = 2.0
-    # Memory plus swap; None: no swap beyond what Docker allows by default.
-    memory_swap_bytes: int | None = None
-    pids_limit: int = 512
-    tmpfs: dict[str, str] = field(default_factory=dict)
-    shm_bytes: int | None = None
-
-
-@dataclass(frozen=True)
-class ContainerInfo:
-    id: str
-    name: str
-    status: str
-    ip: str | None
-    labels: dict[str, str]
-    created: datetime | None = None
-
-    @property
-    def running(self) -> bool:
-        return self.status == "running"
-
-
-class Engine:
+class DockerEngine:
     def __init__(self, host: str, api_timeout: int) -> None:
         self._host = host
         self._api_timeout = api_timeout
@@ -130,26 +93,26 @@ class Engine:
 
         return await self._run(ensure)
 
-    async def find(self, labels: dict[str, str]) -> list[ContainerInfo]:
-        def find() -> list[ContainerInfo]:
+    async def find(self, labels: dict[str, str]) -> list[Container]:
+        def find() -> list[Container]:
             containers = self._client().containers.list(all=True, filters={"label": selector(labels)})
             return [self._info(c) for c in containers]
 
         return await self._run(find)
 
-    async def inspect(self, container_id: str) -> ContainerInfo:
+    async def inspect(self, container_id: str) -> Container:
         return await self._run(lambda: self._info(self._client().containers.get(container_id)))
 
-    async def start(self, spec: ContainerSpec) -> ContainerInfo:
+    async def start(self, spec: ContainerSpec) -> Container:
         """Create and start the container (and its workspace volume); remove it again if that fails."""
         return await self._run(self._start, spec)
 
-    def _start(self, spec: ContainerSpec) -> ContainerInfo:
+    def _start(self, spec: ContainerSpec) -> Container:
         client = self._client()
         try:
-            client.volumes.get(spec.workspace_volume)
+            client.volumes.get(spec.volume)
         except docker.errors.NotFound:
-            client.volumes.create(spec.workspace_volume, labels=spec.volume_labels)
+            client.volumes.create(spec.volume, labels=spec.volume_labels)
         try:
             container = client.containers.create(
                 spec.image,
@@ -157,7 +120,7 @@ class Engine:
                 labels=spec.labels,
                 environment=spec.environment,
                 network=spec.network,
-                mounts=[Mount(spec.workspace_path, spec.workspace_volume, type="volume")],
+                mounts=[Mount(spec.mount_path, spec.volume, type="volume")],
                 mem_limit=spec.memory_bytes,
                 memswap_limit=spec.memory_swap_bytes or spec.memory_bytes,
                 nano_cpus=int(spec.cpus * 1e9),
@@ -183,8 +146,8 @@ class Engine:
             raise ContainerFailed(f"container {spec.name} did not start: {exc.explanation}\n{logs}") from exc
         return self._info(container)
 
-    async def events(self, labels: dict[str, str]) -> AsyncIterator[dict[str, Any]]:
-        """Container lifecycle events (die, destroy, oom) of containers carrying `labels`, as they happen.
+    async def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
+        """Containers carrying `labels` that die, are removed or run out of memory, as it happens.
 
         The SDK's event stream blocks, so it runs in a thread of its own and hands each event over.
         """
@@ -212,7 +175,7 @@ class Engine:
                 item = await queue.get()
                 if isinstance(item, BaseException):
                     raise item
-                yield item
+                yield _gone(item)
         finally:
             stream.close()
 
@@ -228,12 +191,12 @@ class Engine:
 
         await self._run(remove)
 
-    def _info(self, container: Container) -> ContainerInfo:
+    def _info(self, container: DockerContainer) -> Container:
         created = container.attrs.get("Created", "")
         # The appliance's containers are on one network each.
         networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
         ip = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), None)
-        return ContainerInfo(
+        return Container(
             id=container.id,
             name=container.name,
             status=container.status,
@@ -243,8 +206,20 @@ class Engine:
         )
 
     @staticmethod
-    def _logs(container: Container) -> str:
+    def _logs(container: DockerContainer) -> str:
         try:
             return container.logs(tail=LOG_TAIL_LINES).decode(errors="replace")
         except docker.errors.APIError:
             return "(no logs)"
+
+
+def _gone(event: dict[str, Any]) -> ContainerGone:
+    """Docker's event JSON: {"id", "Action", "Actor": {"Attributes": {labels..., "exitCode"}}}."""
+    attributes = dict(event.get("Actor", {}).get("Attributes", {}))
+    exit_code = attributes.pop("exitCode", None)
+    return ContainerGone(
+        container_id=event.get("id", ""),
+        action=event.get("Action", "die"),
+        labels=attributes,
+        exit_code=int(exit_code) if exit_code is not None else None,
+    )

@@ -5,11 +5,13 @@ host's INPUT chain, and anything beyond the host through FORWARD, where Docker's
 comes first. For each bridge of the stack:
 
 - INPUT: only replies to connections the host opened (the gateway's gRPC calls, the proxy's previews)
-  come in; every new connection from a container to the host is rejected, whatever the address or port.
+  come in, and new connections to the ports the operator opened (e.g. a model server on the host);
+  every other new connection from a container to the host is rejected, whatever the address or port.
 - DOCKER-USER: link-local addresses (169.254.0.0/16, where clouds serve instance metadata) are rejected.
 
 The rules live in two chains of the stack's own, so installing is idempotent and removing takes them
-all. `rcoder-firewall install|remove` does the same from the command line (`make down` removes them).
+all. A chain whose rules are already the wanted ones (a digest in their first rule's comment says so) is
+left as it is, so a restarting gateway never opens a gap. `rcoder-firewall install|remove` does the same from the command line (`make down` removes them).
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ class Chains:
         return cls(input=f"RCODER-IN-{digest}", forward=f"RCODER-FW-{digest}")
 
 
-def input_rules(chain: str) -> list[list[str]]:
+def input_rules(chain: str, open_ports: Sequence[int] = ()) -> list[list[str]]:
     return [
         ["-A", chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"],
+        *(["-A", chain, "-p", "tcp", "--dport", str(port), "-j", "RETURN"] for port in open_ports),
         ["-A", chain, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
         ["-A", chain, "-j", "REJECT", "--reject-with", "icmp-port-unreachable"],
     ]
@@ -90,16 +93,14 @@ class Firewall:
             "(and CAP_NET_RAW for iptables-legacy) on the host's network"
         )
 
-    async def install(self, bridges: Sequence[str]) -> None:
-        """Make the rules for exactly these bridge interfaces hold (idempotent)."""
+    async def install(self, bridges: Sequence[str], open_ports: Sequence[int] = ()) -> None:
+        """Make the rules for exactly these bridge interfaces hold (idempotent); `open_ports`: the host's
+        TCP ports containers may connect to."""
         for chain, rules in (
-            (self.chains.input, input_rules(self.chains.input)),
+            (self.chains.input, input_rules(self.chains.input, open_ports)),
             (self.chains.forward, forward_rules(self.chains.forward)),
         ):
-            await self._iptables("-N", chain, check=False)
-            await self._iptables("-F", chain)
-            for rule in rules:
-                await self._iptables(*rule)
+            await self._ensure_chain(chain, rules)
         for parent, chain in (("INPUT", self.chains.input), ("DOCKER-USER", self.chains.forward)):
             await self._drop_jumps(parent, chain, keep=set(bridges))
             for bridge in bridges:
@@ -108,6 +109,20 @@ class Firewall:
                 if code != 0:
                     await self._iptables("-I", parent, "1", *jump)
         log.info("host firewall for stack %s holds on %s", self._stack, ", ".join(bridges))
+
+    async def _ensure_chain(self, chain: str, rules: list[list[str]]) -> None:
+        digest = hashlib.sha256(repr(rules).encode()).hexdigest()[:12]
+        mark = f"rcoder:{digest}"
+        code, listing = await self._iptables("-S", chain, check=False)
+        if code == 0 and mark in listing:
+            return
+        if code != 0:
+            await self._iptables("-N", chain)
+        await self._iptables("-F", chain)
+        first, *rest = rules
+        await self._iptables(*first, "-m", "comment", "--comment", mark)
+        for rule in rest:
+            await self._iptables(*rule)
 
     async def remove(self) -> None:
         """Take every rule and chain of the stack away (nothing installed is not an error)."""
@@ -144,10 +159,10 @@ async def _run(command: str, *args: str) -> tuple[int, str]:
     return process.returncode or 0, output.decode(errors="replace").strip()
 
 
-async def _act(action: str, stack: str, bridges: list[str]) -> list[str]:
+async def _act(action: str, stack: str, bridges: list[str], open_ports: list[int]) -> list[str]:
     firewall = Firewall(stack)
     if action == "install":
-        await firewall.install(bridges)
+        await firewall.install(bridges, open_ports)
     elif action == "remove":
         await firewall.remove()
     return await firewall.bridges()
@@ -158,9 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("action", choices=("install", "remove", "show"))
     parser.add_argument("--stack", required=True)
     parser.add_argument("bridges", nargs="*", help="bridge interfaces (install)")
+    parser.add_argument("--open-port", type=int, action="append", default=[], help="a host port to allow")
     args = parser.parse_intermixed_args(argv)
     try:
-        bridges = asyncio.run(_act(args.action, args.stack, args.bridges))
+        bridges = asyncio.run(_act(args.action, args.stack, args.bridges, args.open_port))
     except FirewallError as exc:
         sys.exit(f"rcoder-firewall: {exc}")
     print(f"stack {args.stack}: {'rules on ' + ', '.join(bridges) if bridges else 'no rules'}")

@@ -1,26 +1,28 @@
 """Containers: one agent per project and one desktop per user, started on first use, ready once
 their runner is SERVING.
 
-Engine-neutral: it speaks to `appliance.engine.Engine`, so another orchestrator can stand
-behind the same calls later.
+Engine-neutral: it speaks to an `appliance.containers.engine.Engine`, so that another orchestrator
+is a sibling backend behind the same calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from appliance import labels
 from appliance.config import Config
-from appliance.engine import ContainerInfo, ContainerSpec, Engine, NameTaken
+from appliance.containers import labels
+from appliance.containers.engine import Container, ContainerSpec, Engine, NameTaken
 from appliance.errors import ContainerFailed, IsolationUnavailable
 from appliance.projects import ProjectRef
-from appliance.runner_client import RUNNER_PORT, RunnerClient
+from appliance.runner_client import RunnerClient
 from appliance.store import Store
+from rcoder_rpc.contract import RUNNER_PORT
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,10 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class RunningAgent:
-    """A running container and the address of its runner."""
+class RunningContainer:
+    """A running agent or desktop container, and the address of its runner."""
 
-    container: ContainerInfo
+    container: Container
     address: str
 
 
@@ -50,14 +52,15 @@ class Workload:
 
     kind: str
     key: str  # the project id, or the user id
-    name: str
-    image: str
-    network: str
-    labels: dict[str, str]
-    volume: str
-    volume_labels: dict[str, str]
-    mount_path: str
-    tmpfs: dict[str, str]
+    spec: ContainerSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def runner_address(container: Container) -> str:
+    return f"{container.ip}:{RUNNER_PORT}"
 
 
 class Lifecycle:
@@ -70,7 +73,7 @@ class Lifecycle:
         # One start at a time per container: two concurrent first chats get one container.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # container name → (when it was looked up, the running container): only running ones are kept.
-        self._found: dict[str, tuple[float, RunningAgent]] = {}
+        self._found: dict[str, tuple[float, RunningContainer]] = {}
         # Containers (by name) that requests are working with right now; cleanup leaves them alone.
         self._users: Counter[str] = Counter()
         # Why containers cannot be isolated from the host (then none is started), if they cannot.
@@ -96,65 +99,97 @@ class Lifecycle:
 
     def agent(self, project_id: str) -> Workload:
         stack = self._docker.stack
-        return Workload(
-            kind=labels.KIND_AGENT,
-            key=project_id,
+        spec = ContainerSpec(
             name=f"rcoder-{stack}-agent-{project_id}",
             image=self._docker.agent_image,
-            network=self._docker.network_base_name,
             labels=labels.labels_for(stack, labels.KIND_AGENT, project_id=project_id),
+            network=self._docker.network_base_name,
             volume=f"rcoder-{stack}-ws-{project_id}",
             volume_labels=labels.labels_for(stack, labels.KIND_WORKSPACE, project_id=project_id),
             mount_path=self._config.workspace_path,
+            environment=self._environment("PROJECT_ID", project_id),
             tmpfs={
                 "/tmp": "rw,nosuid,size=256m",
                 "/home/agent": "rw,nosuid,uid=1000,gid=1000,mode=0700,size=512m",
             },
+            **self._default_limits(),
         )
+        return Workload(labels.KIND_AGENT, project_id, spec)
 
     def desktop(self, user_id: str) -> Workload:
         """The user's desktop: their home (a volume) holds a folder per project."""
         stack = self._docker.stack
-        return Workload(
-            kind=labels.KIND_DESKTOP,
-            key=user_id,
+        spec = ContainerSpec(
             name=f"rcoder-{stack}-desktop-{user_id}",
             image=self._docker.desktop_image,
-            network=self._docker.desktop_network,
             labels=labels.labels_for(stack, labels.KIND_DESKTOP, user_id=user_id),
+            network=self._docker.desktop_network,
             volume=f"rcoder-{stack}-home-{user_id}",
             volume_labels=labels.labels_for(stack, labels.KIND_HOME, user_id=user_id),
             mount_path="/home/agent",
+            environment=self._environment("USER_ID", user_id),
             tmpfs={"/tmp": "rw,nosuid,size=1g"},
+            shm_bytes=256 * 1024**2,
+            **self._default_limits(),
         )
+        return Workload(labels.KIND_DESKTOP, user_id, spec)
 
-    async def find(self, workload: Workload) -> RunningAgent | None:
+    def workload_of(self, container_labels: dict[str, str]) -> Workload | None:
+        """The agent or desktop a container of this stack serves (None for the gateway, the proxy, ...)."""
+        kind = container_labels.get(labels.KIND)
+        if kind == labels.KIND_AGENT and container_labels.get(labels.PROJECT):
+            return self.agent(container_labels[labels.PROJECT])
+        if kind == labels.KIND_DESKTOP and container_labels.get(labels.USER):
+            return self.desktop(container_labels[labels.USER])
+        return None
+
+    def _default_limits(self) -> dict[str, int | float]:
+        docker = self._docker
+        return {
+            "memory_bytes": docker.memory_limit_bytes,
+            "cpus": docker.cpu_limit,
+            "pids_limit": docker.pids_limit,
+        }
+
+    def _environment(self, variable: str, key: str) -> dict[str, str]:
+        environment = {variable: key, "RCODER_DEFAULT_AGENT": self._config.default_agent_id}
+        if self._config.otlp_endpoint:
+            environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = self._config.otlp_endpoint
+        return environment
+
+    async def find(self, workload: Workload) -> RunningContainer | None:
         """The workload's running container, if there is one (looked up at most every few seconds)."""
         loop = asyncio.get_running_loop()
         cached = self._found.get(workload.name)
         if cached is not None and loop.time() - cached[0] < self._docker.cache_status_ttl_seconds:
             return cached[1]
         running = None
-        for container in await self._engine.find(workload.labels):
+        for container in await self._engine.find(workload.spec.labels):
             if container.running and container.ip:
-                running = RunningAgent(container, f"{container.ip}:{RUNNER_PORT}")
+                running = RunningContainer(container, runner_address(container))
         if running is not None:
             self._found[workload.name] = (loop.time(), running)
         return running
 
-    async def containers(self) -> list[ContainerInfo]:
+    async def agent_ip(self, project_id: str) -> str | None:
+        """The address of the project's running container (for the proxy), or None."""
+        running = await self.find(self.agent(project_id))
+        return running.container.ip if running else None
+
+    async def desktop_ip(self, user_id: str) -> str | None:
+        running = await self.find(self.desktop(user_id))
+        return running.container.ip if running else None
+
+    async def containers(self) -> list[Container]:
         """Every agent and desktop container of this stack, running or not."""
         found = await self._engine.find({labels.MANAGED: "true", labels.STACK: self._docker.stack})
-        return [c for c in found if c.labels.get(labels.KIND) in (labels.KIND_AGENT, labels.KIND_DESKTOP)]
-
-    async def find_agent(self, project_id: str) -> RunningAgent | None:
-        return await self.find(self.agent(project_id))
+        return [c for c in found if self.workload_of(c.labels) is not None]
 
     def forget(self, workload: Workload) -> None:
         """Drop what is known of the workload's container (it died or was removed)."""
         self._found.pop(workload.name, None)
 
-    async def ensure(self, workload: Workload, limits: Limits | None = None) -> tuple[RunningAgent, bool]:
+    async def ensure(self, workload: Workload, limits: Limits | None = None) -> tuple[RunningContainer, bool]:
         """The workload's container, started (and waited for) when there is none; and whether it was started.
 
         `limits` apply to a container started now; a running one keeps those it was started with.
@@ -172,26 +207,16 @@ class Lifecycle:
                     f"no container is started until it can be isolated from the host: {self.isolation_problem}"
                 )
             # Stopped or half-started leftovers go before a new start.
-            for container in await self._engine.find(workload.labels):
+            for container in await self._engine.find(workload.spec.labels):
                 await self._engine.remove(container.id)
             return await self._start(workload, limits or Limits()), True
 
-    async def _start(self, workload: Workload, limits: Limits) -> RunningAgent:
-        spec = ContainerSpec(
-            name=workload.name,
-            image=workload.image,
-            labels=workload.labels,
-            network=workload.network,
-            workspace_volume=workload.volume,
-            workspace_path=workload.mount_path,
-            volume_labels=workload.volume_labels,
-            environment=self._environment(workload),
-            memory_bytes=limits.memory_bytes or self._docker.memory_limit_bytes,
-            cpus=limits.cpus or self._docker.cpu_limit,
+    async def _start(self, workload: Workload, limits: Limits) -> RunningContainer:
+        spec = dataclasses.replace(
+            workload.spec,
+            memory_bytes=limits.memory_bytes or workload.spec.memory_bytes,
+            cpus=limits.cpus or workload.spec.cpus,
             memory_swap_bytes=limits.memory_swap_bytes,
-            pids_limit=self._docker.pids_limit,
-            tmpfs=workload.tmpfs,
-            shm_bytes=256 * 1024**2 if workload.kind == labels.KIND_DESKTOP else None,
         )
         log.info("starting container %s (%s %s)", spec.name, workload.kind, workload.key)
         try:
@@ -206,7 +231,7 @@ class Lifecycle:
         if not container.ip:
             await self._engine.remove(container.id)
             raise ContainerFailed(f"container {spec.name} has no address on network {spec.network}")
-        running = RunningAgent(container, f"{container.ip}:{RUNNER_PORT}")
+        running = RunningContainer(container, runner_address(container))
         try:
             await self._wait_ready(running)
         except BaseException:
@@ -215,7 +240,7 @@ class Lifecycle:
         await self.record(container, workload)
         return running
 
-    async def record(self, container: ContainerInfo, workload: Workload) -> None:
+    async def record(self, container: Container, workload: Workload) -> None:
         """Note a running container in the store."""
         desktop = workload.kind == labels.KIND_DESKTOP
         await self._store.record_container(
@@ -225,19 +250,12 @@ class Lifecycle:
                 "kind": workload.kind,
                 "project_id": None if desktop else workload.key,
                 "user_id": workload.key if desktop else None,
-                "image": workload.image,
-                "address": f"{container.ip}:{RUNNER_PORT}" if container.ip else None,
+                "image": workload.spec.image,
+                "address": runner_address(container) if container.ip else None,
             }
         )
 
-    def _environment(self, workload: Workload) -> dict[str, str]:
-        variable = "USER_ID" if workload.kind == labels.KIND_DESKTOP else "PROJECT_ID"
-        environment = {variable: workload.key, "RCODER_DEFAULT_AGENT": self._config.default_agent_id}
-        if self._config.otlp_endpoint:
-            environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = self._config.otlp_endpoint
-        return environment
-
-    async def _wait_ready(self, running: RunningAgent) -> None:
+    async def _wait_ready(self, running: RunningContainer) -> None:
         """Wait until the runner answers SERVING; fail early, with its logs, if the container exits."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._docker.start_timeout_seconds
@@ -257,17 +275,14 @@ class Lifecycle:
                 next_inspect = loop.time() + 1.0
             await asyncio.sleep(READY_POLL_SECONDS)
 
-    async def stop_agent(self, project_id: str) -> bool:
-        return await self.stop(self.agent(project_id))
-
     async def stop(self, workload: Workload) -> bool:
         """Remove the workload's containers (its volume stays); False if there were none."""
         async with self._locks[workload.name]:
             self.forget(workload)
-            containers = await self._engine.find(workload.labels)
+            containers = await self._engine.find(workload.spec.labels)
             for container in containers:
                 await self._engine.remove(container.id)
                 if container.ip:
-                    await self._runners.forget(f"{container.ip}:{RUNNER_PORT}")
+                    await self._runners.forget(runner_address(container))
                 await self._store.container_removed(container.id)
             return bool(containers)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from appliance import labels
-from appliance.engine import Engine
+from appliance.containers import labels
+from appliance.containers.engine import ContainerGone, Engine
+from appliance.containers.lifecycle import Lifecycle
 from appliance.errors import EngineUnavailable
 from appliance.events import EventHub
-from appliance.lifecycle import Lifecycle, Workload
 from appliance.projects import ProjectRef
 from appliance.store import Store
 
@@ -31,18 +31,9 @@ class Reconciler:
         self._hub = hub
         self._store = store
 
-    def _workload(self, container_labels: dict[str, str]) -> Workload | None:
-        """The agent or desktop a container of this stack serves (None for the gateway, the proxy, ...)."""
-        kind = container_labels.get(labels.KIND)
-        if kind == labels.KIND_AGENT and container_labels.get(labels.PROJECT):
-            return self._lifecycle.agent(container_labels[labels.PROJECT])
-        if kind == labels.KIND_DESKTOP and container_labels.get(labels.USER):
-            return self._lifecycle.desktop(container_labels[labels.USER])
-        return None
-
     async def adopt(self) -> None:
         for container in await self._engine.find(self._labels):
-            workload = self._workload(container.labels)
+            workload = self._lifecycle.workload_of(container.labels)
             if workload is None:
                 continue
             if not container.running:
@@ -68,25 +59,22 @@ class Reconciler:
         """End the turns of containers that die or are removed behind the gateway's back."""
         while True:
             try:
-                async for event in self._engine.events(self._labels):
-                    await self._container_gone(event)
+                async for gone in self._engine.events(self._labels):
+                    await self._container_gone(gone)
             except EngineUnavailable as exc:
                 log.warning("%s; watching again in %.0f s", exc.message, RETRY_SECONDS)
                 await asyncio.sleep(RETRY_SECONDS)
 
-    async def _container_gone(self, event: dict) -> None:
-        attributes = event.get("Actor", {}).get("Attributes", {})
-        workload = self._workload(attributes)
+    async def _container_gone(self, gone: ContainerGone) -> None:
+        workload = self._lifecycle.workload_of(gone.labels)
         if workload is None:
             return
         self._lifecycle.forget(workload)
-        await self._store.container_removed(event.get("id", ""))
+        await self._store.container_removed(gone.container_id)
         if workload.kind == labels.KIND_AGENT:
             sessions = await self._store.sessions_in_turn(key=workload.key)
         else:
             sessions = await self._store.sessions_in_turn(user_id=workload.key)
-        action = event.get("Action", "stopped")
-        detail = f" with exit code {attributes['exitCode']}" if "exitCode" in attributes else ""
         await self._hub.end_turns(
-            sessions, f"the {workload.kind} container {action}{detail}: the turn was lost"
+            sessions, f"the {workload.kind} container {gone.describe()}: the turn was lost"
         )

@@ -7,15 +7,13 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from appliance.containers.lifecycle import Limits
 from appliance.errors import BadRequest
-from appliance.lifecycle import Limits
-from appliance.projects import ProjectRef
 from rcoder_rpc import agent_pb2
+from rcoder_rpc.contract import ID, SESSION_ID, PermissionPolicy
 
-# Safe as part of a container or volume name: Docker allows [a-zA-Z0-9][a-zA-Z0-9_.-].
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-# Session ids come from the agents (UUIDs and the like).
-SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+ID_PATTERN = f"^{ID}$"
+SESSION_ID_PATTERN = f"^{SESSION_ID}$"
 MAX_PROMPT_CHARS = 1_000_000
 MAX_ATTACHMENT_CHARS = 20 * 1024 * 1024
 MIN_MEMORY = 512 * 1024**2
@@ -60,6 +58,9 @@ class AgentServer(Body):
     env: dict[str, str] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
 
+    def to_proto(self) -> agent_pb2.ChatAgentServerConfig:
+        return agent_pb2.ChatAgentServerConfig(**self.model_dump())
+
 
 class ContextServer(Body):
     """An MCP server the agent starts over stdio (only enabled ones with a command are passed on)."""
@@ -97,6 +98,12 @@ class AgentConfig(Body):
     agent_server: AgentServer | None = None
     context_servers: dict[str, ContextServer] = Field(default_factory=dict, max_length=64)
     resource_limits: ResourceLimits | None = None
+
+    def to_proto(self) -> agent_pb2.ChatAgentConfig:
+        return agent_pb2.ChatAgentConfig(
+            agent_server=self.agent_server.to_proto() if self.agent_server else None,
+            context_servers={name: server.to_proto() for name, server in self.context_servers.items()},
+        )
 
 
 class FilePath(Body):
@@ -184,26 +191,26 @@ class ChatBody(Body):
     attachments: list[Attachment] = Field(default_factory=list, max_length=64)
     # How the agent's permission requests are answered: allow, deny, or ask the client (permission_request
     # events, answered with POST /agent/permission). Default: the agent's policy in the registry.
-    permission_policy: Literal["allow", "deny", "ask"] | None = None
+    permission_policy: PermissionPolicy | None = None
     data_source_attachments: list[str] = Field(default_factory=list, max_length=64)
 
     def limits(self) -> Limits | None:
         limits = self.agent_config.resource_limits if self.agent_config else None
         return limits.to_limits() if limits is not None else None
 
-    def to_proto(self, ref: ProjectRef, session_id: str) -> agent_pb2.ChatRequest:
+    def to_proto(self) -> agent_pb2.ChatRequest:
+        """The prompt as the client sent it (which project it is for, the turn's service decides)."""
         return agent_pb2.ChatRequest(
-            project_id=ref.project_id,
-            session_id=session_id,
+            session_id=self.session_id or "",
             prompt=self.prompt,
             request_id=self.request_id,
             system_prompt=self.system_prompt,
             user_prompt=self.user_prompt,
             model_config=self.model_provider.to_proto() if self.model_provider else None,
+            agent_config=self.agent_config.to_proto() if self.agent_config else None,
+            permission_policy=self.permission_policy,
             attachments=[attachment.to_proto() for attachment in self.attachments],
             data_source_attachments=self.data_source_attachments,
-            service_type=ref.service_type,
-            user_id=ref.user_id,
         )
 
 

@@ -16,7 +16,7 @@ from sanic import HTTPResponse, Request, Sanic
 from sanic_ext import Extend, openapi
 from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
-from appliance.replies import ErrorReply
+from appliance.http.replies import ErrorReply
 
 DOCS_PREFIX = "/api/docs"
 ASSETS = f"{DOCS_PREFIX}/assets"

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from rcoder_rpc.contract import AgentKind, PermissionPolicy
+
 
 class Envelope(BaseModel):
     """The seed's envelope. `tid` is the request's trace id."""
@@ -46,9 +48,9 @@ class ChatReply(Envelope):
 
 class AgentInfo(BaseModel):
     id: str
-    kind: Literal["plain", "claude-code", "codex"]
+    kind: AgentKind
     description: str
-    permission_policy: Literal["allow", "deny", "ask"]
+    permission_policy: PermissionPolicy
     default: bool
 
 

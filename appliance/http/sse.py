@@ -12,10 +12,10 @@ from sanic import Request, empty
 
 from appliance.errors import ApplianceError, BadRequest
 from rcoder_rpc import agent_pb2
+from rcoder_rpc.contract import PROMPT_END
 
 # Well under Sanic's 60 s RESPONSE_TIMEOUT, which cuts a stream that stays silent that long.
 HEARTBEAT_SECONDS = 15.0
-TERMINAL = "SessionPromptEnd"
 
 
 def last_event_id(request: Request) -> int:
@@ -74,7 +74,7 @@ async def stream_events(
     event: agent_pb2.ProgressEvent | None = first
     pending: asyncio.Future | None = None
     try:
-        while event is not None and event.message_type != TERMINAL:
+        while event is not None and event.message_type != PROMPT_END:
             pending = asyncio.ensure_future(anext(events, None))
             while not (await asyncio.wait({pending}, timeout=HEARTBEAT_SECONDS))[0]:
                 await response.send(": keep-alive\n\n")

@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sanic import HTTPResponse, Request, Sanic
 
 
-def setup_telemetry(app: Sanic) -> None:
+def setup_request_spans(app: Sanic) -> None:
     """Register the span middleware; call it before any other middleware so that it wraps them."""
     tracer = trace.get_tracer("rcoder.gateway")
 

@@ -16,22 +16,20 @@ the gateway, the proxy, the runners, Docker's API. That is what keeps /proxy fro
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from appliance.config import Config
-from appliance.tokens import Tokens, desktop_scope, project_scope
+from appliance.proxy.tokens import Tokens, desktop_scope, project_scope
+from rcoder_rpc.contract import ID, RUNNER_PORT
 
-PROJECT_ROUTE = re.compile(
-    r"^/proxy/(?P<project>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})/(?P<port>\d{1,5})(?P<path>/.*)?$"
-)
+PROJECT_ROUTE = re.compile(rf"^/proxy/(?P<project>{ID})/(?P<port>\d{{1,5}})(?P<path>/.*)?$")
 SEED_ROUTE = re.compile(r"^/proxy/(?P<port>\d{1,5})(?P<path>/.*)?$")
 DESKTOP_ROUTE = re.compile(
-    r"^/computer/(?P<kind>vnc|audio|ime)/(?P<user>[A-Za-z0-9][A-Za-z0-9_.-]{0,63})/(?P<project>[^/]+)(?P<path>/.*)?$"
+    rf"^/computer/(?P<kind>vnc|audio|ime)/(?P<user>{ID})/(?P<project>[^/]+)(?P<path>/.*)?$"
 )
 DOCKER_PORTS = {2375, 2376}
-RUNNER_PORT = 50051
 # The desktop's services (images/desktop): noVNC, the audio stream and its page, the IME bridge.
 DESKTOP_PORTS = {"vnc": 6080, "audio": 6089, "ime": 6091}
 AUDIO_PAGE_PORT = 6090
@@ -58,13 +56,19 @@ def cookie_name(project_id: str) -> str:
     return f"rcoder_p_{project_id.replace('.', '_')}"
 
 
-AddressLookup = Callable[[str], Awaitable[str | None]]
+class Addresses(Protocol):
+    """Where the running containers are (appliance/containers/lifecycle.py answers)."""
+
+    async def agent_ip(self, project_id: str) -> str | None: ...
+
+    async def desktop_ip(self, user_id: str) -> str | None: ...
 
 
 class Router:
-    def __init__(self, config: Config, tokens: Tokens) -> None:
+    def __init__(self, config: Config, tokens: Tokens, addresses: Addresses) -> None:
         self._config = config
         self._tokens = tokens
+        self._addresses = addresses
         self._reserved = {config.port, config.proxy_config.listen_port, RUNNER_PORT, *DOCKER_PORTS}
 
     def port_problem(self, port: int) -> str | None:
@@ -75,22 +79,12 @@ class Router:
             return f"port {port} is outside the ports this appliance proxies ({low}-{high})"
         return None
 
-    async def decide(
-        self,
-        original_uri: str,
-        key_ok: bool,
-        cookies: dict[str, str],
-        container_ip: AddressLookup,
-        desktop_ip: AddressLookup,
-    ) -> Decision:
-        """The decision for `original_uri` (path and query as the client sent them).
-
-        `key_ok`: the request carries the API key. `container_ip(project_id)` and `desktop_ip(user_id)`:
-        the address of the project's (the user's desktop's) running container, or None.
-        """
+    async def decide(self, original_uri: str, key_ok: bool, cookies: dict[str, str]) -> Decision:
+        """The decision for `original_uri` (path and query as the client sent them); `key_ok`: the
+        request carries the API key (or none is needed)."""
         raw_path = urlsplit(original_uri).path
         if match := PROJECT_ROUTE.match(raw_path):
-            return await self._project(match, original_uri, key_ok, cookies, container_ip)
+            return await self._project(match, original_uri, key_ok, cookies)
         if match := SEED_ROUTE.match(raw_path):
             if not key_ok:
                 return refuse(401, "the /proxy/{port}/ route needs the API key (x-api-key)")
@@ -101,7 +95,7 @@ class Router:
                 200, upstream=f"{self._config.proxy_config.backend_host}:{port}", path=match["path"] or "/"
             )
         if match := DESKTOP_ROUTE.match(raw_path):
-            return await self._desktop(match, original_uri, key_ok, cookies, desktop_ip)
+            return await self._desktop(match, original_uri, key_ok, cookies)
         return refuse(404, "no such route: use /proxy/{project_id}/{port}/...")
 
     def _admit(
@@ -125,9 +119,7 @@ class Router:
             return refuse(403, f"the token does not open {what} (or it expired)")
         return refuse(401, f"open {what} with the API key or a token the gateway issued for it")
 
-    async def _project(
-        self, match, original_uri: str, key_ok: bool, cookies: dict[str, str], container_ip
-    ) -> Decision:
+    async def _project(self, match, original_uri: str, key_ok: bool, cookies: dict[str, str]) -> Decision:
         project, port = match["project"], int(match["port"])
         what = f"project {project!r}"
         cookie = self._admit(
@@ -143,14 +135,12 @@ class Router:
             return cookie
         if problem := self.port_problem(port):
             return refuse(403, problem)
-        ip = await container_ip(project)
+        ip = await self._addresses.agent_ip(project)
         if ip is None:
             return refuse(404, f"project {project!r} has no running container; send it a chat first")
         return Decision(200, upstream=f"{ip}:{port}", path=match["path"] or "/", cookie=cookie)
 
-    async def _desktop(
-        self, match, original_uri: str, key_ok: bool, cookies: dict[str, str], desktop_ip
-    ) -> Decision:
+    async def _desktop(self, match, original_uri: str, key_ok: bool, cookies: dict[str, str]) -> Decision:
         user, kind, path = match["user"], match["kind"], match["path"] or "/"
         what = f"the desktop of user {user!r}"
         cookie = self._admit(
@@ -158,7 +148,7 @@ class Router:
         )
         if isinstance(cookie, Decision):
             return cookie
-        ip = await desktop_ip(user)
+        ip = await self._addresses.desktop_ip(user)
         if ip is None:
             return refuse(
                 404, f"user {user!r} has no running desktop; open it with GET /computer/desktop/..."

@@ -8,13 +8,13 @@ import itertools
 import json
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 from websockets.sync.client import connect
 
+from tests.eventually import eventually
 from tests.integration.conftest import free_port
 
 FLAGS = [
@@ -48,11 +48,7 @@ class Page:
         return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
 
     def wait_for(self, expression: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.evaluate(expression):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{expression} stayed false; title: {self.evaluate('document.title')!r}")
-            time.sleep(0.3)
+        eventually(lambda: self.evaluate(expression), timeout, f"{expression} in the page")
 
     def screenshot(self, path: Path) -> Path:
         path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
@@ -70,15 +66,12 @@ def open_page(url: str, profile: Path) -> Iterator[Page]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=1).json()
-                target = next(t for t in targets if t["type"] == "page")
-                break
-            except (httpx.HTTPError, StopIteration):
-                assert time.monotonic() < deadline, "chromium did not open its DevTools port"
-                time.sleep(0.3)
+
+        def page_target() -> dict | None:
+            targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=1).json()
+            return next((t for t in targets if t["type"] == "page"), None)
+
+        target = eventually(page_target, 30, "chromium opening its DevTools port")
         with connect(target["webSocketDebuggerUrl"], max_size=None) as socket:
             page = Page(socket)
             page.call("Page.enable")

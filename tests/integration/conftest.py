@@ -12,7 +12,6 @@ import contextlib
 import os
 import secrets
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +22,8 @@ import httpx
 import pytest
 from pytest_docker.plugin import Services, get_docker_services
 
-from appliance.firewall import Firewall
+from appliance.containers.firewall import Firewall
+from tests.eventually import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = str(ROOT / "docker-compose.yml")
@@ -134,8 +134,14 @@ def engine() -> docker.DockerClient:
 
 
 @pytest.fixture(scope="session")
-def appliance(engine) -> Iterator[Appliance]:
-    with run_appliance(engine) as running:
+def model_port() -> int:
+    """The one host port the suite's appliance opens to its containers: the fake model server's."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def appliance(engine, model_port) -> Iterator[Appliance]:
+    with run_appliance(engine, RCODER_HOST_OPEN_PORTS=str(model_port)) as running:
         yield running
 
 
@@ -181,19 +187,12 @@ def agent_containers(engine: docker.DockerClient, stack: str, project: str) -> l
     return engine.containers.list(all=True, filters={"label": labels})
 
 
-def succeeds_within(container, command: list[str], seconds: float, interval: float = 0.5) -> bool:
-    """Whether the command succeeds in the container within `seconds` (tried every `interval`)."""
-    deadline = time.monotonic() + seconds
-    while container.exec_run(command).exit_code != 0:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(interval)
-    return True
+def succeeds_within(container, command: list[str], seconds: float, what: str) -> None:
+    """Wait until the command succeeds in the container (fail after `seconds`, saying `what`)."""
+    eventually(lambda: container.exec_run(command).exit_code == 0, seconds, f"{what} in {container.name}")
 
 
 def wait_listening(container, port: int) -> None:
     """Wait until something listens on the port inside the container."""
     probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)"
-    assert succeeds_within(container, ["python3", "-c", probe], 20, interval=0.2), (
-        f"nothing listens on {port} in {container.name}"
-    )
+    succeeds_within(container, ["python3", "-c", probe], 20, f"something listening on {port}")

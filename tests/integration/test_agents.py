@@ -3,14 +3,14 @@ model endpoint; and the permission policies, MCP servers and secrets handling ar
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.conftest import agent_containers, chat, free_port, project_id
+from tests.eventually import eventually
+from tests.integration.conftest import agent_containers, chat, project_id
 from tests.integration.sse import read_all, stream
 
 pytestmark = pytest.mark.engine
@@ -20,10 +20,11 @@ FAKE_SERVER = Path(__file__).with_name("fake_model_server.py")
 
 
 @pytest.fixture(scope="module")
-def fake_model(engine, appliance):
-    """The scripted model endpoint, on the host, where agent containers reach it as models are reached:
-    from their network, through its gateway address (they cannot reach each other)."""
-    port = free_port()
+def fake_model(engine, appliance, model_port):
+    """The scripted model endpoint, on the host, on the one host port the appliance opens to its
+    containers (as an operator would for a model server on the host); agents reach it through their
+    network's gateway address."""
+    port = model_port
     container = engine.containers.run(
         "rcoder/base:dev",
         ["python3", "/srv/fake_model_server.py", str(port)],
@@ -37,14 +38,7 @@ def fake_model(engine, appliance):
     network = engine.networks.get(f"rcoder-{appliance.stack}-agents")
     host = network.attrs["IPAM"]["Config"][0]["Gateway"]
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/_requests", timeout=1)
-            break
-        except httpx.HTTPError:
-            assert time.monotonic() < deadline, container.logs().decode()
-            time.sleep(0.2)
+    eventually(lambda: httpx.get(f"{url}/_requests", timeout=1), 30, "the fake model server answering")
     yield url, f"http://{host}:{port}"
     print(container.logs().decode()[-3000:])
     container.remove(force=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -70,20 +69,20 @@ def test_a_reconnecting_client_gets_every_remaining_event_exactly_once(client):
     assert response.status_code == 204
 
 
-def test_cancel_ends_a_running_turn_within_two_seconds(client):
+def test_cancel_ends_a_running_turn_as_the_agent_stops(client):
     project = project_id()
     session = chat(client, project, "wait 60")["session_id"]
     events = stream(client, session)
     assert next(events).event == "prompt_start"
 
-    cancelled_at = time.monotonic()
     response = client.post("/agent/session/cancel", json={"project_id": project, "session_id": session})
     assert response.status_code == 200 and response.json()["data"]["success"] is True
     terminal = next(e for e in events if e.event in TERMINAL_TYPES)
-    elapsed = time.monotonic() - cancelled_at
 
     assert terminal.event == "cancelled" and terminal.data["data"]["reason"] == "Cancelled"
-    assert elapsed < 2.0, f"the turn took {elapsed:.2f} s to end after cancel"
+    assert terminal.data["data"]["description"] == "The turn was cancelled.", (
+        "the agent stopped the turn itself (the runner did not have to end it after its grace period)"
+    )
 
 
 def test_two_concurrent_first_chats_share_one_container(client, engine, stack):

@@ -10,27 +10,28 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from appliance.app import create_app
 from appliance.config_loader import load_config
+from appliance.gateway import Gateway
+from appliance.http.app import create_app
 from tests.integration.browser import FLAGS
 
 pytestmark = pytest.mark.engine
 
 
-def app_routes() -> set[str]:
+def app_routes(state_dir: str) -> set[str]:
     """The gateway's own routes (not the docs'), in OpenAPI's path syntax."""
-    app = create_app(load_config({}, environ={}), name="routes_probe")
+    app = create_app(Gateway.build(load_config({"state_dir": state_dir}, environ={})), name="routes_probe")
     paths = {re.sub(r"<(\w+)(:[^>]*)?>", r"{\1}", "/" + route.path) for route in app.router.routes}
     return {path for path in paths if not path.startswith(("/api/docs", "/internal/"))}
 
 
-def test_the_openapi_document_is_valid_and_covers_every_route(appliance):
+def test_the_openapi_document_is_valid_and_covers_every_route(appliance, tmp_path):
     response = httpx.get(f"{appliance.url}/api/docs/openapi.json")  # exempt from the API key
     assert response.status_code == 200
     spec = response.json()
 
     validate(spec)
-    assert set(spec["paths"]) == app_routes()
+    assert set(spec["paths"]) == app_routes(str(tmp_path))
     for path, item in spec["paths"].items():
         for method, operation in item.items():
             assert operation.get("summary"), f"{method.upper()} {path} has no summary"

@@ -89,6 +89,22 @@ def test_a_desktop_container_reaches_nothing_on_the_host(appliance, client, engi
     assert opened(outcomes) == [], outcomes
 
 
+def test_the_host_port_the_operator_opens_is_the_only_one_a_container_reaches(
+    appliance, client, engine, stack, model_port, canary
+):
+    """The suite's appliance opens one host port (host_open_ports); a listener there is reachable."""
+    project = project_id()
+    chat(client, project, "hello")
+    [container] = agent_containers(engine, stack, project)
+    gateway_address = engine.networks.get(f"rcoder-{stack}-agents").attrs["IPAM"]["Config"][0]["Gateway"]
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("0.0.0.0", model_port))
+        server.listen(8)
+        outcomes = reach(container, [(gateway_address, model_port), (gateway_address, canary)])
+    assert opened(outcomes) == [f"{gateway_address}:{model_port}"], outcomes
+
+
 def test_a_container_outside_the_appliances_networks_does_reach_the_canary(engine, stack, canary):
     """The control: the same probe, from a container the appliance's rules do not cover, opens the canary."""
     with outsider(engine, stack) as container:

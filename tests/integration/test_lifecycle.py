@@ -7,7 +7,15 @@ import time
 import httpx
 import pytest
 
-from tests.integration.conftest import agent_containers, chat, project_id, run_appliance, wait_healthy
+from tests.eventually import eventually
+from tests.integration.conftest import (
+    agent_containers,
+    chat,
+    project_id,
+    run_appliance,
+    succeeds_within,
+    wait_healthy,
+)
 from tests.integration.sse import read_all, stream
 
 pytestmark = pytest.mark.engine
@@ -89,9 +97,7 @@ def test_an_orphan_container_is_adopted_at_start_up(appliance, engine, client):
         detach=True,
     )
     assert client.get(f"/agent/status/{orphan}").status_code == 404, "unknown before the restart"
-    deadline = time.monotonic() + 30
-    while container.exec_run(["rcoder-runner-probe"]).exit_code != 0 and time.monotonic() < deadline:
-        time.sleep(0.3)
+    succeeds_within(container, ["rcoder-runner-probe"], 30, "the orphan's runner answering")
 
     restart_gateway(appliance, engine)
 
@@ -124,11 +130,9 @@ def test_cleanup_removes_an_idle_container_and_spares_a_busy_one(engine):
         read_all(client, chat(client, idle, "hello")["session_id"])
         chat(client, busy, "wait 60")
 
-        deadline = time.monotonic() + 20
-        while agent_containers(engine, appliance.stack, idle) and time.monotonic() < deadline:
-            time.sleep(0.5)
-
-        assert agent_containers(engine, appliance.stack, idle) == [], "the idle container was removed"
+        eventually(
+            lambda: not agent_containers(engine, appliance.stack, idle), 20, "the idle container going"
+        )
         assert len(agent_containers(engine, appliance.stack, busy)) == 1, "the busy one was spared"
         assert engine.volumes.get(f"rcoder-{appliance.stack}-ws-{idle}"), "its workspace stays"
         client.post("/agent/session/cancel", json={"project_id": busy})

@@ -15,7 +15,7 @@ import uuid
 import httpx
 import pytest
 
-from appliance.firewall import Firewall
+from appliance.containers.firewall import Firewall
 from infra import smoke, teardown
 from tests.integration.conftest import agent_containers, free_port, wait_listening
 from tests.integration.reach import host_targets, opened, reach

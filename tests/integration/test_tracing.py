@@ -1,12 +1,12 @@
 """One trace follows a chat from the HTTP request through gRPC into the runner and the agent's turn.
 
 The gateway and the runner run in this process, so that one in-memory exporter sees the spans
-of both sides. Only the container is left out: the runner is reached on a local port.
+of both sides. Only the container is left out: the engine is a fake whose containers all "run" at
+a loopback address, where the test's runner listens on the runners' port.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -21,16 +21,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sanic import Sanic
 
-from appliance.app import create_app
 from appliance.config_loader import load_config
-from appliance.engine import ContainerInfo
-from appliance.lifecycle import RunningAgent
+from appliance.gateway import Gateway
+from appliance.http.app import create_app
+from rcoder_rpc.contract import RUNNER_PORT
 from rcoder_rpc.tracing import JsonLogFormatter
 from runner.projects import Projects
 from runner.server import create_server
+from tests.fakes.engine import RUNNER_IP, FakeEngine
 from tests.integration.conftest import free_port
-
-pytestmark = pytest.mark.engine
 
 
 @pytest.fixture(scope="module")
@@ -44,34 +43,16 @@ def spans() -> InMemorySpanExporter:
     return exporter
 
 
-class LocalAgents:
-    """Stands in for the container lifecycle: every project's agent is the runner on `address`."""
-
-    def __init__(self, address: str) -> None:
-        self.agent = RunningAgent(ContainerInfo("local", "local", "running", "127.0.0.1", {}), address)
-
-    def serving(self, ref):
-        return ref
-
-    async def ensure(self, workload, limits=None):
-        return self.agent, False
-
-    async def find(self, workload):
-        return self.agent
-
-    def using(self, workload):
-        return contextlib.nullcontext()
-
-
-async def test_gateway_and_runner_spans_share_one_trace(tmp_path, spans, engine, monkeypatch):
+async def test_gateway_and_runner_spans_share_one_trace(tmp_path, spans, monkeypatch):
     monkeypatch.setenv("RCODER_DEMO_CHUNK_DELAY", "0")
     projects = Projects(tmp_path / "workspace")
     (tmp_path / "workspace").mkdir()
-    runner, port, _ = await create_server("127.0.0.1:0", projects)
+    runner, _, _ = await create_server(f"{RUNNER_IP}:{RUNNER_PORT}", projects)
     config = load_config(
         {
             "state_dir": str(tmp_path / "state"),
             "docker_config.stack": f"trace{uuid.uuid4().hex[:6]}",
+            "docker_config.host_firewall": "false",
             # This process's interpreter runs the demo agent (the image has it on PATH).
             "agents.demo.command": sys.executable,
             "agents.demo.args": ["-m", "runner.demo_agent"],
@@ -79,11 +60,10 @@ async def test_gateway_and_runner_spans_share_one_trace(tmp_path, spans, engine,
         environ={},
     )
     Sanic.test_mode = True
-    app = create_app(config, name=f"trace{uuid.uuid4().hex}")
+    app = create_app(Gateway.build(config, FakeEngine()), name=f"trace{uuid.uuid4().hex}")
     server = await app.create_server(host="127.0.0.1", port=free_port(), return_asyncio_server=True)
     await server.startup()
     await server.before_start()
-    app.ctx.lifecycle = LocalAgents(f"127.0.0.1:{port}")
     http_port = server.server.sockets[0].getsockname()[1]
     spans.clear()
     logged = io.StringIO()

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import uuid
 
-from sanic import Blueprint, Request
+from sanic import Blueprint
 from sanic_ext import openapi
 
-from appliance import turns
-from appliance.docs import json_body, responses
-from appliance.envelope import ok
-from appliance.errors import ProjectNotFound
-from appliance.models import SESSION_ID_PATTERN, ChatBody, PermissionBody, ProjectBody, check_id, parse
-from appliance.projects import ProjectRef
-from appliance.replies import (
+from appliance.http.bodies import SESSION_ID_PATTERN, ChatBody, PermissionBody, ProjectBody, check_id, parse
+from appliance.http.context import GatewayRequest
+from appliance.http.docs import json_body, responses
+from appliance.http.envelope import ok
+from appliance.http.replies import (
     AgentInfo,
     AgentsData,
     AgentsReply,
     CancelData,
     CancelReply,
+    ChatData,
     ChatReply,
     PermissionData,
     PermissionReply,
@@ -28,7 +27,9 @@ from appliance.replies import (
     StopReply,
     data,
 )
-from appliance.sse import last_event_id, stream_events
+from appliance.http.sse import last_event_id, stream_events
+from appliance.projects import ProjectRef
+from appliance.turns import Started
 
 bp = Blueprint("agent")
 
@@ -42,10 +43,25 @@ bp = Blueprint("agent")
     response=responses(ChatReply, 400, 401, 409, 502, 503),
     tag="agent",
 )
-async def chat(request: Request):
+async def chat(request: GatewayRequest):
     body = parse(ChatBody, request.json)
     ref = ProjectRef(body.project_id or uuid.uuid4().hex)
-    return ok(data(await turns.start_turn(request.app.ctx, body, ref)))
+    started = await request.app.ctx.turns.chat(ref, body.to_proto(), body.limits())
+    return ok(data(chat_data(ref, body, started)))
+
+
+def chat_data(ref: ProjectRef, body: ChatBody, started: Started) -> ChatData:
+    """The reply to /chat and /computer/chat."""
+    error = None
+    if started.resumed is False:
+        error = f"session {started.asked_for} could not be resumed; a new one started"
+    return ChatData(
+        project_id=ref.project_id,
+        session_id=started.session_id,
+        request_id=body.request_id,
+        session_resumed=started.resumed,
+        error=error,
+    )
 
 
 def progress_doc(tag: str):
@@ -72,16 +88,16 @@ def progress_doc(tag: str):
     )
 
 
-async def stream_session(request: Request, session_id: str) -> None:
+async def stream_session(request: GatewayRequest, session_id: str) -> None:
     """Answer with the session's events as SSE, from the Last-Event-ID on."""
     check_id(session_id, SESSION_ID_PATTERN, "session_id")
     after = last_event_id(request)
-    await stream_events(request, session_id, request.app.ctx.hub.follow(session_id, after))
+    await stream_events(request, session_id, request.app.ctx.turns.follow(session_id, after))
 
 
 @bp.get("/agent/progress/<session_id:str>")
 @progress_doc("agent")
-async def progress(request: Request, session_id: str):
+async def progress(request: GatewayRequest, session_id: str):
     await stream_session(request, session_id)
 
 
@@ -95,10 +111,10 @@ async def progress(request: Request, session_id: str):
     response=responses(PermissionReply, 400, 401, 404, 503),
     tag="agent",
 )
-async def permission(request: Request):
+async def permission(request: GatewayRequest):
     body = parse(PermissionBody, request.json)
     ref = ProjectRef(body.project_id, body.user_id)
-    await turns.answer_permission(request.app.ctx, ref, body.session_id, body.request_id, body.option_id)
+    await request.app.ctx.turns.answer_permission(ref, body.session_id, body.request_id, body.option_id)
     return ok(data(PermissionData(request_id=body.request_id, option_id=body.option_id)))
 
 
@@ -109,7 +125,7 @@ async def permission(request: Request):
     response=responses(AgentsReply, 401),
     tag="agent",
 )
-async def agents(request: Request):
+async def agents(request: GatewayRequest):
     config = request.app.ctx.config
     listed = [
         AgentInfo(
@@ -133,10 +149,10 @@ async def agents(request: Request):
     response=responses(CancelReply, 400, 401, 503),
     tag="agent",
 )
-async def cancel(request: Request):
+async def cancel(request: GatewayRequest):
     body = parse(ProjectBody, request.json)
     # No container means nothing runs: cancelling succeeds, as in the seed.
-    await turns.cancel(request.app.ctx, ProjectRef(body.project_id), body.session_id)
+    await request.app.ctx.turns.cancel(ProjectRef(body.project_id), body.session_id)
     return ok(data(CancelData(success=True, session_id=body.session_id or "all")))
 
 
@@ -148,9 +164,9 @@ async def cancel(request: Request):
     response=responses(StopReply, 400, 401, 503),
     tag="agent",
 )
-async def stop(request: Request):
+async def stop(request: GatewayRequest):
     body = parse(ProjectBody, request.json)
-    removed = await request.app.ctx.lifecycle.stop_agent(body.project_id)
+    removed = await request.app.ctx.turns.remove_container(body.project_id)
     message = (
         "the agent's container was removed; its workspace is kept" if removed else "no agent was running"
     )
@@ -165,24 +181,17 @@ async def stop(request: Request):
     response=responses(StatusReply, 400, 401, 404, 503),
     tag="agent",
 )
-async def status(request: Request, project_id: str):
+async def status(request: GatewayRequest, project_id: str):
     check_id(project_id)
-    ctx = request.app.ctx
-    project = await ctx.store.project(project_id)
-    if project is None:
-        raise ProjectNotFound(f"no project {project_id!r}; a project exists once it received a chat")
-    agent = await ctx.lifecycle.find_agent(project_id)
-    state = None
-    if agent is not None:
-        reply = await ctx.runners.status(agent.address, project_id)
-        state = "Active" if reply.status == "busy" else "Idle"
+    agent = await request.app.ctx.turns.status(ProjectRef(project_id))
+    project = agent.project
     return ok(
         data(
             StatusData(
                 project_id=project_id,
-                is_alive=agent is not None,
+                is_alive=agent.alive,
                 session_id=project.latest_session_id,
-                status=state,
+                status=None if agent.state is None else "Active" if agent.state == "busy" else "Idle",
                 last_activity=project.last_activity.isoformat(),
                 created_at=project.created_at.isoformat(),
                 model_provider=project.model_provider,

@@ -7,18 +7,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from sanic import Blueprint, Request
+from sanic import Blueprint
 from sanic_ext import openapi
 
-from appliance import labels
-from appliance.docs import json_body, responses
-from appliance.engine import ContainerInfo
-from appliance.envelope import ok
-from appliance.errors import BadRequest, NotFound
-from appliance.lifecycle import RunningAgent
-from appliance.models import ID_PATTERN, PodBody, check_id, parse
-from appliance.projects import ProjectRef
-from appliance.replies import (
+from appliance.containers import labels
+from appliance.containers.engine import Container
+from appliance.containers.lifecycle import RunningContainer
+from appliance.errors import BadRequest
+from appliance.http.bodies import ID_PATTERN, PodBody, check_id, parse
+from appliance.http.context import GatewayRequest
+from appliance.http.docs import json_body, responses
+from appliance.http.envelope import ok
+from appliance.http.replies import (
     ContainerInfoData,
     DesktopData,
     DesktopReply,
@@ -37,13 +37,12 @@ from appliance.replies import (
     VncStatusReply,
     data,
 )
-from appliance.routing import TOKEN_PARAM
-from appliance.tokens import desktop_scope
+from appliance.proxy.decisions import TOKEN_PARAM
 
 bp = Blueprint("computer")
 
 
-def user_arg(request: Request) -> str:
+def user_arg(request: GatewayRequest) -> str:
     user_id = request.args.get("user_id")
     if not user_id:
         raise BadRequest("user_id is required")
@@ -61,13 +60,11 @@ def now_iso() -> str:
     response=responses(DesktopReply, 400, 401, 502, 503),
     tag="computer",
 )
-async def desktop(request: Request, user_id: str, project_id: str):
+async def desktop(request: GatewayRequest, user_id: str, project_id: str):
     check_id(user_id, ID_PATTERN, "user_id")
     check_id(project_id)
-    ctx = request.app.ctx
-    running, _ = await ctx.lifecycle.ensure(ctx.lifecycle.desktop(user_id))
-    await ctx.store.touch_project(ProjectRef(project_id, user_id))
-    token, expires = ctx.tokens.issue(desktop_scope(user_id), ctx.config.proxy_config.token_ttl_seconds)
+    opened = await request.app.ctx.desktops.open(user_id, project_id)
+    running, token = opened.running, opened.token
     base = f"/computer/vnc/{user_id}/{project_id}"
     vnc_query = (
         f"path={quote(base.lstrip('/') + '/websockify')}&autoconnect=true&resize=scale&{TOKEN_PARAM}={token}"
@@ -88,7 +85,7 @@ async def desktop(request: Request, user_id: str, project_id: str):
                 user_id=user_id,
                 project_id=project_id,
                 token=token,
-                expires_at=expires,
+                expires_at=opened.expires_at,
                 message="desktop running",
             )
         )
@@ -102,11 +99,9 @@ async def desktop(request: Request, user_id: str, project_id: str):
     response=responses(PodEnsureReply, 400, 401, 502, 503),
     tag="computer",
 )
-async def ensure(request: Request):
+async def ensure(request: GatewayRequest):
     body = parse(PodBody, request.json)
-    ctx = request.app.ctx
-    await ctx.store.touch_project(ProjectRef(body.project_id, body.user_id))
-    running, created = await ctx.lifecycle.ensure(ctx.lifecycle.desktop(body.user_id), body.limits())
+    running, created = await request.app.ctx.desktops.ensure(body.user_id, body.project_id, body.limits())
     return pod_reply(running, created, "desktop created" if created else "desktop already running")
 
 
@@ -117,16 +112,13 @@ async def ensure(request: Request):
     response=responses(PodEnsureReply, 400, 401, 502, 503),
     tag="computer",
 )
-async def restart(request: Request):
+async def restart(request: GatewayRequest):
     body = parse(PodBody, request.json)
-    ctx = request.app.ctx
-    workload = ctx.lifecycle.desktop(body.user_id)
-    await ctx.lifecycle.stop(workload)
-    running, _ = await ctx.lifecycle.ensure(workload, body.limits())
+    running = await request.app.ctx.desktops.restart(body.user_id, body.limits())
     return pod_reply(running, True, "desktop restarted")
 
 
-def pod_reply(running: RunningAgent, created: bool, message: str):
+def pod_reply(running: RunningContainer, created: bool, message: str):
     info = ContainerInfoData(container_id=running.container.id, status=running.container.status)
     return ok(data(PodEnsureData(created=created, container_info=info, message=message)))
 
@@ -138,9 +130,8 @@ def pod_reply(running: RunningAgent, created: bool, message: str):
     response=responses(PodStatusReply, 400, 401, 503),
     tag="computer",
 )
-async def status(request: Request):
-    user_id = user_arg(request)
-    running = await request.app.ctx.lifecycle.find(request.app.ctx.lifecycle.desktop(user_id))
+async def status(request: GatewayRequest):
+    running = await request.app.ctx.desktops.find(user_arg(request))
     if running is None:
         return ok(
             data(PodStatusData(alive=False, status="not_found", timestamp=now_iso(), message="no desktop"))
@@ -164,13 +155,8 @@ async def status(request: Request):
     response=responses(VncStatusReply, 400, 401, 404, 503),
     tag="computer",
 )
-async def vnc_status(request: Request):
-    user_id = user_arg(request)
-    ctx = request.app.ctx
-    running = await ctx.lifecycle.find(ctx.lifecycle.desktop(user_id))
-    if running is None:
-        raise NotFound(f"user {user_id!r} has no running desktop")
-    reply = await ctx.runners.vnc_status(running.address)
+async def vnc_status(request: GatewayRequest):
+    running, reply = await request.app.ctx.desktops.vnc_status(user_arg(request))
     return ok(
         data(
             VncStatusData(
@@ -184,7 +170,7 @@ async def vnc_status(request: Request):
     )
 
 
-def service_type(container: ContainerInfo) -> str:
+def service_type(container: Container) -> str:
     return "computer_agent_runner" if container.labels.get(labels.KIND) == labels.KIND_DESKTOP else "rcoder"
 
 
@@ -194,8 +180,8 @@ def service_type(container: ContainerInfo) -> str:
     response=responses(PodCountReply, 401, 503),
     tag="computer",
 )
-async def count(request: Request):
-    containers = [c for c in await request.app.ctx.lifecycle.containers() if c.running]
+async def count(request: GatewayRequest):
+    containers = [c for c in await request.app.ctx.desktops.pods() if c.running]
     by_type = {"rcoder": 0, "computer_agent_runner": 0}
     for container in containers:
         by_type[service_type(container)] += 1
@@ -209,14 +195,14 @@ async def count(request: Request):
     response=responses(PodListReply, 400, 401, 503),
     tag="computer",
 )
-async def pod_list(request: Request):
+async def pod_list(request: GatewayRequest):
     try:
         limit = int(request.args.get("limit", "100"))
     except ValueError:
         raise BadRequest("limit must be a whole number") from None
     if not 1 <= limit <= 1000:
         raise BadRequest("limit must be between 1 and 1000")
-    containers = sorted(await request.app.ctx.lifecycle.containers(), key=lambda c: c.name)
+    containers = sorted(await request.app.ctx.desktops.pods(), key=lambda c: c.name)
     items = [
         PodListItem(
             container_id=c.id,
@@ -246,13 +232,9 @@ async def pod_list(request: Request):
     response=responses(KeepaliveReply, 400, 401, 503),
     tag="computer",
 )
-async def keepalive(request: Request):
+async def keepalive(request: GatewayRequest):
     body = parse(PodBody, request.json)
-    ctx = request.app.ctx
-    ref = ProjectRef(body.project_id, body.user_id)
-    previous = await ctx.store.project(ref.key)
-    await ctx.store.touch_project(ref)
-    running = await ctx.lifecycle.find(ctx.lifecycle.desktop(body.user_id))
+    previous, running = await request.app.ctx.desktops.keepalive(body.user_id, body.project_id)
     info = (
         ContainerInfoData(container_id=running.container.id, status=running.container.status)
         if running
@@ -264,7 +246,7 @@ async def keepalive(request: Request):
         container_info=info,
         previous_activity_time=int(previous.last_activity.timestamp() * 1000) if previous else None,
         current_activity_time=int(datetime.now(UTC).timestamp() * 1000),
-        time_until_cleanup=ctx.config.cleanup_config.idle_timeout_seconds,
+        time_until_cleanup=request.app.ctx.config.cleanup_config.idle_timeout_seconds,
         message="activity recorded" if running else "activity recorded; the user has no running desktop",
     )
     return ok(data(reply))

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import uuid
 
-from sanic import Blueprint, Request
+from sanic import Blueprint
 from sanic_ext import openapi
 
-from appliance import turns
-from appliance.docs import json_body, responses
-from appliance.envelope import ok
-from appliance.errors import ProjectNotFound
-from appliance.models import ComputerChatBody, ComputerProjectBody, parse
-from appliance.projects import ProjectRef
-from appliance.replies import (
+from appliance.http.bodies import ComputerChatBody, ComputerProjectBody, parse
+from appliance.http.context import GatewayRequest
+from appliance.http.docs import json_body, responses
+from appliance.http.envelope import ok
+from appliance.http.replies import (
     CancelData,
     CancelReply,
     ChatReply,
@@ -28,7 +26,8 @@ from appliance.replies import (
     ComputerStopReply,
     data,
 )
-from appliance.routes.agent import progress_doc, stream_session
+from appliance.http.routes.agent import chat_data, progress_doc, stream_session
+from appliance.projects import ProjectRef
 
 bp = Blueprint("computer_agent")
 
@@ -50,15 +49,16 @@ STOP_MESSAGES = {
     response=responses(ChatReply, 400, 401, 409, 502, 503),
     tag="computer",
 )
-async def chat(request: Request):
+async def chat(request: GatewayRequest):
     body = parse(ComputerChatBody, request.json)
     ref = ProjectRef(body.project_id or uuid.uuid4().hex, body.user_id)
-    return ok(data(await turns.start_turn(request.app.ctx, body, ref)))
+    started = await request.app.ctx.turns.chat(ref, body.to_proto(), body.limits())
+    return ok(data(chat_data(ref, body, started)))
 
 
 @bp.get("/computer/progress/<session_id:str>")
 @progress_doc("computer")
-async def progress(request: Request, session_id: str):
+async def progress(request: GatewayRequest, session_id: str):
     await stream_session(request, session_id)
 
 
@@ -70,13 +70,9 @@ async def progress(request: Request, session_id: str):
     response=responses(ComputerStopReply, 400, 401, 503),
     tag="computer",
 )
-async def stop(request: Request):
+async def stop(request: GatewayRequest):
     body = parse(ComputerProjectBody, request.json)
-    ctx = request.app.ctx
-    running = await turns.running_for(ctx, ProjectRef(body.project_id, body.user_id))
-    result = "no_desktop"
-    if running is not None:
-        result = (await ctx.runners.stop_agent(running.address, body.project_id)).result
+    result = await request.app.ctx.turns.stop_agent(ProjectRef(body.project_id, body.user_id))
     reply = ComputerStopData(
         success=True,
         user_id=body.user_id,
@@ -94,29 +90,17 @@ async def stop(request: Request):
     response=responses(ComputerStatusReply, 400, 401, 404, 503),
     tag="computer",
 )
-async def status(request: Request):
+async def status(request: GatewayRequest):
     body = parse(ComputerProjectBody, request.json)
-    ctx = request.app.ctx
-    ref = ProjectRef(body.project_id, body.user_id)
-    project = await ctx.store.project(ref.key)
-    if project is None:
-        raise ProjectNotFound(
-            f"user {body.user_id!r} has no project {body.project_id!r}; it exists once it received a chat"
-        )
-    running = await turns.running_for(ctx, ref)
-    found, state = False, None
-    if running is not None:
-        reply = await ctx.runners.status(running.address, body.project_id, body.session_id or "")
-        found = reply.is_found
-        state = reply.status if found else None
+    agent = await request.app.ctx.turns.status(ProjectRef(body.project_id, body.user_id), body.session_id)
     reply_data = ComputerStatusData(
         user_id=body.user_id,
         project_id=body.project_id,
-        is_alive=found,
-        session_id=project.latest_session_id,
-        status=state,
-        last_activity=project.last_activity.isoformat(),
-        created_at=project.created_at.isoformat(),
+        is_alive=agent.alive,
+        session_id=agent.project.latest_session_id,
+        status=agent.state,
+        last_activity=agent.project.last_activity.isoformat(),
+        created_at=agent.project.created_at.isoformat(),
     )
     return ok(data(reply_data))
 
@@ -130,7 +114,7 @@ async def status(request: Request):
     response=responses(CancelReply, 400, 401, 503),
     tag="computer",
 )
-async def cancel(request: Request):
+async def cancel(request: GatewayRequest):
     body = parse(ComputerProjectBody, request.json)
-    await turns.cancel(request.app.ctx, ProjectRef(body.project_id, body.user_id), body.session_id)
+    await request.app.ctx.turns.cancel(ProjectRef(body.project_id, body.user_id), body.session_id)
     return ok(data(CancelData(success=True, session_id=body.session_id or "all")))

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sanic import Blueprint, Request, json
 from sanic_ext import openapi
 
-from appliance.docs import json_body
-from appliance.replies import Health, data
+from appliance.http.docs import json_body
+from appliance.http.replies import Health, data
 
 bp = Blueprint("health")
 

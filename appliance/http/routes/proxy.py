@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from sanic import Blueprint, Request, empty
+from sanic import Blueprint, empty
 from sanic_ext import openapi
 
-from appliance.auth import key_matches
-from appliance.docs import json_body, responses
-from appliance.envelope import failure, ok
 from appliance.errors import BadRequest
-from appliance.models import TokenBody, parse
-from appliance.replies import TokenData, TokenReply, data
-from appliance.routing import TOKEN_PARAM, Decision
-from appliance.tokens import project_scope
+from appliance.http.auth import key_matches
+from appliance.http.bodies import TokenBody, parse
+from appliance.http.context import GatewayRequest
+from appliance.http.docs import json_body, responses
+from appliance.http.envelope import failure, ok
+from appliance.http.replies import TokenData, TokenReply, data
+from appliance.proxy.decisions import TOKEN_PARAM, Decision
+from appliance.proxy.tokens import project_scope
 
 bp = Blueprint("proxy")
 
@@ -37,7 +38,7 @@ PATH_HEADER = "x-rcoder-path"
     response=responses(TokenReply, 400, 401),
     tag="proxy",
 )
-async def token(request: Request):
+async def token(request: GatewayRequest):
     body = parse(TokenBody, request.json)
     ctx = request.app.ctx
     ttl = ctx.config.proxy_config.token_ttl_seconds
@@ -50,30 +51,12 @@ async def token(request: Request):
 
 @bp.get("/internal/proxy-auth")
 @openapi.exclude()
-async def proxy_auth(request: Request):
+async def proxy_auth(request: GatewayRequest):
     ctx = request.app.ctx
     original = request.headers.get("x-original-uri", "/")
-    key_ok = bool(ctx.api_key) and key_matches(request.headers.get("x-api-key"), ctx.api_key)
-
-    async def container_ip(project_id: str) -> str | None:
-        agent = await ctx.lifecycle.find_agent(project_id)
-        return agent.container.ip if agent is not None else None
-
-    async def desktop_ip(user_id: str) -> str | None:
-        desktop = await ctx.lifecycle.find(ctx.lifecycle.desktop(user_id))
-        return desktop.container.ip if desktop is not None else None
-
-    decision = await ctx.router.decide(
-        original, key_ok or not ctx.api_key, request.cookies, container_ip, desktop_ip
-    )
-    return routed(decision, gateway_address(ctx.config.host, ctx.config.port))
-
-
-def gateway_address(host: str, port: int) -> str:
-    """Where the proxy reaches this gateway: the address it listens on (loopback when on all)."""
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    key_ok = not ctx.api_key or key_matches(request.headers.get("x-api-key"), ctx.api_key)
+    decision = await ctx.router.decide(original, key_ok, request.cookies)
+    return routed(decision, ctx.config.address)
 
 
 def routed(decision: Decision, gateway: str):
@@ -97,7 +80,7 @@ def routed(decision: Decision, gateway: str):
     "/internal/proxy-error/<status:int>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 )
 @openapi.exclude()
-async def proxy_error(request: Request, status: int):
+async def proxy_error(request: GatewayRequest, status: int):
     codes = {401: "4010", 403: "FORBIDDEN", 404: "NOT_FOUND", 503: "SERVICE_UNAVAILABLE"}
     return failure(
         status if status in codes else 502, codes.get(status, "PROXY_ERROR"), request.args.get("message", "")

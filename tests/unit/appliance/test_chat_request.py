@@ -1,4 +1,4 @@
-"""appliance/agents.py: the operator's registry decides what runs; requests choose within it."""
+"""appliance/chat_request.py: the operator's registry decides what runs; requests choose within it."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ import dataclasses
 
 import pytest
 
-from appliance.agents import chat_request
+from appliance import chat_request
 from appliance.config import Config, ContextServerConfig, ModelProviderConfig
 from appliance.config_loader import load_config
 from appliance.errors import BadRequest, Forbidden
-from appliance.models import ChatBody, parse
-from appliance.projects import ProjectRef
+from appliance.http.bodies import ChatBody, parse
 
 
 def request_for(config: Config, **body):
-    return chat_request(config, parse(ChatBody, {"prompt": "hi", **body}), ProjectRef("p1"), "")
+    return chat_request.complete(config, parse(ChatBody, {"prompt": "hi", **body}).to_proto())
 
 
 def test_the_default_agent_comes_from_the_registry():

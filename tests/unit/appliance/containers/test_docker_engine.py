@@ -1,15 +1,15 @@
-"""appliance/engine.py: Docker's errors become the appliance's, once, here."""
+"""appliance/containers/docker_engine.py: Docker's errors and JSON become the appliance's, once, here."""
 
 from __future__ import annotations
 
 import pytest
 
-from appliance.engine import Engine, _parse_time
+from appliance.containers.docker_engine import DockerEngine, _gone, _parse_time
 from appliance.errors import EngineUnavailable
 
 
 async def test_an_engine_that_does_not_answer_is_unavailable_503():
-    engine = Engine("tcp://127.0.0.1:9", api_timeout=2)
+    engine = DockerEngine("tcp://127.0.0.1:9", api_timeout=2)
     try:
         with pytest.raises(EngineUnavailable) as error:
             await engine.ping()
@@ -22,3 +22,16 @@ def test_docker_times_with_nanoseconds_are_read():
     parsed = _parse_time("2026-11-24T04:00:06.480952123Z")
     assert parsed.isoformat() == "2026-11-24T04:00:06+00:00"
     assert _parse_time("") is None
+
+
+def test_an_event_becomes_what_happened_to_which_container():
+    event = {
+        "id": "c0ffee",
+        "Action": "die",
+        "Actor": {"Attributes": {"rcoder.project": "p1", "exitCode": "137", "name": "x"}},
+    }
+    gone = _gone(event)
+    assert (gone.container_id, gone.action, gone.exit_code) == ("c0ffee", "die", 137)
+    assert gone.labels == {"rcoder.project": "p1", "name": "x"}
+    assert gone.describe() == "die with exit code 137"
+    assert _gone({"id": "c", "Action": "destroy", "Actor": {"Attributes": {}}}).describe() == "destroy"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.firewall import Chains
+from appliance.containers.firewall import Chains
 
 FIREWALL = str(Path(sys.executable).with_name("rcoder-firewall"))
 
@@ -45,9 +45,10 @@ def test_install_is_idempotent_follows_the_bridges_and_remove_takes_everything(n
     chains = Chains.of("stack-a")
     before = rules(netns)
 
-    printed = inside(netns, FIREWALL, "install", "--stack", "stack-a", "br-one", "br-two")
+    install = [FIREWALL, "install", "--stack", "stack-a", "br-one", "br-two", "--open-port", "8000"]
+    printed = inside(netns, *install)
     once = rules(netns)
-    inside(netns, FIREWALL, "install", "--stack", "stack-a", "br-one", "br-two")
+    inside(netns, *install)
     twice = rules(netns)
 
     assert printed.strip() == "stack stack-a: rules on br-one, br-two"
@@ -55,12 +56,20 @@ def test_install_is_idempotent_follows_the_bridges_and_remove_takes_everything(n
     for bridge in ("br-one", "br-two"):
         assert f"-A INPUT -i {bridge} -j {chains.input}" in once
         assert f"-A DOCKER-USER -i {bridge} -j {chains.forward}" in once
-    assert f"-A {chains.input} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN" in once
-    assert f"-A {chains.input} -p tcp -j REJECT --reject-with tcp-reset" in once
-    assert f"-A {chains.forward} -d 169.254.0.0/16 -j REJECT --reject-with icmp-port-unreachable" in once
+    own = [rule for rule in once if rule.startswith(f"-A {chains.input} ")]
+    assert "--ctstate RELATED,ESTABLISHED" in own[0] and own[0].endswith("-j RETURN")
+    assert own[1:] == [
+        f"-A {chains.input} -p tcp -m tcp --dport 8000 -j RETURN",
+        f"-A {chains.input} -p tcp -j REJECT --reject-with tcp-reset",
+        f"-A {chains.input} -j REJECT --reject-with icmp-port-unreachable",
+    ]
+    forward = [rule for rule in once if rule.startswith(f"-A {chains.forward} ")]
+    assert len(forward) == 1 and "-d 169.254.0.0/16" in forward[0] and "-j REJECT" in forward[0]
 
     inside(netns, FIREWALL, "install", "--stack", "stack-a", "br-two")
-    assert f"-A INPUT -i br-one -j {chains.input}" not in rules(netns), "a bridge no longer listed is let go"
+    after = rules(netns)
+    assert f"-A INPUT -i br-one -j {chains.input}" not in after, "a bridge no longer listed is let go"
+    assert not [rule for rule in after if "--dport 8000" in rule], "a port no longer open is closed"
 
     inside(netns, FIREWALL, "install", "--stack", "stack-b", "br-three")
     inside(netns, FIREWALL, "remove", "--stack", "stack-a")

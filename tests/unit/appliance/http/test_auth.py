@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from appliance.auth import from_this_host, key_matches
+from appliance.http.auth import from_this_host, key_matches
 
 
 def an_address_of_this_host() -> str:

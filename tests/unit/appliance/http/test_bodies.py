@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appliance.errors import BadRequest
-from appliance.models import ChatBody, check_id, parse
-from appliance.projects import ProjectRef
+from appliance.http.bodies import ChatBody, check_id, parse
 
 
 @pytest.mark.parametrize("project_id", ["../x", "a b", "-lead", "x" * 65, "名前", ""])
@@ -27,11 +26,9 @@ def test_a_valid_chat_becomes_the_runners_request():
             "tenant_id": "ignored: a seed field this version does not use",
         },
     )
-    request = body.to_proto(ProjectRef("demo-1"), "")
-    assert (request.project_id, request.prompt, request.request_id) == ("demo-1", "hi", "r1")
-    assert request.service_type == "RCoder" and not request.HasField("user_id")
-    in_desktop = body.to_proto(ProjectRef("demo-1", user_id="u1"), "")
-    assert (in_desktop.service_type, in_desktop.user_id) == ("ComputerAgentRunner", "u1")
+    request = body.to_proto()
+    assert (request.prompt, request.request_id, request.session_id) == ("hi", "r1", "")
+    assert request.agent_config.context_servers["fs"].command == "mcp-fs"
     assert request.model_config.api_protocol == "anthropic" and request.model_config.model == "m"
     assert body.agent_config.context_servers["fs"].args == ["--root", "."]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from appliance.sse import format_event
+from appliance.http.sse import format_event
 from rcoder_rpc import agent_pb2
 
 

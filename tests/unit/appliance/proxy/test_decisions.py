@@ -1,4 +1,4 @@
-"""appliance/routing.py and tokens.py: who passes the proxy, and to where."""
+"""appliance/proxy/decisions.py and tokens.py: who passes the proxy, and to where."""
 
 from __future__ import annotations
 
@@ -7,23 +7,26 @@ import time
 import pytest
 
 from appliance.config import Config
-from appliance.routing import Router, cookie_name
-from appliance.tokens import Tokens, desktop_scope, load_secret, project_scope
+from appliance.proxy.decisions import Router, cookie_name
+from appliance.proxy.tokens import Tokens, desktop_scope, load_secret, project_scope
+
+
+class Addresses:
+    """Project alpha's container and user ann's desktop run; nothing else does."""
+
+    async def agent_ip(self, project: str) -> str | None:
+        return {"alpha": "10.1.0.2"}.get(project)
+
+    async def desktop_ip(self, user: str) -> str | None:
+        return {"ann": "10.2.0.7"}.get(user)
+
 
 TOKENS = Tokens(b"test-secret")
-ROUTER = Router(Config(), TOKENS)
-
-
-async def ip_of(project: str) -> str | None:
-    return {"alpha": "10.1.0.2"}.get(project)
-
-
-async def desktop_of(user: str) -> str | None:
-    return {"ann": "10.2.0.7"}.get(user)
+ROUTER = Router(Config(), TOKENS, Addresses())
 
 
 async def decide(uri: str, key_ok: bool = False, cookies: dict | None = None):
-    return await ROUTER.decide(uri, key_ok, cookies or {}, ip_of, desktop_of)
+    return await ROUTER.decide(uri, key_ok, cookies or {})
 
 
 async def test_a_project_route_goes_to_that_containers_port_keeping_the_path_raw():

@@ -1,0 +1,95 @@
+"""What the container lifecycle needs of an engine, and the small types it speaks in.
+
+A backend (`docker_engine.py` for one Docker host; Swarm later) implements `Engine`; nothing
+outside a backend knows an engine's API or its JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+class NameTaken(Exception):
+    """A container with that name exists already (another start won the race)."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """What to run: one container, on one network, with its volume mounted and its limits."""
+
+    name: str
+    image: str
+    labels: dict[str, str]
+    network: str
+    volume: str
+    volume_labels: dict[str, str]
+    mount_path: str
+    environment: dict[str, str] = field(default_factory=dict)
+    memory_bytes: int = 2 * 1024**3
+    cpus: float = 2.0
+    # Memory plus swap; None: no swap beyond the memory limit.
+    memory_swap_bytes: int | None = None
+    pids_limit: int = 512
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    shm_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container as the engine reports it."""
+
+    id: str
+    name: str
+    status: str
+    ip: str | None
+    labels: dict[str, str]
+    created: datetime | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class ContainerGone:
+    """What happened to a container that stopped or went: died, was removed, ran out of memory."""
+
+    container_id: str
+    action: str  # "die", "destroy" or "oom"
+    labels: dict[str, str]
+    exit_code: int | None = None
+
+    def describe(self) -> str:
+        detail = f" with exit code {self.exit_code}" if self.exit_code is not None else ""
+        return f"{self.action}{detail}"
+
+
+class Engine(Protocol):
+    async def ping(self) -> None: ...
+
+    async def ensure_network(self, name: str, labels: dict[str, str]) -> str:
+        """Create the network when the deployer has not; returns its bridge interface."""
+
+    async def find(self, labels: dict[str, str]) -> list[Container]:
+        """Every container carrying all of `labels`, running or not."""
+
+    async def inspect(self, container_id: str) -> Container: ...
+
+    async def start(self, spec: ContainerSpec) -> Container:
+        """Create and start the container (and its volume); nothing is left behind if that fails.
+
+        Raises NameTaken when a container of that name exists."""
+
+    def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
+        """Containers carrying `labels` that stop or go, as it happens."""
+
+    async def logs(self, container_id: str) -> str:
+        """The last lines of the container's log."""
+
+    async def remove(self, container_id: str) -> None:
+        """Remove the container whatever its state; one already gone is not an error."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,138 @@
+"""The gateway's parts, built once from the configuration, started with the server and closed after it.
+
+`Gateway` is the HTTP application's typed context (`app.ctx`): the routes reach every service
+through it, and tests build it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.config import Config, read_api_key, read_secret
+from appliance.containers import labels
+from appliance.containers.cleanup import Cleanup
+from appliance.containers.docker_engine import DockerEngine
+from appliance.containers.engine import Engine
+from appliance.containers.firewall import Firewall, FirewallError
+from appliance.containers.lifecycle import Lifecycle
+from appliance.containers.reconcile import Reconciler
+from appliance.desktops import Desktops
+from appliance.events import EventHub
+from appliance.proxy.decisions import Router
+from appliance.proxy.tokens import Tokens, load_secret
+from appliance.runner_client import RunnerClient
+from appliance.store import Store
+from appliance.turns import Turns
+
+log = logging.getLogger("rcoder.gateway")
+
+
+@dataclass(eq=False)
+class Gateway:
+    config: Config
+    api_key: str
+    store: Store
+    engine: Engine
+    runners: RunnerClient
+    lifecycle: Lifecycle
+    hub: EventHub
+    turns: Turns
+    desktops: Desktops
+    tokens: Tokens
+    router: Router
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Frozen, but for Sanic Extensions, which keeps a registry of its own on the app's ctx
+        (`_dependencies`): a field is set once, when the gateway is built."""
+        if not name.startswith("_") and name in self.__dict__:
+            raise AttributeError(f"Gateway.{name} is set once, when the gateway is built")
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def build(cls, config: Config, engine: Engine | None = None) -> Gateway:
+        """Every part, none of them started yet; `engine`: a backend other than the configured one."""
+        docker = config.docker_config
+        proxy = config.proxy_config
+        store = Store(Path(config.state_dir) / "rcoder.duckdb")
+        engine = engine or DockerEngine(docker.host, docker.api_timeout_seconds)
+        runners = RunnerClient()
+        lifecycle = Lifecycle(config, engine, runners, store)
+        hub = EventHub(store, runners)
+        secret = read_secret(proxy.token_secret, proxy.token_secret_file, "proxy_config.token_secret_file")
+        tokens = Tokens(load_secret(secret, Path(config.state_dir)))
+        return cls(
+            config=config,
+            api_key=read_api_key(config.api_key_auth),
+            store=store,
+            engine=engine,
+            runners=runners,
+            lifecycle=lifecycle,
+            hub=hub,
+            turns=Turns(config, lifecycle, runners, store, hub),
+            desktops=Desktops(config, lifecycle, runners, store, tokens),
+            tokens=tokens,
+            router=Router(config, tokens, lifecycle),
+        )
+
+    async def start(self) -> None:
+        """Open the store, make the networks and their firewall, adopt what runs, start the background tasks."""
+        docker = self.config.docker_config
+        await self.store.open()
+        bridges = [
+            await self.engine.ensure_network(network, labels.labels_for(docker.stack, "network"))
+            for network in (docker.network_base_name, docker.desktop_network)
+        ]
+        self.lifecycle.isolation_problem = await self._isolate(bridges)
+        await self.hub.start()
+        reconciler = Reconciler(docker.stack, self.engine, self.lifecycle, self.hub, self.store)
+        await reconciler.adopt()
+        self.tasks.append(asyncio.create_task(reconciler.watch(), name="reconcile"))
+        if self.config.cleanup_config.enabled and docker.auto_cleanup:
+            cleanup = Cleanup(
+                self.config.cleanup_config,
+                docker.container_ttl_seconds,
+                self.store,
+                self.lifecycle,
+                self.runners,
+            )
+            self.tasks.append(asyncio.create_task(cleanup.run(), name="cleanup"))
+        if not self.api_key:
+            log.warning(
+                "API key authentication is off: anyone who reaches port %s can use this appliance",
+                self.config.port,
+            )
+        log.info(
+            "gateway ready: stack %s, network %s, agent image %s",
+            docker.stack,
+            docker.network_base_name,
+            docker.agent_image,
+        )
+
+    async def _isolate(self, bridges: list[str]) -> str | None:
+        """Install the host firewall for the stack's bridges; what went wrong, if it could not be."""
+        if not self.config.docker_config.host_firewall:
+            log.warning("host_firewall is off: agent and desktop containers can reach this host's services")
+            return None
+        try:
+            docker = self.config.docker_config
+            await Firewall(docker.stack).install(bridges, docker.open_ports)
+        except FirewallError as exc:
+            log.error("cannot isolate containers from the host, so none will be started: %s", exc)
+            return str(exc)
+        return None
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.hub.close()
+        await self.runners.close()
+        await self.engine.close()
+        await self.store.close()

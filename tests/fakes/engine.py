@@ -1,0 +1,63 @@
+"""An in-memory container engine (appliance/containers/engine.py's interface): containers "run" at
+one address, where the test serves a real runner on RUNNER_PORT."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from appliance.containers.engine import Container, ContainerGone, ContainerSpec, NameTaken
+
+# A loopback address of its own, so that a runner of the test can listen on the runners' port.
+RUNNER_IP = "127.0.0.77"
+
+
+class FakeEngine:
+    def __init__(self, ip: str = RUNNER_IP) -> None:
+        self.ip = ip
+        self.containers: dict[str, Container] = {}
+        self.started: list[ContainerSpec] = []
+        self.gone: asyncio.Queue[ContainerGone] = asyncio.Queue()
+        self._ids = itertools.count(1)
+
+    async def ping(self) -> None:
+        return None
+
+    async def ensure_network(self, name: str, labels: dict[str, str]) -> str:
+        return f"fake-{name}"[:15]
+
+    async def find(self, labels: dict[str, str]) -> list[Container]:
+        return [c for c in self.containers.values() if labels.items() <= c.labels.items()]
+
+    async def inspect(self, container_id: str) -> Container:
+        return self.containers[container_id]
+
+    async def start(self, spec: ContainerSpec) -> Container:
+        if any(c.name == spec.name for c in self.containers.values()):
+            raise NameTaken(spec.name)
+        container = Container(
+            id=f"fake{next(self._ids)}",
+            name=spec.name,
+            status="running",
+            ip=self.ip,
+            labels=dict(spec.labels),
+            created=datetime.now(UTC),
+        )
+        self.containers[container.id] = container
+        self.started.append(spec)
+        return container
+
+    async def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
+        while True:
+            yield await self.gone.get()
+
+    async def logs(self, container_id: str) -> str:
+        return "(fake log)"
+
+    async def remove(self, container_id: str) -> None:
+        self.containers.pop(container_id, None)
+
+    async def close(self) -> None:
+        return None

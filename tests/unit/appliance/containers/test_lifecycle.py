@@ -1,0 +1,82 @@
+"""appliance/containers/lifecycle.py over a fake engine, with a real runner to be ready."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from appliance.containers.lifecycle import Limits
+from appliance.errors import ContainerFailed, IsolationUnavailable
+from appliance.gateway import Gateway
+from appliance.projects import ProjectRef
+from tests.fakes.engine import FakeEngine
+from tests.unit.appliance.conftest import core_config
+
+
+async def test_concurrent_first_uses_start_one_container(gateway):
+    workload = gateway.lifecycle.agent("p1")
+
+    results = await asyncio.gather(*(gateway.lifecycle.ensure(workload) for _ in range(5)))
+
+    assert len(gateway.engine.started) == 1
+    assert len({running.container.id for running, _ in results}) == 1
+    assert sorted(created for _, created in results) == [False] * 4 + [True]
+
+
+async def test_a_requests_limits_apply_to_the_container_it_starts_only(gateway):
+    config = gateway.config.docker_config
+    await gateway.lifecycle.ensure(gateway.lifecycle.agent("p1"), Limits(memory_bytes=1024**3, cpus=1.5))
+    await gateway.lifecycle.ensure(gateway.lifecycle.agent("p2"))
+
+    limited, default = gateway.engine.started
+    assert (limited.memory_bytes, limited.cpus) == (1024**3, 1.5)
+    assert (default.memory_bytes, default.cpus) == (config.memory_limit_bytes, config.cpu_limit)
+    assert default.pids_limit == config.pids_limit
+
+
+async def test_nothing_starts_while_the_host_firewall_is_missing(gateway):
+    gateway.lifecycle.isolation_problem = "iptables said no"
+
+    with pytest.raises(IsolationUnavailable, match="iptables said no") as refused:
+        await gateway.lifecycle.ensure(gateway.lifecycle.agent("p1"))
+
+    assert refused.value.status_code == 503 and gateway.engine.started == []
+
+
+async def test_a_container_whose_runner_never_answers_is_removed_with_its_log(tmp_path, runner):
+    unready = FakeEngine(ip="127.0.0.78")  # no runner there
+    gateway = Gateway.build(core_config(tmp_path, **{"docker_config.start_timeout_seconds": "1"}), unready)
+    await gateway.start()
+    try:
+        with pytest.raises(ContainerFailed, match="did not become ready") as failed:
+            await gateway.lifecycle.ensure(gateway.lifecycle.agent("p1"))
+    finally:
+        await gateway.close()
+    assert "(fake log)" in failed.value.message
+    assert unready.containers == {}, "nothing is left behind"
+
+
+async def test_stopped_leftovers_go_before_a_start_and_stop_removes_what_runs(gateway):
+    workload = gateway.lifecycle.agent("p1")
+    leftover = await gateway.engine.start(dataclasses.replace(workload.spec, name="leftover"))
+    gateway.engine.containers[leftover.id] = dataclasses.replace(leftover, status="exited")
+
+    running, _ = await gateway.lifecycle.ensure(workload)
+
+    assert list(gateway.engine.containers) == [running.container.id]
+    assert await gateway.lifecycle.stop(workload) is True
+    assert gateway.engine.containers == {}
+    assert await gateway.lifecycle.stop(workload) is False, "nothing left to stop"
+
+
+async def test_a_project_runs_in_its_own_container_or_in_its_users_desktop(gateway):
+    lifecycle = gateway.lifecycle
+    agent, desktop = lifecycle.serving(ProjectRef("p1")), lifecycle.serving(ProjectRef("p1", "ann"))
+
+    assert (agent.kind, agent.key, desktop.kind, desktop.key) == ("agent", "p1", "desktop", "ann")
+    assert agent.spec.mount_path == gateway.config.workspace_path and desktop.spec.mount_path == "/home/agent"
+    assert lifecycle.workload_of(agent.spec.labels) == agent
+    assert lifecycle.workload_of(desktop.spec.labels) == desktop
+    assert lifecycle.workload_of({"rcoder.kind": "gateway"}) is None

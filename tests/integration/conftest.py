@@ -27,7 +27,15 @@ from tests.eventually import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = str(ROOT / "docker-compose.yml")
-IMAGES = ("rcoder/gateway:dev", "rcoder/agent:dev", "rcoder/proxy:dev", "rcoder/desktop:dev")
+# The images under test: scripts/build-images tags them RCODER_IMAGE_TAG (dev), docker-compose.yml runs that tag.
+TAG = os.environ.get("RCODER_IMAGE_TAG", "dev")
+
+
+def image(name: str) -> str:
+    return f"rcoder/{name}:{TAG}"
+
+
+IMAGES = tuple(image(name) for name in ("gateway", "agent", "proxy", "desktop"))
 
 
 @dataclass

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.eventually import eventually
-from tests.integration.conftest import agent_containers, chat, project_id
+from tests.integration.conftest import agent_containers, chat, image, project_id
 from tests.integration.sse import read_all, stream
 
 pytestmark = pytest.mark.engine
@@ -26,7 +26,7 @@ def fake_model(engine, appliance, model_port):
     network's gateway address."""
     port = model_port
     container = engine.containers.run(
-        "rcoder/base:dev",
+        image("base"),
         ["python3", "/srv/fake_model_server.py", str(port)],
         name=f"rcoder-{appliance.stack}-fake-model-{uuid.uuid4().hex[:6]}",
         labels={"rcoder.stack": appliance.stack, "rcoder.kind": "test"},

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from tests.integration.conftest import image
+
 pytestmark = pytest.mark.engine
 
 CONFIG_PATH = "/etc/rcoder/config.yml"
@@ -17,7 +19,7 @@ def rcoder(engine, tmp_path, *args: str, environment: dict | None = None, config
         (tmp_path / "config.yml").write_text(config)
         volumes[str(tmp_path / "config.yml")] = {"bind": CONFIG_PATH, "mode": "ro"}
     container = engine.containers.run(
-        "rcoder/gateway:dev", ["rcoder", *args], environment=environment or {}, volumes=volumes, detach=True
+        image("gateway"), ["rcoder", *args], environment=environment or {}, volumes=volumes, detach=True
     )
     try:
         exit_code = container.wait(timeout=60)["StatusCode"]

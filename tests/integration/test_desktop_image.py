@@ -11,11 +11,11 @@ from websockets.sync.client import connect
 
 from tests.eventually import eventually
 from tests.integration.audio import play_tone, record_rms
-from tests.integration.conftest import succeeds_within
+from tests.integration.conftest import image, succeeds_within
 
 pytestmark = pytest.mark.engine
 
-IMAGE = "rcoder/desktop:dev"
+IMAGE = image("desktop")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import agent_containers, chat, project_id, run_appliance
+from tests.integration.conftest import agent_containers, chat, image, project_id, run_appliance
 from tests.integration.reach import host_addresses, host_targets, opened, reach
 
 pytestmark = pytest.mark.engine
@@ -53,7 +53,7 @@ def bridge_gateway(engine) -> str:
 def outsider(engine, stack: str) -> Iterator:
     """A container of the agent image on Docker's default bridge, outside the appliance's networks."""
     container = engine.containers.run(
-        "rcoder/agent:dev",
+        image("agent"),
         ["sleep", "120"],
         detach=True,
         network="bridge",

@@ -11,6 +11,7 @@ from tests.eventually import eventually
 from tests.integration.conftest import (
     agent_containers,
     chat,
+    image,
     project_id,
     run_appliance,
     succeeds_within,
@@ -85,7 +86,7 @@ def test_a_killed_container_ends_its_stream_with_an_error_within_five_seconds(ap
 def test_an_orphan_container_is_adopted_at_start_up(appliance, engine, client):
     orphan = project_id()
     container = engine.containers.run(
-        "rcoder/agent:dev",
+        image("agent"),
         name=f"rcoder-{appliance.stack}-agent-{orphan}",
         labels={
             "rcoder.managed": "true",

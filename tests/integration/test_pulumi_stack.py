@@ -17,7 +17,7 @@ import pytest
 
 from appliance.containers.firewall import Firewall
 from infra import smoke, teardown
-from tests.integration.conftest import agent_containers, free_port, wait_listening
+from tests.integration.conftest import TAG, agent_containers, free_port, wait_listening
 from tests.integration.reach import host_targets, opened, reach
 from tests.integration.realise import Realiser
 from tests.pulumi_graph import run_program
@@ -28,7 +28,13 @@ pytestmark = pytest.mark.engine
 def test_the_programs_resources_run_the_appliance_and_go_without_a_trace(engine):
     stack = f"pulumi{uuid.uuid4().hex[:8]}"
     api_key = secrets.token_hex(16)
-    config = {"stack": stack, "port": str(free_port()), "proxyPort": str(free_port()), "apiKey": api_key}
+    config = {
+        "stack": stack,
+        "port": str(free_port()),
+        "proxyPort": str(free_port()),
+        "apiKey": api_key,
+        "imageTag": TAG,
+    }
     graph = run_program(config, ("apiKey",), stack=stack)
     outputs = graph.exports
     realiser = Realiser(engine, graph)

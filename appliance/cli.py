@@ -11,7 +11,8 @@ from appliance.config import ConfigError, read_api_key
 from appliance.config_loader import describe, load_config
 from appliance.gateway import Gateway
 from appliance.http.app import create_app
-from rcoder_rpc.tracing import setup_logging, setup_tracing
+from rcoder_rpc.logs import setup_logging
+from rcoder_rpc.tracing import setup_tracing
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

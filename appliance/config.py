@@ -80,11 +80,25 @@ class DockerConfig:
 @dataclass(frozen=True)
 class CleanupConfig:
     enabled: bool = True
+    # A container idle this long is paused (or removed, without pause_idle).
     idle_timeout_seconds: int = field(default=600, metadata=_POSITIVE)
     cleanup_interval_seconds: int = field(default=300, metadata=_POSITIVE)
-    # A container younger than this is never removed.
+    # A container younger than this is never paused or removed.
     container_protection_seconds: int = field(default=300, metadata=_NOT_NEGATIVE)
     docker_stop_timeout_seconds: int = field(default=30, metadata=_NOT_NEGATIVE)
+    # Pause idle containers (frozen, memory kept, resumed in ~25 ms) before removing them.
+    pause_idle: bool = True
+    # How long a paused container is kept before it is removed.
+    paused_keep_seconds: int = field(default=3600, metadata=_NOT_NEGATIVE)
+    # When the host's memory is fuller than this (percent), paused containers are removed early.
+    memory_pressure_percent: int = field(default=90, metadata=_between(1, 100))
+
+
+@dataclass(frozen=True)
+class WarmPoolConfig:
+    """Agent containers started ahead of time, claimed by new projects (0: none)."""
+
+    size: int = field(default=2, metadata=_between(0, 200))
 
 
 @dataclass(frozen=True)
@@ -220,6 +234,7 @@ class Config:
     # Under the "ask" policy, an unanswered permission request is denied after this long.
     permission_timeout_seconds: int = field(default=300, metadata=_between(1, 86400))
     cleanup_config: CleanupConfig = field(default_factory=CleanupConfig)
+    warm_pool: WarmPoolConfig = field(default_factory=WarmPoolConfig)
     api_key_auth: ApiKeyAuthConfig = field(default_factory=ApiKeyAuthConfig)
     proxy_config: ProxyConfig = field(default_factory=ProxyConfig)
 

@@ -37,7 +37,7 @@ class Desktops:
 
     async def open(self, user_id: str, project_id: str) -> OpenDesktop:
         """Start the user's desktop if needed, count the project as active, and issue a token for it."""
-        running, _ = await self._lifecycle.ensure(self._lifecycle.desktop(user_id))
+        running, _ = await self._lifecycle.ensure(self._lifecycle.workloads.desktop(user_id))
         await self._store.touch_project(ProjectRef(project_id, user_id))
         ttl = self._config.proxy_config.token_ttl_seconds
         token, expires = self._tokens.issue(desktop_scope(user_id), ttl)
@@ -48,17 +48,17 @@ class Desktops:
     ) -> tuple[RunningContainer, bool]:
         """The user's desktop, started when it is not running; and whether it was started now."""
         await self._store.touch_project(ProjectRef(project_id, user_id))
-        return await self._lifecycle.ensure(self._lifecycle.desktop(user_id), limits)
+        return await self._lifecycle.ensure(self._lifecycle.workloads.desktop(user_id), limits)
 
     async def restart(self, user_id: str, limits: Limits | None) -> RunningContainer:
         """A new container for the user's desktop; their home (and files) stay."""
-        workload = self._lifecycle.desktop(user_id)
+        workload = self._lifecycle.workloads.desktop(user_id)
         await self._lifecycle.stop(workload)
         running, _ = await self._lifecycle.ensure(workload, limits)
         return running
 
     async def find(self, user_id: str) -> RunningContainer | None:
-        return await self._lifecycle.find(self._lifecycle.desktop(user_id))
+        return await self._lifecycle.find(self._lifecycle.workloads.desktop(user_id))
 
     async def vnc_status(self, user_id: str) -> tuple[RunningContainer, agent_pb2.GetVncStatusResponse]:
         running = await self.find(user_id)

@@ -20,6 +20,7 @@ from appliance.containers.docker_engine import DockerEngine
 from appliance.containers.engine import Engine
 from appliance.containers.firewall import Firewall, FirewallError
 from appliance.containers.lifecycle import Lifecycle
+from appliance.containers.pool import WarmPool
 from appliance.containers.reconcile import Reconciler
 from appliance.desktops import Desktops
 from appliance.events import EventHub
@@ -45,6 +46,7 @@ class Gateway:
     desktops: Desktops
     tokens: Tokens
     router: Router
+    pool: WarmPool | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -63,6 +65,10 @@ class Gateway:
         engine = engine or DockerEngine(docker.host, docker.api_timeout_seconds)
         runners = RunnerClient()
         lifecycle = Lifecycle(config, engine, runners, store)
+        pool = None
+        if config.warm_pool.size > 0:
+            pool = WarmPool(config.warm_pool.size, docker.stack, engine, lifecycle, runners)
+            lifecycle.pool = pool
         hub = EventHub(store, runners)
         secret = read_secret(proxy.token_secret, proxy.token_secret_file, "proxy_config.token_secret_file")
         tokens = Tokens(load_secret(secret, Path(config.state_dir)))
@@ -78,6 +84,7 @@ class Gateway:
             desktops=Desktops(config, lifecycle, runners, store, tokens),
             tokens=tokens,
             router=Router(config, tokens, lifecycle),
+            pool=pool,
         )
 
     async def start(self) -> None:
@@ -89,10 +96,16 @@ class Gateway:
             for network in (docker.network_base_name, docker.desktop_network)
         ]
         self.lifecycle.isolation_problem = await self._isolate(bridges)
+        await self.lifecycle.load_workspaces()
         await self.hub.start()
         reconciler = Reconciler(docker.stack, self.engine, self.lifecycle, self.hub, self.store)
         await reconciler.adopt()
         self.tasks.append(asyncio.create_task(reconciler.watch(), name="reconcile"))
+        if self.pool is not None:
+            if discarded := await self.pool.discard_unclaimed():
+                log.info("removed %d unclaimed warm-pool containers of a previous run", len(discarded))
+            if self.lifecycle.isolation_problem is None:
+                self.tasks.append(asyncio.create_task(self.pool.run(), name="warm-pool"))
         if self.config.cleanup_config.enabled and docker.auto_cleanup:
             cleanup = Cleanup(
                 self.config.cleanup_config,

@@ -20,11 +20,17 @@ from appliance.errors import (
     SessionNotFound,
 )
 from rcoder_rpc import agent_pb2, agent_pb2_grpc
+from rcoder_rpc.contract import PRESTARTED_SERVICE
 from rcoder_rpc.tracing import client_interceptors
 
 T = TypeVar("T")
 CALL_TIMEOUT = 300.0
 CHANNEL_OPTIONS = [
+    # A new container's runner listens within a fraction of a second: try connecting again soon
+    # (gRPC's default waits a whole second after the first refused attempt).
+    ("grpc.initial_reconnect_backoff_ms", 20),
+    ("grpc.min_reconnect_backoff_ms", 20),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
     ("grpc.keepalive_time_ms", 20_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
@@ -79,14 +85,31 @@ class RunnerClient:
         for address in list(self._channels):
             await self.forget(address)
 
-    async def serving(self, address: str) -> bool:
-        """Whether the runner's gRPC health check answers SERVING right now."""
+    async def serving(self, address: str, wait: float = 0.0) -> bool:
+        """Whether the runner's gRPC health check answers SERVING, waiting up to `wait` seconds for it
+        to be reachable at all (0: it must answer right now)."""
         stub = health_pb2_grpc.HealthStub(self._channel(address))
         try:
-            response = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+            response = await stub.Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=max(wait, 1.0), wait_for_ready=wait > 0
+            )
         except grpc.aio.AioRpcError:
             return False
         return response.status == health_pb2.HealthCheckResponse.SERVING
+
+    async def prestarted(self, address: str, within: float) -> None:
+        """Until the runner has started (or failed to start) the agent it starts at boot."""
+        stub = health_pb2_grpc.HealthStub(self._channel(address))
+        call = stub.Watch(health_pb2.HealthCheckRequest(service=PRESTARTED_SERVICE), timeout=within)
+        try:
+            async for response in call:
+                if response.status != health_pb2.HealthCheckResponse.SERVICE_UNKNOWN:
+                    return
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc) from exc
+        finally:
+            call.cancel()
+        raise RunnerUnavailable(f"the runner at {address} stopped reporting on its prestarted agent")
 
     async def chat(self, address: str, request: agent_pb2.ChatRequest) -> agent_pb2.ChatResponse:
         return await _call(lambda: self._stub(address).Chat(request, timeout=CALL_TIMEOUT))

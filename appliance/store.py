@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS containers (
     created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
     removed_at     TIMESTAMPTZ
 );
+-- The volume holding a project's workspace, when it is not the one named after the project: a project
+-- whose first container came from the warm pool keeps that container's fresh volume.
+CREATE TABLE IF NOT EXISTS workspaces (
+    project_id VARCHAR PRIMARY KEY,
+    volume     VARCHAR NOT NULL
+);
 -- Columns added since the first release, for state files written by it.
 ALTER TABLE projects ADD COLUMN IF NOT EXISTS model_provider VARCHAR;
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS last_sequence BIGINT DEFAULT 0;
@@ -238,6 +244,21 @@ class Store:
                 )
 
         await self._run(record)
+
+    async def bind_workspace(self, key: str, volume: str) -> None:
+        await self._run(
+            lambda con: con.execute(
+                "INSERT INTO workspaces VALUES (?, ?) ON CONFLICT (project_id) DO UPDATE SET volume = excluded.volume",
+                [key, volume],
+            )
+        )
+
+    async def workspaces(self) -> dict[str, str]:
+        """{project key: volume} of the projects whose workspace is not named after them."""
+        rows = await self._run(
+            lambda con: con.execute("SELECT project_id, volume FROM workspaces").fetchall()
+        )
+        return dict(rows)
 
     async def container_removed(self, container_id: str) -> None:
         def record(con: duckdb.DuckDBPyConnection) -> None:

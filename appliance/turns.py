@@ -113,7 +113,7 @@ class Turns:
 
     async def remove_container(self, project_id: str) -> bool:
         """Remove the project's own container (its workspace stays); False if none ran."""
-        return await self._lifecycle.stop(self._lifecycle.agent(project_id))
+        return await self._lifecycle.stop(self._lifecycle.workloads.agent(project_id))
 
     async def stop_agent(self, ref: ProjectRef) -> str:
         """End the project's agent process in its user's desktop, which keeps running: the runner's

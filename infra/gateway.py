@@ -51,6 +51,9 @@ def environment(settings: Settings, networks: Networks, images: Images) -> dict[
         "RCODER_IDLE_TIMEOUT_SECONDS": str(settings.idle_timeout_seconds),
         "RCODER_CLEANUP_INTERVAL_SECONDS": str(settings.cleanup_interval_seconds),
         "RCODER_CONTAINER_PROTECTION_SECONDS": str(settings.container_protection_seconds),
+        "RCODER_PAUSE_IDLE": "true" if settings.pause_idle else "false",
+        "RCODER_PAUSED_KEEP_SECONDS": str(settings.paused_keep_seconds),
+        "RCODER_WARM_POOL_SIZE": str(settings.warm_pool_size),
     }
     if settings.otlp_endpoint:
         variables["OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.otlp_endpoint

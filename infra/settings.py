@@ -39,6 +39,9 @@ class Settings:
     idle_timeout_seconds: int = 600
     cleanup_interval_seconds: int = 300
     container_protection_seconds: int = 300
+    pause_idle: bool = True
+    paused_keep_seconds: int = 3600
+    warm_pool_size: int = 2
     log_level: str = "INFO"
     otlp_endpoint: str = ""
     docker_host: str = ""  # unix:///var/run/docker.sock (default) or ssh://user@host
@@ -77,6 +80,9 @@ class Settings:
             container_protection_seconds=config.get_int(
                 "containerProtectionSeconds", defaults.container_protection_seconds
             ),
+            pause_idle=config.get_bool("pauseIdle", defaults.pause_idle),
+            paused_keep_seconds=config.get_int("pausedKeepSeconds", defaults.paused_keep_seconds),
+            warm_pool_size=config.get_int("warmPoolSize", defaults.warm_pool_size),
             log_level=config.get("logLevel") or defaults.log_level,
             otlp_endpoint=config.get("otlpEndpoint") or "",
             docker_host=config.get("dockerHost") or "",

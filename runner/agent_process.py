@@ -1,4 +1,7 @@
-"""One ACP agent subprocess, and the client side of its JSON-RPC connection over stdio."""
+"""One ACP agent subprocess, and the client side of the protocol with it over stdio (runner/jsonrpc.py).
+
+Messages stay JSON: what the agent reports is passed on to the gateway as it came.
+"""
 
 from __future__ import annotations
 
@@ -11,44 +14,23 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import acp
-from acp.schema import (
-    AgentCapabilities,
-    ClientCapabilities,
-    Implementation,
-    PermissionOption,
-    PromptResponse,
-    RequestPermissionResponse,
-)
-
 from runner.agents import AgentSpec
 from runner.errors import AgentFailed
+from runner.jsonrpc import LINE_LIMIT, METHOD_NOT_FOUND, Connection, RpcError
 
 log = logging.getLogger(__name__)
 
+PROTOCOL_VERSION = 1
 INITIALIZE_TIMEOUT = 60.0
 STOP_GRACE = 2.0
-STDIO_LIMIT = 50 * 1024 * 1024  # ACP messages carry attachments; asyncio's 64 KiB line limit is too small.
+# We read and write no files and run no terminals for the agent: it does that itself.
+CLIENT_CAPABILITIES = {"fs": {"readTextFile": False, "writeTextFile": False}, "terminal": False}
+CLIENT_INFO = {"name": "rcoder-runner", "version": "0.1.0"}
 
-UpdateHandler = Callable[[str, Any], Awaitable[None]]
-PermissionHandler = Callable[[str, Any, list[PermissionOption]], Awaitable[RequestPermissionResponse]]
-
-
-class ClientCallbacks:
-    """What the agent may ask of us (acp.interfaces.Client): updates and permission requests."""
-
-    def __init__(self, on_update: UpdateHandler, on_permission: PermissionHandler) -> None:
-        self._on_update = on_update
-        self._on_permission = on_permission
-
-    async def session_update(self, session_id: str, update: Any, **_: Any) -> None:
-        # The update is numbered before anything is awaited: updates keep the order they arrived in.
-        await self._on_update(session_id, update)
-
-    async def request_permission(
-        self, session_id: str, tool_call: Any, options: list[PermissionOption], **_: Any
-    ) -> RequestPermissionResponse:
-        return await self._on_permission(session_id, tool_call, options)
+# session/update: (session id, the update as the agent sent it).
+UpdateHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
+# session/request_permission: (session id, tool call, options) → the outcome, as ACP's response has it.
+PermissionHandler = Callable[[str, dict[str, Any], list[dict[str, Any]]], Awaitable[dict[str, Any]]]
 
 
 class AgentProcess:
@@ -59,14 +41,19 @@ class AgentProcess:
     ) -> None:
         self.spec = spec
         self.cwd = cwd
-        self.capabilities = AgentCapabilities()
-        self._callbacks = ClientCallbacks(on_update, on_permission)
+        self.capabilities: dict[str, Any] = {}
+        self._on_update = on_update
+        self._on_permission = on_permission
         self._process: asyncio.subprocess.Process | None = None
-        self._conn: acp.ClientSideConnection | None = None
+        self._conn: Connection | None = None
 
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.returncode is None
+
+    @property
+    def loads_sessions(self) -> bool:
+        return bool(self.capabilities.get("loadSession"))
 
     async def start(self) -> None:
         env = {**os.environ, **self.spec.env}
@@ -80,52 +67,67 @@ class AgentProcess:
                 cwd=self.cwd,
                 env=env,
                 start_new_session=True,
-                limit=STDIO_LIMIT,
+                limit=LINE_LIMIT,
             )
         except OSError as exc:
             raise AgentFailed(f"cannot start agent {self.spec.id!r} ({self.spec.command}): {exc}") from exc
         assert self._process.stdin is not None and self._process.stdout is not None
-        self._conn = acp.connect_to_agent(self._callbacks, self._process.stdin, self._process.stdout)
+        self._conn = Connection(self._process.stdout, self._process.stdin, self._answer, self._notified)
+        initialize = {
+            "protocolVersion": PROTOCOL_VERSION,
+            "clientCapabilities": CLIENT_CAPABILITIES,
+            "clientInfo": CLIENT_INFO,
+        }
         try:
-            response = await asyncio.wait_for(
-                self._conn.initialize(
-                    protocol_version=acp.PROTOCOL_VERSION,
-                    client_capabilities=ClientCapabilities(),
-                    client_info=Implementation(name="rcoder-runner", version="0.1.0"),
-                ),
-                INITIALIZE_TIMEOUT,
-            )
-        except (TimeoutError, ConnectionError, acp.RequestError) as exc:
+            reply = await asyncio.wait_for(self._conn.request("initialize", initialize), INITIALIZE_TIMEOUT)
+        except (TimeoutError, ConnectionError, RpcError) as exc:
             await self.close()
             reason = str(exc) or type(exc).__name__
             raise AgentFailed(f"agent {self.spec.id!r} did not initialize: {reason}") from exc
-        self.capabilities = response.agent_capabilities or AgentCapabilities()
+        self.capabilities = (reply or {}).get("agentCapabilities") or {}
         log.info("agent %s started (pid %s)", self.spec.id, self._process.pid)
 
+    async def _notified(self, method: str, params: dict[str, Any]) -> None:
+        if method == "session/update":
+            await self._on_update(params.get("sessionId", ""), params.get("update") or {})
+
+    async def _answer(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "session/request_permission":
+            outcome = await self._on_permission(
+                params.get("sessionId", ""), params.get("toolCall") or {}, params.get("options") or []
+            )
+            return {"outcome": outcome}
+        raise RpcError(METHOD_NOT_FOUND, f"the client does not offer {method}")
+
     @property
-    def conn(self) -> acp.ClientSideConnection:
+    def conn(self) -> Connection:
         if self._conn is None or not self.alive:
             raise AgentFailed(f"agent {self.spec.id!r} is not running")
         return self._conn
 
-    async def new_session(self, mcp_servers: list[Any], meta: dict[str, Any]) -> str:
-        response = await self.conn.new_session(cwd=str(self.cwd), mcp_servers=mcp_servers, **meta)
-        return response.session_id
+    async def new_session(self, mcp_servers: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+        params: dict[str, Any] = {"cwd": str(self.cwd), "mcpServers": mcp_servers}
+        if meta:
+            params["_meta"] = meta
+        reply = await self.conn.request("session/new", params)
+        return reply["sessionId"]
 
-    async def load_session(self, session_id: str, mcp_servers: list[Any]) -> None:
-        await self.conn.load_session(cwd=str(self.cwd), session_id=session_id, mcp_servers=mcp_servers)
+    async def load_session(self, session_id: str, mcp_servers: list[dict[str, Any]]) -> None:
+        params = {"cwd": str(self.cwd), "sessionId": session_id, "mcpServers": mcp_servers}
+        await self.conn.request("session/load", params)
 
-    async def prompt(self, session_id: str, blocks: list[Any]) -> PromptResponse:
-        return await self.conn.prompt(session_id=session_id, prompt=blocks)
+    async def prompt(self, session_id: str, blocks: list[dict[str, Any]]) -> str:
+        """Run a prompt turn; the agent's stop reason."""
+        reply = await self.conn.request("session/prompt", {"sessionId": session_id, "prompt": blocks})
+        return (reply or {}).get("stopReason", "end_turn")
 
     async def cancel(self, session_id: str) -> None:
-        await self.conn.cancel(session_id=session_id)
+        await self.conn.notify("session/cancel", {"sessionId": session_id})
 
     async def close(self) -> None:
         """Close the connection and stop the agent's whole process group."""
         if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
+            await self._conn.close()
         process = self._process
         if process is None or process.returncode is not None:
             return

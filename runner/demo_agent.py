@@ -21,18 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import acp
-from acp.schema import (
-    AgentCapabilities,
-    AllowedOutcome,
-    Implementation,
-    InitializeResponse,
-    NewSessionResponse,
-    PermissionOption,
-    PlanEntry,
-    PromptResponse,
-    ToolCallUpdate,
-)
+from runner.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Connection, RpcError, stdio
 
 CREATE = re.compile(r"\b(?:create|write)\s+(?:a\s+file\s+(?:named|called)\s+)?[`'\"]?([\w][\w.\-/]*)", re.I)
 CONTENT = re.compile(r"\b(?:with content|containing)\s+\"([^\"]*)\"", re.I)
@@ -62,49 +51,52 @@ class Step:
 
 
 class DemoAgent:
-    """Implements the agent side of ACP (acp.interfaces.Agent)."""
+    """The agent side of ACP: initialize, session/new, session/prompt and session/cancel."""
 
     def __init__(self, chunk_delay: float) -> None:
-        self._client: acp.Client | None = None
+        self._client: Connection | None = None
         self._sessions: dict[str, DemoSession] = {}
         self.chunk_delay = chunk_delay
 
-    def on_connect(self, conn: acp.Client) -> None:
-        self._client = conn
+    def connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Connection:
+        self._client = Connection(reader, writer, self.answer, self.notified)
+        return self._client
 
-    async def initialize(self, protocol_version: int, **_: Any) -> InitializeResponse:
-        return InitializeResponse(
-            protocol_version=acp.PROTOCOL_VERSION,
-            agent_capabilities=AgentCapabilities(load_session=False),
-            agent_info=Implementation(name="rcoder-demo-agent", title="RCoder demo agent", version="1"),
-        )
+    async def answer(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "initialize":
+            return {
+                "protocolVersion": 1,
+                "agentCapabilities": {"loadSession": False},
+                "agentInfo": {"name": "rcoder-demo-agent", "title": "RCoder demo agent", "version": "1"},
+            }
+        if method == "session/new":
+            session_id = uuid.uuid4().hex
+            servers = list(params.get("mcpServers") or [])
+            self._sessions[session_id] = DemoSession(cwd=Path(params["cwd"]), mcp_servers=servers)
+            return {"sessionId": session_id}
+        if method == "session/prompt":
+            return {"stopReason": await self.prompt(params.get("sessionId", ""), params.get("prompt") or [])}
+        raise RpcError(METHOD_NOT_FOUND, f"the demo agent does not offer {method}")
 
-    async def new_session(
-        self, cwd: str, mcp_servers: list[Any] | None = None, **_: Any
-    ) -> NewSessionResponse:
-        session_id = uuid.uuid4().hex
-        self._sessions[session_id] = DemoSession(cwd=Path(cwd), mcp_servers=list(mcp_servers or []))
-        return NewSessionResponse(session_id=session_id)
-
-    async def cancel(self, session_id: str, **_: Any) -> None:
-        if session := self._sessions.get(session_id):
+    async def notified(self, method: str, params: dict[str, Any]) -> None:
+        if method == "session/cancel" and (session := self._sessions.get(params.get("sessionId", ""))):
             session.cancelled.set()
 
-    async def prompt(self, session_id: str, prompt: list[Any], **_: Any) -> PromptResponse:
+    async def prompt(self, session_id: str, prompt: list[dict[str, Any]]) -> str:
         session = self._sessions.get(session_id)
         if session is None:
-            raise acp.RequestError.invalid_params({"sessionId": f"unknown session {session_id}"})
+            raise RpcError(INVALID_PARAMS, "Invalid params", {"sessionId": f"unknown session {session_id}"})
         session.cancelled.clear()
-        text = " ".join(block.text for block in prompt if getattr(block, "type", None) == "text")
-        attachments = [describe_block(block) for block in prompt if getattr(block, "type", None) != "text"]
+        text = " ".join(block.get("text", "") for block in prompt if block.get("type") == "text")
+        attachments = [describe_block(block) for block in prompt if block.get("type") != "text"]
         try:
             await Turn(self, session_id, session, text, attachments).run()
         except Cancelled:
-            return PromptResponse(stop_reason="cancelled")
-        return PromptResponse(stop_reason="end_turn")
+            return "cancelled"
+        return "end_turn"
 
     @property
-    def client(self) -> acp.Client:
+    def client(self) -> Connection:
         assert self._client is not None, "no client connected"
         return self._client
 
@@ -146,7 +138,7 @@ class Turn:
         for attachment in self.attachments:
             await self.say(f"Attached: {attachment}. ")
         if LIST_MCP.search(self.text):
-            names = [server.name for server in self.session.mcp_servers]
+            names = [server.get("name", "?") for server in self.session.mcp_servers]
             await self.say(f"MCP servers of this session: {', '.join(names) or 'none'}. ")
         await self.advance(step)
         if not (create or wait):
@@ -154,8 +146,8 @@ class Turn:
         await self.say("Done.")
         await self.advance(len(self.steps))
 
-    async def send(self, update: Any) -> None:
-        await self.agent.client.session_update(session_id=self.session_id, update=update)
+    async def send(self, update: dict[str, Any]) -> None:
+        await self.agent.client.notify("session/update", {"sessionId": self.session_id, "update": update})
 
     async def pause(self, seconds: float) -> None:
         """Sleep, or raise Cancelled as soon as the client cancels."""
@@ -169,18 +161,25 @@ class Turn:
         """Report the plan with steps before `current` done and step `current` in progress."""
         for index, step in enumerate(self.steps):
             step.status = "completed" if index < current else "in_progress" if index == current else "pending"
-        entries = [PlanEntry(content=s.title, priority="medium", status=s.status) for s in self.steps]
-        await self.send(acp.update_plan(entries))
+        entries = [{"content": s.title, "priority": "medium", "status": s.status} for s in self.steps]
+        await self.send({"sessionUpdate": "plan", "entries": entries})
 
     async def think(self, text: str) -> None:
-        await self.send(acp.update_agent_thought_text(text))
+        await self.send({"sessionUpdate": "agent_thought_chunk", "content": {"type": "text", "text": text}})
         await self.pause(self.agent.chunk_delay)
 
     async def say(self, text: str) -> None:
         """Stream `text` word by word, as a model would."""
         for word in re.findall(r"\S+\s*", text):
-            await self.send(acp.update_agent_message_text(word))
+            await self.send(
+                {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": word}}
+            )
             await self.pause(self.agent.chunk_delay)
+
+    async def update_tool_call(self, call_id: str, status: str, **fields: Any) -> None:
+        await self.send(
+            {"sessionUpdate": "tool_call_update", "toolCallId": call_id, "status": status, **fields}
+        )
 
     async def work(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()
@@ -194,55 +193,73 @@ class Turn:
         path = (self.session.cwd / name).resolve()
         title = f"Write {name}"
         await self.send(
-            acp.start_edit_tool_call(call_id, title, str(path), content, extra_options=None),
+            {
+                "sessionUpdate": "tool_call",
+                "toolCallId": call_id,
+                "title": title,
+                "kind": "edit",
+                "status": "pending",
+                "locations": [{"path": str(path)}],
+                "rawInput": {"path": str(path), "content": content},
+            }
         )
         if not path.is_relative_to(self.session.cwd.resolve()):
-            await self.send(acp.update_tool_call(call_id, status="failed"))
+            await self.update_tool_call(call_id, "failed")
             await self.say(f"I will not write {name}: it is outside the workspace. ")
             return
         if not await self.permitted(call_id, title):
-            await self.send(acp.update_tool_call(call_id, status="failed"))
+            await self.update_tool_call(call_id, "failed")
             await self.say(f"Permission to write {name} was refused, so I left the workspace as it was. ")
             return
-        await self.send(acp.update_tool_call(call_id, status="in_progress"))
+        await self.update_tool_call(call_id, "in_progress")
         old = path.read_text() if path.is_file() else None
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
-        diff = acp.tool_diff_content(str(path), content, old)
-        await self.send(acp.update_tool_call(call_id, status="completed", content=[diff]))
+        diff = {"type": "diff", "path": str(path), "newText": content}
+        if old is not None:
+            diff["oldText"] = old
+        await self.update_tool_call(call_id, "completed", content=[diff])
         await self.say(f"I wrote {name} ({len(content.encode())} bytes). ")
 
     async def permitted(self, call_id: str, title: str) -> bool:
         options = [
-            PermissionOption(option_id="allow", name="Allow", kind="allow_once"),
-            PermissionOption(option_id="reject", name="Reject", kind="reject_once"),
+            {"optionId": "allow", "name": "Allow", "kind": "allow_once"},
+            {"optionId": "reject", "name": "Reject", "kind": "reject_once"},
         ]
-        response = await self.agent.client.request_permission(
-            session_id=self.session_id,
-            tool_call=ToolCallUpdate(tool_call_id=call_id, title=title, kind="edit", status="pending"),
-            options=options,
+        tool_call = {"toolCallId": call_id, "title": title, "kind": "edit", "status": "pending"}
+        response = await self.agent.client.request(
+            "session/request_permission",
+            {"sessionId": self.session_id, "toolCall": tool_call, "options": options},
         )
         if self.session.cancelled.is_set():
             raise Cancelled
-        outcome = response.outcome
-        return isinstance(outcome, AllowedOutcome) and outcome.option_id == "allow"
+        outcome = (response or {}).get("outcome") or {}
+        return outcome.get("outcome") == "selected" and outcome.get("optionId") == "allow"
 
 
-def describe_block(block: Any) -> str:
+def describe_block(block: dict[str, Any]) -> str:
     """A short description of a prompt's non-text content block."""
-    kind = getattr(block, "type", "unknown")
+    kind = block.get("type", "unknown")
     if kind == "resource":
-        resource = block.resource
-        text = getattr(resource, "text", None)
-        return f"{resource.uri} saying {text[:80]!r}" if text is not None else f"{resource.uri} (binary)"
+        resource = block.get("resource") or {}
+        text = resource.get("text")
+        uri = resource.get("uri")
+        return f"{uri} saying {text[:80]!r}" if text is not None else f"{uri} (binary)"
     if kind == "resource_link":
-        return f"a link to {block.uri}"
-    return f"{kind} ({getattr(block, 'mime_type', '')})"
+        return f"a link to {block.get('uri')}"
+    return f"{kind} ({block.get('mimeType', '')})"
+
+
+async def serve(agent: DemoAgent) -> None:
+    """Answer the client on stdin and stdout until it closes them."""
+    connection = agent.connect(*await stdio())
+    await connection.wait_closed()
+    await connection.close()
 
 
 def main() -> None:
     delay = float(os.environ.get("RCODER_DEMO_CHUNK_DELAY", "0.02"))
-    asyncio.run(acp.run_agent(DemoAgent(chunk_delay=delay)))
+    asyncio.run(serve(DemoAgent(chunk_delay=delay)))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from acp.schema import AllowedOutcome, DeniedOutcome, PermissionOption, RequestPermissionResponse
-
 from rcoder_rpc.contract import PERMISSION_POLICIES
 from runner.errors import InvalidRequest, NotFound
 
@@ -23,25 +21,28 @@ ALLOW_KINDS = ("allow_once", "allow_always")
 REJECT_KINDS = ("reject_once", "reject_always")
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+# An ACP permission option ({"optionId", "name", "kind"}) and outcome ({"outcome": "selected", "optionId"}).
+Option = dict[str, Any]
+Outcome = dict[str, Any]
 
 
-def selected(option_id: str) -> RequestPermissionResponse:
-    return RequestPermissionResponse(outcome=AllowedOutcome(outcome="selected", option_id=option_id))
+def selected(option_id: str) -> Outcome:
+    return {"outcome": "selected", "optionId": option_id}
 
 
-CANCELLED = RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
+CANCELLED: Outcome = {"outcome": "cancelled"}
 
 
-def choose(options: list[PermissionOption], kinds: tuple[str, ...]) -> RequestPermissionResponse | None:
+def choose(options: list[Option], kinds: tuple[str, ...]) -> Outcome | None:
     """The first option of the first kind in `kinds` that the agent offers."""
     for kind in kinds:
         for option in options:
-            if option.kind == kind:
-                return selected(option.option_id)
+            if option.get("kind") == kind:
+                return selected(option["optionId"])
     return None
 
 
-def deny(options: list[PermissionOption]) -> RequestPermissionResponse:
+def deny(options: list[Option]) -> Outcome:
     return choose(options, REJECT_KINDS) or CANCELLED
 
 
@@ -52,9 +53,7 @@ class Permissions:
         self.policy = "allow"
         self.timeout = DEFAULT_TIMEOUT
         self._emit = emit
-        self._pending: dict[
-            str, tuple[asyncio.Future[RequestPermissionResponse], list[PermissionOption]]
-        ] = {}
+        self._pending: dict[str, tuple[asyncio.Future[Outcome], list[Option]]] = {}
 
     def configure(self, policy: str | None, timeout: float | None) -> None:
         if policy and policy not in PERMISSION_POLICIES:
@@ -63,36 +62,34 @@ class Permissions:
         self.policy = policy or "allow"
         self.timeout = timeout or DEFAULT_TIMEOUT
 
-    async def request(self, tool_call: Any, options: list[PermissionOption]) -> RequestPermissionResponse:
+    async def request(self, tool_call: dict[str, Any], options: list[Option]) -> Outcome:
         if self.policy == "allow":
             return choose(options, ALLOW_KINDS) or CANCELLED
         if self.policy == "deny":
             return deny(options)
         request_id = uuid.uuid4().hex
-        future: asyncio.Future[RequestPermissionResponse] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = (future, options)
         await self._emit(
             "permission_request",
             {
                 "requestId": request_id,
-                "toolCall": tool_call.model_dump(mode="json", by_alias=True, exclude_none=True),
-                "options": [o.model_dump(mode="json", by_alias=True, exclude_none=True) for o in options],
+                "toolCall": tool_call,
+                "options": options,
                 "timeoutSeconds": self.timeout,
             },
         )
         try:
-            response = await asyncio.wait_for(asyncio.shield(future), self.timeout)
+            outcome = await asyncio.wait_for(asyncio.shield(future), self.timeout)
             how = "answered"
         except TimeoutError:
-            response, how = deny(options), "timed_out"
+            outcome, how = deny(options), "timed_out"
         finally:
             self._pending.pop(request_id, None)
-        outcome = response.outcome
         await self._emit(
-            "permission_resolved",
-            {"requestId": request_id, "how": how, "optionId": getattr(outcome, "option_id", None)},
+            "permission_resolved", {"requestId": request_id, "how": how, "optionId": outcome.get("optionId")}
         )
-        return response
+        return outcome
 
     def answer(self, request_id: str, option_id: str) -> None:
         """The client's answer: one of the request's option ids, or "" for cancelled."""
@@ -102,8 +99,8 @@ class Permissions:
             raise NotFound(
                 f"no permission request {request_id!r} is waiting (answered, timed out or unknown)"
             ) from None
-        if option_id and option_id not in {o.option_id for o in options}:
-            valid = ", ".join(o.option_id for o in options)
+        if option_id and option_id not in {o.get("optionId") for o in options}:
+            valid = ", ".join(str(o.get("optionId")) for o in options)
             raise InvalidRequest(f"option {option_id!r} is not one of this request's options: {valid}")
         if not future.done():
             future.set_result(selected(option_id) if option_id else CANCELLED)

@@ -60,9 +60,12 @@ class Project:
 
 
 class Projects:
-    def __init__(self, workspace: Path, per_project_dirs: bool = False) -> None:
+    def __init__(self, workspace: Path, per_project_dirs: bool = False, tracer: Any = None) -> None:
         self._workspace = workspace
         self._per_project_dirs = per_project_dirs
+        self._tracer = tracer
+        # An agent started before any chat asked for it (see prestart), and the key it serves.
+        self._spare: tuple[str, asyncio.Task[AgentProcess]] | None = None
         self._projects: dict[str, Project] = {}
         self._sessions: dict[str, Session] = {}
         self.started = time.monotonic()
@@ -89,6 +92,35 @@ class Projects:
         resumed = session.id == request.session_id if request.session_id else None
         return session, resumed
 
+    def prestart(self, spec: AgentSpec, key: str) -> asyncio.Task[AgentProcess] | None:
+        """Start an agent now, in the shared workspace, for the first chat that needs one like it: it
+        then skips the agent's start (seconds for the real adapters). Only where every project shares
+        the workspace (one project per container). The start, as a task (None: nothing is started)."""
+        if self._per_project_dirs or self._spare is not None:
+            return None
+        self._workspace.mkdir(parents=True, exist_ok=True)
+        agent = AgentProcess(spec, self._workspace, self._dispatch_update, self._dispatch_permission)
+
+        async def start() -> AgentProcess:
+            await agent.start()
+            return agent
+
+        self._spare = (key, asyncio.create_task(start(), name="prestart-agent"))
+        return self._spare[1]
+
+    async def _take_spare(self, key: str) -> AgentProcess | None:
+        """The prestarted agent, if it is the one wanted and it started."""
+        if self._spare is None or self._spare[0] != key:
+            return None
+        _, starting = self._spare
+        self._spare = None
+        try:
+            agent = await starting
+        except AgentFailed as exc:
+            log.warning("the prestarted agent failed (%s); starting one for the chat", exc)
+            return None
+        return agent if agent.alive else None
+
     async def _ensure_agent(self, project: Project, request: TurnRequest) -> AgentProcess:
         if project.agent is not None and project.agent.alive and project.agent_key == request.agent_key:
             return project.agent
@@ -97,10 +129,12 @@ class Projects:
             await project.stop_agent()
             self._forget_sessions(project)
         project.workspace.mkdir(parents=True, exist_ok=True)
-        agent = AgentProcess(
-            request.agent, project.workspace, self._dispatch_update, self._dispatch_permission
-        )
-        await agent.start()
+        agent = await self._take_spare(request.agent_key)
+        if agent is None:
+            agent = AgentProcess(
+                request.agent, project.workspace, self._dispatch_update, self._dispatch_permission
+            )
+            await agent.start()
         project.agent, project.agent_key = agent, request.agent_key
         return agent
 
@@ -111,7 +145,7 @@ class Projects:
         if wanted in self._sessions:
             raise InvalidRequest(f"session {wanted!r} belongs to another project")
         session_id = ""
-        if wanted and agent.capabilities.load_session:
+        if wanted and agent.loads_sessions:
             with contextlib.suppress(Exception):
                 await agent.load_session(wanted, request.mcp_servers)
                 session_id = wanted
@@ -120,7 +154,7 @@ class Projects:
                 session_id = await agent.new_session(request.mcp_servers, request.session_meta)
             except Exception as exc:
                 raise AgentFailed(f"the agent could not open a session: {exc}") from exc
-        session = Session(session_id, project.id, agent)
+        session = Session(session_id, project.id, agent, self._tracer)
         project.sessions[session_id] = session
         self._sessions[session_id] = session
         return session
@@ -185,5 +219,7 @@ class Projects:
         return sum(1 for session in self._sessions.values() if session.busy)
 
     async def close(self) -> None:
+        if (spare := await self._take_spare(self._spare[0] if self._spare else "")) is not None:
+            await spare.close()
         for project in self._projects.values():
             await project.stop_agent()

@@ -1,4 +1,5 @@
-"""Translate a ChatRequest into ACP terms: content blocks, MCP servers, the agent to run."""
+"""Translate a ChatRequest into ACP terms (JSON, as the protocol has it): content blocks, MCP servers,
+the agent to run."""
 
 from __future__ import annotations
 
@@ -7,9 +8,6 @@ import binascii
 import json
 from pathlib import Path
 from typing import Any
-
-import acp
-from acp.schema import EnvVariable, McpServerStdio
 
 from rcoder_rpc import agent_pb2
 from runner import providers
@@ -28,14 +26,19 @@ def prompt_text(request: agent_pb2.ChatRequest) -> str:
     return request.prompt
 
 
-def content_blocks(request: agent_pb2.ChatRequest, workspace: Path) -> list[Any]:
+def content_blocks(request: agent_pb2.ChatRequest, workspace: Path) -> list[dict[str, Any]]:
     """The prompt text, then one ACP content block per attachment."""
-    return [acp.text_block(prompt_text(request))] + [
+    return [{"type": "text", "text": prompt_text(request)}] + [
         attachment_block(a, workspace) for a in request.attachments
     ]
 
 
-def attachment_block(attachment: agent_pb2.Attachment, workspace: Path) -> Any:
+def link(name: str, uri: str, description: str) -> dict[str, Any]:
+    block = {"type": "resource_link", "name": name, "uri": uri}
+    return {**block, "description": description} if description else block
+
+
+def attachment_block(attachment: agent_pb2.Attachment, workspace: Path) -> dict[str, Any]:
     """Base64 images and audio become image/audio blocks, base64 text and documents embedded
     resources, files in the workspace and URLs resource links."""
     kind = attachment.WhichOneof("attachment")
@@ -46,26 +49,26 @@ def attachment_block(attachment: agent_pb2.Attachment, workspace: Path) -> Any:
     if which == "base64":
         data, mime = source.base64.data, source.base64.mime_type
         if kind == "image":
-            return acp.image_block(data, item.mime_type or mime)
+            return {"type": "image", "data": data, "mimeType": item.mime_type or mime}
         if kind == "audio":
-            return acp.audio_block(data, mime)
+            return {"type": "audio", "data": data, "mimeType": mime}
         uri = f"attachment:///{name}"
         if kind == "text":
             try:
                 text = base64.b64decode(data, validate=True).decode()
             except (binascii.Error, UnicodeDecodeError) as exc:
                 raise InvalidRequest(f"attachment {name!r} is not base64-encoded UTF-8 text") from exc
-            return acp.resource_block(acp.embedded_text_resource(uri, text, mime_type=mime))
-        return acp.resource_block(acp.embedded_blob_resource(uri, data, mime_type=mime))
+            return {"type": "resource", "resource": {"uri": uri, "text": text, "mimeType": mime}}
+        return {"type": "resource", "resource": {"uri": uri, "blob": data, "mimeType": mime}}
     if which == "file_path":
         path = (workspace / source.file_path).resolve()
         if not path.is_relative_to(workspace.resolve()):
             raise InvalidRequest(
                 f"attachment {name!r}: {source.file_path} is outside the project's workspace"
             )
-        return acp.resource_link_block(name=name, uri=path.as_uri(), description=item.description or None)
+        return link(name, path.as_uri(), item.description)
     if which == "url":
-        return acp.resource_link_block(name=name, uri=source.url, description=item.description or None)
+        return link(name, source.url, item.description)
     raise InvalidRequest(f"attachment {name!r} has no source")
 
 
@@ -76,25 +79,25 @@ def session_meta(request: agent_pb2.ChatRequest) -> dict[str, Any]:
     return {}
 
 
-def mcp_servers(request: agent_pb2.ChatRequest) -> list[McpServerStdio]:
+def mcp_servers(request: agent_pb2.ChatRequest) -> list[dict[str, Any]]:
     """The request's enabled stdio context servers, as ACP MCP servers."""
     servers = []
     for name, server in sorted(request.agent_config.context_servers.items()):
         if not server.enabled or not server.HasField("command"):
             continue
         servers.append(
-            McpServerStdio(
-                name=name,
-                command=server.command,
-                args=list(server.args),
-                env=[EnvVariable(name=k, value=v) for k, v in sorted(server.env.items())],
-            )
+            {
+                "name": name,
+                "command": server.command,
+                "args": list(server.args),
+                "env": [{"name": k, "value": v} for k, v in sorted(server.env.items())],
+            }
         )
     return servers
 
 
 def agent_spec(request: agent_pb2.ChatRequest, default_agent_id: str, home: Path) -> AgentSpec:
-    """The agent to run, pointed at the request's model provider."""
+    """The agent to run, pointed at the request's model provider, with a HOME of the project's own."""
     server = request.agent_config.agent_server if request.agent_config.HasField("agent_server") else None
     spec = resolve_agent(server, default_agent_id)
     provider = request.model_config if request.HasField("model_config") else None

@@ -8,15 +8,19 @@ import logging
 import os
 import signal
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from rcoder_rpc import agent_pb2, agent_pb2_grpc
-from rcoder_rpc.contract import DEFAULT_AGENT_ID, RUNNER_PORT
-from rcoder_rpc.tracing import server_interceptor, setup_logging, setup_tracing
+from rcoder_rpc.contract import DEFAULT_AGENT_ID, PRESTARTED_SERVICE, RUNNER_PORT
+from rcoder_rpc.logs import setup_logging
+from runner import prompt
 from runner.agents import BUILTIN_AGENTS
+from runner.errors import AgentFailed
 from runner.projects import Projects
 from runner.service import AgentService
 
@@ -40,9 +44,10 @@ async def create_server(
     projects: Projects,
     default_agent_id: str = DEFAULT_AGENT_ID,
     agent_homes: Path | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A started server on `address` ("host:0" picks a free port), and its health servicer."""
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[server_interceptor()])
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=list(interceptors))
     homes = agent_homes or Path(tempfile.gettempdir()) / "rcoder-agents"
     agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(projects, default_agent_id, homes), server)
     health_servicer = health.aio.HealthServicer()
@@ -54,15 +59,53 @@ async def create_server(
     return server, port, health_servicer
 
 
+def tracing(otlp_endpoint: str | None) -> tuple[object, list[grpc.aio.ServerInterceptor]]:
+    """The tracer and interceptors when traces are exported; else none, and OpenTelemetry (0.2 s of
+    imports on every container start) is not loaded at all."""
+    if not otlp_endpoint:
+        return None, []
+    from opentelemetry import trace
+
+    from rcoder_rpc.tracing import server_interceptor, setup_tracing
+
+    setup_tracing("rcoder-runner", otlp_endpoint)
+    return trace.get_tracer("rcoder.runner"), [server_interceptor()]
+
+
+async def prestart(
+    projects: Projects, template: str, default_agent_id: str, homes: Path, health: health.aio.HealthServicer
+) -> None:
+    """Start the agent that the first chat will most likely want (the gateway's default, described by
+    a ChatRequest in JSON), so that chat finds it running; say on the health service when it is up."""
+    request = json_format.Parse(template, agent_pb2.ChatRequest())
+    spec = prompt.agent_spec(request, default_agent_id, homes)
+    starting = projects.prestart(spec, prompt.agent_key(spec, request))
+    status = health_pb2.HealthCheckResponse.NOT_SERVING
+    if starting is not None:
+        try:
+            await starting
+            status = health_pb2.HealthCheckResponse.SERVING
+        except AgentFailed as exc:
+            log.warning("the agent started at boot failed: %s", exc)
+    await health.set(PRESTARTED_SERVICE, status)
+
+
 async def serve(args: argparse.Namespace) -> None:
     workspace = Path(args.workspace)
     if not os.access(workspace, os.W_OK):
         raise SystemExit(f"rcoder-runner: workspace {workspace} is missing or not writable")
-    projects = Projects(workspace, per_project_dirs=args.per_project_dirs)
+    tracer, interceptors = tracing(args.otlp_endpoint)
+    projects = Projects(workspace, per_project_dirs=args.per_project_dirs, tracer=tracer)
+    homes = Path(args.agent_homes)
     server, port, health_servicer = await create_server(
-        f"{args.host}:{args.port}", projects, args.agent, Path(args.agent_homes)
+        f"{args.host}:{args.port}", projects, args.agent, homes, interceptors
     )
     log.info("serving on %s:%s, workspace %s, default agent %s", args.host, port, workspace, args.agent)
+    prestarting = None
+    if args.prestart:
+        prestarting = asyncio.create_task(
+            prestart(projects, args.prestart, args.agent, homes, health_servicer)
+        )
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -70,6 +113,8 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stopping.set)
     await stopping.wait()
     log.info("shutting down")
+    if prestarting is not None:
+        prestarting.cancel()
     await health_servicer.enter_graceful_shutdown()
     await projects.close()
     await server.stop(grace=5)
@@ -101,6 +146,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where each agent process gets a HOME of its own (default: $HOME/agents)",
     )
     parser.add_argument(
+        "--prestart",
+        default=os.environ.get("RCODER_PRESTART_AGENT", ""),
+        help="a ChatRequest in JSON naming the agent to start before any chat (default: $RCODER_PRESTART_AGENT)",
+    )
+    parser.add_argument(
         "--otlp-endpoint",
         default=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
         help="export traces with OTLP to this endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT)",
@@ -111,5 +161,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     setup_logging("INFO")
-    setup_tracing("rcoder-runner", args.otlp_endpoint)
     asyncio.run(serve(args))

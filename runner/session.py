@@ -7,17 +7,14 @@ import contextlib
 import logging
 from typing import Any
 
-import acp
-from opentelemetry import trace
-
 from rcoder_rpc.contract import PROMPT_END, PROMPT_START, SESSION_UPDATE
 from runner.agent_process import AgentProcess
 from runner.errors import Busy
 from runner.events import EventLog
+from runner.jsonrpc import RpcError
 from runner.permissions import Permissions
 
 log = logging.getLogger(__name__)
-tracer = trace.get_tracer("rcoder.runner")
 
 STOP_REASON_DESCRIPTIONS = {
     "end_turn": "The agent finished its turn.",
@@ -35,10 +32,11 @@ def _camel(stop_reason: str) -> str:
 class Session:
     """Runs prompt turns one at a time and turns everything the agent reports into events."""
 
-    def __init__(self, session_id: str, project_id: str, agent: AgentProcess) -> None:
+    def __init__(self, session_id: str, project_id: str, agent: AgentProcess, tracer: Any = None) -> None:
         self.id = session_id
         self.project_id = project_id
         self.agent = agent
+        self._tracer = tracer  # an OpenTelemetry tracer when the runner traces, else None
         self.log = EventLog()
         self._turn: asyncio.Task[None] | None = None
         self._request_id: str | None = None
@@ -48,12 +46,11 @@ class Session:
     def busy(self) -> bool:
         return self.log.in_turn
 
-    async def on_update(self, update: Any) -> None:
-        """An ACP session/update notification from the agent."""
+    async def on_update(self, update: dict[str, Any]) -> None:
+        """An ACP session/update notification from the agent (its `update`, passed on as it came)."""
         if not self.busy:
             return  # a turn that was already ended (e.g. forced after a cancel) cannot add events
-        payload = update.model_dump(mode="json", by_alias=True, exclude_none=True)
-        await self._emit(SESSION_UPDATE, update.session_update, payload)
+        await self._emit(SESSION_UPDATE, str(update.get("sessionUpdate", "unknown")), update)
 
     async def _emit_update(self, sub_type: str, payload: dict[str, Any]) -> None:
         if self.busy:
@@ -67,15 +64,18 @@ class Session:
         self._turn = asyncio.create_task(self._run(blocks), name=f"turn-{self.id}")
 
     async def _run(self, blocks: list[Any]) -> None:
-        with tracer.start_as_current_span(
+        if self._tracer is None:
+            await self._prompt(blocks)
+            return
+        with self._tracer.start_as_current_span(
             "agent.turn", attributes={"rcoder.session": self.id, "rcoder.project": self.project_id}
         ):
             await self._prompt(blocks)
 
     async def _prompt(self, blocks: list[Any]) -> None:
         try:
-            response = await self.agent.prompt(self.id, blocks)
-        except acp.RequestError as exc:
+            stop = await self.agent.prompt(self.id, blocks)
+        except RpcError as exc:
             await self._end_with_error(exc.code, str(exc), exc.data)
         except ConnectionError as exc:
             await self._end_with_error(-32603, f"the agent process ended during the turn ({exc})")
@@ -86,7 +86,6 @@ class Session:
             log.exception("turn of session %s failed", self.id)
             await self._end_with_error(-32603, f"the turn failed: {exc}")
         else:
-            stop = str(response.stop_reason)
             await self._end(stop, STOP_REASON_DESCRIPTIONS.get(stop, f"The turn ended: {stop}."))
 
     async def cancel(self, grace: float) -> bool:
@@ -94,7 +93,7 @@ class Session:
         turn = self._turn
         if not self.busy or turn is None:
             return False
-        with contextlib.suppress(ConnectionError, acp.RequestError):
+        with contextlib.suppress(ConnectionError, RpcError):
             await self.agent.cancel(self.id)
         self.permissions.cancel_all()
         done, _ = await asyncio.wait({turn}, timeout=grace)

@@ -1,23 +1,48 @@
-"""The cleanup task: remove agent containers that have been idle too long, never a busy one.
+"""The cleanup task: idle agent and desktop containers are paused, and removed later, never a busy one.
 
-A container younger than the protection period stays. One idle longer than the idle timeout
-(or older than the container TTL while idle) goes, unless its runner reports a turn in progress.
-Its workspace volume stays, so the next chat picks up where the project was.
+A container younger than the protection period stays. One idle longer than the idle timeout is
+paused (frozen by the cgroup freezer: no CPU, its memory kept, back in ~25 ms when a request needs it),
+unless its runner reports a turn in progress; a paused one is removed once it has been idle for
+`paused_keep_seconds` more, or sooner when the host runs short of memory. A running container older
+than the container TTL is removed when idle. Workspace volumes stay, so the next chat picks up where
+the project was. "Idle" counts from the project's last chat or keepalive, or the last request that
+needed the container (a preview through the proxy, a status call), whichever came last.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from appliance.config import CleanupConfig
+from appliance.containers.engine import Container
 from appliance.containers.lifecycle import Lifecycle
+from appliance.containers.workloads import Workload
 from appliance.errors import ApplianceError
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
 
 log = logging.getLogger(__name__)
+
+MEMINFO = Path("/proc/meminfo")
+
+
+def memory_used_percent(meminfo: Path = MEMINFO) -> float:
+    """How full the host's memory is (the gateway shares the host's /proc/meminfo)."""
+    values = {line.split(":")[0]: int(line.split()[1]) for line in meminfo.read_text().splitlines()}
+    return 100.0 * (1 - values["MemAvailable"] / values["MemTotal"])
+
+
+@dataclass(frozen=True)
+class Candidate:
+    workload: Workload
+    container: Container
+    idle_seconds: float
+    age_seconds: float
 
 
 class Cleanup:
@@ -28,58 +53,98 @@ class Cleanup:
         store: Store,
         lifecycle: Lifecycle,
         runners: RunnerClient,
+        memory_used: Callable[[], float] = memory_used_percent,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
         self._ttl = ttl_seconds
         self._store = store
         self._lifecycle = lifecycle
         self._runners = runners
+        self._memory_used = memory_used
+        self._clock = clock
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self._config.cleanup_interval_seconds)
             try:
-                removed = await self.once()
+                done = await self.once()
             except ApplianceError as exc:
                 log.warning("cleanup skipped a round: %s", exc.message)
                 continue
-            if removed:
-                log.info("cleanup removed the idle containers of %s", ", ".join(removed))
+            if done:
+                log.info("cleanup: %s", ", ".join(done))
 
     async def once(self) -> list[str]:
-        """One round; returns what was removed ("agent <project>", "desktop <user>").
+        """One round; returns what it did ("paused agent <project>", "removed desktop <user>", ...).
 
-        A desktop is shared by its user's projects: it goes only when none of them was active
-        within the idle timeout.
+        A desktop is shared by its user's projects: it is idle only when none of them was active.
         """
-        now = datetime.now(UTC)
-        lifecycle = self._lifecycle
-        candidates = [(lifecycle.agent(p), last) for p, last in await self._store.projects_with_containers()]
-        candidates += [(lifecycle.desktop(u), last) for u, last in await self._store.desktops_with_activity()]
-        removed = []
-        for workload, last_activity in candidates:
-            running = await lifecycle.find(workload)
-            if running is None or running.container.created is None:
+        done = []
+        paused = []
+        for candidate in await self._candidates():
+            workload, container = candidate.workload, candidate.container
+            if candidate.age_seconds < self._config.container_protection_seconds:
                 continue
-            age = (now - running.container.created).total_seconds()
-            idle = (now - last_activity).total_seconds()
-            if age < self._config.container_protection_seconds:
+            if container.paused:
+                paused.append(candidate)
+                if (
+                    candidate.idle_seconds
+                    >= self._config.idle_timeout_seconds + self._config.paused_keep_seconds
+                ):
+                    await self._remove(workload, done)
                 continue
-            expired = self._ttl > 0 and age > self._ttl
-            if idle < self._config.idle_timeout_seconds and not expired:
+            expired = self._ttl > 0 and candidate.age_seconds > self._ttl
+            if candidate.idle_seconds < self._config.idle_timeout_seconds and not expired:
                 continue
-            if lifecycle.in_use(workload) or await self._busy(running.address):
+            if await self._busy(workload, container):
                 log.info("cleanup spares %s %s: it is busy", workload.kind, workload.key)
                 continue
-            if lifecycle.in_use(workload):
-                continue  # a request arrived while the runner was asked
-            await lifecycle.stop(workload)
-            removed.append(f"{workload.kind} {workload.key}")
-        return removed
+            if self._config.pause_idle and not expired:
+                if await self._lifecycle.pause(workload):
+                    done.append(f"paused {workload.kind} {workload.key}")
+            else:
+                await self._remove(workload, done)
+        await self._relieve_memory(paused, done)
+        return done
 
-    async def _busy(self, address: str) -> bool:
+    async def _candidates(self) -> list[Candidate]:
+        now = self._clock()
+        workloads = self._lifecycle.workloads
+        pairs = [(workloads.agent(p), last) for p, last in await self._store.projects_with_containers()]
+        pairs += [(workloads.desktop(u), last) for u, last in await self._store.desktops_with_activity()]
+        candidates = []
+        for workload, last_activity in pairs:
+            container = await self._lifecycle.inspect(workload)
+            if container is None or not container.alive or container.created is None:
+                continue
+            last = max(last_activity.timestamp(), self._lifecycle.last_needed.get(workload.name, 0.0))
+            age = now - container.created.timestamp()
+            candidates.append(Candidate(workload, container, now - last, age))
+        return candidates
+
+    async def _relieve_memory(self, paused: list[Candidate], done: list[str]) -> None:
+        """While the host's memory is fuller than the limit, remove paused containers, longest idle first."""
+        for candidate in sorted(paused, key=lambda c: -c.idle_seconds):
+            if self._memory_used() < self._config.memory_pressure_percent:
+                return
+            if f"removed {candidate.workload.kind} {candidate.workload.key}" not in done:
+                await self._remove(candidate.workload, done, why=" (memory pressure)")
+
+    async def _remove(self, workload: Workload, done: list[str], why: str = "") -> None:
+        if self._lifecycle.in_use(workload):
+            return  # a request arrived meanwhile
+        if await self._lifecycle.stop(workload):
+            done.append(f"removed {workload.kind} {workload.key}{why}")
+
+    async def _busy(self, workload: Workload, container: Container) -> bool:
+        if self._lifecycle.in_use(workload):
+            return True
+        running = await self._lifecycle.find(workload, resume=False)
+        if running is None:
+            return False
         try:
-            status = await self._runners.container_status(address)
+            status = await self._runners.container_status(running.address)
         except ApplianceError:
             return False  # a runner that does not answer is not working on anything (as in the seed)
-        return status.is_active or status.active_tasks > 0
+        return status.is_active or status.active_tasks > 0 or self._lifecycle.in_use(workload)

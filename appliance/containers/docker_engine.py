@@ -20,7 +20,7 @@ import docker.errors
 from docker.models.containers import Container as DockerContainer
 from docker.types import Mount
 
-from appliance.containers.engine import Container, ContainerGone, ContainerSpec, NameTaken
+from appliance.containers.engine import Container, ContainerGone, ContainerSpec, NameGone, NameTaken
 from appliance.containers.labels import selector
 from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
 
@@ -102,6 +102,44 @@ class DockerEngine:
 
     async def inspect(self, container_id: str) -> Container:
         return await self._run(lambda: self._info(self._client().containers.get(container_id)))
+
+    async def find_named(self, name: str) -> Container | None:
+        try:
+            return await self.inspect(name)
+        except NotFound:
+            return None
+
+    async def rename(self, current: str, new: str) -> Container:
+        # The engine resolves `current` when it takes the request: a container renamed meanwhile is 404.
+        def rename() -> Container:
+            client = self._client()
+            client.api.rename(current, new)
+            return self._info(client.containers.get(new))
+
+        try:
+            return await self._run(rename)
+        except NotFound as exc:
+            raise NameGone(current) from exc
+
+    async def pause(self, container_id: str) -> None:
+        await self._run(lambda: self._client().api.pause(container_id))
+
+    async def unpause(self, container_id: str) -> None:
+        await self._run(lambda: self._client().api.unpause(container_id))
+
+    async def volumes(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
+        def volumes() -> dict[str, dict[str, str]]:
+            found = self._client().volumes.list(filters={"label": selector(labels)})
+            return {volume.name: dict(volume.attrs.get("Labels") or {}) for volume in found}
+
+        return await self._run(volumes)
+
+    async def remove_volume(self, name: str) -> None:
+        def remove() -> None:
+            with contextlib.suppress(docker.errors.NotFound):
+                self._client().volumes.get(name).remove(force=True)
+
+        await self._run(remove)
 
     async def start(self, spec: ContainerSpec) -> Container:
         """Create and start the container (and its workspace volume); remove it again if that fails."""
@@ -220,6 +258,7 @@ def _gone(event: dict[str, Any]) -> ContainerGone:
     return ContainerGone(
         container_id=event.get("id", ""),
         action=event.get("Action", "die"),
-        labels=attributes,
+        labels={key: value for key, value in attributes.items() if key not in ("name", "image")},
+        name=attributes.get("name", ""),
         exit_code=int(exit_code) if exit_code is not None else None,
     )

@@ -16,6 +16,10 @@ class NameTaken(Exception):
     """A container with that name exists already (another start won the race)."""
 
 
+class NameGone(Exception):
+    """No container has that name (any more): another claim renamed it first."""
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     """What to run: one container, on one network, with its volume mounted and its limits."""
@@ -52,6 +56,15 @@ class Container:
     def running(self) -> bool:
         return self.status == "running"
 
+    @property
+    def paused(self) -> bool:
+        return self.status == "paused"
+
+    @property
+    def alive(self) -> bool:
+        """Running, or paused (frozen with its memory kept, ready to go on)."""
+        return self.running or self.paused
+
 
 @dataclass(frozen=True)
 class ContainerGone:
@@ -60,6 +73,7 @@ class ContainerGone:
     container_id: str
     action: str  # "die", "destroy" or "oom"
     labels: dict[str, str]
+    name: str = ""
     exit_code: int | None = None
 
     def describe(self) -> str:
@@ -77,6 +91,23 @@ class Engine(Protocol):
         """Every container carrying all of `labels`, running or not."""
 
     async def inspect(self, container_id: str) -> Container: ...
+
+    async def find_named(self, name: str) -> Container | None:
+        """The container of that name, in whatever state, or None."""
+
+    async def rename(self, current: str, new: str) -> Container:
+        """Give the container named `current` the name `new`, only if it still has `current` (so two
+        claims cannot both rename it). NameGone if it does not, NameTaken if `new` is in use."""
+
+    async def pause(self, container_id: str) -> None: ...
+
+    async def unpause(self, container_id: str) -> None: ...
+
+    async def volumes(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
+        """The volumes carrying all of `labels`: {name: labels}."""
+
+    async def remove_volume(self, name: str) -> None:
+        """Remove the volume; one already gone is not an error."""
 
     async def start(self, spec: ContainerSpec) -> Container:
         """Create and start the container (and its volume); nothing is left behind if that fails.

@@ -7,6 +7,9 @@ KIND = "rcoder.kind"
 PROJECT = "rcoder.project"
 USER = "rcoder.user"
 STACK = "rcoder.stack"
+# On containers and volumes the warm pool started: a container that a project claimed is that
+# project's by its name (labels cannot change).
+POOL = "rcoder.pool"
 
 KIND_AGENT = "agent"
 KIND_DESKTOP = "desktop"

@@ -1,5 +1,5 @@
-"""Containers: one agent per project and one desktop per user, started on first use, ready once
-their runner is SERVING.
+"""Containers: one agent per project and one desktop per user, started on first use (or claimed from
+the warm pool), ready once their runner is SERVING, paused when idle and resumed when needed.
 
 Engine-neutral: it speaks to an `appliance.containers.engine.Engine`, so that another orchestrator
 is a sibling backend behind the same calls.
@@ -11,13 +11,16 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from appliance.config import Config
 from appliance.containers import labels
-from appliance.containers.engine import Container, ContainerSpec, Engine, NameTaken
+from appliance.containers.engine import Container, ContainerSpec, Engine, NameGone, NameTaken
+from appliance.containers.workloads import Workload, Workloads
 from appliance.errors import ContainerFailed, IsolationUnavailable
 from appliance.projects import ProjectRef
 from appliance.runner_client import RunnerClient
@@ -26,7 +29,8 @@ from rcoder_rpc.contract import RUNNER_PORT
 
 log = logging.getLogger(__name__)
 
-READY_POLL_SECONDS = 0.2
+# How long one readiness check waits for the runner before the container itself is looked at again.
+READY_WAIT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,10 @@ class Limits:
     memory_bytes: int | None = None
     cpus: float | None = None
     memory_swap_bytes: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(value is not None for value in (self.memory_bytes, self.cpus, self.memory_swap_bytes))
 
 
 @dataclass(frozen=True)
@@ -47,16 +55,19 @@ class RunningContainer:
 
 
 @dataclass(frozen=True)
-class Workload:
-    """What a container is for: one project's agent, or one user's desktop (shared by their projects)."""
+class Pooled:
+    """A ready warm-pool container and its workspace volume."""
 
-    kind: str
-    key: str  # the project id, or the user id
-    spec: ContainerSpec
+    container: Container
+    volume: str
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
+
+class Claimable(Protocol):
+    """What the lifecycle needs of the warm pool (appliance/containers/pool.py)."""
+
+    def take(self) -> Pooled | None: ...
+
+    def give_back(self, pooled: Pooled) -> None: ...
 
 
 def runner_address(container: Container) -> str:
@@ -65,19 +76,33 @@ def runner_address(container: Container) -> str:
 
 class Lifecycle:
     def __init__(self, config: Config, engine: Engine, runners: RunnerClient, store: Store) -> None:
-        self._config = config
         self._docker = config.docker_config
         self._engine = engine
         self._runners = runners
         self._store = store
+        self.workloads = Workloads(config)
+        # The warm pool new projects claim from (set by the gateway when it has one).
+        self.pool: Claimable | None = None
         # One start at a time per container: two concurrent first chats get one container.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # container name → (when it was looked up, the running container): only running ones are kept.
         self._found: dict[str, tuple[float, RunningContainer]] = {}
         # Containers (by name) that requests are working with right now; cleanup leaves them alone.
         self._users: Counter[str] = Counter()
+        # container name → when a request last needed it (previews through the proxy included).
+        self.last_needed: dict[str, float] = {}
         # Why containers cannot be isolated from the host (then none is started), if they cannot.
         self.isolation_problem: str | None = None
+
+    async def load_workspaces(self) -> None:
+        """Learn which projects have a workspace already: those bound to a pool volume in the store,
+        and those whose own volume exists."""
+        for project_id, volume in (await self._store.workspaces()).items():
+            self.workloads.know_workspace(project_id, volume)
+        selector = {labels.STACK: self._docker.stack, labels.KIND: labels.KIND_WORKSPACE}
+        for volume, volume_labels in (await self._engine.volumes(selector)).items():
+            if project_id := volume_labels.get(labels.PROJECT):
+                self.workloads.know_workspace(project_id, volume)
 
     @contextlib.asynccontextmanager
     async def using(self, workload: Workload) -> AsyncIterator[None]:
@@ -95,105 +120,60 @@ class Lifecycle:
 
     def serving(self, ref: ProjectRef) -> Workload:
         """The container a project's agent runs in: its own, or its user's desktop."""
-        return self.desktop(ref.user_id) if ref.user_id else self.agent(ref.project_id)
+        if ref.user_id:
+            return self.workloads.desktop(ref.user_id)
+        return self.workloads.agent(ref.project_id)
 
-    def agent(self, project_id: str) -> Workload:
-        stack = self._docker.stack
-        spec = ContainerSpec(
-            name=f"rcoder-{stack}-agent-{project_id}",
-            image=self._docker.agent_image,
-            labels=labels.labels_for(stack, labels.KIND_AGENT, project_id=project_id),
-            network=self._docker.network_base_name,
-            volume=f"rcoder-{stack}-ws-{project_id}",
-            volume_labels=labels.labels_for(stack, labels.KIND_WORKSPACE, project_id=project_id),
-            mount_path=self._config.workspace_path,
-            environment=self._environment("PROJECT_ID", project_id),
-            tmpfs={
-                "/tmp": "rw,nosuid,size=256m",
-                "/home/agent": "rw,nosuid,uid=1000,gid=1000,mode=0700,size=512m",
-            },
-            **self._default_limits(),
-        )
-        return Workload(labels.KIND_AGENT, project_id, spec)
-
-    def desktop(self, user_id: str) -> Workload:
-        """The user's desktop: their home (a volume) holds a folder per project."""
-        stack = self._docker.stack
-        spec = ContainerSpec(
-            name=f"rcoder-{stack}-desktop-{user_id}",
-            image=self._docker.desktop_image,
-            labels=labels.labels_for(stack, labels.KIND_DESKTOP, user_id=user_id),
-            network=self._docker.desktop_network,
-            volume=f"rcoder-{stack}-home-{user_id}",
-            volume_labels=labels.labels_for(stack, labels.KIND_HOME, user_id=user_id),
-            mount_path="/home/agent",
-            environment=self._environment("USER_ID", user_id),
-            tmpfs={"/tmp": "rw,nosuid,size=1g"},
-            shm_bytes=256 * 1024**2,
-            **self._default_limits(),
-        )
-        return Workload(labels.KIND_DESKTOP, user_id, spec)
-
-    def workload_of(self, container_labels: dict[str, str]) -> Workload | None:
-        """The agent or desktop a container of this stack serves (None for the gateway, the proxy, ...)."""
-        kind = container_labels.get(labels.KIND)
-        if kind == labels.KIND_AGENT and container_labels.get(labels.PROJECT):
-            return self.agent(container_labels[labels.PROJECT])
-        if kind == labels.KIND_DESKTOP and container_labels.get(labels.USER):
-            return self.desktop(container_labels[labels.USER])
-        return None
-
-    def _default_limits(self) -> dict[str, int | float]:
-        docker = self._docker
-        return {
-            "memory_bytes": docker.memory_limit_bytes,
-            "cpus": docker.cpu_limit,
-            "pids_limit": docker.pids_limit,
-        }
-
-    def _environment(self, variable: str, key: str) -> dict[str, str]:
-        environment = {variable: key, "RCODER_DEFAULT_AGENT": self._config.default_agent_id}
-        if self._config.otlp_endpoint:
-            environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = self._config.otlp_endpoint
-        return environment
-
-    async def find(self, workload: Workload) -> RunningContainer | None:
-        """The workload's running container, if there is one (looked up at most every few seconds)."""
+    async def find(self, workload: Workload, resume: bool = True) -> RunningContainer | None:
+        """The workload's running container, if there is one (looked up at most every few seconds);
+        a paused one is resumed first, unless `resume` is false (then it is not returned)."""
         loop = asyncio.get_running_loop()
+        if resume:
+            self.last_needed[workload.name] = time.time()
         cached = self._found.get(workload.name)
         if cached is not None and loop.time() - cached[0] < self._docker.cache_status_ttl_seconds:
             return cached[1]
-        running = None
-        for container in await self._engine.find(workload.spec.labels):
-            if container.running and container.ip:
-                running = RunningContainer(container, runner_address(container))
-        if running is not None:
-            self._found[workload.name] = (loop.time(), running)
+        container = await self._engine.find_named(workload.name)
+        if container is not None and container.paused and resume:
+            log.info("resuming paused container %s", container.name)
+            await self._engine.unpause(container.id)
+            container = dataclasses.replace(container, status="running")
+        if container is None or not container.running or not container.ip:
+            return None
+        running = RunningContainer(container, runner_address(container))
+        self._found[workload.name] = (loop.time(), running)
         return running
+
+    async def inspect(self, workload: Workload) -> Container | None:
+        """The workload's container in whatever state (running, paused, exited), as the engine has it."""
+        return await self._engine.find_named(workload.name)
 
     async def agent_ip(self, project_id: str) -> str | None:
         """The address of the project's running container (for the proxy), or None."""
-        running = await self.find(self.agent(project_id))
+        running = await self.find(self.workloads.agent(project_id))
         return running.container.ip if running else None
 
     async def desktop_ip(self, user_id: str) -> str | None:
-        running = await self.find(self.desktop(user_id))
+        running = await self.find(self.workloads.desktop(user_id))
         return running.container.ip if running else None
 
     async def containers(self) -> list[Container]:
-        """Every agent and desktop container of this stack, running or not."""
+        """Every agent and desktop container of this stack, running, paused or not, pooled ones aside."""
         found = await self._engine.find({labels.MANAGED: "true", labels.STACK: self._docker.stack})
-        return [c for c in found if self.workload_of(c.labels) is not None]
+        return [c for c in found if self.workloads.of(c.name, c.labels) is not None]
 
     def forget(self, workload: Workload) -> None:
-        """Drop what is known of the workload's container (it died or was removed)."""
+        """Drop what is known of the workload's container (it died, was removed or paused)."""
         self._found.pop(workload.name, None)
 
     async def ensure(self, workload: Workload, limits: Limits | None = None) -> tuple[RunningContainer, bool]:
         """The workload's container, started (and waited for) when there is none; and whether it was started.
 
-        `limits` apply to a container started now; a running one keeps those it was started with.
+        A new project takes a container from the warm pool when there is one ready and nothing about
+        the request needs another. `limits` apply to a container started now; a running one keeps
+        those it was started with.
         """
+        limits = limits or Limits()
         async with self._locks[workload.name]:
             running = await self.find(workload)
             if running is not None:
@@ -206,10 +186,40 @@ class Lifecycle:
                 raise IsolationUnavailable(
                     f"no container is started until it can be isolated from the host: {self.isolation_problem}"
                 )
-            # Stopped or half-started leftovers go before a new start.
-            for container in await self._engine.find(workload.spec.labels):
-                await self._engine.remove(container.id)
-            return await self._start(workload, limits or Limits()), True
+            # A stopped or half-started leftover goes before a new start.
+            if (leftover := await self._engine.find_named(workload.name)) is not None:
+                await self._engine.remove(leftover.id)
+            running = await self._claim(workload) if self._claimable(workload, limits) else None
+            if running is None:
+                running = await self._start(workload, limits)
+            await self.record(running.container, workload)
+            return running, True
+
+    def _claimable(self, workload: Workload, limits: Limits) -> bool:
+        return (
+            self.pool is not None
+            and workload.kind == labels.KIND_AGENT
+            and not limits.any
+            and not self.workloads.has_workspace(workload.key)
+        )
+
+    async def _claim(self, workload: Workload) -> RunningContainer | None:
+        """A pooled container, renamed to be the project's (None: the pool has none ready)."""
+        assert self.pool is not None
+        while (pooled := self.pool.take()) is not None:
+            try:
+                container = await self._engine.rename(pooled.container.name, workload.name)
+            except NameGone:
+                continue  # another claim got it first
+            except NameTaken:
+                self.pool.give_back(pooled)
+                raise ContainerFailed(f"container {workload.name} exists already; retry") from None
+            volume = pooled.volume
+            self.workloads.know_workspace(workload.key, volume)
+            await self._store.bind_workspace(workload.key, volume)
+            log.info("project %s claimed pool container %s", workload.key, pooled.container.name)
+            return RunningContainer(container, runner_address(container))
+        return None
 
     async def _start(self, workload: Workload, limits: Limits) -> RunningContainer:
         spec = dataclasses.replace(
@@ -220,7 +230,7 @@ class Lifecycle:
         )
         log.info("starting container %s (%s %s)", spec.name, workload.kind, workload.key)
         try:
-            container = await self._engine.start(spec)
+            running = await self.start_container(spec)
         except NameTaken:
             # Another gateway (or a leftover being removed) holds the name; use what is there.
             running = await self.find(workload)
@@ -228,6 +238,13 @@ class Lifecycle:
                 raise ContainerFailed(f"container {spec.name} exists but is not running; retry") from None
             await self._wait_ready(running)
             return running
+        if workload.kind == labels.KIND_AGENT:
+            self.workloads.know_workspace(workload.key, spec.volume)
+        return running
+
+    async def start_container(self, spec: ContainerSpec) -> RunningContainer:
+        """Create and start a container and wait until its runner is ready; remove it if that fails."""
+        container = await self._engine.start(spec)
         if not container.ip:
             await self._engine.remove(container.id)
             raise ContainerFailed(f"container {spec.name} has no address on network {spec.network}")
@@ -237,7 +254,6 @@ class Lifecycle:
         except BaseException:
             await self._engine.remove(container.id)
             raise
-        await self.record(container, workload)
         return running
 
     async def record(self, container: Container, workload: Workload) -> None:
@@ -256,33 +272,44 @@ class Lifecycle:
         )
 
     async def _wait_ready(self, running: RunningContainer) -> None:
-        """Wait until the runner answers SERVING; fail early, with its logs, if the container exits."""
+        """Wait until the runner answers SERVING (the moment it can be reached); fail early, with its
+        logs, if the container exits."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._docker.start_timeout_seconds
-        next_inspect = loop.time() + 1.0
-        while not await self._runners.serving(running.address):
+        while not await self._runners.serving(running.address, wait=READY_WAIT_SECONDS):
             if loop.time() > deadline:
                 logs = await self._engine.logs(running.container.id)
                 raise ContainerFailed(
                     f"the runner in {running.container.name} did not become ready within "
                     f"{self._docker.start_timeout_seconds} s; its last log lines:\n{logs}"
                 )
-            if loop.time() > next_inspect:
-                state = await self._engine.inspect(running.container.id)
-                if not state.running:
-                    logs = await self._engine.logs(running.container.id)
-                    raise ContainerFailed(f"container {state.name} stopped while starting; its log:\n{logs}")
-                next_inspect = loop.time() + 1.0
-            await asyncio.sleep(READY_POLL_SECONDS)
+            state = await self._engine.inspect(running.container.id)
+            if not state.running:
+                logs = await self._engine.logs(running.container.id)
+                raise ContainerFailed(f"container {state.name} stopped while starting; its log:\n{logs}")
+
+    async def pause(self, workload: Workload) -> bool:
+        """Freeze the workload's running container (its memory kept); False if it was not running."""
+        async with self._locks[workload.name]:
+            container = await self._engine.find_named(workload.name)
+            if container is None or not container.running:
+                return False
+            self.forget(workload)
+            await self._engine.pause(container.id)
+            if container.ip:
+                # Its connection would time out while frozen; a new one is made on resume.
+                await self._runners.forget(runner_address(container))
+            return True
 
     async def stop(self, workload: Workload) -> bool:
-        """Remove the workload's containers (its volume stays); False if there were none."""
+        """Remove the workload's container (its volume stays); False if there was none."""
         async with self._locks[workload.name]:
             self.forget(workload)
-            containers = await self._engine.find(workload.spec.labels)
-            for container in containers:
-                await self._engine.remove(container.id)
-                if container.ip:
-                    await self._runners.forget(runner_address(container))
-                await self._store.container_removed(container.id)
-            return bool(containers)
+            container = await self._engine.find_named(workload.name)
+            if container is None:
+                return False
+            await self._engine.remove(container.id)
+            if container.ip:
+                await self._runners.forget(runner_address(container))
+            await self._store.container_removed(container.id)
+            return True

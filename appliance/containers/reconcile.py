@@ -33,15 +33,21 @@ class Reconciler:
 
     async def adopt(self) -> None:
         for container in await self._engine.find(self._labels):
-            workload = self._lifecycle.workload_of(container.labels)
+            workload = self._lifecycle.workloads.of(container.name, container.labels)
             if workload is None:
                 continue
-            if not container.running:
+            if not container.alive:
                 log.info("removing stopped container %s (%s %s)", container.name, workload.kind, workload.key)
                 await self._engine.remove(container.id)
                 await self._store.container_removed(container.id)
                 continue
-            log.info("adopting running container %s (%s %s)", container.name, workload.kind, workload.key)
+            log.info(
+                "adopting %s container %s (%s %s)",
+                container.status,
+                container.name,
+                workload.kind,
+                workload.key,
+            )
             if workload.kind == labels.KIND_AGENT:
                 await self._store.ensure_project(workload.key)
             await self._lifecycle.record(container, workload)
@@ -66,7 +72,7 @@ class Reconciler:
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def _container_gone(self, gone: ContainerGone) -> None:
-        workload = self._lifecycle.workload_of(gone.labels)
+        workload = self._lifecycle.workloads.of(gone.name, gone.labels)
         if workload is None:
             return
         self._lifecycle.forget(workload)

@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 RUNNER_PORT = 50051
+# The runner's health service name that turns SERVING once the agent it starts at boot (for the first
+# chat) is up, or NOT_SERVING if that agent failed; unknown while it starts.
+PRESTARTED_SERVICE = "rcoder.prestarted-agent"
 
 # ProgressEvent.message_type of a turn's first and last (terminal) events; updates come between.
 PROMPT_START = "SessionPromptStart"

@@ -1,15 +1,11 @@
-"""Tracing and logs shared by the gateway and the runner: one trace follows a chat across gRPC.
+"""Tracing shared by the gateway and the runner: one trace follows a chat across gRPC.
 
 OpenTelemetry is configured by the standard OTEL_* variables (the SDK reads them): spans are
 exported with OTLP when an endpoint is set. The W3C traceparent travels in gRPC metadata
-through the interceptors below. Logs are JSON lines that carry the current trace id.
+through the interceptors below. The runner imports this only when tracing is asked for.
 """
 
 from __future__ import annotations
-
-import json
-import logging
-import time
 
 import grpc
 from opentelemetry import trace
@@ -46,33 +42,3 @@ def current_trace_id() -> str | None:
     """The current span's trace id as 32 hex digits, or None outside a trace."""
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
-
-
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, trace and span ids, exception."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        context = trace.get_current_span().get_span_context()
-        if context.is_valid:
-            entry["trace_id"] = format(context.trace_id, "032x")
-            entry["span_id"] = format(context.span_id, "016x")
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonLogFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    for noisy in ("urllib3", "grpc", "docker"):
-        logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))

@@ -4,11 +4,12 @@ one address, where the test serves a real runner on RUNNER_PORT."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from appliance.containers.engine import Container, ContainerGone, ContainerSpec, NameTaken
+from appliance.containers.engine import Container, ContainerGone, ContainerSpec, NameGone, NameTaken
 
 # A loopback address of its own, so that a runner of the test can listen on the runners' port.
 RUNNER_IP = "127.0.0.77"
@@ -18,6 +19,7 @@ class FakeEngine:
     def __init__(self, ip: str = RUNNER_IP) -> None:
         self.ip = ip
         self.containers: dict[str, Container] = {}
+        self.volume_labels: dict[str, dict[str, str]] = {}
         self.started: list[ContainerSpec] = []
         self.gone: asyncio.Queue[ContainerGone] = asyncio.Queue()
         self._ids = itertools.count(1)
@@ -34,6 +36,33 @@ class FakeEngine:
     async def inspect(self, container_id: str) -> Container:
         return self.containers[container_id]
 
+    async def find_named(self, name: str) -> Container | None:
+        return next((c for c in self.containers.values() if c.name == name), None)
+
+    async def rename(self, current: str, new: str) -> Container:
+        container = await self.find_named(current)
+        if container is None:
+            raise NameGone(current)
+        if await self.find_named(new) is not None:
+            raise NameTaken(new)
+        self.containers[container.id] = dataclasses.replace(container, name=new)
+        return self.containers[container.id]
+
+    def _set_status(self, container_id: str, status: str) -> None:
+        self.containers[container_id] = dataclasses.replace(self.containers[container_id], status=status)
+
+    async def pause(self, container_id: str) -> None:
+        self._set_status(container_id, "paused")
+
+    async def unpause(self, container_id: str) -> None:
+        self._set_status(container_id, "running")
+
+    async def volumes(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
+        return {name: own for name, own in self.volume_labels.items() if labels.items() <= own.items()}
+
+    async def remove_volume(self, name: str) -> None:
+        self.volume_labels.pop(name, None)
+
     async def start(self, spec: ContainerSpec) -> Container:
         if any(c.name == spec.name for c in self.containers.values()):
             raise NameTaken(spec.name)
@@ -46,6 +75,7 @@ class FakeEngine:
             created=datetime.now(UTC),
         )
         self.containers[container.id] = container
+        self.volume_labels.setdefault(spec.volume, dict(spec.volume_labels))
         self.started.append(spec)
         return container
 

@@ -15,7 +15,7 @@ import httpx
 from websockets.sync.client import connect
 
 from tests.eventually import eventually
-from tests.integration.conftest import free_port
+from tests.stack import free_port
 
 FLAGS = [
     "--headless",

@@ -1,129 +1,17 @@
-"""The appliance on the real Docker engine, started with docker-compose (v1) through pytest-docker.
-
-Each appliance runs under a stack of its own (label rcoder.stack), and everything labelled with
-it is removed when it goes, so a run leaves nothing behind and never touches another stack on
-the same engine. The suite shares one appliance; tests that need other settings start their own.
-"""
+"""The suite's fixtures: the real Docker engine, the built images, and one appliance the tests share
+(tests that need other settings start their own with `run_appliance`)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import secrets
-import socket
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import docker
 import httpx
 import pytest
-from pytest_docker.plugin import Services, get_docker_services
 
-from appliance.containers.firewall import Firewall
 from tests.eventually import eventually
-
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE_FILE = str(ROOT / "docker-compose.yml")
-# The images under test: scripts/build-images tags them RCODER_IMAGE_TAG (dev), docker-compose.yml runs that tag.
-TAG = os.environ.get("RCODER_IMAGE_TAG", "dev")
-
-
-def image(name: str) -> str:
-    return f"rcoder/{name}:{TAG}"
-
-
-IMAGES = tuple(image(name) for name in ("gateway", "agent", "proxy", "desktop"))
-
-
-@dataclass
-class Appliance:
-    stack: str
-    url: str  # the proxy: the appliance's entry point
-    gateway_url: str
-    api_key: str
-    services: Services
-
-    def client(self, api_key: str | None = None) -> httpx.Client:
-        key = self.api_key if api_key is None else api_key
-        return httpx.Client(base_url=self.url, headers={"x-api-key": key}, timeout=httpx.Timeout(30, read=60))
-
-    def gateway(self, engine: docker.DockerClient):
-        return engine.containers.get(f"rcoder-{self.stack}-gateway")
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """docker-compose reads its settings from the environment, for `up` and `down` alike."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def wait_healthy(url: str, services: Services) -> None:
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    services.wait_until_responsive(check=healthy, timeout=60, pause=0.3)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appliance]:
-    """An appliance of its own (gateway, network, state) under a fresh stack; removed afterwards."""
-    stack = f"test{uuid.uuid4().hex[:8]}"
-    api_key = secrets.token_urlsafe(24)
-    environment = {
-        "RCODER_STACK": stack,
-        "RCODER_PORT": str(gateway_port := free_port()),
-        "RCODER_PROXY_PORT": str(proxy_port := free_port()),
-        "RCODER_LOG_LEVEL": "DEBUG",
-        "RCODER_API_KEY_ENABLED": "true",
-        "RCODER_API_KEY": api_key,
-        **settings,
-    }
-    with _environment(environment):
-        try:
-            with get_docker_services(
-                "docker-compose", COMPOSE_FILE, f"rcoder-{stack}", ["up -d"], ["down -v --remove-orphans"]
-            ) as services:
-                try:
-                    url = f"http://127.0.0.1:{proxy_port}"
-                    wait_healthy(url, services)
-                    yield Appliance(stack, url, f"http://127.0.0.1:{gateway_port}", api_key, services)
-                finally:
-                    # Agent containers were made by the gateway, not compose: they go before the network.
-                    for container in engine.containers.list(
-                        all=True, filters={"label": f"rcoder.stack={stack}"}
-                    ):
-                        if container.labels.get("rcoder.kind") != "gateway":
-                            print(f"removing container {container.name}")
-                            container.remove(force=True)
-        finally:
-            asyncio.run(Firewall(stack).remove())
-            for volume in engine.volumes.list(filters={"label": f"rcoder.stack={stack}"}):
-                print(f"removing volume {volume.name}")
-                volume.remove(force=True)
-            for network in engine.networks.list(filters={"label": f"rcoder.stack={stack}"}):
-                print(f"removing network {network.name}")
-                network.remove()
+from tests.stack import IMAGES, Appliance, free_port, run_appliance
 
 
 @pytest.fixture(scope="session")
@@ -133,11 +21,11 @@ def engine() -> docker.DockerClient:
         client.ping()
     except docker.errors.DockerException as exc:
         pytest.skip(f"no Docker engine answers ({exc}); run scripts/engine-up")
-    for image in IMAGES:
+    for name in IMAGES:
         try:
-            client.images.get(image)
+            client.images.get(name)
         except docker.errors.ImageNotFound:
-            pytest.skip(f"image {image} is missing; run scripts/build-images")
+            pytest.skip(f"image {name} is missing; run scripts/build-images")
     return client
 
 
@@ -188,11 +76,6 @@ def chat(client: httpx.Client, project: str, prompt: str, **extra) -> dict:
     body = response.json()
     assert body["success"] is True and body["code"] == "0000"
     return body["data"]
-
-
-def agent_containers(engine: docker.DockerClient, stack: str, project: str) -> list:
-    labels = [f"rcoder.stack={stack}", f"rcoder.project={project}", "rcoder.kind=agent"]
-    return engine.containers.list(all=True, filters={"label": labels})
 
 
 def succeeds_within(container, command: list[str], seconds: float, what: str) -> None:

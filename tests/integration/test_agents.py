@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from tests.eventually import eventually
-from tests.integration.conftest import agent_containers, chat, image, project_id
+from tests.integration.conftest import chat, project_id
 from tests.integration.sse import read_all, stream
+from tests.stack import agent_containers, image
 
 pytestmark = pytest.mark.engine
 

@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.integration.conftest import agent_containers, chat, project_id
+from tests.integration.conftest import chat, project_id
 from tests.integration.sse import read_all, stream
+from tests.stack import agent_containers
 
 pytestmark = pytest.mark.engine
 
@@ -85,12 +86,20 @@ def test_cancel_ends_a_running_turn_as_the_agent_stops(client):
     )
 
 
-def test_two_concurrent_first_chats_share_one_container(client, engine, stack):
+def test_concurrent_first_chats_share_one_container(client, engine, stack):
+    """Five first chats at once: one container. Each continues the project's latest session, so the
+    ones that find it busy with another's turn get 409, as any chat to a busy session does."""
     project = project_id()
-    with ThreadPoolExecutor(2) as pool:
-        replies = list(pool.map(lambda _: chat(client, project, "hello"), range(2)))
+    with ThreadPoolExecutor(5) as pool:
+        replies = list(
+            pool.map(lambda _: client.post("/chat", json={"prompt": "hi", "project_id": project}), range(5))
+        )
 
-    assert all(r["project_id"] == project for r in replies)
+    statuses = sorted(reply.status_code for reply in replies)
+    assert statuses[0] == 200 and set(statuses) <= {200, 409}, [reply.text for reply in replies]
+    for reply in replies:
+        if reply.status_code == 409:
+            assert "already running a turn" in reply.json()["message"]
     assert len(agent_containers(engine, stack, project)) == 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.integration.conftest import image
+from tests.stack import image
 
 pytestmark = pytest.mark.engine
 

@@ -14,8 +14,8 @@ from PIL import Image, ImageStat
 from tests.eventually import eventually
 from tests.integration.audio import play_tone, record_rms
 from tests.integration.browser import open_page
-from tests.integration.conftest import agent_containers, run_appliance
 from tests.integration.sse import stream
+from tests.stack import agent_containers, run_appliance
 
 pytestmark = pytest.mark.engine
 
@@ -212,6 +212,7 @@ def test_count_and_list_show_agents_and_desktops(client):
 def test_keepalive_defers_the_cleanup_of_a_desktop(engine):
     settings = {
         "RCODER_IDLE_TIMEOUT_SECONDS": "3",
+        "RCODER_PAUSED_KEEP_SECONDS": "0",
         "RCODER_CLEANUP_INTERVAL_SECONDS": "1",
         "RCODER_CONTAINER_PROTECTION_SECONDS": "0",
     }

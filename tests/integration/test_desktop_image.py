@@ -11,7 +11,8 @@ from websockets.sync.client import connect
 
 from tests.eventually import eventually
 from tests.integration.audio import play_tone, record_rms
-from tests.integration.conftest import image, succeeds_within
+from tests.integration.conftest import succeeds_within
+from tests.stack import image
 
 pytestmark = pytest.mark.engine
 

@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import agent_containers, chat, image, project_id, run_appliance
+from tests.integration.conftest import chat, project_id
 from tests.integration.reach import host_addresses, host_targets, opened, reach
+from tests.stack import agent_containers, image, run_appliance
 
 pytestmark = pytest.mark.engine
 

@@ -8,16 +8,9 @@ import httpx
 import pytest
 
 from tests.eventually import eventually
-from tests.integration.conftest import (
-    agent_containers,
-    chat,
-    image,
-    project_id,
-    run_appliance,
-    succeeds_within,
-    wait_healthy,
-)
+from tests.integration.conftest import chat, project_id, succeeds_within
 from tests.integration.sse import read_all, stream
+from tests.stack import agent_containers, image, run_appliance, wait_healthy
 
 pytestmark = pytest.mark.engine
 
@@ -108,11 +101,24 @@ def test_an_orphan_container_is_adopted_at_start_up(appliance, engine, client):
     assert [c.id for c in agent_containers(engine, appliance.stack, orphan)] == [container.id]
 
 
+# Stops rcoder-agent-init from starting the runner again (SIGSTOP), then stops the runner.
+STOP_THE_RUNNER = """
+import os, signal
+def pids(name):
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()
+            and name in open(f"/proc/{p}/cmdline", "rb").read().decode(errors="replace")]
+for pid in pids("rcoder-agent-init"):
+    os.kill(pid, signal.SIGSTOP)
+for pid in pids("bin/rcoder-runner"):
+    os.kill(pid, signal.SIGKILL)
+"""
+
+
 def test_a_stopped_runner_gives_503(client, engine, appliance):
     project = project_id()
     chat(client, project, "hello")
     [container] = agent_containers(engine, appliance.stack, project)
-    container.exec_run(["supervisorctl", "-c", "/etc/rcoder/supervisord.conf", "stop", "runner"])
+    assert container.exec_run(["python3", "-c", STOP_THE_RUNNER]).exit_code == 0
 
     response = client.post("/agent/session/cancel", json={"project_id": project})
 
@@ -120,20 +126,24 @@ def test_a_stopped_runner_gives_503(client, engine, appliance):
     assert "retry" in response.json()["message"]
 
 
-def test_cleanup_removes_an_idle_container_and_spares_a_busy_one(engine):
+def test_cleanup_pauses_an_idle_container_removes_it_later_and_spares_a_busy_one(engine):
     settings = {
         "RCODER_IDLE_TIMEOUT_SECONDS": "2",
         "RCODER_CLEANUP_INTERVAL_SECONDS": "1",
         "RCODER_CONTAINER_PROTECTION_SECONDS": "0",
+        "RCODER_PAUSED_KEEP_SECONDS": "4",
     }
     with run_appliance(engine, **settings) as appliance, appliance.client() as client:
         idle, busy = project_id(), project_id()
         read_all(client, chat(client, idle, "hello")["session_id"])
         chat(client, busy, "wait 60")
 
-        eventually(
-            lambda: not agent_containers(engine, appliance.stack, idle), 20, "the idle container going"
-        )
-        assert len(agent_containers(engine, appliance.stack, busy)) == 1, "the busy one was spared"
+        def status(project: str) -> str:
+            found = agent_containers(engine, appliance.stack, project)
+            return found[0].status if found else "removed"
+
+        eventually(lambda: status(idle) == "paused", 20, "the idle container being paused")
+        eventually(lambda: status(idle) == "removed", 20, "the paused container going after its keep time")
+        assert status(busy) == "running", "the busy one was never paused"
         assert engine.volumes.get(f"rcoder-{appliance.stack}-ws-{idle}"), "its workspace stays"
         client.post("/agent/session/cancel", json={"project_id": busy})

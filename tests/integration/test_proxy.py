@@ -12,8 +12,9 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.integration.conftest import agent_containers, chat, project_id, wait_listening
+from tests.integration.conftest import chat, project_id, wait_listening
 from tests.integration.sse import stream
+from tests.stack import agent_containers
 
 pytestmark = pytest.mark.engine
 

@@ -25,11 +25,12 @@ from appliance.config_loader import load_config
 from appliance.gateway import Gateway
 from appliance.http.app import create_app
 from rcoder_rpc.contract import RUNNER_PORT
-from rcoder_rpc.tracing import JsonLogFormatter
+from rcoder_rpc.logs import JsonLogFormatter
+from rcoder_rpc.tracing import server_interceptor
 from runner.projects import Projects
 from runner.server import create_server
 from tests.fakes.engine import RUNNER_IP, FakeEngine
-from tests.integration.conftest import free_port
+from tests.stack import free_port
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +46,11 @@ def spans() -> InMemorySpanExporter:
 
 async def test_gateway_and_runner_spans_share_one_trace(tmp_path, spans, monkeypatch):
     monkeypatch.setenv("RCODER_DEMO_CHUNK_DELAY", "0")
-    projects = Projects(tmp_path / "workspace")
+    projects = Projects(tmp_path / "workspace", tracer=trace.get_tracer("rcoder.runner"))
     (tmp_path / "workspace").mkdir()
-    runner, _, _ = await create_server(f"{RUNNER_IP}:{RUNNER_PORT}", projects)
+    runner, _, _ = await create_server(
+        f"{RUNNER_IP}:{RUNNER_PORT}", projects, interceptors=[server_interceptor()]
+    )
     config = load_config(
         {
             "state_dir": str(tmp_path / "state"),

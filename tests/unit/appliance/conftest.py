@@ -3,18 +3,20 @@ address, where a real runner (with the real demo agent) serves the runners' port
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import sys
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from appliance.config import Config
 from appliance.config_loader import load_config
+from appliance.containers.workloads import prestart_template
 from appliance.gateway import Gateway
 from rcoder_rpc.contract import RUNNER_PORT
 from runner.projects import Projects
-from runner.server import create_server
+from runner.server import create_server, prestart
 from tests.fakes.engine import RUNNER_IP, FakeEngine
 
 
@@ -22,10 +24,12 @@ def core_config(tmp_path, **settings: str) -> Config:
     return load_config(
         {
             "state_dir": str(tmp_path / "state"),
-            "docker_config.stack": f"unit{uuid.uuid4().hex[:6]}",
+            # One stack per test (a gateway started again in the same test finds its containers).
+            "docker_config.stack": f"unit{hashlib.sha256(str(tmp_path).encode()).hexdigest()[:6]}",
             "docker_config.host_firewall": "false",
             "docker_config.start_timeout_seconds": "5",
             "cleanup_config.enabled": "false",
+            "warm_pool.size": "0",
             "agents.demo.command": sys.executable,
             "agents.demo.args": ["-m", "runner.demo_agent"],
             **settings,
@@ -40,8 +44,13 @@ async def runner(tmp_path, monkeypatch) -> AsyncIterator[Projects]:
     monkeypatch.setenv("RCODER_DEMO_CHUNK_DELAY", "0")
     projects = Projects(tmp_path / "workspace", per_project_dirs=True)
     (tmp_path / "workspace").mkdir()
-    server, _, _ = await create_server(f"{RUNNER_IP}:{RUNNER_PORT}", projects)
+    server, _, health = await create_server(f"{RUNNER_IP}:{RUNNER_PORT}", projects)
+    # As in a container: the runner says whether it started an agent at boot (this one, shared by
+    # every fake container, starts none).
+    template = prestart_template(core_config(tmp_path))
+    reporting = asyncio.create_task(prestart(projects, template, "demo", tmp_path / "homes", health))
     yield projects
+    reporting.cancel()
     await projects.close()
     await server.stop(grace=None)
 

@@ -1,11 +1,12 @@
 """runner/prompt.py: a ChatRequest in ACP terms: the prompt, its attachments (kept inside the
-workspace), the system prompt and the MCP servers."""
+workspace), the system prompt and the MCP servers; each checked against the ACP SDK's schema."""
 
 from __future__ import annotations
 
 import base64
 
 import pytest
+from acp.schema import NewSessionRequest, PromptRequest
 
 from rcoder_rpc import agent_pb2
 from runner.errors import InvalidRequest
@@ -44,14 +45,15 @@ def test_each_kind_of_attachment_becomes_its_acp_block(tmp_path):
         ),
         tmp_path,
     )
-    kinds = [block.type for block in blocks]
+    PromptRequest.model_validate({"sessionId": "s1", "prompt": blocks})  # what ACP admits
+    kinds = [block["type"] for block in blocks]
     assert kinds == ["text", "image", "resource", "resource", "resource_link", "resource_link"]
-    assert blocks[0].text == "look"
-    assert (blocks[1].data, blocks[1].mime_type) == ("iVBORw0=", "image/png")
-    assert blocks[2].resource.text == "héllo"
-    assert blocks[3].resource.blob == "JVBERi0="
-    assert blocks[4].uri == (tmp_path / "docs" / "spec.md").as_uri()
-    assert blocks[5].uri == "https://example.com/a.ogg"
+    assert blocks[0]["text"] == "look"
+    assert (blocks[1]["data"], blocks[1]["mimeType"]) == ("iVBORw0=", "image/png")
+    assert blocks[2]["resource"]["text"] == "héllo"
+    assert blocks[3]["resource"]["blob"] == "JVBERi0="
+    assert blocks[4]["uri"] == (tmp_path / "docs" / "spec.md").as_uri()
+    assert blocks[5]["uri"] == "https://example.com/a.ogg"
 
 
 @pytest.mark.parametrize("path", ["../outside.txt", "/etc/passwd", "a/../../outside.txt"])
@@ -84,7 +86,8 @@ def test_the_system_prompt_and_enabled_stdio_mcp_servers_go_to_the_session():
         agent_config=agent_pb2.ChatAgentConfig(context_servers=servers),
     )
     [server] = mcp_servers(chat)
-    assert (server.name, server.command, server.args) == ("on", "mcp-on", ["-x"])
-    assert [(v.name, v.value) for v in server.env] == [("A", "1")]
+    NewSessionRequest.model_validate({"cwd": "/w", "mcpServers": [server], "_meta": session_meta(chat)})
+    assert (server["name"], server["command"], server["args"]) == ("on", "mcp-on", ["-x"])
+    assert server["env"] == [{"name": "A", "value": "1"}]
     assert session_meta(chat) == {"systemPrompt": {"append": "Be brief."}}
     assert session_meta(request(system_prompt="  ")) == {}

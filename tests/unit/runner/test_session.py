@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-import acp
 import pytest
-from acp.schema import AgentMessageChunk, PromptResponse, TextContentBlock
 
 from runner.errors import Busy
+from runner.jsonrpc import RpcError
 from runner.session import Session
 
 
@@ -18,26 +17,24 @@ class Agent:
 
     def __init__(self, deaf: bool = False) -> None:
         self.deaf = deaf
-        self.done: asyncio.Future[PromptResponse] = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.cancelled = False
 
-    async def prompt(self, session_id: str, blocks: list) -> PromptResponse:
+    async def prompt(self, session_id: str, blocks: list) -> str:
         return await self.done
 
     async def cancel(self, session_id: str) -> None:
         self.cancelled = True
         if not self.deaf:
-            self.done.set_result(PromptResponse(stop_reason="cancelled"))
+            self.done.set_result("cancelled")
 
 
 async def events(session: Session) -> list[tuple[str, dict]]:
     return [(e.sub_type, e.payload) async for e in session.log.follow()]
 
 
-def chunk(text: str) -> AgentMessageChunk:
-    return AgentMessageChunk(
-        session_update="agent_message_chunk", content=TextContentBlock(type="text", text=text)
-    )
+def chunk(text: str) -> dict:
+    return {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": text}}
 
 
 async def test_a_turn_is_its_start_the_agents_updates_and_its_end():
@@ -45,7 +42,7 @@ async def test_a_turn_is_its_start_the_agents_updates_and_its_end():
     session = Session("s1", "p1", agent)
     await session.start_turn([], request_id="r1")
     await session.on_update(chunk("hi"))
-    agent.done.set_result(PromptResponse(stop_reason="end_turn"))
+    agent.done.set_result("end_turn")
 
     seen = await asyncio.wait_for(events(session), 5)
 
@@ -90,7 +87,7 @@ async def test_an_agent_that_ignores_cancel_is_ended_after_the_grace_period():
 @pytest.mark.parametrize(
     ("failure", "code", "message"),
     [
-        (acp.RequestError(-32000, "quota exceeded", {"retry": False}), -32000, "quota exceeded"),
+        (RpcError(-32000, "quota exceeded", {"retry": False}), -32000, "quota exceeded"),
         (ConnectionError("pipe closed"), -32603, "the agent process ended during the turn (pipe closed)"),
         (RuntimeError("boom"), -32603, "the turn failed: boom"),
     ],

@@ -32,6 +32,6 @@ def test_an_event_becomes_what_happened_to_which_container():
     }
     gone = _gone(event)
     assert (gone.container_id, gone.action, gone.exit_code) == ("c0ffee", "die", 137)
-    assert gone.labels == {"rcoder.project": "p1", "name": "x"}
+    assert gone.labels == {"rcoder.project": "p1"} and gone.name == "x"
     assert gone.describe() == "die with exit code 137"
     assert _gone({"id": "c", "Action": "destroy", "Actor": {"Attributes": {}}}).describe() == "destroy"

@@ -16,7 +16,7 @@ from tests.unit.appliance.conftest import core_config
 
 
 async def test_concurrent_first_uses_start_one_container(gateway):
-    workload = gateway.lifecycle.agent("p1")
+    workload = gateway.lifecycle.workloads.agent("p1")
 
     results = await asyncio.gather(*(gateway.lifecycle.ensure(workload) for _ in range(5)))
 
@@ -27,8 +27,10 @@ async def test_concurrent_first_uses_start_one_container(gateway):
 
 async def test_a_requests_limits_apply_to_the_container_it_starts_only(gateway):
     config = gateway.config.docker_config
-    await gateway.lifecycle.ensure(gateway.lifecycle.agent("p1"), Limits(memory_bytes=1024**3, cpus=1.5))
-    await gateway.lifecycle.ensure(gateway.lifecycle.agent("p2"))
+    await gateway.lifecycle.ensure(
+        gateway.lifecycle.workloads.agent("p1"), Limits(memory_bytes=1024**3, cpus=1.5)
+    )
+    await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p2"))
 
     limited, default = gateway.engine.started
     assert (limited.memory_bytes, limited.cpus) == (1024**3, 1.5)
@@ -40,7 +42,7 @@ async def test_nothing_starts_while_the_host_firewall_is_missing(gateway):
     gateway.lifecycle.isolation_problem = "iptables said no"
 
     with pytest.raises(IsolationUnavailable, match="iptables said no") as refused:
-        await gateway.lifecycle.ensure(gateway.lifecycle.agent("p1"))
+        await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p1"))
 
     assert refused.value.status_code == 503 and gateway.engine.started == []
 
@@ -51,7 +53,7 @@ async def test_a_container_whose_runner_never_answers_is_removed_with_its_log(tm
     await gateway.start()
     try:
         with pytest.raises(ContainerFailed, match="did not become ready") as failed:
-            await gateway.lifecycle.ensure(gateway.lifecycle.agent("p1"))
+            await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p1"))
     finally:
         await gateway.close()
     assert "(fake log)" in failed.value.message
@@ -59,8 +61,8 @@ async def test_a_container_whose_runner_never_answers_is_removed_with_its_log(tm
 
 
 async def test_stopped_leftovers_go_before_a_start_and_stop_removes_what_runs(gateway):
-    workload = gateway.lifecycle.agent("p1")
-    leftover = await gateway.engine.start(dataclasses.replace(workload.spec, name="leftover"))
+    workload = gateway.lifecycle.workloads.agent("p1")
+    leftover = await gateway.engine.start(workload.spec)  # of a previous run, stopped
     gateway.engine.containers[leftover.id] = dataclasses.replace(leftover, status="exited")
 
     running, _ = await gateway.lifecycle.ensure(workload)
@@ -77,6 +79,6 @@ async def test_a_project_runs_in_its_own_container_or_in_its_users_desktop(gatew
 
     assert (agent.kind, agent.key, desktop.kind, desktop.key) == ("agent", "p1", "desktop", "ann")
     assert agent.spec.mount_path == gateway.config.workspace_path and desktop.spec.mount_path == "/home/agent"
-    assert lifecycle.workload_of(agent.spec.labels) == agent
-    assert lifecycle.workload_of(desktop.spec.labels) == desktop
-    assert lifecycle.workload_of({"rcoder.kind": "gateway"}) is None
+    assert lifecycle.workloads.of(agent.name, agent.spec.labels) == agent
+    assert lifecycle.workloads.of(desktop.name, desktop.spec.labels) == desktop
+    assert lifecycle.workloads.of("rcoder-x-gateway", {"rcoder.kind": "gateway"}) is None

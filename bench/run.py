@@ -1,0 +1,99 @@
+"""`make bench`: every figure against freshly started appliances, each with its baseline from this run;
+a summary table on stdout and every number in a JSON file.
+
+    python -m bench.run [--smoke] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+
+from bench import desktop, memory, new_project, resume, warm_turn
+from bench.measure import Figure, machine, table, write_json
+from tests.stack import ROOT, run_appliance
+
+
+def proxy(smoke: bool) -> Figure:
+    """The proxy against a static server straight (scripts/bench-proxy, an appliance of its own)."""
+    environment = {"BENCH_SECONDS": "1" if smoke else "10"}
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "bench-proxy")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **environment},
+    )
+    figure = Figure("proxy (1 KiB responses)")
+    rows = re.findall(r"^(direct|proxy)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", result.stdout, re.MULTILINE)
+    figure.data = {
+        name: {"rps": float(rps), "p50_ms": float(p50), "p99_ms": float(p99)} for name, rps, p50, p99 in rows
+    }
+    for name, values in figure.data.items():
+        figure.row(
+            f"{name}: req/s, p50, p99",
+            f"{values['rps']:.0f}, {values['p50_ms']:.2f} ms, {values['p99_ms']:.2f} ms",
+        )
+    figure.row(
+        "proxy / direct throughput", f"{figure.data['proxy']['rps'] / figure.data['direct']['rps']:.2f}x"
+    )
+    return figure
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: that every figure still runs")
+    parser.add_argument(
+        "--json", type=Path, help="where to write the results (default .build/bench/<time>.json)"
+    )
+    args = parser.parse_args(argv)
+    n, burst_n = (1, 2) if args.smoke else (10, 10)
+    engine = docker.from_env()
+    started = time.monotonic()
+    figures: list[Figure] = []
+
+    def progress(message: str) -> None:
+        print(f"==> [{time.monotonic() - started:5.0f} s] {message}", flush=True)
+
+    pool = str(burst_n)
+    progress(f"new projects with a warm pool of {pool}, warm turns, desktops and idle memory")
+    with run_appliance(engine, RCODER_WARM_POOL_SIZE=pool) as appliance:
+        figures.append(new_project.run(appliance, n, burst_n, f"warm pool of {pool}", pool_size=burst_n))
+        figures.append(warm_turn.run(appliance, engine, 3 if args.smoke else 30))
+        figures.append(desktop.run(appliance, 1 if args.smoke else 3))
+        figures.append(memory.run(appliance, engine))
+    progress("new projects on an appliance without a warm pool")
+    with run_appliance(engine, RCODER_WARM_POOL_SIZE="0") as appliance:
+        figures.append(new_project.run(appliance, n, burst_n, "no warm pool"))
+    progress("resuming idle projects")
+    with run_appliance(engine, RCODER_WARM_POOL_SIZE="0", **resume.SETTINGS) as appliance:
+        figures.append(resume.run(appliance, engine, 1 if args.smoke else 5))
+    progress("the proxy")
+    figures.append(proxy(args.smoke))
+
+    results = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "smoke": args.smoke,
+        "figures": {figure.name: figure.data for figure in figures},
+    }
+    path = args.json or ROOT / ".build" / "bench" / f"{results['date'].replace(':', '')}.json"
+    write_json(path, results)
+    print()
+    print(
+        f"RCoder benchmarks, {results['date']}, {results['machine']['cpus']} CPUs, {results['machine']['memory_gib']} GiB"
+    )
+    print(table(figures))
+    print(f"\nresults: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

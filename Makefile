@@ -1,6 +1,6 @@
 # RCoder appliance. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help up down clean test test-unit lint images codegen bench-proxy ci-stack
+.PHONY: help up down clean test test-unit lint images codegen bench bench-proxy ci-stack
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ lint: ## ruff check and ruff format --check
 
 images: ## build the images (base, agent, gateway, proxy, desktop)
 	@bash scripts/build-images
+
+bench: ## every benchmark on fresh appliances, baselines from the same run: a table, and JSON in .build/bench/
+	@bash scripts/bench
 
 bench-proxy: ## requests/s and p50/p99 latency of a small file through the proxy vs straight to the server
 	@bash scripts/bench-proxy

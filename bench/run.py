@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--json", type=Path, help="where to write the results (default .build/bench/<time>.json)"
     )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=None,
+        help="the warm pool's size (default: the burst's); 0: no pool anywhere",
+    )
     args = parser.parse_args(argv)
     n, burst_n = (1, 2) if args.smoke else (10, 10)
     engine = docker.from_env()
@@ -63,10 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     def progress(message: str) -> None:
         print(f"==> [{time.monotonic() - started:5.0f} s] {message}", flush=True)
 
-    pool = str(burst_n)
+    pool = burst_n if args.pool is None else args.pool
     progress(f"new projects with a warm pool of {pool}, warm turns, desktops and idle memory")
-    with run_appliance(engine, RCODER_WARM_POOL_SIZE=pool) as appliance:
-        figures.append(new_project.run(appliance, n, burst_n, f"warm pool of {pool}", pool_size=burst_n))
+    with run_appliance(engine, RCODER_WARM_POOL_SIZE=str(pool)) as appliance:
+        if pool:
+            figures.append(new_project.run(appliance, n, burst_n, f"warm pool of {pool}", pool_size=pool))
         figures.append(warm_turn.run(appliance, engine, 3 if args.smoke else 30))
         figures.append(desktop.run(appliance, 1 if args.smoke else 3))
         figures.append(memory.run(appliance, engine))

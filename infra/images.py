@@ -90,6 +90,9 @@ class Images(pulumi.ComponentResource):
                 dockerfile=f"images/{image}/Dockerfile",
                 build_args=build_args,
                 remove=True,
+                # The builder scripts/build-images uses: after `make images` its layer cache makes these
+                # builds quick, where BuildKit (the provider's default) would build everything again.
+                use_legacy_builder=True,
             ),
             triggers=triggers,
             keep_locally=True,

@@ -97,6 +97,7 @@ def test_images_are_built_from_the_repository_in_order_and_kept(graph):
         build = image.inputs["build"]
         assert image.inputs["name"] == f"rcoder/{name}:dev" and image.inputs["keepLocally"] is True
         assert build["context"] == str(ROOT) and build["dockerfile"] == f"images/{name}/Dockerfile"
+        assert build["useLegacyBuilder"] is True, "scripts/build-images' builder, so its layer cache"
         assert image.inputs["triggers"] == {"context": context_digest(ROOT)}
     assert images["agent"].inputs["build"]["buildArgs"] == {"BASE_IMAGE": "rcoder/base:dev"}
     assert images["desktop"].inputs["build"]["buildArgs"] == {"AGENT_IMAGE": "rcoder/agent:dev"}

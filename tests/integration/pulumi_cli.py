@@ -32,13 +32,21 @@ def toolchain_env() -> dict[str, str]:
 
 
 def run(
-    command: list[str], env: dict[str, str], log: Path, show: Show, timeout: float, check: bool = True
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    show: Show,
+    timeout: float,
+    check: bool = True,
+    secret: str | None = None,
 ) -> str:
     """Run a command in the repository, streaming its output to `show` and the log; return the output.
 
     It is killed after `timeout` seconds; with `check`, a failure raises with the output's last lines.
+    A `secret` in the command line is not shown.
     """
-    show(f"$ {' '.join(command)}")
+    shown = " ".join("[secret]" if part == secret else part for part in command)
+    show(f"$ {shown}")
     lines: list[str] = []
     with (
         log.open("a") as file,
@@ -64,7 +72,7 @@ def run(
     output = "\n".join(lines)
     if check and process.returncode != 0:
         tail = "\n".join(lines[-40:])
-        raise AssertionError(f"{' '.join(command)} exited {process.returncode} (log: {log}):\n{tail}")
+        raise AssertionError(f"{shown} exited {process.returncode} (log: {log}):\n{tail}")
     return output
 
 
@@ -102,7 +110,7 @@ class Stack:
         (ROOT / f"Pulumi.{name}.yaml").rename(stack.config_file)
         return stack
 
-    def pulumi(self, *args: str, timeout: float = 600, check: bool = True) -> str:
+    def pulumi(self, *args: str, timeout: float = 600, check: bool = True, secret: str | None = None) -> str:
         """Run `pulumi ARGS` against this stack and its config file."""
         scoped = (
             ["--non-interactive"]
@@ -113,10 +121,13 @@ class Stack:
             scoped += ["--config-file", str(self.config_file)]
         if args[0] in ("up", "destroy", "preview", "refresh"):
             scoped += ["--color", "never"]
-        return run(["pulumi", *args, *scoped], self.env, self.log, self.show, timeout, check)
+        return run(["pulumi", *args, *scoped], self.env, self.log, self.show, timeout, check, secret)
 
     def set_config(self, key: str, value: str, secret: bool = False) -> None:
-        self.pulumi("config", "set", *(["--secret"] if secret else []), f"rcoder:{key}", value, timeout=60)
+        flags = ["--secret"] if secret else []
+        self.pulumi(
+            "config", "set", *flags, f"rcoder:{key}", value, timeout=60, secret=value if secret else None
+        )
 
     def outputs(self) -> dict:
         return json.loads(self.pulumi("stack", "output", "--json", timeout=60))

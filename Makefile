@@ -1,6 +1,6 @@
 # RCoder appliance. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help up down clean test test-unit lint images codegen bench bench-proxy ci-stack
+.PHONY: help up down clean test test-unit lint images codegen bench bench-proxy ci-stack pulumi-toolchain
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -32,8 +32,11 @@ bench: ## every benchmark on fresh appliances, baselines from the same run: a ta
 bench-proxy: ## requests/s and p50/p99 latency of a small file through the proxy vs straight to the server
 	@bash scripts/bench-proxy
 
-ci-stack: ## an ephemeral Pulumi stack: up, smoke test, destroy (needs the Pulumi CLI)
+ci-stack: ## an ephemeral Pulumi stack: up, smoke test, destroy (with the toolchain below)
 	@bash scripts/ci-stack
+
+pulumi-toolchain: ## build the Pulumi CLI, its Python host and the docker plugin from Go modules (.pulumi-toolchain/)
+	@bash scripts/pulumi-toolchain
 
 codegen: ## regenerate the gRPC modules from proto/
 	@bash scripts/bootstrap >/dev/null && bash scripts/codegen

@@ -2,13 +2,14 @@
 backend, its config from the environment, `up`, the smoke test against its outputs, and then
 always `destroy` and `stack rm`, also when the smoke test fails or the job is interrupted.
 
-Needs the Pulumi CLI and the docker provider plugin (`pulumi plugin install resource docker`).
+Needs the Pulumi CLI and the docker provider plugin: scripts/ci-stack uses scripts/pulumi-toolchain's.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -78,7 +79,8 @@ def _interrupted(signum, frame) -> None:
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupted)  # a cancelled CI job still tears its stack down
     name = stack_name(os.environ)
-    backend = os.environ.get("PULUMI_BACKEND_URL") or f"file://{tempfile.mkdtemp(prefix='rcoder-pulumi-')}"
+    throwaway = None if os.environ.get("PULUMI_BACKEND_URL") else tempfile.mkdtemp(prefix="rcoder-pulumi-")
+    backend = os.environ.get("PULUMI_BACKEND_URL") or f"file://{throwaway}"
     env_vars = {
         "PULUMI_BACKEND_URL": backend,
         # The stack lives for one run: a passphrase of its own encrypts its secrets.
@@ -102,6 +104,8 @@ def main() -> int:
         stack.destroy(on_output=print, color="never")
         print(f"    removed what destroy leaves: {teardown.remove_leftovers(engine, name) or 'nothing'}")
         stack.workspace.remove_stack(name)
+        if throwaway:
+            shutil.rmtree(throwaway)
         print(f"==> Stack {name} removed")
 
 

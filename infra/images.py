@@ -70,26 +70,38 @@ class Images(pulumi.ComponentResource):
             prepare_ca_bundle(root, settings.extra_ca_bundle)
             triggers = {"context": context_digest(root)}
             base = self._build("base", {}, triggers)
+            # The agent Dockerfile's first stage, without the code: the desktop builds on it too.
+            tools = self._build("agent-tools", {"BASE_IMAGE": base.name}, triggers, "agent", "tools")
             self.agent = self._build("agent", {"BASE_IMAGE": base.name}, triggers)
             self.gateway = self._build("gateway", {"BASE_IMAGE": base.name}, triggers)
             self.proxy = self._build("proxy", {}, triggers)
-            self.desktop = self._build("desktop", {"AGENT_IMAGE": self.agent.name}, triggers)
+            self.desktop = self._build("desktop", {"AGENT_TOOLS_IMAGE": tools.name}, triggers)
         self.register_outputs(
             {image: getattr(self, image).name for image in ("agent", "gateway", "proxy", "desktop")}
         )
 
     def _build(
-        self, image: str, build_args: dict[str, pulumi.Input[str]], triggers: dict[str, str]
+        self,
+        image: str,
+        build_args: dict[str, pulumi.Input[str]],
+        triggers: dict[str, str],
+        folder: str | None = None,
+        target: str | None = None,
     ) -> docker.RemoteImage:
-        """Build images/<image>/Dockerfile from the repository root on the Docker host; keep it on destroy."""
+        """Build images/<folder or image>/Dockerfile (up to `target`, if given) from the repository root
+        on the Docker host; keep it on destroy."""
         return docker.RemoteImage(
             f"{self._name}-{image}",
             name=f"rcoder/{image}:{self._settings.image_tag}",
             build=docker.RemoteImageBuildArgs(
                 context=str(self._root),
-                dockerfile=f"images/{image}/Dockerfile",
+                dockerfile=f"images/{folder or image}/Dockerfile",
                 build_args=build_args,
+                target=target,
                 remove=True,
+                # The builder scripts/build-images uses: after `make images` its layer cache makes these
+                # builds quick, where BuildKit (the provider's default) would build everything again.
+                use_legacy_builder=True,
             ),
             triggers=triggers,
             keep_locally=True,

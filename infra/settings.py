@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 
 DEFAULT_PORT = 8087
 DEFAULT_PROXY_PORT = 8088
+HOST_TRUST_STORE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def default_ca_bundle(trust_store: Path = HOST_TRUST_STORE) -> str:
+    """What the images trust besides their own CAs when rcoder:extraCaBundle is unset: this host's trust
+    store, as scripts/build-images does, so that builds work behind a TLS-intercepting proxy."""
+    return str(trust_store) if trust_store.is_file() else ""
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,7 @@ class Settings:
             otlp_endpoint=config.get("otlpEndpoint") or "",
             docker_host=config.get("dockerHost") or "",
             docker_ssh_opts=config.get_object("dockerSshOpts") or [],
-            extra_ca_bundle=config.get("extraCaBundle") or "",
+            extra_ca_bundle=config.get("extraCaBundle", default_ca_bundle()),  # "" for none
         )
         settings.check()
         return settings

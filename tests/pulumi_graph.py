@@ -4,7 +4,7 @@ infra/__main__.py (what `pulumi up` runs) runs in-process against a mock resourc
 CLI, no provider plugin), with pulumi-docker's real SDK classes. Every resource it registers is
 recorded: type, name, inputs (secrets unwrapped, and the paths of the secret ones noted), parent,
 provider and dependencies; so are the outputs each component registers and the stack's exports.
-Unit tests assert on this graph, and the end-to-end test realises it on the real engine.
+Unit tests assert on this graph; tests/integration/test_pulumi_up.py runs the program for real.
 """
 
 from __future__ import annotations

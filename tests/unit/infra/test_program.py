@@ -63,7 +63,7 @@ def test_the_program_declares_every_resource_of_the_appliance(graph):
             ("rcoder:appliance:Images", "rcoder-images"),
             *[
                 (IMAGE, f"rcoder-images-{image}")
-                for image in ("base", "agent", "gateway", "proxy", "desktop")
+                for image in ("base", "agent-tools", "agent", "gateway", "proxy", "desktop")
             ],
             ("rcoder:appliance:Gateway", "rcoder-gateway"),
             (CONTAINER, "rcoder-gateway"),
@@ -96,10 +96,14 @@ def test_images_are_built_from_the_repository_in_order_and_kept(graph):
     for name, image in images.items():
         build = image.inputs["build"]
         assert image.inputs["name"] == f"rcoder/{name}:dev" and image.inputs["keepLocally"] is True
-        assert build["context"] == str(ROOT) and build["dockerfile"] == f"images/{name}/Dockerfile"
+        folder = name.removesuffix("-tools")  # agent-tools: the agent Dockerfile's first stage
+        assert build["context"] == str(ROOT) and build["dockerfile"] == f"images/{folder}/Dockerfile"
+        assert build["useLegacyBuilder"] is True, "scripts/build-images' builder, so its layer cache"
         assert image.inputs["triggers"] == {"context": context_digest(ROOT)}
     assert images["agent"].inputs["build"]["buildArgs"] == {"BASE_IMAGE": "rcoder/base:dev"}
-    assert images["desktop"].inputs["build"]["buildArgs"] == {"AGENT_IMAGE": "rcoder/agent:dev"}
+    assert images["agent-tools"].inputs["build"]["target"] == "tools"
+    assert images["agent-tools"].inputs["build"]["dockerfile"] == "images/agent/Dockerfile"
+    assert images["desktop"].inputs["build"]["buildArgs"] == {"AGENT_TOOLS_IMAGE": "rcoder/agent-tools:dev"}
     assert graph.depends_on(images["desktop"], images["base"])
 
 

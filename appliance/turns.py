@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from appliance import chat_request
 from appliance.config import Config
-from appliance.containers.lifecycle import Lifecycle, Limits, RunningContainer
+from appliance.containers.engine import Limits
+from appliance.containers.lifecycle import Lifecycle, RunningContainer
 from appliance.errors import ProjectNotFound
 from appliance.events import EventHub
 from appliance.projects import ProjectRef

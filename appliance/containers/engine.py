@@ -42,6 +42,19 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """A request's resource limits for a new container; None: the configured default."""
+
+    memory_bytes: int | None = None
+    cpus: float | None = None
+    memory_swap_bytes: int | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(value is not None for value in (self.memory_bytes, self.cpus, self.memory_swap_bytes))
+
+
+@dataclass(frozen=True)
 class Container:
     """A container as the engine reports it."""
 

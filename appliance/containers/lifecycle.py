@@ -19,7 +19,7 @@ from typing import Protocol
 
 from appliance.config import Config
 from appliance.containers import labels
-from appliance.containers.engine import Container, ContainerSpec, Engine, NameGone, NameTaken
+from appliance.containers.engine import Container, ContainerSpec, Engine, Limits, NameGone, NameTaken
 from appliance.containers.workloads import Workload, Workloads
 from appliance.errors import ContainerFailed, IsolationUnavailable
 from appliance.projects import ProjectRef
@@ -31,19 +31,6 @@ log = logging.getLogger(__name__)
 
 # How long one readiness check waits for the runner before the container itself is looked at again.
 READY_WAIT_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A request's resource limits for a new container; None: the configured default."""
-
-    memory_bytes: int | None = None
-    cpus: float | None = None
-    memory_swap_bytes: int | None = None
-
-    @property
-    def any(self) -> bool:
-        return any(value is not None for value in (self.memory_bytes, self.cpus, self.memory_swap_bytes))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from appliance.containers.lifecycle import Limits
+from appliance.containers.engine import Limits
 from appliance.errors import BadRequest
 from rcoder_rpc import agent_pb2
 from rcoder_rpc.contract import ID, SESSION_ID, PermissionPolicy

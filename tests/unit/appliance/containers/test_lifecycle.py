@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from appliance.containers.lifecycle import Limits
+from appliance.containers.engine import Limits
 from appliance.errors import ContainerFailed, IsolationUnavailable
 from appliance.gateway import Gateway
 from appliance.projects import ProjectRef

@@ -71,4 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         sys.exit(f"rcoder: {exc}")
     app = create_app(gateway)
-    app.run(host=config.host, port=config.port, single_process=True, access_log=False, motd=False)
+    # Thousands of clients may follow sessions at once: a deep accept queue for their connections.
+    app.run(
+        host=config.host, port=config.port, single_process=True, access_log=False, motd=False, backlog=4096
+    )

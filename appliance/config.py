@@ -114,6 +114,8 @@ class ProxyConfig:
     """The proxy (images/proxy) in front of the appliance, and the routes the gateway lets through it."""
 
     listen_port: int = field(default=8088, metadata=_between(1, 65535))
+    # Where the proxy takes the gateway's word that its kept routing decisions are out of date (loopback).
+    control_port: int = field(default=8089, metadata=_between(1, 65535))
     default_backend_port: int = field(default=8086, metadata=_between(1, 65535))
     # The host of the seed's /proxy/{port}/ route (ports there need the API key).
     backend_host: str = "127.0.0.1"

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from appliance.errors import ApplianceError, RunnerUnavailable, SessionNotFound
 from appliance.runner_client import RunnerClient
@@ -34,29 +35,41 @@ FLUSH_SECONDS = 0.05
 PAGE = 1000
 
 
+class Follower(Protocol):
+    """Takes a session's events as they come (the HTTP layer's SSE streams)."""
+
+    def deliver(self, events: list[agent_pb2.ProgressEvent]) -> bool:
+        """Take the events (they may repeat ones it has had); False when it takes no more (the turn
+        ended, it is gone, or it fell too far behind): it is then let go."""
+
+
 @dataclass
 class Feed:
-    """One session: its state (as stored) and its recent events; followers wait on `changed`."""
+    """One session: its state (as stored), its recent events, and the followers it hands new ones to.
+
+    Each new event goes to every follower in turn, synchronously, as it is added: with a thousand
+    clients on one session, waking a coroutine per client per event (an asyncio.Condition) cost more
+    than handing each its bytes.
+    """
 
     state: SessionState
     recent: deque[agent_pb2.ProgressEvent] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    followers: set[Follower] = field(default_factory=set)
     pump: asyncio.Task[None] | None = None
 
-    async def add(self, event: agent_pb2.ProgressEvent) -> None:
+    def add(self, event: agent_pb2.ProgressEvent) -> None:
         state = self.state
         state.last_sequence = event.sequence
         if event.message_type == PROMPT_START:
             state.turn_start = event.sequence
         state.in_turn = event.message_type != PROMPT_END
         self.recent.append(event)
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def wait_past(self, sequence: int) -> None:
-        """Until an event after `sequence` is here, or the session is idle."""
-        async with self.changed:
-            await self.changed.wait_for(lambda: self.state.last_sequence > sequence or not self.state.in_turn)
+        batch = [event]
+        for follower in list(self.followers):
+            if not follower.deliver(batch):
+                self.followers.discard(follower)
+        if not state.in_turn:
+            self.followers.clear()  # every follower had the terminal event
 
 
 class EventHub:
@@ -129,7 +142,7 @@ class EventHub:
     async def _record(self, feed: Feed, event: agent_pb2.ProgressEvent) -> None:
         self._unwritten.append(event)
         self._dirty[feed.state.session_id] = feed.state
-        await feed.add(event)
+        feed.add(event)
 
     async def _end_turn(self, feed: Feed, message: str) -> None:
         """End a running turn with an `error` terminal event of the gateway's own."""
@@ -157,28 +170,51 @@ class EventHub:
                 feed.pump.cancel()
             await self._end_turn(feed, message)
 
-    async def follow(self, session_id: str, after: int) -> AsyncIterator[agent_pb2.ProgressEvent]:
-        """Events after `after` (0: from the latest turn's start), ending after a terminal event.
-
-        Ends at once when the session is idle and the client has seen everything.
-        """
+    async def position(self, session_id: str, after: int) -> int | None:
+        """Where a follower of the session starts: after `after` (0: before the latest turn's start);
+        None when there is nothing to follow (the session is idle and the follower has seen it all)."""
         feed = await self._feed(session_id)
         if feed is None:
             raise SessionNotFound(f"no session {session_id!r}; start one with POST /chat")
         cursor = after if after > 0 else max(feed.state.turn_start - 1, 0)
-        while True:
-            idle = not feed.state.in_turn
-            batch = await self._after(feed, cursor)
-            for event in batch:
-                yield event
-                cursor = event.sequence
-                if event.message_type == PROMPT_END:
-                    return
-            if batch:
-                continue
-            if idle:
+        if not feed.state.in_turn and cursor >= feed.state.last_sequence:
+            return None
+        return cursor
+
+    async def follow(self, session_id: str, cursor: int, follower: Follower) -> None:
+        """Hand `follower` the session's events after `cursor`: those there are now (from memory, or
+        the store for old ones), then each as it is added, up to and including the turn's end."""
+        feed = await self._feed(session_id)
+        if feed is None:
+            raise SessionNotFound(f"no session {session_id!r}; start one with POST /chat")
+        while batch := await self._after(feed, cursor):
+            ends = next((i for i, e in enumerate(batch) if e.message_type == PROMPT_END), None)
+            if not follower.deliver(batch if ends is None else batch[: ends + 1]) or ends is not None:
                 return
-            await feed.wait_past(cursor)
+            cursor = batch[-1].sequence
+        # Caught up, with nothing awaited since the last look: from here the feed hands it every event.
+        if feed.state.in_turn:
+            feed.followers.add(follower)
+        else:
+            follower.deliver([])  # the turn ended before anything new came: nothing more will
+
+    def unfollow(self, session_id: str, follower: Follower) -> None:
+        if (feed := self._feeds.get(session_id)) is not None:
+            feed.followers.discard(follower)
+
+    async def stream(self, session_id: str, after: int) -> AsyncIterator[list[agent_pb2.ProgressEvent]]:
+        """The events after `after` (0: from the latest turn's start) as an async iterator of batches,
+        up to and including the turn's end (for the gateway's own use and its tests)."""
+        cursor = await self.position(session_id, after)
+        if cursor is None:
+            return
+        queue = Queued()
+        await self.follow(session_id, cursor, queue)
+        try:
+            while (batch := await queue.get()) is not None:
+                yield batch
+        finally:
+            self.unfollow(session_id, queue)
 
     async def _after(self, feed: Feed, cursor: int) -> list[agent_pb2.ProgressEvent]:
         recent = feed.recent
@@ -211,3 +247,24 @@ class EventHub:
                 await self.flush()
             except Exception:
                 log.exception("writing the event log failed; retrying")
+
+
+class Queued:
+    """A follower that queues what it is handed, for whoever reads it (None marks the end)."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[list[agent_pb2.ProgressEvent] | None] = asyncio.Queue()
+        self._cursor = 0
+
+    def deliver(self, events: list[agent_pb2.ProgressEvent]) -> bool:
+        new = [event for event in events if event.sequence > self._cursor]
+        if new:
+            self._cursor = new[-1].sequence
+            self._queue.put_nowait(new)
+        if not events or (new and new[-1].message_type == PROMPT_END):
+            self._queue.put_nowait(None)
+            return False
+        return True
+
+    async def get(self) -> list[agent_pb2.ProgressEvent] | None:
+        return await self._queue.get()

@@ -25,6 +25,7 @@ from appliance.containers.reconcile import Reconciler
 from appliance.desktops import Desktops
 from appliance.events import EventHub
 from appliance.proxy.decisions import Router
+from appliance.proxy.route_cache import ProxyRoutes
 from appliance.proxy.tokens import Tokens, load_secret
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
@@ -65,6 +66,7 @@ class Gateway:
         engine = engine or DockerEngine(docker.host, docker.api_timeout_seconds)
         runners = RunnerClient()
         lifecycle = Lifecycle(config, engine, runners, store)
+        lifecycle.on_gone = ProxyRoutes(proxy.control_port).forget
         pool = None
         if config.warm_pool.size > 0:
             pool = WarmPool(config.warm_pool.size, docker.stack, engine, lifecycle, runners)

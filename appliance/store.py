@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from appliance.projects import ProjectRef
 from rcoder_rpc import agent_pb2
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -126,6 +128,7 @@ class Store:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb")
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._deferred: set[asyncio.Task[None]] = set()
 
     async def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -144,7 +147,22 @@ class Store:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, open_)
 
+    def defer(self, write: Coroutine[Any, Any, None]) -> None:
+        """Run a write of this store without waiting for it: it still runs before every query made
+        after it (one thread runs them all, in order), and a failure is logged."""
+        task = asyncio.create_task(write)
+        self._deferred.add(task)
+        task.add_done_callback(self._written)
+
+    def _written(self, task: asyncio.Task[None]) -> None:
+        self._deferred.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a deferred write of the state failed", exc_info=task.exception())
+
     async def close(self) -> None:
+        if self._deferred:
+            await asyncio.gather(*self._deferred, return_exceptions=True)
+
         def close_() -> None:
             if self._con is not None:
                 self._con.execute("CHECKPOINT")

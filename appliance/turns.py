@@ -12,7 +12,7 @@ from appliance.config import Config
 from appliance.containers.engine import Limits
 from appliance.containers.lifecycle import Lifecycle, RunningContainer
 from appliance.errors import ProjectNotFound
-from appliance.events import EventHub
+from appliance.events import EventHub, Follower
 from appliance.projects import ProjectRef
 from appliance.runner_client import RunnerClient
 from appliance.store import ProjectRow, Store
@@ -48,35 +48,57 @@ class Turns:
         self._runners = runners
         self._store = store
         self._hub = hub
+        # Each project's latest session (None: it has none), known from the store or the chats since.
+        self._latest: dict[str, str | None] = {}
+
+    async def _latest_session(self, key: str) -> str | None:
+        if key not in self._latest:
+            project = await self._store.project(key)
+            self._latest[key] = project.latest_session_id if project else None
+        return self._latest[key]
 
     async def chat(self, ref: ProjectRef, request: agent_pb2.ChatRequest, limits: Limits | None) -> Started:
         """Start the container if needed, then a turn of the project's agent, and pump its events.
 
         Without a session_id the conversation continues in the project's latest session (as in the seed).
+        What is recorded of the chat is written behind it: no disk write holds up the turn's start.
         """
-        await self._store.touch_project(ref)
+        self._store.defer(self._store.touch_project(ref))
         workload = self._lifecycle.serving(ref)
         async with self._lifecycle.using(workload):
             running, _ = await self._lifecycle.ensure(workload, limits)
-            asked_for = request.session_id or None
-            if asked_for is None and (project := await self._store.project(ref.key)):
-                asked_for = project.latest_session_id
+            asked_for = request.session_id or await self._latest_session(ref.key)
             completed = chat_request.complete(self._config, request)
             completed.project_id, completed.session_id = ref.project_id, asked_for or ""
             completed.service_type = ref.service_type
             if ref.user_id:
                 completed.user_id = ref.user_id
             reply = await self._runners.chat(running.address, completed)
-            await self._store.record_model_provider(ref.key, chat_request.public_provider(completed))
-            await self._store.record_session(reply.session_id, ref.key)
+            self._latest[ref.key] = reply.session_id
+            self._store.defer(
+                self._store.record_model_provider(ref.key, chat_request.public_provider(completed))
+            )
+            self._store.defer(self._store.record_session(reply.session_id, ref.key))
             await self._hub.pump(reply.session_id, ref.key, running.container.id, running.address)
         log.info("chat queued: project %s, session %s", ref.key, reply.session_id)
         resumed = reply.session_resumed if reply.HasField("session_resumed") else None
         return Started(reply.session_id, resumed, asked_for)
 
-    def follow(self, session_id: str, after: int) -> AsyncIterator[agent_pb2.ProgressEvent]:
-        """The session's events after `after` (0: from its latest turn's start), up to the turn's end."""
-        return self._hub.follow(session_id, after)
+    async def position(self, session_id: str, after: int) -> int | None:
+        """Where a follower of the session starts (None: there is nothing to follow); see EventHub."""
+        return await self._hub.position(session_id, after)
+
+    async def follow(self, session_id: str, cursor: int, follower: Follower) -> None:
+        """Hand `follower` the session's events after `cursor`, then each new one, up to the turn's end."""
+        await self._hub.follow(session_id, cursor, follower)
+
+    def unfollow(self, session_id: str, follower: Follower) -> None:
+        self._hub.unfollow(session_id, follower)
+
+    def stream(self, session_id: str, after: int) -> AsyncIterator[list[agent_pb2.ProgressEvent]]:
+        """The session's events after `after` (0: from its latest turn's start), up to the turn's end,
+        in batches of what has arrived."""
+        return self._hub.stream(session_id, after)
 
     async def running(self, ref: ProjectRef) -> RunningContainer | None:
         """The running container the project's agent is in, if there is one."""

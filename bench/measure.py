@@ -7,13 +7,24 @@ import os
 import statistics
 import subprocess
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from docker import DockerClient
+
+from tests.stack import Appliance, run_appliance
 
 CGROUP = Path("/sys/fs/cgroup")
+# The appliances measured log as a deployed one does (the tests' appliances log at DEBUG).
+SETTINGS = {"RCODER_LOG_LEVEL": "INFO"}
+
+
+def appliance(engine: DockerClient, **settings: str) -> AbstractContextManager[Appliance]:
+    """A freshly started appliance configured as deployed, plus `settings`."""
+    return run_appliance(engine, **(SETTINGS | settings))
 
 
 @dataclass

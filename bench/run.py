@@ -7,9 +7,6 @@ a summary table on stdout and every number in a JSON file.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -17,35 +14,9 @@ from pathlib import Path
 
 import docker
 
-from bench import desktop, memory, new_project, resume, warm_turn
+from bench import desktop, fanout, measure, memory, new_project, proxy, resume, warm_turn
 from bench.measure import Figure, machine, table, write_json
-from tests.stack import ROOT, run_appliance
-
-
-def proxy(smoke: bool) -> Figure:
-    """The proxy against a static server straight (scripts/bench-proxy, an appliance of its own)."""
-    environment = {"BENCH_SECONDS": "1" if smoke else "10"}
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "bench-proxy")],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **environment},
-    )
-    figure = Figure("proxy (1 KiB responses)")
-    rows = re.findall(r"^(direct|proxy)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", result.stdout, re.MULTILINE)
-    figure.data = {
-        name: {"rps": float(rps), "p50_ms": float(p50), "p99_ms": float(p99)} for name, rps, p50, p99 in rows
-    }
-    for name, values in figure.data.items():
-        figure.row(
-            f"{name}: req/s, p50, p99",
-            f"{values['rps']:.0f}, {values['p50_ms']:.2f} ms, {values['p99_ms']:.2f} ms",
-        )
-    figure.row(
-        "proxy / direct throughput", f"{figure.data['proxy']['rps'] / figure.data['direct']['rps']:.2f}x"
-    )
-    return figure
+from tests.stack import ROOT
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,20 +42,22 @@ def main(argv: list[str] | None = None) -> None:
 
     pool = burst_n if args.pool is None else args.pool
     progress(f"new projects with a warm pool of {pool}, warm turns, desktops and idle memory")
-    with run_appliance(engine, RCODER_WARM_POOL_SIZE=str(pool)) as appliance:
+    with measure.appliance(engine, RCODER_WARM_POOL_SIZE=str(pool)) as appliance:
         if pool:
             figures.append(new_project.run(appliance, n, burst_n, f"warm pool of {pool}", pool_size=pool))
         figures.append(warm_turn.run(appliance, engine, 3 if args.smoke else 30))
         figures.append(desktop.run(appliance, 1 if args.smoke else 3))
         figures.append(memory.run(appliance, engine))
     progress("new projects on an appliance without a warm pool")
-    with run_appliance(engine, RCODER_WARM_POOL_SIZE="0") as appliance:
+    with measure.appliance(engine, RCODER_WARM_POOL_SIZE="0") as appliance:
         figures.append(new_project.run(appliance, n, burst_n, "no warm pool"))
     progress("resuming idle projects")
-    with run_appliance(engine, RCODER_WARM_POOL_SIZE="0", **resume.SETTINGS) as appliance:
+    with measure.appliance(engine, RCODER_WARM_POOL_SIZE="0", **resume.SETTINGS) as appliance:
         figures.append(resume.run(appliance, engine, 1 if args.smoke else 5))
     progress("the proxy")
-    figures.append(proxy(args.smoke))
+    figures.append(proxy.run(seconds=1 if args.smoke else 10))
+    progress("SSE fan-out")
+    figures.append(fanout.run(*((20, 50) if args.smoke else (1000, 5000))))
 
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -28,6 +28,7 @@ PREFIX = "RCODER_PULUMI_"
 CONFIG_FROM_ENV = {
     "PORT": ("port", False),
     "PROXY_PORT": ("proxyPort", False),
+    "PROXY_CONTROL_PORT": ("proxyControlPort", False),
     "BIND": ("bind", False),
     "IMAGE_TAG": ("imageTag", False),
     "REGISTRY": ("registry", False),

@@ -34,6 +34,7 @@ class Proxy(pulumi.ComponentResource):
             envs=[
                 f"RCODER_GATEWAY=127.0.0.1:{settings.port}",
                 f"RCODER_PROXY_PORT={settings.bind}:{settings.proxy_port}",
+                f"RCODER_PROXY_CONTROL_PORT={settings.proxy_control_port}",
             ],
             wait=True,
             wait_timeout=60,

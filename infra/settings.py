@@ -34,6 +34,7 @@ class Settings:
     stack: str
     port: int = DEFAULT_PORT
     proxy_port: int = DEFAULT_PROXY_PORT
+    proxy_control_port: int = DEFAULT_PROXY_PORT + 1  # on loopback: the gateway empties the proxy's routes
     bind: str = "127.0.0.1"  # the proxy's address on the host; 0.0.0.0 serves other machines
     image_tag: str = "dev"
     registry: str = ""  # e.g. registry.example.com/team: pull the images from there instead of building
@@ -71,6 +72,7 @@ class Settings:
             stack=config.get("stack") or pulumi.get_stack(),
             port=config.get_int("port", defaults.port),
             proxy_port=config.get_int("proxyPort", defaults.proxy_port),
+            proxy_control_port=config.get_int("proxyControlPort", defaults.proxy_control_port),
             bind=config.get("bind") or defaults.bind,
             image_tag=config.get("imageTag") or defaults.image_tag,
             registry=(config.get("registry") or "").rstrip("/"),
@@ -102,11 +104,13 @@ class Settings:
 
     def check(self) -> None:
         """Refuse what cannot work, naming the config key."""
-        for key, port in (("rcoder:port", self.port), ("rcoder:proxyPort", self.proxy_port)):
+        ports = {"rcoder:port": self.port, "rcoder:proxyPort": self.proxy_port}
+        ports["rcoder:proxyControlPort"] = self.proxy_control_port
+        for key, port in ports.items():
             if not 1 <= port <= 65535:
                 raise ValueError(f"{key} must be a port number (1-65535), not {port}")
-        if self.port == self.proxy_port:
-            raise ValueError("rcoder:port and rcoder:proxyPort must differ: both listen on the host")
+        if len(set(ports.values())) < len(ports):
+            raise ValueError(f"{', '.join(ports)} must differ: they all listen on the host")
         if self.docker_host and not self.docker_host.startswith(("unix://", "ssh://", "tcp://")):
             raise ValueError(f"rcoder:dockerHost must be unix://, ssh:// or tcp://, not {self.docker_host!r}")
         if self.registry_password is not None and not self.registry:

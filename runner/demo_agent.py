@@ -6,7 +6,9 @@ project's workspace, asking the client for permission first:
 
 - ``create <file>`` (or ``write <file>``), optionally ``with content "..."``: writes the file;
 - ``wait <seconds>`` (or ``sleep <seconds>``): works for that long, streaming progress;
-- ``list mcp``: lists the MCP servers the client gave the session.
+- ``list mcp``: lists the MCP servers the client gave the session;
+- ``talk <n>`` (optionally ``quickly``): streams n more words, a steady stream of events for load
+  tests (``quickly``: all at once).
 
 Cancellation (ACP ``session/cancel``) stops the turn at the next step with ``cancelled``.
 """
@@ -27,6 +29,8 @@ CREATE = re.compile(r"\b(?:create|write)\s+(?:a\s+file\s+(?:named|called)\s+)?[`
 CONTENT = re.compile(r"\b(?:with content|containing)\s+\"([^\"]*)\"", re.I)
 WAIT = re.compile(r"\b(?:wait|sleep)\s+(\d+(?:\.\d+)?)", re.I)
 LIST_MCP = re.compile(r"\blist\s+mcp\b", re.I)
+TALK = re.compile(r"\btalk\s+(\d+)(\s+quickly)?", re.I)
+MAX_TALK_WORDS = 100_000
 MAX_WAIT_SECONDS = 600.0
 DEFAULT_CONTENT = "Hello from the RCoder demo agent!\n"
 
@@ -137,6 +141,9 @@ class Turn:
             step += 1
         for attachment in self.attachments:
             await self.say(f"Attached: {attachment}. ")
+        if talk := TALK.search(self.text):
+            words = min(int(talk.group(1)), MAX_TALK_WORDS)
+            await self.say(" ".join(f"word{i}" for i in range(words)) + " ", 0 if talk.group(2) else None)
         if LIST_MCP.search(self.text):
             names = [server.get("name", "?") for server in self.session.mcp_servers]
             await self.say(f"MCP servers of this session: {', '.join(names) or 'none'}. ")
@@ -168,13 +175,18 @@ class Turn:
         await self.send({"sessionUpdate": "agent_thought_chunk", "content": {"type": "text", "text": text}})
         await self.pause(self.agent.chunk_delay)
 
-    async def say(self, text: str) -> None:
-        """Stream `text` word by word, as a model would."""
+    async def say(self, text: str, pace: float | None = None) -> None:
+        """Stream `text` word by word, as a model would (a word every `pace` seconds; default: the
+        agent's chunk delay; 0: as fast as they go, still stopping when the client cancels)."""
+        pace = self.agent.chunk_delay if pace is None else pace
         for word in re.findall(r"\S+\s*", text):
             await self.send(
                 {"sessionUpdate": "agent_message_chunk", "content": {"type": "text", "text": word}}
             )
-            await self.pause(self.agent.chunk_delay)
+            if pace:
+                await self.pause(pace)
+            elif self.session.cancelled.is_set():
+                raise Cancelled
 
     async def update_tool_call(self, call_id: str, status: str, **fields: Any) -> None:
         await self.send(

@@ -41,6 +41,7 @@ class Appliance:
     gateway_url: str
     api_key: str
     services: Services
+    control_port: int  # the proxy's loopback port, where the gateway empties its kept routes
 
     def client(self, api_key: str | None = None) -> httpx.Client:
         key = self.api_key if api_key is None else api_key
@@ -90,6 +91,7 @@ def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appl
         "RCODER_STACK": stack,
         "RCODER_PORT": str(gateway_port := free_port()),
         "RCODER_PROXY_PORT": str(proxy_port := free_port()),
+        "RCODER_PROXY_CONTROL_PORT": str(control_port := free_port()),
         "RCODER_LOG_LEVEL": "DEBUG",
         "RCODER_API_KEY_ENABLED": "true",
         "RCODER_API_KEY": api_key,
@@ -103,7 +105,8 @@ def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appl
                 try:
                     url = f"http://127.0.0.1:{proxy_port}"
                     wait_healthy(url, services)
-                    yield Appliance(stack, url, f"http://127.0.0.1:{gateway_port}", api_key, services)
+                    gateway = f"http://127.0.0.1:{gateway_port}"
+                    yield Appliance(stack, url, gateway, api_key, services, control_port)
                 finally:
                     # Agent containers were made by the gateway, not compose: they go before the network.
                     for container in engine.containers.list(
@@ -113,6 +116,10 @@ def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appl
                             print(f"removing container {container.name}")
                             container.remove(force=True)
         finally:
+            # Whatever is left: everything, when `up` itself failed half-way.
+            for container in engine.containers.list(all=True, filters={"label": f"rcoder.stack={stack}"}):
+                print(f"removing container {container.name}")
+                container.remove(force=True)
             asyncio.run(Firewall(stack).remove())
             for volume in engine.volumes.list(filters={"label": f"rcoder.stack={stack}"}):
                 print(f"removing volume {volume.name}")

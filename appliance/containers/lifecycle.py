@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -74,12 +74,16 @@ class Lifecycle:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # container name → (when it was looked up, the running container): only running ones are kept.
         self._found: dict[str, tuple[float, RunningContainer]] = {}
+        # Containers whose runner answered SERVING since they were found running (not asked again).
+        self._ready: set[str] = set()
         # Containers (by name) that requests are working with right now; cleanup leaves them alone.
         self._users: Counter[str] = Counter()
         # container name → when a request last needed it (previews through the proxy included).
         self.last_needed: dict[str, float] = {}
         # Why containers cannot be isolated from the host (then none is started), if they cannot.
         self.isolation_problem: str | None = None
+        # Told when a container stops serving its workload (removed, died, paused): the proxy's routes.
+        self.on_gone: Callable[[], Awaitable[object]] | None = None
 
     async def load_workspaces(self) -> None:
         """Learn which projects have a workspace already: those bound to a pool volume in the store,
@@ -150,8 +154,16 @@ class Lifecycle:
         return [c for c in found if self.workloads.of(c.name, c.labels) is not None]
 
     def forget(self, workload: Workload) -> None:
-        """Drop what is known of the workload's container (it died, was removed or paused)."""
-        self._found.pop(workload.name, None)
+        """Drop what is known of the workload's container."""
+        if (found := self._found.pop(workload.name, None)) is not None:
+            self._ready.discard(found[1].container.id)
+
+    async def gone(self, workload: Workload) -> None:
+        """The workload's container stopped serving (removed, died or paused): forget it, and tell
+        whoever keeps its address (the proxy's routes)."""
+        self.forget(workload)
+        if self.on_gone is not None:
+            await self.on_gone()
 
     async def ensure(self, workload: Workload, limits: Limits | None = None) -> tuple[RunningContainer, bool]:
         """The workload's container, started (and waited for) when there is none; and whether it was started.
@@ -163,9 +175,12 @@ class Lifecycle:
         limits = limits or Limits()
         async with self._locks[workload.name]:
             running = await self.find(workload)
+            if running is not None and running.container.id in self._ready:
+                return running, False
             if running is not None:
                 try:
                     await self._wait_ready(running)
+                    self._ready.add(running.container.id)
                     return running, False
                 except ContainerFailed:
                     self.forget(workload)  # it died since it was last seen: start a new one
@@ -179,6 +194,7 @@ class Lifecycle:
             running = await self._claim(workload) if self._claimable(workload, limits) else None
             if running is None:
                 running = await self._start(workload, limits)
+            self._ready.add(running.container.id)
             await self.record(running.container, workload)
             return running, True
 
@@ -281,8 +297,8 @@ class Lifecycle:
             container = await self._engine.find_named(workload.name)
             if container is None or not container.running:
                 return False
-            self.forget(workload)
             await self._engine.pause(container.id)
+            await self.gone(workload)
             if container.ip:
                 # Its connection would time out while frozen; a new one is made on resume.
                 await self._runners.forget(runner_address(container))
@@ -296,6 +312,7 @@ class Lifecycle:
             if container is None:
                 return False
             await self._engine.remove(container.id)
+            await self.gone(workload)
             if container.ip:
                 await self._runners.forget(runner_address(container))
             await self._store.container_removed(container.id)

@@ -75,7 +75,7 @@ class Reconciler:
         workload = self._lifecycle.workloads.of(gone.name, gone.labels)
         if workload is None:
             return
-        self._lifecycle.forget(workload)
+        await self._lifecycle.gone(workload)
         await self._store.container_removed(gone.container_id)
         if workload.kind == labels.KIND_AGENT:
             sessions = await self._store.sessions_in_turn(key=workload.key)

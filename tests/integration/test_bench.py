@@ -22,7 +22,15 @@ FIGURES = {
     "desktop": ("ensure_to_vnc_ready", "computer_chat_first_event"),
     "idle memory (cgroup)": ("agent", "desktop"),
     "resume an idle project": ("first_event", "idle_state"),
-    "proxy (1 KiB responses)": ("direct", "proxy"),
+    "proxy (1 KiB responses)": (
+        "static, straight",
+        "plain nginx, keepalive pool",
+        "appliance proxy, API key",
+        "appliance proxy, project token",
+        "websocket echo, appliance proxy",
+        "ratios",
+    ),
+    "SSE fan-out (20 clients on one turn; 50 held open)": ("live", "held"),
 }
 
 
@@ -45,4 +53,6 @@ def test_every_benchmark_runs_and_records_its_figures(tmp_path, engine):
         assert set(keys) <= set(figures[name]), (name, figures[name])
     assert figures["idle memory (cgroup)"]["agent"]["working_set"] > 0
     assert figures["resume an idle project"]["idle_state"] == ["paused"]
+    fanout = figures["SSE fan-out (20 clients on one turn; 50 held open)"]
+    assert fanout["live"]["all_reached_the_end"] and fanout["held"]["with_a_heartbeat"] == 50
     assert "RCoder benchmarks" in run.stdout and "first event p50 / floor" in run.stdout

@@ -41,7 +41,9 @@ def port_of(url: str) -> int:
 
 
 def appliance_targets(appliance, canary: int) -> list[tuple[str, int]]:
-    return host_targets(port_of(appliance.gateway_url), port_of(appliance.url), canary)
+    return host_targets(
+        port_of(appliance.gateway_url), port_of(appliance.url), appliance.control_port, canary
+    )
 
 
 def bridge_gateway(engine) -> str:

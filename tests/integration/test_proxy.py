@@ -89,6 +89,21 @@ def test_a_token_for_one_project_does_not_open_another(appliance, client, dev_se
     assert response.status_code == 403 and "does not open" in response.json()["message"]
 
 
+def test_a_kept_route_is_not_used_once_its_container_is_gone(appliance, client, dev_server):
+    """The proxy keeps a decision 2 s; the gateway empties it when the container goes, so the next
+    request is decided again (the container's address could already be another project's)."""
+    project, _ = dev_server
+    url = f"{appliance.url}/proxy/{project}/5173/index.html"
+    key = {"x-api-key": appliance.api_key}
+    assert httpx.get(url, headers=key).status_code == 200  # decided, and kept
+
+    assert client.post("/agent/stop", json={"project_id": project}).status_code == 200
+    after = httpx.get(url, headers=key)
+
+    assert after.status_code == 404, after.text
+    assert "has no running container" in after.json()["message"], "decided again, not the kept route"
+
+
 def test_a_websocket_inside_the_container_works_through_the_proxy(appliance, client, engine, stack):
     project = project_id()
     chat(client, project, "hello")

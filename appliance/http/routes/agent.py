@@ -91,8 +91,7 @@ def progress_doc(tag: str):
 async def stream_session(request: GatewayRequest, session_id: str) -> None:
     """Answer with the session's events as SSE, from the Last-Event-ID on."""
     check_id(session_id, SESSION_ID_PATTERN, "session_id")
-    after = last_event_id(request)
-    await stream_events(request, session_id, request.app.ctx.turns.follow(session_id, after))
+    await stream_events(request, session_id, last_event_id(request), request.app.ctx.turns)
 
 
 @bp.get("/agent/progress/<session_id:str>")

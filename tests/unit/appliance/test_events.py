@@ -69,15 +69,16 @@ async def hub(store) -> AsyncIterator[tuple[EventHub, Runners]]:
 
 
 async def follow(hub: EventHub, after: int = 0) -> list[int]:
-    return [e.sequence async for e in hub.follow("s1", after)]
+    return [e.sequence async for batch in hub.stream("s1", after) for e in batch]
 
 
 async def follow_until(hub: EventHub, last: int) -> list[int]:
     seen = []
-    async for e in hub.follow("s1", 0):
-        seen.append(e.sequence)
-        if e.sequence == last:
-            return seen
+    async for batch in hub.stream("s1", 0):
+        for e in batch:
+            seen.append(e.sequence)
+            if e.sequence == last:
+                return seen
     return seen
 
 

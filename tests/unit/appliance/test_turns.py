@@ -16,7 +16,7 @@ def prompt(text: str, session_id: str = "") -> agent_pb2.ChatRequest:
 
 
 async def turn_of(gateway: Gateway, session_id: str) -> list[str]:
-    return [event.sub_type async for event in gateway.turns.follow(session_id, 0)]
+    return [event.sub_type async for batch in gateway.turns.stream(session_id, 0) for event in batch]
 
 
 async def test_a_first_chat_starts_the_container_and_streams_the_turn_to_its_end(gateway):

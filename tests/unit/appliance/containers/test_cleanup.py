@@ -34,7 +34,7 @@ async def chat(gateway, project: str, prompt: str = "hello") -> str:
 
 
 async def finish(gateway, session: str) -> None:
-    async for _ in gateway.turns.follow(session, 0):
+    async for _ in gateway.turns.stream(session, 0):
         pass
 
 

@@ -1,0 +1,224 @@
+"""The proxy: requests per second and p50/p99 latency of a 1 KiB file, all in one run, from
+- a static nginx server, straight (the ceiling),
+- a plain nginx reverse proxy in front of it with an upstream keepalive pool (the best any proxy does),
+- the appliance's proxy with the API key (the seed's /proxy/{port}/ route, to the same server),
+- the appliance's proxy with a project token (/proxy/{project}/{port}/, to the same server planted as
+  the project's container on the agents' network, and that container straight for reference);
+and WebSocket echo round trips per second straight and through the proxy. wrk makes the HTTP load.
+Every server and load generator is on this machine (loopback or the stack's own network).
+
+    python -m bench.proxy [--seconds 10] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+from websockets.asyncio.client import connect
+
+from bench import measure
+from bench.measure import Figure, machine, table, write_json
+from tests.stack import ROOT, Appliance, free_port, image
+
+SMALL = "small.txt"
+STATIC_CONF = "events {}\nhttp { access_log off; server { listen LISTEN; root /srv; } }\n"
+PLAIN_PROXY_CONF = """events {}
+http {
+  access_log off;
+  upstream static { server 127.0.0.1:STATIC; keepalive 64; }
+  server {
+    listen 127.0.0.1:LISTEN;
+    location / { proxy_pass http://static; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+"""
+WS_ECHO = ROOT / "tests" / "integration" / "ws_echo_server.py"
+
+
+def wrk(url: str, seconds: int, connections: int, header: str | None = None) -> dict[str, float]:
+    """Requests per second and p50/p99 latency (ms) of `url` under wrk."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if header:
+        command[1:1] = ["-H", header]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    assert errors is None, f"wrk saw failed requests against {url}:\n{output}"
+
+    def latency(percent: str) -> float:
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", output, re.MULTILINE).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99")}
+
+
+@contextlib.contextmanager
+def nginx(engine, stack: str, name: str, conf: str, files: Path, **options) -> Iterator:
+    """An nginx of the proxy image serving `conf`, labelled with the stack (so it goes with it)."""
+    (files / f"{name}.conf").write_text(conf)
+    container = engine.containers.run(
+        image("proxy"),
+        ["nginx", "-g", "daemon off;", "-c", f"/srv/{name}.conf"],
+        name=f"rcoder-{stack}-bench-{name}",
+        labels={"rcoder.stack": stack, "rcoder.kind": "bench"},
+        volumes={str(files): {"bind": "/srv", "mode": "ro"}},
+        detach=True,
+        **options,
+    )
+    try:
+        yield container
+    finally:
+        container.remove(force=True)
+
+
+def wait_answers(url: str, headers: dict[str, str] | None = None) -> None:
+    for _ in range(100):
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, headers=headers, timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+async def echo_rate(url: str, seconds: float, headers: dict[str, str] | None = None) -> float:
+    """WebSocket echo round trips per second over one connection."""
+    async with connect(url, additional_headers=headers or {}) as socket:
+        done, deadline = 0, time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            await socket.send("x" * 64)
+            await socket.recv()
+            done += 1
+    return done / seconds
+
+
+def planted_project(engine, appliance: Appliance, files: Path, stack_conf: str):
+    """A static nginx planted as project `bench`'s container: the gateway routes by the name."""
+    (files / "planted.conf").write_text(stack_conf)
+    return engine.containers.run(
+        image("proxy"),
+        ["nginx", "-g", "daemon off;", "-c", "/srv/planted.conf"],
+        name=f"rcoder-{appliance.stack}-agent-bench",
+        labels={
+            "rcoder.managed": "true",
+            "rcoder.stack": appliance.stack,
+            "rcoder.kind": "agent",
+            "rcoder.project": "bench",
+        },
+        network=f"rcoder-{appliance.stack}-agents",
+        volumes={str(files): {"bind": "/srv", "mode": "ro"}},
+        detach=True,
+    )
+
+
+def run(seconds: int = 10, connections: int = 32) -> Figure:
+    engine = docker.from_env()
+    static_port, plain_port, echo_port = free_port(), free_port(), free_port()
+    settings = {"RCODER_PROXY_ALLOWED_PORTS": "1024-65535", "RCODER_WARM_POOL_SIZE": "0"}
+    with tempfile.TemporaryDirectory() as folder, measure.appliance(engine, **settings) as appliance:
+        files = Path(folder)
+        files.chmod(0o755)  # nginx's workers (www-data) read from it
+        (files / SMALL).write_bytes(b"x" * 1024)
+        static_conf = STATIC_CONF.replace("LISTEN", f"127.0.0.1:{static_port}")
+        plain_conf = PLAIN_PROXY_CONF.replace("STATIC", str(static_port)).replace("LISTEN", str(plain_port))
+        key = f"x-api-key: {appliance.api_key}"
+        with (
+            nginx(engine, appliance.stack, "static", static_conf, files, network_mode="host"),
+            nginx(engine, appliance.stack, "plain", plain_conf, files, network_mode="host"),
+            subprocess.Popen([sys.executable, str(WS_ECHO), str(echo_port)]) as echo,
+        ):
+            planted = planted_project(engine, appliance, files, STATIC_CONF.replace("LISTEN", "8080"))
+            try:
+                planted.reload()
+                planted_ip = next(iter(planted.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+                token = appliance.client().post("/proxy/token", json={"project_id": "bench", "port": 8080})
+                cookie = f"Cookie: rcoder_p_bench={token.json()['data']['token']}"
+                urls = {
+                    "static, straight": (f"http://127.0.0.1:{static_port}/{SMALL}", None),
+                    "plain nginx, keepalive pool": (f"http://127.0.0.1:{plain_port}/{SMALL}", None),
+                    "appliance proxy, API key": (f"{appliance.url}/proxy/{static_port}/{SMALL}", key),
+                    "appliance proxy, project token": (f"{appliance.url}/proxy/bench/8080/{SMALL}", cookie),
+                    "the project's server, straight": (f"http://{planted_ip}:8080/{SMALL}", None),
+                }
+                for url, header in urls.values():
+                    wait_answers(url, dict([header.split(": ", 1)]) if header else None)
+                results = {
+                    name: wrk(url, seconds, connections, header) for name, (url, header) in urls.items()
+                }
+                ws_key = {"x-api-key": appliance.api_key}
+                results["websocket echo, straight"] = {
+                    "messages_per_s": asyncio.run(echo_rate(f"ws://127.0.0.1:{echo_port}/", seconds / 2))
+                }
+                results["websocket echo, appliance proxy"] = {
+                    "messages_per_s": asyncio.run(
+                        echo_rate(
+                            f"ws://127.0.0.1:{appliance.url.rsplit(':', 1)[1]}/proxy/{echo_port}/",
+                            seconds / 2,
+                            ws_key,
+                        )
+                    )
+                }
+            finally:
+                planted.remove(force=True)
+                echo.kill()
+    return figure(results)
+
+
+def figure(results: dict[str, dict[str, float]]) -> Figure:
+    figure = Figure("proxy (1 KiB responses)")
+    figure.data = dict(results)
+    plain, direct = results["plain nginx, keepalive pool"], results["static, straight"]
+    for name, values in results.items():
+        if "rps" in values:
+            figure.row(
+                name,
+                f"{values['rps']:.0f} req/s, p50 {values['p50_ms']:.2f} ms, p99 {values['p99_ms']:.2f} ms",
+            )
+        else:
+            figure.row(name, f"{values['messages_per_s']:.0f} messages/s")
+    ratios = {}
+    for name in ("appliance proxy, API key", "appliance proxy, project token"):
+        mine = results[name]
+        ratios[name] = {
+            "rps_vs_plain_nginx": mine["rps"] / plain["rps"],
+            "p99_vs_plain_nginx": mine["p99_ms"] / plain["p99_ms"],
+            "rps_vs_straight": mine["rps"] / direct["rps"],
+        }
+        figure.row(
+            f"{name} / plain nginx",
+            f"{ratios[name]['rps_vs_plain_nginx']:.2f}x req/s, p99 {ratios[name]['p99_vs_plain_nginx']:.2f}x "
+            f"({ratios[name]['rps_vs_straight']:.2f}x straight)",
+        )
+    echo = (
+        results["websocket echo, appliance proxy"]["messages_per_s"]
+        / results["websocket echo, straight"]["messages_per_s"]
+    )
+    ratios["websocket echo"] = {"vs_straight": echo}
+    figure.row("websocket echo, proxy / straight", f"{echo:.2f}x")
+    figure.data["ratios"] = ratios
+    return figure
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench.proxy", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--json", type=Path, default=ROOT / ".build" / "bench" / "proxy.json")
+    args = parser.parse_args(argv)
+    result = run(args.seconds, args.connections)
+    write_json(args.json, {"machine": machine(), "figure": result.data})
+    print(table([result]))
+
+
+if __name__ == "__main__":
+    main()

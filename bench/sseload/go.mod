@@ -1,0 +1,3 @@
+module rcoder.dev/bench/sseload
+
+go 1.26

@@ -1,0 +1,62 @@
+-- The routing decision for a /proxy or /computer request (access phase): who may pass, and to which
+-- upstream. The gateway decides (GET /internal/proxy-auth, a subrequest over the keepalive pool to it);
+-- a decision is kept 2 s per route and credential in the shared dict `routes` (never one that sets a
+-- cookie), and the gateway empties the dict when a container goes or is paused, so that a kept decision
+-- never sends bytes to whoever has that address next. balancer.lua then connects to the upstream.
+local routes = ngx.shared.routes
+local var = ngx.var
+local KEEP_SECONDS = 2
+local WAIT_STEPS, WAIT_STEP = 50, 0.002
+
+local function ask_the_gateway(key)
+  local answer = ngx.location.capture("/_route")
+  if answer.status ~= 204 then
+    ngx.log(ngx.ERR, "the gateway's routing decision failed with status ", answer.status)
+    return nil
+  end
+  -- The subrequest's header names are as the gateway wrote them: lowercase.
+  local header = answer.header
+  local cookie = header["set-cookie"] or ""
+  local decision = table.concat({ header["x-rcoder-upstream"] or "", header["x-rcoder-path"] or "", cookie }, "\n")
+  if cookie == "" then
+    routes:set(key, decision, KEEP_SECONDS)
+  end
+  return decision
+end
+
+local key = table.concat({
+  var.route_key, var.http_x_api_key or "", var.http_cookie or "", var.route_token or "",
+}, "\1")
+
+local decision = routes:get(key)
+if decision == nil then
+  -- One request asks the gateway; the others that arrive meanwhile wait a moment for its answer,
+  -- instead of all asking at once whenever a kept decision runs out.
+  local asking = key .. "\2"
+  if routes:add(asking, true, 1) then
+    decision = ask_the_gateway(key)
+    routes:delete(asking)
+  else
+    for _ = 1, WAIT_STEPS do
+      ngx.sleep(WAIT_STEP)
+      decision = routes:get(key)
+      if decision ~= nil then
+        break
+      end
+    end
+    decision = decision or ask_the_gateway(key)
+  end
+  if decision == nil then
+    return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
+  end
+end
+
+local upstream, path, cookie = decision:match("^([^\n]*)\n([^\n]*)\n(.*)$")
+local host, port = upstream:match("^%[?([^%]]+)%]?:(%d+)$")
+if host == nil then
+  ngx.log(ngx.ERR, "the gateway's routing decision named no upstream: ", upstream)
+  return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
+end
+ngx.ctx.upstream_host, ngx.ctx.upstream_port = host, tonumber(port)
+var.rcoder_path = path
+var.rcoder_cookie = cookie

@@ -4,7 +4,8 @@
 - the appliance's proxy with the API key (the seed's /proxy/{port}/ route, to the same server),
 - the appliance's proxy with a project token (/proxy/{project}/{port}/, to the same server planted as
   the project's container on the agents' network, and that container straight for reference);
-and WebSocket echo round trips per second straight and through the proxy. wrk makes the HTTP load.
+and WebSocket echo round trips per second straight and through the proxy. wrk makes the HTTP load,
+against each in turn, three rounds over (the figures are the medians).
 Every server and load generator is on this machine (loopback or the stack's own network).
 
     python -m bench.proxy [--seconds 10] [--connections 32]
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +35,9 @@ from tests.stack import ROOT, Appliance, free_port, image
 
 SMALL = "small.txt"
 STATIC_CONF = "events {}\nhttp { access_log off; server { listen LISTEN; root /srv; } }\n"
-PLAIN_PROXY_CONF = """events {}
+# The same number of workers as the appliance's proxy (one per core).
+PLAIN_PROXY_CONF = """worker_processes auto;
+events {}
 http {
   access_log off;
   upstream static { server 127.0.0.1:STATIC; keepalive 64; }
@@ -61,6 +65,21 @@ def wrk(url: str, seconds: int, connections: int, header: str | None = None) -> 
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99")}
+
+
+def interleaved(
+    urls: dict[str, tuple[str, str | None]], seconds: int, connections: int, rounds: int = 3
+) -> dict[str, dict[str, float]]:
+    """wrk against each url in turn, `rounds` times over, and the median of each figure: this machine
+    is shared, and a slow moment then costs one round of every url rather than all of one."""
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
+    for _ in range(rounds):
+        for name, (url, header) in urls.items():
+            runs[name].append(wrk(url, max(1, round(seconds / rounds)), connections, header))
+    return {
+        name: {figure: statistics.median(run[figure] for run in done) for figure in done[0]}
+        for name, done in runs.items()
+    }
 
 
 @contextlib.contextmanager
@@ -152,9 +171,7 @@ def run(seconds: int = 10, connections: int = 32) -> Figure:
                 }
                 for url, header in urls.values():
                     wait_answers(url, dict([header.split(": ", 1)]) if header else None)
-                results = {
-                    name: wrk(url, seconds, connections, header) for name, (url, header) in urls.items()
-                }
+                results = interleaved(urls, seconds, connections)
                 ws_key = {"x-api-key": appliance.api_key}
                 results["websocket echo, straight"] = {
                     "messages_per_s": asyncio.run(echo_rate(f"ws://127.0.0.1:{echo_port}/", seconds / 2))

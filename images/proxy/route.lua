@@ -1,8 +1,10 @@
 -- The routing decision for a /proxy or /computer request (access phase): who may pass, and to which
 -- upstream. The gateway decides (GET /internal/proxy-auth, a subrequest over the keepalive pool to it);
--- a decision is kept 2 s per route and credential in the shared dict `routes` (never one that sets a
--- cookie), and the gateway empties the dict when a container goes or is paused, so that a kept decision
--- never sends bytes to whoever has that address next. balancer.lua then connects to the upstream.
+-- a decision is kept 2 s per route and credential (nginx makes the key, $rcoder_key) in the shared dict
+-- `routes` (never one that sets a cookie), and the gateway empties the dict when a container goes or is
+-- paused, so that a kept decision never sends bytes to whoever has that address next. balancer.lua then
+-- connects to the upstream. (Each call into nginx costs here: this code runs once per request, so LuaJIT
+-- interprets it rather than compiling it.)
 local routes = ngx.shared.routes
 local var = ngx.var
 local KEEP_SECONDS = 2
@@ -24,10 +26,7 @@ local function ask_the_gateway(key)
   return decision
 end
 
-local key = table.concat({
-  var.route_key, var.http_x_api_key or "", var.http_cookie or "", var.route_token or "",
-}, "\1")
-
+local key = var.rcoder_key
 local decision = routes:get(key)
 if decision == nil then
   -- One request asks the gateway; the others that arrive meanwhile wait a moment for its answer,

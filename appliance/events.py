@@ -47,15 +47,17 @@ class Follower(Protocol):
 class Feed:
     """One session: its state (as stored), its recent events, and the followers it hands new ones to.
 
-    Each new event goes to every follower in turn, synchronously, as it is added: with a thousand
-    clients on one session, waking a coroutine per client per event (an asyncio.Condition) cost more
-    than handing each its bytes.
+    New events go to every follower synchronously, without waking a coroutine per follower: with a
+    thousand clients on one session, an asyncio.Condition cost more than handing each its bytes. The
+    events added in one turn of the event loop are handed out together, once that turn is over, so
+    that a burst costs each follower one write rather than one per event.
     """
 
     state: SessionState
     recent: deque[agent_pb2.ProgressEvent] = field(default_factory=lambda: deque(maxlen=RECENT_EVENTS))
     followers: set[Follower] = field(default_factory=set)
     pump: asyncio.Task[None] | None = None
+    unsent: list[agent_pb2.ProgressEvent] = field(default_factory=list)
 
     def add(self, event: agent_pb2.ProgressEvent) -> None:
         state = self.state
@@ -64,12 +66,15 @@ class Feed:
             state.turn_start = event.sequence
         state.in_turn = event.message_type != PROMPT_END
         self.recent.append(event)
-        batch = [event]
+        if not self.unsent:
+            asyncio.get_running_loop().call_soon(self._hand_out)
+        self.unsent.append(event)
+
+    def _hand_out(self) -> None:
+        batch, self.unsent = self.unsent, []
         for follower in list(self.followers):
             if not follower.deliver(batch):
                 self.followers.discard(follower)
-        if not state.in_turn:
-            self.followers.clear()  # every follower had the terminal event
 
 
 class EventHub:

@@ -25,7 +25,26 @@ type client struct {
 	Delays     [][2]float64 `json:"delays"`    // [emitted (unix ms), delay (ms)]
 }
 
-var terminal = []byte(`"messageType":"sessionPromptEnd"`)
+var (
+	terminal  = []byte(`"messageType":"sessionPromptEnd"`)
+	timestamp = []byte(`"timestamp":"`)
+)
+
+// emitted is an event's timestamp, found without decoding its JSON: the clients must cost little CPU
+// next to the gateway they measure (the gateway writes the timestamp last, as RFC 3339 in UTC).
+func emitted(data []byte) (time.Time, bool) {
+	at := bytes.LastIndex(data, timestamp)
+	if at < 0 {
+		return time.Time{}, false
+	}
+	value := data[at+len(timestamp):]
+	end := bytes.IndexByte(value, '"')
+	if end < 0 {
+		return time.Time{}, false
+	}
+	when, err := time.Parse(time.RFC3339Nano, string(value[:end]))
+	return when, err == nil
+}
 
 func follow(url, key string, sample int, deadline time.Time, c *client) {
 	request, _ := http.NewRequest("GET", url, nil)
@@ -56,12 +75,9 @@ func follow(url, key string, sample int, deadline time.Time, c *client) {
 			c.Events++
 			arrived := time.Now()
 			if c.Events%sample == 0 {
-				var data struct {
-					Timestamp time.Time `json:"timestamp"`
-				}
-				if json.Unmarshal(line[6:], &data) == nil && !data.Timestamp.Before(joined) {
-					delay := float64(arrived.Sub(data.Timestamp).Microseconds()) / 1000
-					c.Delays = append(c.Delays, [2]float64{float64(data.Timestamp.UnixMilli()), delay})
+				if when, ok := emitted(line); ok && !when.Before(joined) {
+					delay := float64(arrived.Sub(when).Microseconds()) / 1000
+					c.Delays = append(c.Delays, [2]float64{float64(when.UnixMilli()), delay})
 				}
 			}
 			if bytes.Contains(line, terminal) {

@@ -64,7 +64,7 @@ class Gateway:
         proxy = config.proxy_config
         store = Store(Path(config.state_dir) / "rcoder.duckdb")
         engine = engine or DockerEngine(docker.host, docker.api_timeout_seconds)
-        runners = RunnerClient()
+        runners = RunnerClient(traced=bool(config.otlp_endpoint))
         lifecycle = Lifecycle(config, engine, runners, store)
         lifecycle.on_gone = ProxyRoutes(proxy.control_port).forget
         pool = None

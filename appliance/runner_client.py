@@ -63,8 +63,11 @@ async def _call(make: Callable[[], Awaitable[T]]) -> T:
 
 
 class RunnerClient:
-    def __init__(self) -> None:
+    def __init__(self, traced: bool = False) -> None:
+        """`traced`: carry the trace into the runners (when spans are exported; the interceptors cost
+        every call, and a stream's every message, a task and a few loop turns)."""
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._interceptors = client_interceptors() if traced else None
 
     def _stub(self, address: str) -> agent_pb2_grpc.AgentServiceStub:
         return agent_pb2_grpc.AgentServiceStub(self._channel(address))
@@ -72,7 +75,7 @@ class RunnerClient:
     def _channel(self, address: str) -> grpc.aio.Channel:
         if address not in self._channels:
             self._channels[address] = grpc.aio.insecure_channel(
-                address, options=CHANNEL_OPTIONS, interceptors=client_interceptors()
+                address, options=CHANNEL_OPTIONS, interceptors=self._interceptors
             )
         return self._channels[address]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +22,9 @@ from appliance.projects import ProjectRef
 from rcoder_rpc import agent_pb2
 
 T = TypeVar("T")
+Write = Callable[[duckdb.DuckDBPyConnection], Any]
+# How long a deferred write may wait for the store's next job before it is run on its own.
+WRITE_BEHIND_SECONDS = 0.05
 log = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -123,16 +126,61 @@ EVENT_COLUMNS = [
 ]
 
 
+def project_touched(ref: ProjectRef) -> Write:
+    """Record activity of the project (creating it on first use)."""
+    return lambda con: con.execute(
+        """INSERT INTO projects (project_id, service_type, user_id) VALUES (?, ?, ?)
+           ON CONFLICT (project_id) DO UPDATE SET last_activity = now()""",
+        [ref.key, ref.service_type, ref.user_id],
+    )
+
+
+def model_provider_noted(key: str, provider: dict[str, Any] | None) -> Write:
+    """Note the project's model provider (the caller leaves the key out: keys are never stored)."""
+    text = json.dumps(provider) if provider is not None else None
+    return lambda con: con.execute("UPDATE projects SET model_provider = ? WHERE project_id = ?", [text, key])
+
+
+def session_recorded(session_id: str, key: str) -> Write:
+    """Record the session (or its activity), and that it is its project's latest."""
+
+    def record(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(
+            """INSERT INTO sessions (session_id, project_id) VALUES (?, ?)
+               ON CONFLICT (session_id) DO UPDATE SET last_activity = now()""",
+            [session_id, key],
+        )
+        con.execute(
+            "UPDATE projects SET latest_session_id = ?, last_activity = now() WHERE project_id = ?",
+            [session_id, key],
+        )
+
+    return record
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb")
         self._con: duckdb.DuckDBPyConnection | None = None
-        self._deferred: set[asyncio.Task[None]] = set()
+        self._behind: list[Write] = []
+        self._flush_behind: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
 
     async def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
+        """Run `fn` on the store's thread, after every write deferred before it."""
+        behind, self._behind = self._behind, []
+
+        def job() -> T:
+            con = self._connection()
+            for write in behind:
+                try:
+                    write(con)
+                except Exception:
+                    log.exception("a deferred write of the state failed")
+            return fn(con)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -147,21 +195,29 @@ class Store:
 
         await asyncio.get_running_loop().run_in_executor(self._executor, open_)
 
-    def defer(self, write: Coroutine[Any, Any, None]) -> None:
-        """Run a write of this store without waiting for it: it still runs before every query made
-        after it (one thread runs them all, in order), and a failure is logged."""
-        task = asyncio.create_task(write)
-        self._deferred.add(task)
-        task.add_done_callback(self._written)
+    def defer(self, write: Write) -> None:
+        """Write behind: `write` runs with the store's next job, or on its own WRITE_BEHIND_SECONDS
+        from now, so never on the path of the request that made it, yet before every query made after
+        it (in order); a failure is logged."""
+        self._behind.append(write)
+        if self._flush_behind is None:
+            self._flush_behind = asyncio.get_running_loop().call_later(
+                WRITE_BEHIND_SECONDS, self._write_behind
+            )
 
-    def _written(self, task: asyncio.Task[None]) -> None:
-        self._deferred.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("a deferred write of the state failed", exc_info=task.exception())
+    def _write_behind(self) -> None:
+        self._flush_behind = None
+        if self._behind:
+            task = asyncio.create_task(self._run(lambda con: None))
+            self._flushing.add(task)
+            task.add_done_callback(self._flushing.discard)
 
     async def close(self) -> None:
-        if self._deferred:
-            await asyncio.gather(*self._deferred, return_exceptions=True)
+        if self._flush_behind is not None:
+            self._flush_behind.cancel()
+        await asyncio.gather(*self._flushing, return_exceptions=True)
+        if self._behind:
+            await self._run(lambda con: None)
 
         def close_() -> None:
             if self._con is not None:
@@ -173,23 +229,7 @@ class Store:
         self._executor.shutdown()
 
     async def touch_project(self, ref: ProjectRef) -> None:
-        """Record activity of the project (creating it on first use)."""
-        await self._run(
-            lambda con: con.execute(
-                """INSERT INTO projects (project_id, service_type, user_id) VALUES (?, ?, ?)
-                   ON CONFLICT (project_id) DO UPDATE SET last_activity = now()""",
-                [ref.key, ref.service_type, ref.user_id],
-            )
-        )
-
-    async def record_model_provider(self, key: str, provider: dict[str, Any] | None) -> None:
-        """Note the project's model provider (the caller leaves the key out: keys are never stored)."""
-        text = json.dumps(provider) if provider is not None else None
-        await self._run(
-            lambda con: con.execute(
-                "UPDATE projects SET model_provider = ? WHERE project_id = ?", [text, key]
-            )
-        )
+        await self._run(project_touched(ref))
 
     async def ensure_project(self, project_id: str) -> None:
         """Record a project found on the engine (adopted) without counting it as activity."""
@@ -234,18 +274,7 @@ class Store:
         return ProjectRow(*columns, model_provider=json.loads(provider) if provider else None)
 
     async def record_session(self, session_id: str, key: str) -> None:
-        def record(con: duckdb.DuckDBPyConnection) -> None:
-            con.execute(
-                """INSERT INTO sessions (session_id, project_id) VALUES (?, ?)
-                   ON CONFLICT (session_id) DO UPDATE SET last_activity = now()""",
-                [session_id, key],
-            )
-            con.execute(
-                "UPDATE projects SET latest_session_id = ?, last_activity = now() WHERE project_id = ?",
-                [session_id, key],
-            )
-
-        await self._run(record)
+        await self._run(session_recorded(session_id, key))
 
     async def record_container(self, container: dict[str, Any]) -> None:
         def record(con: duckdb.DuckDBPyConnection) -> None:

@@ -15,7 +15,7 @@ from appliance.errors import ProjectNotFound
 from appliance.events import EventHub, Follower
 from appliance.projects import ProjectRef
 from appliance.runner_client import RunnerClient
-from appliance.store import ProjectRow, Store
+from appliance.store import ProjectRow, Store, model_provider_noted, project_touched, session_recorded
 from rcoder_rpc import agent_pb2
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class Turns:
         Without a session_id the conversation continues in the project's latest session (as in the seed).
         What is recorded of the chat is written behind it: no disk write holds up the turn's start.
         """
-        self._store.defer(self._store.touch_project(ref))
+        self._store.defer(project_touched(ref))
         workload = self._lifecycle.serving(ref)
         async with self._lifecycle.using(workload):
             running, _ = await self._lifecycle.ensure(workload, limits)
@@ -75,10 +75,8 @@ class Turns:
                 completed.user_id = ref.user_id
             reply = await self._runners.chat(running.address, completed)
             self._latest[ref.key] = reply.session_id
-            self._store.defer(
-                self._store.record_model_provider(ref.key, chat_request.public_provider(completed))
-            )
-            self._store.defer(self._store.record_session(reply.session_id, ref.key))
+            self._store.defer(model_provider_noted(ref.key, chat_request.public_provider(completed)))
+            self._store.defer(session_recorded(reply.session_id, ref.key))
             await self._hub.pump(reply.session_id, ref.key, running.container.id, running.address)
         log.info("chat queued: project %s, session %s", ref.key, reply.session_id)
         resumed = reply.session_resumed if reply.HasField("session_resumed") else None

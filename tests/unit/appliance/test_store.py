@@ -1,14 +1,15 @@
-"""appliance/store.py on a real DuckDB file: projects of different users stay apart, and a desktop's
-activity is that of its user's projects."""
+"""appliance/store.py on a real DuckDB file: projects of different users stay apart, a desktop's
+activity is that of its user's projects, and deferred writes are never overtaken."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from appliance.projects import ProjectRef
-from appliance.store import SessionState, Store
+from appliance.store import WRITE_BEHIND_SECONDS, SessionState, Store, project_touched, session_recorded
 
 
 @pytest.fixture
@@ -76,3 +77,32 @@ async def test_the_turns_of_a_users_desktop_projects_are_found_by_user(store):
     assert [s.session_id for s in await store.sessions_in_turn(user_id="ann")] == ["s1"]
     assert [s.session_id for s in await store.sessions_in_turn(key="p1")] == ["s3"]
     assert sorted(s.session_id for s in await store.sessions_in_turn()) == ["s1", "s3"]
+
+
+async def test_a_deferred_write_runs_before_any_later_query_and_on_its_own_soon_after(store):
+    ref = ProjectRef("later")
+    store.defer(project_touched(ref))
+    store.defer(session_recorded("s-1", ref.key))
+
+    row = await store.project(ref.key)  # at once: the query runs the writes deferred before it first
+
+    assert row is not None and row.latest_session_id == "s-1"
+    ran: list[str] = []
+    store.defer(lambda con: ran.append("written"))
+    # Nothing else asks: the write goes on its own, shortly.
+    for _ in range(40):
+        if ran:
+            break
+        await asyncio.sleep(WRITE_BEHIND_SECONDS)
+    assert ran == ["written"]
+
+
+async def test_a_failing_deferred_write_is_logged_and_does_not_fail_the_next_query(store, caplog):
+    def broken(con) -> None:
+        con.execute("UPDATE no_such_table SET x = 1")
+
+    store.defer(broken)
+    store.defer(project_touched(ProjectRef("after")))
+
+    assert (await store.project("after")) is not None
+    assert "a deferred write of the state failed" in caplog.text

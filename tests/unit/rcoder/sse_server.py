@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RECORDING = Path(__file__).with_name("recorded_turn.sse")
+SESSION = "3cb4d43b3ed349be820714eb94855c98"  # the recorded turn's
 
 
 def recorded_events() -> list[tuple[int | None, str]]:
@@ -43,8 +44,9 @@ class ReplayServer:
             if method == "POST":
                 body = json.loads(await reader.readexactly(int(headers.get("content-length", "0"))))
                 self.posted.append((path, body))
+                data = {"project_id": body["project_id"], "session_id": SESSION} if path == "/chat" else body
                 reply = json.dumps(
-                    {"code": "0000", "message": "success", "data": body, "tid": None, "success": True}
+                    {"code": "0000", "message": "success", "data": data, "tid": None, "success": True}
                 )
                 await self.respond(writer, "200 OK", "application/json", reply.encode())
             else:

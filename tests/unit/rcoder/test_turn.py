@@ -6,9 +6,8 @@ import pytest
 
 from rcoder import Appliance, errors, turn
 from rcoder import events as ev
-from tests.unit.rcoder.sse_server import ReplayServer, recorded_events, serving
+from tests.unit.rcoder.sse_server import SESSION, ReplayServer, recorded_events, serving
 
-SESSION = "3cb4d43b3ed349be820714eb94855c98"
 RECORDED_IDS = [i for i, _ in recorded_events() if i is not None]
 
 

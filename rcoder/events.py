@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import ValidationError
 
@@ -18,6 +18,7 @@ from appliance.http.replies import ProgressEventData
 from rcoder.sse import ServerSentEvent
 
 Responder = Callable[[str, str | None], Awaitable[None]]
+R = TypeVar("R")
 ALLOW_KINDS = ("allow_once", "allow_always")
 REJECT_KINDS = ("reject_once", "reject_always")
 
@@ -37,6 +38,17 @@ class Event:
     def fields(cls, data: dict[str, Any]) -> dict[str, Any]:
         """The subclass's own fields, read from the event's data."""
         return {}
+
+
+def records(items: Any, make: Callable[..., R], fields: tuple[tuple[str, str], ...]) -> tuple[R, ...]:
+    """`make` of each object in the list `items`, given its `fields` ((key, default), ...) as strings."""
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        make(*(str(item.get(key, default)) for key, default in fields))
+        for item in items
+        if isinstance(item, dict)
+    )
 
 
 def content_text(data: dict[str, Any]) -> str:
@@ -85,12 +97,8 @@ class Plan(Event):
 
     @classmethod
     def fields(cls, data: dict[str, Any]) -> dict[str, Any]:
-        entries = tuple(
-            PlanEntry(str(e.get("content", "")), str(e.get("status", "pending")), str(e.get("priority", "")))
-            for e in data.get("entries") or []
-            if isinstance(e, dict)
-        )
-        return {"entries": entries}
+        fields = (("content", ""), ("status", "pending"), ("priority", ""))
+        return {"entries": records(data.get("entries"), PlanEntry, fields)}
 
 
 @dataclass(frozen=True)
@@ -138,10 +146,8 @@ class PermissionRequest(Event):
 
     @classmethod
     def fields(cls, data: dict[str, Any]) -> dict[str, Any]:
-        options = tuple(
-            PermissionOption(str(o.get("optionId", "")), str(o.get("name", "")), str(o.get("kind", "")))
-            for o in data.get("options") or []
-            if isinstance(o, dict)
+        options = records(
+            data.get("options"), PermissionOption, (("optionId", ""), ("name", ""), ("kind", ""))
         )
         return {
             "request_id": str(data.get("requestId", "")),

@@ -17,6 +17,11 @@ def main(argv: list[str] | None = None) -> None:
         from rcoder.commands import main as client_main
 
         sys.exit(client_main(args))
-    from appliance.cli import main as gateway_main
-
+    try:
+        from appliance.cli import main as gateway_main
+    except ModuleNotFoundError as exc:  # installed as the client only: rcoder[client]
+        sys.exit(
+            f"rcoder: the gateway cannot run here ({exc.name} is not installed: pip install 'rcoder[gateway]').\n"
+            f"The client's commands: rcoder {'|'.join(CLIENT_COMMANDS)} (e.g. rcoder chat -h)."
+        )
     gateway_main(args)

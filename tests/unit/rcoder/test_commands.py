@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -90,3 +91,11 @@ def test_errors_print_one_line_and_exit_1(capsys, monkeypatch, tmp_path):
 def test_rcoder_alone_is_still_the_gateway(capsys):
     cli.main(["--print-config", "--port", "9123"])
     assert "port: 9123" in capsys.readouterr().out
+
+
+def test_without_the_gateway_installed_rcoder_alone_names_the_client_commands(monkeypatch):
+    monkeypatch.setitem(sys.modules, "appliance.cli", None)  # as if its dependencies were missing
+    with pytest.raises(SystemExit) as exited:
+        cli.main([])
+    assert "the gateway cannot run here" in str(exited.value.code)
+    assert "rcoder chat|status|stop|cancel|preview|desktop|logs|pods|agents" in str(exited.value.code)

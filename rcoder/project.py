@@ -104,7 +104,8 @@ class Project:
         return Turn(self, started.session_id, resumed=started.session_resumed)
 
     def follow(self, session_id: str, after: int | None = None) -> Turn:
-        """A session's events: its latest turn from the start, or every event after the id `after`."""
+        """A session's events: its latest turn from the start, or the events after the id `after` to the
+        end of the turn they belong to."""
         return Turn(self, session_id, last_event_id=after)
 
     async def status(self) -> StatusData | ComputerStatusData:

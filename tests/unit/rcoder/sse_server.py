@@ -21,6 +21,15 @@ def recorded_events() -> list[tuple[int | None, str]]:
     return [(int(b.split("\n")[0][4:]) if b.startswith("id: ") else None, b) for b in blocks]
 
 
+def reply_data(path: str, body: dict) -> dict:
+    """What the gateway's route would answer (the recorded session for a chat; else the body back)."""
+    if path.endswith("/chat"):
+        return {"project_id": body["project_id"], "session_id": SESSION}
+    if path.endswith("/cancel"):
+        return {"success": True, "session_id": body.get("session_id") or "all"}
+    return body
+
+
 @dataclass
 class ReplayServer:
     # Events each connection sends before it breaks, in order; later connections send everything.
@@ -31,6 +40,7 @@ class ReplayServer:
     # What each GET asked for: its Last-Event-ID header (None when absent).
     asked: list[str | None] = field(default_factory=list)
     posted: list[tuple[str, dict]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     url: str = ""
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -44,13 +54,14 @@ class ReplayServer:
             if method == "POST":
                 body = json.loads(await reader.readexactly(int(headers.get("content-length", "0"))))
                 self.posted.append((path, body))
-                data = {"project_id": body["project_id"], "session_id": SESSION} if path == "/chat" else body
+                data = reply_data(path, body)
                 reply = json.dumps(
                     {"code": "0000", "message": "success", "data": data, "tid": None, "success": True}
                 )
                 await self.respond(writer, "200 OK", "application/json", reply.encode())
             else:
                 self.asked.append(headers.get("last-event-id"))
+                self.paths.append(path)
                 await self.replay(writer, headers.get("last-event-id"))
         finally:
             with contextlib.suppress(ConnectionError):

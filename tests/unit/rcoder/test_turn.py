@@ -107,3 +107,22 @@ async def test_it_gives_up_when_no_connection_brings_anything_new():
     with pytest.raises(errors.TransportError, match="after event 3 and could not get it back in 8 attempts"):
         await read(server)
     assert len(server.asked) == 1 + turn.MAX_ATTEMPTS
+
+
+async def test_a_users_project_uses_the_computer_routes():
+    async with serving(server := ReplayServer()), Appliance(server.url, "key") as appliance:
+        project = appliance.project("rec1", user="ann")
+        turn = await project.chat("create hello.txt", permission_policy="ask")
+        async for event in turn:
+            if isinstance(event, ev.PermissionRequest):
+                await event.reject()
+        await project.cancel(turn.session_id)
+
+    assert [path for path, _ in server.posted] == [
+        "/computer/chat",
+        "/agent/permission",
+        "/computer/agent/session/cancel",
+    ]
+    assert all(body["user_id"] == "ann" for _, body in server.posted)
+    assert server.posted[1][1]["option_id"] == "reject"
+    assert server.paths == [f"/computer/progress/{SESSION}"]

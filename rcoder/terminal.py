@@ -86,16 +86,35 @@ class LiveArea:
             self.live = None
 
 
-async def answer_here(console: Console, request: ev.PermissionRequest, live: LiveArea) -> None:
-    """Ask at the terminal, answer, and go back to the live view."""
-    try:
-        option = await ask(console, request)
-        await request.answer(option.option_id)
-        console.print(f"→ {option.name}")
-    except (RCoderError, EOFError) as exc:
-        console.print(f"[red]The request was not answered: {exc}[/red]")
-    finally:
+class Question:
+    """A permission request asked at the terminal, then answered, and the live view back. `chosen`
+    once the person has picked an option: the request's resolution may then come before the reply."""
+
+    def __init__(self, console: Console, request: ev.PermissionRequest, live: LiveArea) -> None:
+        self.console = console
+        self.chosen = False
+        self.task = asyncio.create_task(self._ask(request, live))
+
+    async def _ask(self, request: ev.PermissionRequest, live: LiveArea) -> None:
+        # Cancelled (withdrawn, or leaving), it leaves the live view to whoever cancelled it.
+        try:
+            option = await ask(self.console, request)
+            self.chosen = True
+            self.console.print(f"→ {option.name}")
+            await request.answer(option.option_id)
+        except (RCoderError, EOFError) as exc:
+            self.console.print(f"[red]The request was not answered: {exc}[/red]")
         live.start()
+
+    def settled(self, resolved: ev.PermissionResolved, live: LiveArea) -> None:
+        """The request was resolved: if not from here (timed out, cancelled, answered in the console),
+        the question is withdrawn."""
+        if not self.chosen and not self.task.done():
+            self.task.cancel()
+            self.console.print(
+                f"\n[yellow]The request was settled elsewhere: {resolved.how}, {resolved.option_id}[/yellow]"
+            )
+            live.start()
 
 
 async def follow_live(
@@ -104,7 +123,7 @@ async def follow_live(
     """Show the turn as it happens; then print it whole. `ask`: answer permission requests here."""
     view = TurnView(heading)
     live = LiveArea(view, console)
-    asking: dict[str, asyncio.Task[None]] = {}
+    asking: dict[str, Question] = {}
     with interrupts(turn, view, cancel_on_interrupt) as interrupt:
         live.start()
         try:
@@ -112,15 +131,11 @@ async def follow_live(
                 view.apply(event)
                 if isinstance(event, ev.PermissionRequest) and ask:
                     live.stop()
-                    asking[event.request_id] = asyncio.create_task(answer_here(console, event, live))
+                    asking[event.request_id] = Question(console, event, live)
                 elif isinstance(event, ev.PermissionResolved) and event.request_id in asking:
-                    question = asking.pop(event.request_id)
-                    if not question.done():
-                        question.cancel()  # settled elsewhere: timed out, cancelled, or answered in the console
-                        console.print(
-                            f"\n[yellow]The request was settled elsewhere: {event.how}, {event.option_id}[/yellow]"
-                        )
-                        live.start()
+                    asking[event.request_id].settled(event, live)
+            # An answer given here is sent before the turn is printed whole.
+            await asyncio.gather(*(q.task for q in asking.values() if q.chosen), return_exceptions=True)
         except asyncio.CancelledError:
             live.stop()
             console.print(view.final())
@@ -128,7 +143,7 @@ async def follow_live(
             return INTERRUPTED
         finally:
             for question in asking.values():
-                question.cancel()
+                question.task.cancel()
             live.stop()
     if view.seen:
         console.print(view.final())

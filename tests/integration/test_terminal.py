@@ -1,5 +1,5 @@
 """`rcoder chat` in a real terminal (tmux): the turn drawn live, a permission asked and answered by
-keys, and Ctrl-C cancelling the turn."""
+keys (or withdrawn when answered elsewhere), and Ctrl-C cancelling the turn."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 
 from tests.eventually import eventually
 from tests.integration.conftest import project_id
+from tests.integration.sse import stream
 from tests.stack import agent_containers
 
 pytestmark = pytest.mark.engine
@@ -72,11 +73,13 @@ def terminal(appliance, tmp_path) -> Iterator[Terminal]:
     term.tmux(
         "new-session", "-d", "-s", "main", "-x", "110", "-y", "45", *env_args, "bash --norc --noprofile"
     )
+    socket_path = Path(term.tmux("display-message", "-p", "#{socket_path}").strip())
     try:
         yield term
     finally:
         print(f"the terminal's last screen:\n{term.screen()}")
         term.tmux("kill-server")
+        socket_path.unlink(missing_ok=True)  # tmux leaves it behind
 
 
 def test_chat_draws_the_plan_the_reply_and_the_end_live(terminal, engine, stack):
@@ -123,3 +126,23 @@ def test_ctrl_c_cancels_the_turn_and_shows_how_it_ended(terminal):
     code, after = terminal.wait_for_exit(timeout=30)
 
     assert "■ cancelled  The turn was cancelled." in after and code == 130
+
+
+def test_a_request_answered_elsewhere_withdraws_the_question(terminal, client):
+    project = project_id()
+    terminal.run([str(RCODER), "chat", "-p", project, "--permission", "ask", "create elsewhere.txt"])
+    terminal.wait_for("Answer (1-2 or a name):")
+
+    session = client.get(f"/agent/status/{project}").json()["data"]["session_id"]
+    request = next(e for e in stream(client, session) if e.event == "permission_request").data["data"]
+    answer = {
+        "project_id": project,
+        "session_id": session,
+        "request_id": request["requestId"],
+        "option_id": "allow",
+    }
+    assert client.post("/agent/permission", json=answer).status_code == 200
+    code, after = terminal.wait_for_exit()
+
+    assert "The request was settled elsewhere: answered, allow" in after
+    assert "✔ Write elsewhere.txt (edit) completed" in after and code == 0

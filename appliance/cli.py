@@ -18,7 +18,10 @@ from rcoder_rpc.tracing import setup_tracing
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="rcoder", description="The RCoder gateway: AI coding agents over HTTP/SSE."
+        prog="rcoder",
+        description="The RCoder gateway: AI coding agents over HTTP/SSE.",
+        epilog="The client's commands: rcoder chat|status|stop|cancel|preview|desktop|logs|pods|agents "
+        "(rcoder chat -h).",
     )
     parser.add_argument("-p", "--port", type=int, help="port of the HTTP API (default 8087)")
     parser.add_argument(

@@ -11,6 +11,7 @@ from appliance import __version__
 from appliance.errors import ApplianceError
 from appliance.gateway import Gateway
 from appliance.http.auth import setup_auth
+from appliance.http.console import setup_console
 from appliance.http.context import App
 from appliance.http.docs import setup_docs
 from appliance.http.envelope import failure
@@ -26,6 +27,7 @@ def create_app(gateway: Gateway, name: str = "rcoder") -> App:
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 2.0
     setup_request_spans(app)
     setup_docs(app, version=__version__)
+    setup_console(app)
     setup_auth(app, gateway.api_key)
     setup_lifecycle(app)
     setup_errors(app)

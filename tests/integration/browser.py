@@ -50,6 +50,20 @@ class Page:
     def wait_for(self, expression: str, timeout: float) -> None:
         eventually(lambda: self.evaluate(expression), timeout, f"{expression} in the page")
 
+    def click(self, selector: str) -> None:
+        """A real click (mouse down and up) in the middle of the element `selector` finds."""
+        box = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView({{block: 'center'}});"
+            " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
+
+    def type(self, selector: str, text: str) -> None:
+        """Focus the element `selector` finds and type `text` into it, as a keyboard would."""
+        self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
+        self.call("Input.insertText", text=text)
+
     def screenshot(self, path: Path) -> Path:
         path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
         return path

@@ -203,18 +203,23 @@ async def pod_list(request: GatewayRequest):
     if not 1 <= limit <= 1000:
         raise BadRequest("limit must be between 1 and 1000")
     containers = sorted(await request.app.ctx.desktops.pods(), key=lambda c: c.name)
-    items = [
-        PodListItem(
-            container_id=c.id,
-            container_name=c.name,
-            container_ip=c.ip,
-            status=c.status,
-            service_type=service_type(c),
-            project_id=c.labels.get(labels.PROJECT),
-            user_id=c.labels.get(labels.USER),
+    workloads = request.app.ctx.lifecycle.workloads
+    items = []
+    for c in containers[:limit]:
+        # A container claimed from the warm pool has no project label: its name says whose it is.
+        workload = workloads.of(c.name, c.labels)
+        is_agent = workload is not None and workload.kind == labels.KIND_AGENT
+        items.append(
+            PodListItem(
+                container_id=c.id,
+                container_name=c.name,
+                container_ip=c.ip,
+                status=c.status,
+                service_type=service_type(c),
+                project_id=workload.key if is_agent else c.labels.get(labels.PROJECT),
+                user_id=c.labels.get(labels.USER),
+            )
         )
-        for c in containers[:limit]
-    ]
     reply = PodListData(
         containers=items,
         total=len(containers),

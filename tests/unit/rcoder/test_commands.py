@@ -1,0 +1,101 @@
+"""rcoder/commands.py and rcoder/cli.py: the commands against a recorded turn, and `rcoder` alone
+still the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from rcoder import cli
+from tests.unit.rcoder.sse_server import SESSION, ReplayServer, recorded_events, serving
+
+
+@pytest.fixture
+def server(monkeypatch, tmp_path) -> Iterator[ReplayServer]:
+    """The replay server on a loop of its own (the commands run theirs), and the client pointed at it."""
+    replay = ReplayServer()
+    started, stop = threading.Event(), None
+    loop = asyncio.new_event_loop()
+
+    async def serve() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        async with serving(replay):
+            started.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),))
+    thread.start()
+    assert started.wait(10)
+    monkeypatch.setenv("RCODER_URL", replay.url)
+    monkeypatch.setenv("RCODER_API_KEY", "key")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    yield replay
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(10)
+
+
+def run(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    return exited.value.code
+
+
+def test_chat_json_prints_each_event_once_as_a_line(server, capsys):
+    code = run(["chat", "-p", "rec1", "--json", "--permission", "deny", "create hello.txt"])
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    assert [line["id"] for line in lines] == [i for i, _ in recorded_events() if i is not None]
+    assert lines[-1]["subType"] == "end_turn" and lines[0]["sessionId"] == SESSION
+    assert server.posted == [
+        ("/chat", {"prompt": "create hello.txt", "project_id": "rec1", "permission_policy": "deny"})
+    ]
+
+
+def test_chat_shows_the_plan_the_tools_the_reply_and_the_end(server, capsys):
+    code = run(["chat", "-p", "rec1", "--agent", "demo", "create hello.txt"])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "✔ Read the request" in out and "✔ Write hello.txt" in out and "✔ Report back" in out
+    assert "✔ Write hello.txt (edit) completed" in out
+    assert "I wrote hello.txt (34 bytes). Done." in out
+    assert "✔ end_turn  The agent finished its turn." in out
+    assert server.posted[0][1]["agent_config"] == {"agent_server": {"agent_id": "demo"}}
+
+
+def test_logs_replays_from_an_event_on(server, capsys):
+    assert run(["logs", "-p", "rec1", "--session", SESSION, "--after", "30", "--json"]) == 0
+
+    assert [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()] == [31, 32, 33, 34]
+    assert server.asked == ["30", "34"], "after the turn's end, the next turn is asked for: 204, nothing"
+
+
+def test_errors_print_one_line_and_exit_1(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert run(["status", "--url", "http://127.0.0.1:9", "-p", "p1"]) == 1
+    assert capsys.readouterr().err.startswith("rcoder status: GET http://127.0.0.1:9/agent/status/p1: ")
+    assert run(["status", "-p", "no/such"]) == 1
+    assert "invalid project_id 'no/such'" in capsys.readouterr().err
+    monkeypatch.delenv("RCODER_PROJECT", raising=False)
+    assert run(["stop"]) == 1
+    assert "give -p PROJECT" in capsys.readouterr().err
+
+
+def test_rcoder_alone_is_still_the_gateway(capsys):
+    cli.main(["--print-config", "--port", "9123"])
+    assert "port: 9123" in capsys.readouterr().out
+
+
+def test_without_the_gateway_installed_rcoder_alone_names_the_client_commands(monkeypatch):
+    monkeypatch.setitem(sys.modules, "appliance.cli", None)  # as if its dependencies were missing
+    with pytest.raises(SystemExit) as exited:
+        cli.main([])
+    assert "the gateway cannot run here" in str(exited.value.code)
+    assert "rcoder chat|status|stop|cancel|preview|desktop|logs|pods|agents" in str(exited.value.code)

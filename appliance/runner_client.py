@@ -20,7 +20,7 @@ from appliance.errors import (
     SessionNotFound,
 )
 from rcoder_rpc import agent_pb2, agent_pb2_grpc
-from rcoder_rpc.contract import PRESTARTED_SERVICE
+from rcoder_rpc.contract import PRESTARTED_SERVICE, channel_options
 from rcoder_rpc.tracing import client_interceptors
 
 T = TypeVar("T")
@@ -31,11 +31,7 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 20),
     ("grpc.min_reconnect_backoff_ms", 20),
     ("grpc.max_reconnect_backoff_ms", 1_000),
-    ("grpc.keepalive_time_ms", 20_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.max_receive_message_length", 128 * 1024 * 1024),
-    ("grpc.max_send_message_length", 128 * 1024 * 1024),
+    *channel_options(),
 ]
 
 _ERRORS: dict[grpc.StatusCode, type[ApplianceError]] = {

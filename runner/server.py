@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from rcoder_rpc import agent_pb2, agent_pb2_grpc
-from rcoder_rpc.contract import DEFAULT_AGENT_ID, PRESTARTED_SERVICE, RUNNER_PORT
+from rcoder_rpc.contract import DEFAULT_AGENT_ID, PRESTARTED_SERVICE, RUNNER_PORT, server_options
 from rcoder_rpc.logs import setup_logging
 from runner import prompt
 from runner.agents import BUILTIN_AGENTS
@@ -28,16 +28,6 @@ from runner.service import AgentService
 log = logging.getLogger("rcoder.runner")
 
 SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
-# Keepalive tuned with the gateway's client side: pings every 20 s are accepted.
-SERVER_OPTIONS = [
-    ("grpc.keepalive_time_ms", 20_000),
-    ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
-    ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.max_receive_message_length", 128 * 1024 * 1024),
-    ("grpc.max_send_message_length", 128 * 1024 * 1024),
-]
 
 
 async def create_server(
@@ -48,7 +38,7 @@ async def create_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A started server on `address` ("host:0" picks a free port), and its health servicer."""
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=list(interceptors))
+    server = grpc.aio.server(options=server_options(), interceptors=list(interceptors))
     homes = agent_homes or Path(tempfile.gettempdir()) / "rcoder-agents"
     agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(projects, default_agent_id, homes), server)
     health_servicer = health.aio.HealthServicer()

@@ -27,6 +27,8 @@ def status(engine, stack: str, project: str) -> str:
 def test_one_of_five_new_projects_claims_the_pooled_container_and_keeps_it_across_a_restart(engine):
     with run_appliance(engine, RCODER_WARM_POOL_SIZE="1") as appliance, appliance.client() as client:
         [pooled] = eventually(lambda: unclaimed(engine, appliance.stack), 60, "the pool filling")
+        gateway = appliance.gateway(engine)
+        eventually(lambda: b"ready (1 of 1)" in gateway.logs(), 60, "the pooled container's runner ready")
         projects = [project_id() for _ in range(5)]
 
         with ThreadPoolExecutor(5) as pool:

@@ -102,6 +102,18 @@ class WarmPoolConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """What one client or project may ask of the appliance; beyond it, 429 with Retry-After."""
+
+    # Agent and desktop containers of this stack at once (the warm pool's aside).
+    max_containers: int = field(default=100, metadata=_between(1, 10_000))
+    # Prompts per minute to one project (/chat and /computer/chat).
+    chats_per_minute: int = field(default=60, metadata=_between(1, 100_000))
+    # New containers per minute, for the whole stack.
+    starts_per_minute: int = field(default=120, metadata=_between(1, 100_000))
+
+
+@dataclass(frozen=True)
 class ApiKeyAuthConfig:
     enabled: bool = False
     api_key: str = field(default="", metadata=_SECRET)
@@ -237,6 +249,7 @@ class Config:
     permission_timeout_seconds: int = field(default=300, metadata=_between(1, 86400))
     cleanup_config: CleanupConfig = field(default_factory=CleanupConfig)
     warm_pool: WarmPoolConfig = field(default_factory=WarmPoolConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     api_key_auth: ApiKeyAuthConfig = field(default_factory=ApiKeyAuthConfig)
     proxy_config: ProxyConfig = field(default_factory=ProxyConfig)
 

@@ -9,6 +9,7 @@ renders them all in the seed's envelope.
     │   ├── SessionNotFound      404 SESSION_NOT_FOUND
     │   └── ProjectNotFound      404 CONTAINER_NOT_FOUND
     ├── Conflict                 409 9010 (the agent is busy)
+    ├── TooManyRequests          429 TOO_MANY_REQUESTS (a rate or container limit; with Retry-After)
     ├── EngineUnavailable        503 SERVICE_UNAVAILABLE (Docker engine)
     │   └── IsolationUnavailable 503 SERVICE_UNAVAILABLE (the host firewall is not in place)
     ├── RunnerUnavailable        503 GRPC_ERROR (the container's runner)
@@ -63,6 +64,16 @@ class Conflict(ApplianceError):
     status_code = 409
     code = "9010"
     quiet = True
+
+
+class TooManyRequests(ApplianceError):
+    status_code = 429
+    code = "TOO_MANY_REQUESTS"
+    quiet = True
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class EngineUnavailable(ApplianceError):

@@ -17,7 +17,7 @@ from appliance.config import Config, read_api_key, read_secret
 from appliance.containers import labels
 from appliance.containers.cleanup import Cleanup
 from appliance.containers.docker_engine import DockerEngine
-from appliance.containers.engine import Engine
+from appliance.containers.engine import Bounds, Engine
 from appliance.containers.firewall import Firewall, FirewallError
 from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.pool import WarmPool
@@ -48,6 +48,8 @@ class Gateway:
     tokens: Tokens
     router: Router
     pool: WarmPool | None = None
+    # What a request may ask for one container: lowered to the host's capacity when the gateway starts.
+    bounds: Bounds = field(default_factory=Bounds)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -93,6 +95,7 @@ class Gateway:
         """Open the store, make the networks and their firewall, adopt what runs, start the background tasks."""
         docker = self.config.docker_config
         await self.store.open()
+        self.bounds.fit(await self.engine.capacity())
         bridges = [
             await self.engine.ensure_network(network, labels.labels_for(docker.stack, "network"))
             for network in (docker.network_base_name, docker.desktop_network)

@@ -3,6 +3,7 @@ user's desktop (/computer/chat, /computer/agent/*). Every agent route is one cal
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,9 +12,10 @@ from appliance import chat_request
 from appliance.config import Config
 from appliance.containers.engine import Limits
 from appliance.containers.lifecycle import Lifecycle, RunningContainer
-from appliance.errors import ProjectNotFound
+from appliance.errors import ProjectNotFound, SessionNotFound
 from appliance.events import EventHub, Follower
 from appliance.projects import ProjectRef
+from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
 from appliance.store import ProjectRow, Store, model_provider_noted, project_touched, session_recorded
 from rcoder_rpc import agent_pb2
@@ -48,6 +50,7 @@ class Turns:
         self._runners = runners
         self._store = store
         self._hub = hub
+        self._chats = RateLimit(config.limits.chats_per_minute, "prompts to this project")
         # Each project's latest session (None: it has none), known from the store or the chats since.
         self._latest: dict[str, str | None] = {}
 
@@ -63,6 +66,7 @@ class Turns:
         Without a session_id the conversation continues in the project's latest session (as in the seed).
         What is recorded of the chat is written behind it: no disk write holds up the turn's start.
         """
+        self._chats.take(ref.key)
         self._store.defer(project_touched(ref))
         workload = self._lifecycle.serving(ref)
         async with self._lifecycle.using(workload):
@@ -103,9 +107,11 @@ class Turns:
         return await self._lifecycle.find(self._lifecycle.serving(ref))
 
     async def cancel(self, ref: ProjectRef, session_id: str | None) -> None:
-        """Cancel the session's turn (or every turn of the project); nothing running is not an error."""
+        """Cancel the session's turn (or every turn of the project); nothing running, or a session the
+        runner does not know, is not an error (as in the seed)."""
         if running := await self.running(ref):
-            await self._runners.cancel(running.address, ref.project_id, session_id or "")
+            with contextlib.suppress(SessionNotFound):
+                await self._runners.cancel(running.address, ref.project_id, session_id or "")
 
     async def answer_permission(
         self, ref: ProjectRef, session_id: str, request_id: str, option_id: str | None

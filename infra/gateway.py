@@ -55,6 +55,9 @@ def environment(settings: Settings, networks: Networks, images: Images) -> dict[
         "RCODER_PAUSE_IDLE": "true" if settings.pause_idle else "false",
         "RCODER_PAUSED_KEEP_SECONDS": str(settings.paused_keep_seconds),
         "RCODER_WARM_POOL_SIZE": str(settings.warm_pool_size),
+        "RCODER_MAX_CONTAINERS": str(settings.max_containers),
+        "RCODER_CHATS_PER_MINUTE": str(settings.chats_per_minute),
+        "RCODER_STARTS_PER_MINUTE": str(settings.starts_per_minute),
     }
     if settings.otlp_endpoint:
         variables["OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.otlp_endpoint

@@ -51,6 +51,9 @@ class Settings:
     pause_idle: bool = True
     paused_keep_seconds: int = 3600
     warm_pool_size: int = 2
+    max_containers: int = 100
+    chats_per_minute: int = 60
+    starts_per_minute: int = 120
     log_level: str = "INFO"
     otlp_endpoint: str = ""
     docker_host: str = ""  # unix:///var/run/docker.sock (default) or ssh://user@host
@@ -93,6 +96,9 @@ class Settings:
             pause_idle=config.get_bool("pauseIdle", defaults.pause_idle),
             paused_keep_seconds=config.get_int("pausedKeepSeconds", defaults.paused_keep_seconds),
             warm_pool_size=config.get_int("warmPoolSize", defaults.warm_pool_size),
+            max_containers=config.get_int("maxContainers", defaults.max_containers),
+            chats_per_minute=config.get_int("chatsPerMinute", defaults.chats_per_minute),
+            starts_per_minute=config.get_int("startsPerMinute", defaults.starts_per_minute),
             log_level=config.get("logLevel") or defaults.log_level,
             otlp_endpoint=config.get("otlpEndpoint") or "",
             docker_host=config.get("dockerHost") or "",

@@ -38,6 +38,19 @@ def link(name: str, uri: str, description: str) -> dict[str, Any]:
     return {**block, "description": description} if description else block
 
 
+def utf8_text(name: str, data: str) -> str | None:
+    """The text a base64 attachment holds; None when its bytes are not UTF-8 (the agent then gets
+    them as a blob)."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:  # ValueError: not ASCII
+        raise InvalidRequest(f"attachment {name!r} is not base64-encoded") from exc
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return None
+
+
 def attachment_block(attachment: agent_pb2.Attachment, workspace: Path) -> dict[str, Any]:
     """Base64 images and audio become image/audio blocks, base64 text and documents embedded
     resources, files in the workspace and URLs resource links."""
@@ -53,11 +66,7 @@ def attachment_block(attachment: agent_pb2.Attachment, workspace: Path) -> dict[
         if kind == "audio":
             return {"type": "audio", "data": data, "mimeType": mime}
         uri = f"attachment:///{name}"
-        if kind == "text":
-            try:
-                text = base64.b64decode(data, validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError) as exc:
-                raise InvalidRequest(f"attachment {name!r} is not base64-encoded UTF-8 text") from exc
+        if kind == "text" and (text := utf8_text(name, data)) is not None:
             return {"type": "resource", "resource": {"uri": uri, "text": text, "mimeType": mime}}
         return {"type": "resource", "resource": {"uri": uri, "blob": data, "mimeType": mime}}
     if which == "file_path":

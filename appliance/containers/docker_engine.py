@@ -20,7 +20,14 @@ import docker.errors
 from docker.models.containers import Container as DockerContainer
 from docker.types import Mount
 
-from appliance.containers.engine import Container, ContainerGone, ContainerSpec, NameGone, NameTaken
+from appliance.containers.engine import (
+    Capacity,
+    Container,
+    ContainerGone,
+    ContainerSpec,
+    NameGone,
+    NameTaken,
+)
 from appliance.containers.labels import selector
 from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
 
@@ -74,6 +81,10 @@ class DockerEngine:
 
     async def ping(self) -> None:
         await self._run(lambda: self._client().ping())
+
+    async def capacity(self) -> Capacity:
+        info = await self._run(lambda: self._client().info())
+        return Capacity(cpus=float(info["NCPU"]), memory_bytes=int(info["MemTotal"]))
 
     async def ensure_network(self, name: str, labels: dict[str, str]) -> str:
         """Create a network for containers when the deployer has not; returns its bridge interface."""

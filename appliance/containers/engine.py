@@ -54,6 +54,34 @@ class Limits:
         return any(value is not None for value in (self.memory_bytes, self.cpus, self.memory_swap_bytes))
 
 
+# The seed's bounds on what a request may ask for one container.
+MIN_MEMORY = 512 * 1024**2
+MAX_MEMORY = 64 * 1024**3
+MIN_CPUS = 0.5
+MAX_CPUS = 32.0
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the engine's host has to give one container: its CPUs and its memory."""
+
+    cpus: float
+    memory_bytes: int
+
+
+@dataclass
+class Bounds:
+    """The most a request may ask for one container: the seed's bounds, or less on a smaller host."""
+
+    cpus: float = MAX_CPUS
+    memory_bytes: int = MAX_MEMORY
+
+    def fit(self, host: Capacity) -> None:
+        """Lower the bounds to what the engine's host has (read when the gateway starts)."""
+        self.cpus = min(MAX_CPUS, max(MIN_CPUS, host.cpus))
+        self.memory_bytes = min(MAX_MEMORY, max(MIN_MEMORY, host.memory_bytes))
+
+
 @dataclass(frozen=True)
 class Container:
     """A container as the engine reports it."""
@@ -96,6 +124,9 @@ class ContainerGone:
 
 class Engine(Protocol):
     async def ping(self) -> None: ...
+
+    async def capacity(self) -> Capacity:
+        """The host's CPUs and memory: no container can be given more."""
 
     async def ensure_network(self, name: str, labels: dict[str, str]) -> str:
         """Create the network when the deployer has not; returns its bridge interface."""

@@ -21,8 +21,9 @@ from appliance.config import Config
 from appliance.containers import labels
 from appliance.containers.engine import Container, ContainerSpec, Engine, Limits, NameGone, NameTaken
 from appliance.containers.workloads import Workload, Workloads
-from appliance.errors import ContainerFailed, IsolationUnavailable
+from appliance.errors import ContainerFailed, IsolationUnavailable, TooManyRequests
 from appliance.projects import ProjectRef
+from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
 from rcoder_rpc.contract import RUNNER_PORT
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # How long one readiness check waits for the runner before the container itself is looked at again.
 READY_WAIT_SECONDS = 1.0
+# When a client refused for the stack's container limit is told to try again.
+CONTAINER_RETRY_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,10 @@ def runner_address(container: Container) -> str:
 class Lifecycle:
     def __init__(self, config: Config, engine: Engine, runners: RunnerClient, store: Store) -> None:
         self._docker = config.docker_config
+        self._max_containers = config.limits.max_containers
+        self._starts = RateLimit(config.limits.starts_per_minute, "new containers")
+        # New containers being started right now (counted against max_containers).
+        self._starting = 0
         self._engine = engine
         self._runners = runners
         self._store = store
@@ -191,12 +198,28 @@ class Lifecycle:
             # A stopped or half-started leftover goes before a new start.
             if (leftover := await self._engine.find_named(workload.name)) is not None:
                 await self._engine.remove(leftover.id)
-            running = await self._claim(workload) if self._claimable(workload, limits) else None
-            if running is None:
-                running = await self._start(workload, limits)
+            await self._admit()
+            self._starting += 1
+            try:
+                running = await self._claim(workload) if self._claimable(workload, limits) else None
+                if running is None:
+                    running = await self._start(workload, limits)
+            finally:
+                self._starting -= 1
             self._ready.add(running.container.id)
             await self.record(running.container, workload)
             return running, True
+
+    async def _admit(self) -> None:
+        """Refuse a new container beyond the stack's limits: starts per minute, containers at once."""
+        self._starts.take("stack")
+        running = len(await self.containers()) + self._starting
+        if running >= self._max_containers:
+            raise TooManyRequests(
+                f"this appliance runs as many containers as it may ({self._max_containers}); "
+                "stop a project or a desktop, or retry later",
+                retry_after=CONTAINER_RETRY_SECONDS,
+            )
 
     def _claimable(self, workload: Workload, limits: Limits) -> bool:
         return (
@@ -225,11 +248,12 @@ class Lifecycle:
         return None
 
     async def _start(self, workload: Workload, limits: Limits) -> RunningContainer:
+        memory = limits.memory_bytes or workload.spec.memory_bytes
+        swap = limits.memory_swap_bytes
+        if swap is not None and memory is not None:
+            swap = max(swap, memory)  # memory plus swap below the memory itself: no swap
         spec = dataclasses.replace(
-            workload.spec,
-            memory_bytes=limits.memory_bytes or workload.spec.memory_bytes,
-            cpus=limits.cpus or workload.spec.cpus,
-            memory_swap_bytes=limits.memory_swap_bytes,
+            workload.spec, memory_bytes=memory, cpus=limits.cpus or workload.spec.cpus, memory_swap_bytes=swap
         )
         log.info("starting container %s (%s %s)", spec.name, workload.kind, workload.key)
         try:

@@ -8,7 +8,7 @@ from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 
 from appliance import __version__
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, TooManyRequests
 from appliance.gateway import Gateway
 from appliance.http.auth import setup_auth
 from appliance.http.console import setup_console
@@ -55,11 +55,16 @@ def setup_errors(app: App) -> None:
     async def appliance_error(request: Request, exc: ApplianceError):
         if not exc.quiet:
             log.error("%s %s failed: %s", request.method, request.path, exc.message)
-        return failure(exc.status_code, exc.code, exc.message)
+        response = failure(exc.status_code, exc.code, exc.message)
+        if isinstance(exc, TooManyRequests):
+            response.headers["retry-after"] = str(exc.retry_after)
+        return response
 
     @app.exception(SanicException)
     async def sanic_error(request: Request, exc: SanicException):
-        return failure(exc.status_code, str(exc.status_code), str(exc))
+        response = failure(exc.status_code, str(exc.status_code), str(exc))
+        response.headers.update(exc.headers or {})  # a 405's Allow, for one
+        return response
 
     @app.exception(Exception)
     async def unexpected_error(request: Request, exc: Exception):

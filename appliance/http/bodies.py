@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
-from appliance.containers.engine import Limits
+from appliance.containers.engine import MAX_CPUS, MAX_MEMORY, MIN_CPUS, MIN_MEMORY, Bounds, Limits
 from appliance.errors import BadRequest
 from rcoder_rpc import agent_pb2
 from rcoder_rpc.contract import ID, SESSION_ID, PermissionPolicy
@@ -16,9 +25,23 @@ ID_PATTERN = f"^{ID}$"
 SESSION_ID_PATTERN = f"^{SESSION_ID}$"
 MAX_PROMPT_CHARS = 1_000_000
 MAX_ATTACHMENT_CHARS = 20 * 1024 * 1024
-MIN_MEMORY = 512 * 1024**2
-MAX_MEMORY = 64 * 1024**3
+UINT32_MAX = 2**32 - 1
+# Standard Base64 (RFC 4648 section 4), padded, on one line.
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 M = TypeVar("M", bound=BaseModel)
+
+
+def json_number(value: object) -> object:
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a number")
+    return value
+
+
+def whole(low: int, high: int) -> Any:
+    """A JSON integer from `low` to `high`: 2 or 2.0 (JSON Schema's "integer" admits both), never
+    true or "2". (The bounds go before the validator, so that the document states them.)"""
+    return Annotated[int, Strict(False), Field(ge=low, le=high), BeforeValidator(json_number)]
+
 
 ProjectId = Annotated[str, Field(pattern=ID_PATTERN)]
 SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN)]
@@ -27,7 +50,8 @@ UserId = Annotated[str, Field(pattern=ID_PATTERN)]
 
 class Body(BaseModel):
     # Seed clients send fields this version does not use (tenant_id, space_id, ...); they are ignored.
-    model_config = ConfigDict(extra="ignore")
+    # Strict: JSON's types as they are (no false for 0, no "2" for 2; but see Whole).
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, strict=True)
 
 
 class ModelProvider(Body):
@@ -76,21 +100,30 @@ class ContextServer(Body):
 
 
 class ResourceLimits(Body):
-    """Limits of the project's container, applied when it is created (the seed's bounds)."""
+    """Limits of the project's container, applied when it is created (the seed's bounds, within the
+    host's CPUs and memory)."""
 
-    memory_limit: int | None = Field(default=None, ge=MIN_MEMORY, le=MAX_MEMORY, description="bytes")
-    cpu_limit: float | None = Field(default=None, ge=0.5, le=32)
-    swap_limit: int | None = Field(
-        default=None, description="memory plus swap, in bytes; at least memory_limit"
+    memory_limit: whole(MIN_MEMORY, MAX_MEMORY) | None = Field(default=None, description="bytes")
+    cpu_limit: float | None = Field(default=None, ge=MIN_CPUS, le=MAX_CPUS)
+    swap_limit: whole(0, 2 * MAX_MEMORY) | None = Field(
+        default=None,
+        description="memory plus swap, in bytes; no more than the container's memory means no swap",
     )
 
     def to_limits(self) -> Limits:
         return Limits(memory_bytes=self.memory_limit, cpus=self.cpu_limit, memory_swap_bytes=self.swap_limit)
 
     @model_validator(mode="after")
-    def swap_covers_memory(self) -> ResourceLimits:
-        if self.swap_limit is not None and self.swap_limit < (self.memory_limit or MIN_MEMORY):
-            raise ValueError("swap_limit must be at least memory_limit")
+    def within_the_host(self, info: ValidationInfo) -> ResourceLimits:
+        bounds = (info.context or {}).get("bounds")
+        if bounds is None:
+            return self
+        if self.cpu_limit is not None and self.cpu_limit > bounds.cpus:
+            raise ValueError(f"cpu_limit {self.cpu_limit:g} is more than this host's {bounds.cpus:g} CPUs")
+        if self.memory_limit is not None and self.memory_limit > bounds.memory_bytes:
+            raise ValueError(
+                f"memory_limit {self.memory_limit} is more than this host's {bounds.memory_bytes} bytes"
+            )
         return self
 
 
@@ -111,7 +144,7 @@ class FilePath(Body):
 
 
 class Base64Data(Body):
-    data: str = Field(max_length=MAX_ATTACHMENT_CHARS)
+    data: str = Field(max_length=MAX_ATTACHMENT_CHARS, pattern=BASE64_PATTERN, description="Base64")
     mime_type: str = Field(min_length=1, max_length=256)
 
 
@@ -135,8 +168,8 @@ class UrlSource(Body):
 
 
 class Dimensions(Body):
-    width: int = Field(ge=0)
-    height: int = Field(ge=0)
+    width: whole(0, UINT32_MAX)
+    height: whole(0, UINT32_MAX)
 
 
 class AttachmentContent(Body):
@@ -147,7 +180,8 @@ class AttachmentContent(Body):
     mime_type: str | None = Field(default=None, max_length=256)
     dimensions: Dimensions | None = None
     duration: float | None = Field(default=None, ge=0)
-    size: int | None = Field(default=None, ge=0)
+    # Below 2**63: a larger whole number reaches us as a float, which JSON Schema still calls an integer.
+    size: whole(0, 2**63 - 1) | None = None
 
 
 class Attachment(Body):
@@ -230,7 +264,7 @@ class PermissionBody(Body):
 
 class TokenBody(Body):
     project_id: ProjectId
-    port: int = Field(default=5173, ge=1, le=65535, description="the preview's port inside the container")
+    port: whole(1, 65535) = Field(default=5173, description="the preview's port inside the container")
 
 
 class PodBody(Body):
@@ -263,18 +297,24 @@ class ComputerProjectBody(ProjectBody):
     user_id: UserId
 
 
-def parse(model: type[M], data: object) -> M:
-    """Validate a request body, or raise BadRequest naming each offending field."""
+def parse(model: type[M], data: object, bounds: Bounds | None = None) -> M:
+    """Validate a request body (resource limits within `bounds`), or raise BadRequest naming each
+    offending field."""
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object")
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={"bounds": bounds})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
         raise BadRequest(f"invalid request: {problems}") from None
 
 
 def check_id(value: str, pattern: str = ID_PATTERN, what: str = "project_id") -> str:
-    if not re.match(pattern, value):
-        raise BadRequest(f"invalid {what} {value[:80]!r}: use letters, digits, '_', '.' or '-' (at most 64)")
+    if not re.fullmatch(pattern, value):
+        allowed = (
+            "'_', '.', ':' or '-' (at most 128)"
+            if pattern == SESSION_ID_PATTERN
+            else "'_', '.' or '-' (at most 64)"
+        )
+        raise BadRequest(f"invalid {what} {value[:80]!r}: use letters, digits, {allowed}")
     return value

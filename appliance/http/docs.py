@@ -12,11 +12,16 @@ from typing import Any
 
 import swagger_ui_bundle
 from pydantic import BaseModel
-from sanic import HTTPResponse, Request, Sanic
+from sanic import HTTPResponse, Request
 from sanic_ext import Extend, openapi
 from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
+from appliance.gateway import Gateway
+from appliance.http.auth import is_exempt
+from appliance.http.bodies import ID_PATTERN, SESSION_ID_PATTERN
+from appliance.http.context import App
 from appliance.http.replies import ErrorReply
+from appliance.http.sse import MAX_EVENT_ID
 
 DOCS_PREFIX = "/api/docs"
 ASSETS = f"{DOCS_PREFIX}/assets"
@@ -24,7 +29,18 @@ SPEC_PATH = f"{DOCS_PREFIX}/openapi.json"
 SWAGGER_PAGE = Path(__file__).with_name("swagger.html")
 
 
-def setup_docs(app: Sanic, version: str) -> None:
+# What the routes accept in each path, query and header parameter, by name (the validators say the same).
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "project_id": {"type": "string", "pattern": ID_PATTERN},
+    "user_id": {"type": "string", "pattern": ID_PATTERN},
+    "session_id": {"type": "string", "pattern": SESSION_ID_PATTERN},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "last_event_id": {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID},
+    "Last-Event-ID": {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID},
+}
+
+
+def setup_docs(app: App, version: str) -> None:
     Extend(
         app,
         extensions=[OpenAPIExtension],
@@ -51,16 +67,64 @@ def setup_docs(app: Sanic, version: str) -> None:
     app.ext.openapi.add_security_scheme("api_key", "apiKey", location="header", name="x-api-key")
     app.ext.openapi.secured("api_key")
 
+    finished: dict[str, bytes] = {}
+
     @app.on_response
-    async def declare_openapi_31(request: Request, response: HTTPResponse) -> None:
-        """sanic-ext labels its document 3.0.3, but pydantic writes its schemas in JSON Schema
-        2020-12 (`{"type": "null"}`), which is OpenAPI 3.1's dialect: say so, so that validators
-        and Swagger UI read it right."""
+    async def finish_the_document(request: Request, response: HTTPResponse) -> None:
         if request.path == SPEC_PATH and response.status == 200:
-            spec = json.loads(response.body)
-            spec["openapi"] = "3.1.0"
-            response.body = json.dumps(spec).encode()
+            if "spec" not in finished:
+                spec = finish(json.loads(response.body), app.ctx)
+                finished["spec"] = json.dumps(spec).encode()
+            response.body = finished["spec"]
             response.headers["content-length"] = str(len(response.body))
+
+
+def sse_event(data: dict[str, Any]) -> dict[str, Any]:
+    """One Server-Sent Event whose `data:` line holds JSON of the `data` schema (OpenAPI before 3.2
+    reads a text/event-stream's schema as one event's)."""
+    return {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "event": {"type": "string"},
+            "id": {"type": "string", "pattern": "^[0-9]+$"},
+            "retry": {"type": "integer"},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+        },
+    }
+
+
+def finish(spec: dict[str, Any], gateway: Gateway) -> dict[str, Any]:
+    """Say in the document exactly what the validators accept, where sanic-ext cannot: each
+    parameter's pattern and bounds, required bodies, the host's resource bounds and the proxy's
+    ports, the routes that need no API key, and a 204 with no body. sanic-ext labels it 3.0.3, but
+    pydantic writes JSON Schema 2020-12 (`{"type": "null"}`), OpenAPI 3.1's dialect: say so."""
+    spec["openapi"] = "3.1.0"
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = PARAMETERS.get(parameter["name"], parameter["schema"])
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+            if is_exempt(path):
+                operation["security"] = []
+            for status, response in operation["responses"].items():
+                if status == "204":
+                    response.pop("content", None)
+                elif stream := response.get("content", {}).get("text/event-stream"):
+                    stream["schema"] = sse_event(stream["schema"])
+    schemas = spec["components"]["schemas"]
+    limits = schemas["ResourceLimits"]["properties"]
+    limits["cpu_limit"]["anyOf"][0]["maximum"] = gateway.bounds.cpus
+    limits["memory_limit"]["anyOf"][0]["maximum"] = gateway.bounds.memory_bytes
+    if not gateway.config.allow_custom_agents:
+        agent_id = schemas["AgentServer"]["properties"]["agent_id"]["anyOf"][0]
+        agent_id["enum"] = sorted(gateway.config.agents)
+    schemas["TokenBody"]["properties"]["port"] = {
+        **schemas["TokenBody"]["properties"]["port"],
+        **gateway.router.port_schema(),
+    }
+    return spec
 
 
 def json_body(model: type[BaseModel]) -> dict[str, Any]:
@@ -82,8 +146,10 @@ def responses(ok: type[BaseModel] | None, *errors: int) -> list[openapi.definiti
 ERRORS = {
     400: "invalid request: the message names the field",
     401: "missing or wrong x-api-key",
+    403: "not allowed by the operator's configuration (a custom agent command, for one)",
     404: "no such session or project",
     409: "the session is already running a turn",
+    429: "a rate or container limit: retry after the Retry-After header's seconds",
     502: "the project's container did not start",
     503: "the Docker engine or the project's runner is unavailable",
 }

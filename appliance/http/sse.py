@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 # Well under Sanic's 60 s RESPONSE_TIMEOUT, which cuts a stream that stays silent that long.
 HEARTBEAT_SECONDS = 15.0
+# Event ids are sequence numbers (uint64 on the wire); a larger one was never sent.
+MAX_EVENT_ID = 2**63 - 1
 # What the kernel may hold for one stream's client (it would otherwise grow to megabytes), and what
 # may wait beyond that before the client counts as having stopped reading.
 SOCKET_BUFFER_BYTES = 256 * 1024
@@ -33,15 +35,21 @@ BUFFER_LIMIT_BYTES = 1024 * 1024
 
 
 def last_event_id(request: Request) -> int:
-    """The sequence number a reconnecting client saw last (header, or `last_event_id` query)."""
-    raw = request.headers.get("last-event-id") or request.args.get("last_event_id") or "0"
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"Last-Event-ID must be an event id from this stream, got {raw[:40]!r}") from None
-    if value < 0:
-        raise BadRequest("Last-Event-ID must not be negative")
-    return value
+    """The sequence number a reconnecting client saw last (header, or `last_event_id` query; each
+    must be an event id when it is there at all)."""
+    header = event_id(request.headers.get("last-event-id"), "Last-Event-ID")
+    query = event_id(request.get_args(keep_blank_values=True).get("last_event_id"), "last_event_id")
+    return header if header is not None else query or 0
+
+
+def event_id(raw: str | None, name: str) -> int | None:
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_EVENT_ID:
+        raise BadRequest(
+            f"{name} must be an event id from this stream (0 to {MAX_EVENT_ID}), got {raw[:40]!r}"
+        )
+    return int(raw)
 
 
 def format_event(event: agent_pb2.ProgressEvent) -> str:

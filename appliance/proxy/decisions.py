@@ -71,6 +71,11 @@ class Router:
         self._addresses = addresses
         self._reserved = {config.port, config.proxy_config.listen_port, RUNNER_PORT, *DOCKER_PORTS}
 
+    def port_schema(self) -> dict[str, object]:
+        """The ports a preview may use, as JSON Schema (for the API document)."""
+        low, high = self._config.proxy_config.port_range
+        return {"type": "integer", "minimum": low, "maximum": high, "not": {"enum": sorted(self._reserved)}}
+
     def port_problem(self, port: int) -> str | None:
         low, high = self._config.proxy_config.port_range
         if port in self._reserved:

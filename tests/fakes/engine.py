@@ -9,7 +9,7 @@ import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from appliance.containers.engine import Container, ContainerGone, ContainerSpec, NameGone, NameTaken
+from appliance.containers.engine import Capacity, Container, ContainerGone, ContainerSpec, NameGone, NameTaken
 
 # A loopback address of its own, so that a runner of the test can listen on the runners' port.
 RUNNER_IP = "127.0.0.77"
@@ -26,6 +26,9 @@ class FakeEngine:
 
     async def ping(self) -> None:
         return None
+
+    async def capacity(self) -> Capacity:
+        return Capacity(cpus=2.0, memory_bytes=4 * 1024**3)
 
     async def ensure_network(self, name: str, labels: dict[str, str]) -> str:
         return f"fake-{name}"[:15]

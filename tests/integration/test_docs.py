@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from openapi_spec_validator import validate
 from appliance.config_loader import load_config
 from appliance.gateway import Gateway
 from appliance.http.app import create_app
+from appliance.http.bodies import ID_PATTERN
 from tests.integration.browser import FLAGS
 
 pytestmark = pytest.mark.engine
@@ -71,3 +73,30 @@ def test_swagger_ui_renders_with_no_internet(appliance, tmp_path):
     ).stdout
     assert "RCoder appliance API" in dom, dom[-2000:]
     assert "/agent/progress/{session_id}" in dom
+
+
+def test_the_document_says_what_the_validators_accept(appliance):
+    spec = httpx.get(f"{appliance.url}/api/docs/openapi.json").json()
+    status = spec["paths"]["/agent/status/{project_id}"]["get"]
+    [project] = [p for p in status["parameters"] if p["name"] == "project_id"]
+    assert project["schema"]["pattern"] == ID_PATTERN
+    assert spec["paths"]["/health"]["get"]["security"] == [], "the exempt routes need no API key"
+    assert spec["paths"]["/chat"]["post"]["requestBody"]["required"] is True
+    limits = spec["components"]["schemas"]["ResourceLimits"]["properties"]
+    assert limits["cpu_limit"]["anyOf"][0]["maximum"] == os.cpu_count(), "the host's CPUs, not the seed's 32"
+    stream = spec["paths"]["/agent/progress/{session_id}"]["get"]["responses"]
+    assert "content" not in stream["204"]
+    event = stream["200"]["content"]["text/event-stream"]["schema"]
+    assert event["properties"]["data"]["contentSchema"] == {"$ref": "#/components/schemas/ProgressEventData"}
+
+
+@pytest.mark.parametrize("url", ["url", "gateway_url"])
+def test_a_method_a_route_does_not_take_gets_405_with_allow(appliance, url):
+    """Through the proxy too, where nginx refuses TRACE before any route."""
+    base = getattr(appliance, url)
+    headers = {"x-api-key": appliance.api_key}
+    for method in ("TRACE", "PUT", "DELETE"):
+        response = httpx.request(method, f"{base}/chat", headers=headers)
+        assert response.status_code == 405, (method, response.text)
+        assert response.headers["allow"] == "POST"
+        assert response.json()["success"] is False

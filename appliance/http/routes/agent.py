@@ -40,11 +40,11 @@ bp = Blueprint("agent")
     description="Starts the project's container on first use and returns once the turn has started. "
     "Without session_id, the project's latest session continues.",
     body=json_body(ChatBody),
-    response=responses(ChatReply, 400, 401, 409, 502, 503),
+    response=responses(ChatReply, 400, 401, 403, 409, 429, 502, 503),
     tag="agent",
 )
 async def chat(request: GatewayRequest):
-    body = parse(ChatBody, request.json)
+    body = parse(ChatBody, request.json, request.app.ctx.bounds)
     ref = ProjectRef(body.project_id or uuid.uuid4().hex)
     started = await request.app.ctx.turns.chat(ref, body.to_proto(), body.limits())
     return ok(data(chat_data(ref, body, started)))
@@ -94,7 +94,7 @@ async def stream_session(request: GatewayRequest, session_id: str) -> None:
     await stream_events(request, session_id, last_event_id(request), request.app.ctx.turns)
 
 
-@bp.get("/agent/progress/<session_id:str>")
+@bp.get("/agent/progress/<session_id:str>", unquote=True)
 @progress_doc("agent")
 async def progress(request: GatewayRequest, session_id: str):
     await stream_session(request, session_id)
@@ -174,7 +174,7 @@ async def stop(request: GatewayRequest):
     )
 
 
-@bp.get("/agent/status/<project_id:str>")
+@bp.get("/agent/status/<project_id:str>", unquote=True)
 @openapi.definition(
     summary="The project's agent status",
     response=responses(StatusReply, 400, 401, 404, 503),

@@ -53,11 +53,11 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-@bp.get("/computer/desktop/<user_id:str>/<project_id:str>")
+@bp.get("/computer/desktop/<user_id:str>/<project_id:str>", unquote=True)
 @openapi.definition(
     summary="Open a user's desktop: its URLs through the proxy, with a token for a browser tab",
     description="Starts the user's desktop if it is not running. proxy_vnc_url opens noVNC, connected.",
-    response=responses(DesktopReply, 400, 401, 502, 503),
+    response=responses(DesktopReply, 400, 401, 429, 502, 503),
     tag="computer",
 )
 async def desktop(request: GatewayRequest, user_id: str, project_id: str):
@@ -96,11 +96,11 @@ async def desktop(request: GatewayRequest, user_id: str, project_id: str):
 @openapi.definition(
     summary="Make sure the user's desktop runs (idempotent; concurrent calls create one container)",
     body=json_body(PodBody),
-    response=responses(PodEnsureReply, 400, 401, 502, 503),
+    response=responses(PodEnsureReply, 400, 401, 429, 502, 503),
     tag="computer",
 )
 async def ensure(request: GatewayRequest):
-    body = parse(PodBody, request.json)
+    body = parse(PodBody, request.json, request.app.ctx.bounds)
     running, created = await request.app.ctx.desktops.ensure(body.user_id, body.project_id, body.limits())
     return pod_reply(running, created, "desktop created" if created else "desktop already running")
 
@@ -109,11 +109,11 @@ async def ensure(request: GatewayRequest):
 @openapi.definition(
     summary="Replace the user's desktop with a new container (their files stay)",
     body=json_body(PodBody),
-    response=responses(PodEnsureReply, 400, 401, 502, 503),
+    response=responses(PodEnsureReply, 400, 401, 429, 502, 503),
     tag="computer",
 )
 async def restart(request: GatewayRequest):
-    body = parse(PodBody, request.json)
+    body = parse(PodBody, request.json, request.app.ctx.bounds)
     running = await request.app.ctx.desktops.restart(body.user_id, body.limits())
     return pod_reply(running, True, "desktop restarted")
 
@@ -196,10 +196,10 @@ async def count(request: GatewayRequest):
     tag="computer",
 )
 async def pod_list(request: GatewayRequest):
-    try:
-        limit = int(request.args.get("limit", "100"))
-    except ValueError:
-        raise BadRequest("limit must be a whole number") from None
+    raw = request.get_args(keep_blank_values=True).get("limit", "100")
+    if not raw.isascii() or not raw.isdigit():
+        raise BadRequest(f"limit must be a whole number, got {raw[:40]!r}")
+    limit = int(raw)
     if not 1 <= limit <= 1000:
         raise BadRequest("limit must be between 1 and 1000")
     containers = sorted(await request.app.ctx.desktops.pods(), key=lambda c: c.name)
@@ -238,7 +238,7 @@ async def pod_list(request: GatewayRequest):
     tag="computer",
 )
 async def keepalive(request: GatewayRequest):
-    body = parse(PodBody, request.json)
+    body = parse(PodBody, request.json, request.app.ctx.bounds)
     previous, running = await request.app.ctx.desktops.keepalive(body.user_id, body.project_id)
     info = (
         ContainerInfoData(container_id=running.container.id, status=running.container.status)

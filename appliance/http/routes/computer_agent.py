@@ -46,17 +46,17 @@ STOP_MESSAGES = {
     "and can use the desktop (its display, browser and sound). Stream the turn from "
     "/computer/progress/{session_id}.",
     body=json_body(ComputerChatBody),
-    response=responses(ChatReply, 400, 401, 409, 502, 503),
+    response=responses(ChatReply, 400, 401, 403, 409, 429, 502, 503),
     tag="computer",
 )
 async def chat(request: GatewayRequest):
-    body = parse(ComputerChatBody, request.json)
+    body = parse(ComputerChatBody, request.json, request.app.ctx.bounds)
     ref = ProjectRef(body.project_id or uuid.uuid4().hex, body.user_id)
     started = await request.app.ctx.turns.chat(ref, body.to_proto(), body.limits())
     return ok(data(chat_data(ref, body, started)))
 
 
-@bp.get("/computer/progress/<session_id:str>")
+@bp.get("/computer/progress/<session_id:str>", unquote=True)
 @progress_doc("computer")
 async def progress(request: GatewayRequest, session_id: str):
     await stream_session(request, session_id)

@@ -70,9 +70,16 @@ def test_a_symlink_out_of_the_workspace_is_refused_too(tmp_path):
         content_blocks(request(attachment("document", file_path="link/secret")), workspace)
 
 
-def test_text_that_is_not_base64_utf8_is_refused_naming_the_attachment(tmp_path):
-    with pytest.raises(InvalidRequest, match="'note' is not base64-encoded UTF-8 text"):
-        content_blocks(request(attachment("text", base64=base64_data("not base64!", "text/plain"))), tmp_path)
+@pytest.mark.parametrize("data", ["not base64!", "déjà vu", "QQ"])
+def test_text_that_is_not_base64_is_refused_naming_the_attachment(tmp_path, data):
+    with pytest.raises(InvalidRequest, match="'note' is not base64-encoded"):
+        content_blocks(request(attachment("text", base64=base64_data(data, "text/plain"))), tmp_path)
+
+
+def test_text_whose_bytes_are_not_utf8_reaches_the_agent_as_a_blob(tmp_path):
+    data = base64.b64encode(b"\xff\xfe binary").decode()
+    *_, block = content_blocks(request(attachment("text", base64=base64_data(data, "text/plain"))), tmp_path)
+    assert block["resource"] == {"uri": "attachment:///note", "blob": data, "mimeType": "text/plain"}
 
 
 def test_the_system_prompt_and_enabled_stdio_mcp_servers_go_to_the_session():

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from appliance.containers.engine import Limits
-from appliance.errors import ContainerFailed, IsolationUnavailable
+from appliance.errors import ContainerFailed, IsolationUnavailable, TooManyRequests
 from appliance.gateway import Gateway
 from appliance.projects import ProjectRef
 from tests.fakes.engine import FakeEngine
@@ -82,3 +82,22 @@ async def test_a_project_runs_in_its_own_container_or_in_its_users_desktop(gatew
     assert lifecycle.workloads.of(agent.name, agent.spec.labels) == agent
     assert lifecycle.workloads.of(desktop.name, desktop.spec.labels) == desktop
     assert lifecycle.workloads.of("rcoder-x-gateway", {"rcoder.kind": "gateway"}) is None
+
+
+async def test_no_container_starts_beyond_the_stacks_limit(tmp_path, runner):
+    engine = FakeEngine()
+    gateway = Gateway.build(core_config(tmp_path, **{"limits.max_containers": "2"}), engine)
+    await gateway.start()
+    try:
+        for project in ("p1", "p2"):
+            await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent(project))
+        with pytest.raises(TooManyRequests, match=r"as many containers as it may \(2\)") as refused:
+            await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p3"))
+        assert refused.value.status_code == 429 and refused.value.retry_after > 0
+        assert len(engine.started) == 2
+        # A running project is still served, and a stop makes room.
+        await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p1"))
+        await gateway.turns.remove_container("p1")
+        await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p3"))
+    finally:
+        await gateway.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from appliance.containers.engine import MIN_CPUS, MIN_MEMORY, Bounds, Capacity
 from appliance.errors import BadRequest
 from appliance.http.bodies import ChatBody, check_id, parse
 
@@ -53,3 +54,52 @@ def test_a_body_that_is_not_an_object_is_refused():
 
 def test_check_id_accepts_safe_ids():
     assert check_id("Demo_1.a-b") == "Demo_1.a-b"
+
+
+def test_an_id_with_a_trailing_newline_is_refused():
+    with pytest.raises(BadRequest, match="project_id"):
+        check_id("demo\n")
+
+
+def text_attachment(data: str) -> dict:
+    source = {"source_type": "Base64", "data": {"data": data, "mime_type": "text/plain"}}
+    return {"type": "Text", "content": {"id": "a", "source": source}}
+
+
+@pytest.mark.parametrize("data", ["déjà", "aGk", "aGk=\n", "not base64!"])
+def test_attachment_data_that_is_not_base64_is_refused_naming_the_field(data):
+    """Non-ASCII data once reached the runner and came back as a 500."""
+    with pytest.raises(BadRequest, match=r"attachments\.0\.content\.source\.Base64\.data\.data"):
+        parse(ChatBody, {"prompt": "hi", "attachments": [text_attachment(data)]})
+
+
+def test_base64_attachment_data_is_accepted():
+    body = parse(ChatBody, {"prompt": "hi", "attachments": [text_attachment("aGk="), text_attachment("")]})
+    assert body.to_proto().attachments[0].text.source.base64.data == "aGk="
+
+
+def limits(**values) -> dict:
+    return {"prompt": "hi", "agent_config": {"resource_limits": values}}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"cpu_limit": 31}, "cpu_limit 31 is more than this host's 2 CPUs"),
+        ({"memory_limit": 8 * 1024**3}, "memory_limit 8589934592 is more than this host's 4294967296 bytes"),
+    ],
+)
+def test_limits_beyond_the_host_are_refused_naming_the_field_and_the_host(values, message):
+    """Within the seed's bounds, but more than this host has: a 400, never the engine's 503."""
+    bounds = Bounds()
+    bounds.fit(Capacity(cpus=2, memory_bytes=4 * 1024**3))
+    with pytest.raises(BadRequest, match=rf"agent_config\.resource_limits: .*{message}"):
+        parse(ChatBody, limits(**values), bounds)
+    assert parse(ChatBody, limits(**values)).limits() is not None, "the seed's bounds alone admit it"
+    assert parse(ChatBody, limits(cpu_limit=2, memory_limit=4 * 1024**3), bounds).limits() is not None
+
+
+def test_a_host_smaller_than_the_seeds_minimum_still_admits_the_minimum():
+    bounds = Bounds()
+    bounds.fit(Capacity(cpus=0.25, memory_bytes=256 * 1024**2))
+    assert (bounds.cpus, bounds.memory_bytes) == (MIN_CPUS, MIN_MEMORY)

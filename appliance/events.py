@@ -118,12 +118,17 @@ class EventHub:
         if state.runner_container != container_id:
             # A new runner numbers this session's events from 1 again: continue after what we have.
             state.runner_base, state.runner_container = state.last_sequence, container_id
-        if not state.in_turn:
+        started = not state.in_turn
+        if started:
             # A turn has just started: its prompt_start is the next event. Followers wait for it
             # rather than being told that nothing runs.
             state.in_turn, state.turn_start = True, state.last_sequence + 1
         self._dirty[session_id] = state
         feed.pump = asyncio.create_task(self._pump(feed, address), name=f"pump-{session_id}")
+        if started:
+            # On record before anyone hears of it: a gateway killed from here on finds the turn at its
+            # start and follows it again, the runner replaying what was not written yet.
+            await self.flush()
 
     async def _pump(self, feed: Feed, address: str) -> None:
         state = feed.state

@@ -44,6 +44,32 @@ def test_a_gateway_restart_mid_turn_loses_nothing_and_keeps_the_container(applia
     assert [e.id for e in read_all(client, session)] == ids, "the whole turn still replays"
 
 
+def kill_gateway(appliance, engine) -> None:
+    gateway = appliance.gateway(engine)
+    gateway.kill()  # SIGKILL: nothing is flushed, no stream is closed cleanly
+    gateway.start()
+    wait_healthy(appliance.url, appliance.services)
+
+
+def test_a_gateway_killed_mid_turn_again_and_again_loses_nothing(appliance, engine, client):
+    """kill -9 at a different point of each turn, the client reconnecting as soon as /health answers."""
+    for attempt in range(5):
+        project = project_id()
+        session = chat(client, project, "wait 4 then create after-kill.txt")["session_id"]
+        seen = []
+        for event in stream(client, session):
+            seen.append(event)
+            if len(seen) == 2 + attempt:
+                break
+        kill_gateway(appliance, engine)
+        rest = read_all(client, session, last_event_id=seen[-1].id)
+
+        ids = [e.id for e in seen + rest]
+        assert rest, f"attempt {attempt}: the reconnect got nothing after event {seen[-1].id}"
+        assert ids == list(range(ids[0], ids[0] + len(ids))), f"attempt {attempt}: every event once, in order"
+        assert rest[-1].event == "end_turn", (attempt, rest[-1])
+
+
 def test_events_from_before_a_restart_replay_after_it(appliance, engine, client):
     project = project_id()
     session = chat(client, project, "create before.txt")["session_id"]

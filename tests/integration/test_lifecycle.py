@@ -140,6 +140,41 @@ for pid in pids("bin/rcoder-runner"):
 """
 
 
+KILL = """
+import os, signal, sys
+for p in os.listdir("/proc"):
+    if p.isdigit() and int(p) != os.getpid():
+        if sys.argv[1] in open(f"/proc/{p}/cmdline", "rb").read().decode(errors="replace"):
+            os.kill(int(p), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("process", ["bin/rcoder-runner", "rcoder-demo-agent"])
+def test_a_process_killed_mid_turn_ends_the_turn_and_the_next_chat_works(client, engine, appliance, process):
+    """SIGKILL to the runner (rcoder-agent-init starts it again) or to the agent, inside the container."""
+    project = project_id()
+    session = chat(client, project, "wait 20")["session_id"]
+    events = stream(client, session)
+    seen = [next(events), next(events)]
+    [container] = agent_containers(engine, appliance.stack, project)
+
+    assert container.exec_run(["python3", "-c", KILL, process]).exit_code == 0
+    started = time.monotonic()
+    seen += list(events)
+
+    assert time.monotonic() - started < 15, "the turn ended well before the agent's 20 s of work"
+    assert seen[-1].event == "error", seen[-1]
+    ids = [e.id for e in seen]
+    assert ids == list(range(ids[0], ids[0] + len(ids))), "no event lost or doubled"
+    again = eventually(lambda: _chat_or_none(client, project), 30, "a chat being taken again")
+    assert read_all(client, again)[-1].event == "end_turn"
+
+
+def _chat_or_none(client, project: str) -> str | None:
+    response = client.post("/chat", json={"prompt": "hello", "project_id": project})
+    return response.json()["data"]["session_id"] if response.status_code == 200 else None
+
+
 def test_a_stopped_runner_gives_503(client, engine, appliance):
     project = project_id()
     chat(client, project, "hello")

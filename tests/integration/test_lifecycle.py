@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -68,6 +69,23 @@ def test_a_gateway_killed_mid_turn_again_and_again_loses_nothing(appliance, engi
         assert rest, f"attempt {attempt}: the reconnect got nothing after event {seen[-1].id}"
         assert ids == list(range(ids[0], ids[0] + len(ids))), f"attempt {attempt}: every event once, in order"
         assert rest[-1].event == "end_turn", (attempt, rest[-1])
+
+
+def test_a_gateway_killed_while_it_creates_a_container_leaves_no_half_made_one(appliance, engine, client):
+    project = project_id()
+    limits = {"resource_limits": {"cpu_limit": 1}}  # not from the warm pool: a container made now
+    body = {"prompt": "hello", "project_id": project, "agent_config": limits}
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(client.post, "/chat", json=body)
+        eventually(lambda: agent_containers(engine, appliance.stack, project), 30, "the container being made")
+        kill_gateway(appliance, engine)
+        pending.exception()  # the request ends one way or another (a 502 from the proxy, or a reset)
+
+    leftovers = agent_containers(engine, appliance.stack, project)
+    assert all(c.status == "running" for c in leftovers), [(c.name, c.status) for c in leftovers]
+    session = chat(client, project, "hello", agent_config=limits)["session_id"]
+    assert read_all(client, session)[-1].event == "end_turn"
+    assert len(agent_containers(engine, appliance.stack, project)) == 1
 
 
 def test_events_from_before_a_restart_replay_after_it(appliance, engine, client):

@@ -1,6 +1,6 @@
 # RCoder appliance. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help up down clean test test-unit lint images codegen bench bench-proxy ci-stack pulumi-toolchain
+.PHONY: help up down clean test test-unit lint images codegen bench bench-proxy soak ci-stack pulumi-toolchain
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ bench: ## every benchmark on fresh appliances, baselines from the same run: a ta
 
 bench-proxy: ## requests/s and p50/p99 latency of a small file through the proxy vs straight to the server
 	@bash scripts/bench-proxy
+
+soak: ## churn: 100 projects and 20 desktops in waves; what is left, and the gateway's files and memory
+	@bash scripts/soak
 
 ci-stack: ## an ephemeral Pulumi stack: up, smoke test, destroy (with the toolchain below)
 	@bash scripts/ci-stack

@@ -43,6 +43,8 @@ class Candidate:
     container: Container
     idle_seconds: float
     age_seconds: float
+    # When it was found idle (time.time(), as Lifecycle.last_needed): a request since then spares it.
+    seen_at: float
 
 
 class Cleanup:
@@ -92,7 +94,7 @@ class Cleanup:
                     candidate.idle_seconds
                     >= self._config.idle_timeout_seconds + self._config.paused_keep_seconds
                 ):
-                    await self._remove(workload, done)
+                    await self._remove(candidate, done)
                 continue
             expired = self._ttl > 0 and candidate.age_seconds > self._ttl
             if candidate.idle_seconds < self._config.idle_timeout_seconds and not expired:
@@ -101,10 +103,10 @@ class Cleanup:
                 log.info("cleanup spares %s %s: it is busy", workload.kind, workload.key)
                 continue
             if self._config.pause_idle and not expired:
-                if await self._lifecycle.pause(workload):
+                if await self._lifecycle.pause(workload, candidate.seen_at):
                     done.append(f"paused {workload.kind} {workload.key}")
             else:
-                await self._remove(workload, done)
+                await self._remove(candidate, done)
         await self._relieve_memory(paused, done)
         return done
 
@@ -120,7 +122,7 @@ class Cleanup:
                 continue
             last = max(last_activity.timestamp(), self._lifecycle.last_needed.get(workload.name, 0.0))
             age = now - container.created.timestamp()
-            candidates.append(Candidate(workload, container, now - last, age))
+            candidates.append(Candidate(workload, container, now - last, age, time.time()))
         return candidates
 
     async def _relieve_memory(self, paused: list[Candidate], done: list[str]) -> None:
@@ -129,12 +131,11 @@ class Cleanup:
             if self._memory_used() < self._config.memory_pressure_percent:
                 return
             if f"removed {candidate.workload.kind} {candidate.workload.key}" not in done:
-                await self._remove(candidate.workload, done, why=" (memory pressure)")
+                await self._remove(candidate, done, why=" (memory pressure)")
 
-    async def _remove(self, workload: Workload, done: list[str], why: str = "") -> None:
-        if self._lifecycle.in_use(workload):
-            return  # a request arrived meanwhile
-        if await self._lifecycle.stop(workload):
+    async def _remove(self, candidate: Candidate, done: list[str], why: str = "") -> None:
+        workload = candidate.workload
+        if await self._lifecycle.stop(workload, idle_at=candidate.seen_at):
             done.append(f"removed {workload.kind} {workload.key}{why}")
 
     async def _busy(self, workload: Workload, container: Container) -> bool:

@@ -106,7 +106,10 @@ class DockerEngine:
 
     async def find(self, labels: dict[str, str]) -> list[Container]:
         def find() -> list[Container]:
-            containers = self._client().containers.list(all=True, filters={"label": selector(labels)})
+            # The SDK inspects each container it lists: one removed meanwhile is skipped, not an error.
+            containers = self._client().containers.list(
+                all=True, filters={"label": selector(labels)}, ignore_removed=True
+            )
             return [self._info(c) for c in containers]
 
         return await self._run(find)

@@ -180,7 +180,8 @@ class Lifecycle:
         those it was started with.
         """
         limits = limits or Limits()
-        async with self._locks[workload.name]:
+        # In use from here: the cleanup, waiting for the lock meanwhile, does not remove what it starts.
+        async with self.using(workload), self._locks[workload.name]:
             running = await self.find(workload)
             if running is not None and running.container.id in self._ready:
                 return running, False
@@ -315,9 +316,16 @@ class Lifecycle:
                 logs = await self._engine.logs(running.container.id)
                 raise ContainerFailed(f"container {state.name} stopped while starting; its log:\n{logs}")
 
-    async def pause(self, workload: Workload) -> bool:
-        """Freeze the workload's running container (its memory kept); False if it was not running."""
+    def needed_since(self, workload: Workload, when: float) -> bool:
+        """Whether a request is using the workload's container, or needed it after `when` (time.time())."""
+        return self.in_use(workload) or self.last_needed.get(workload.name, 0.0) > when
+
+    async def pause(self, workload: Workload, idle_at: float) -> bool:
+        """Freeze the workload's running container (its memory kept); False if it was not running, or
+        a request needed it after `idle_at`, when the cleanup found it idle."""
         async with self._locks[workload.name]:
+            if self.needed_since(workload, idle_at):
+                return False
             container = await self._engine.find_named(workload.name)
             if container is None or not container.running:
                 return False
@@ -328,9 +336,12 @@ class Lifecycle:
                 await self._runners.forget(runner_address(container))
             return True
 
-    async def stop(self, workload: Workload) -> bool:
-        """Remove the workload's container (its volume stays); False if there was none."""
+    async def stop(self, workload: Workload, idle_at: float | None = None) -> bool:
+        """Remove the workload's container (its volume stays); False if there was none, or (for the
+        cleanup) a request needed it after `idle_at`, when the cleanup found it idle."""
         async with self._locks[workload.name]:
+            if idle_at is not None and self.needed_since(workload, idle_at):
+                return False
             self.forget(workload)
             container = await self._engine.find_named(workload.name)
             if container is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 
 import pytest
 
@@ -101,3 +102,19 @@ async def test_no_container_starts_beyond_the_stacks_limit(tmp_path, runner):
         await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p3"))
     finally:
         await gateway.close()
+
+
+async def test_the_cleanup_does_not_remove_a_container_a_request_needed_after_it_looked(gateway):
+    """The cleanup found the desktop idle, then waited for its lock while a request started it."""
+    workload = gateway.lifecycle.workloads.desktop("u1")
+    found_idle_at = time.time()
+    ensuring = asyncio.create_task(gateway.lifecycle.ensure(workload))
+    await asyncio.sleep(0)  # the request holds the workload now
+    removing = asyncio.create_task(gateway.lifecycle.stop(workload, idle_at=found_idle_at))
+    pausing = asyncio.create_task(gateway.lifecycle.pause(workload, found_idle_at))
+
+    running, created = await ensuring
+    assert created
+    assert await removing is False and await pausing is False
+    assert (await gateway.engine.inspect(running.container.id)).running
+    assert await gateway.lifecycle.stop(workload, idle_at=time.time()) is True, "idle since: it goes"

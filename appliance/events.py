@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -118,17 +118,31 @@ class EventHub:
         if state.runner_container != container_id:
             # A new runner numbers this session's events from 1 again: continue after what we have.
             state.runner_base, state.runner_container = state.last_sequence, container_id
-        started = not state.in_turn
-        if started:
+        if not state.in_turn:
             # A turn has just started: its prompt_start is the next event. Followers wait for it
             # rather than being told that nothing runs.
             state.in_turn, state.turn_start = True, state.last_sequence + 1
         self._dirty[session_id] = state
         feed.pump = asyncio.create_task(self._pump(feed, address), name=f"pump-{session_id}")
-        if started:
-            # On record before anyone hears of it: a gateway killed from here on finds the turn at its
-            # start and follows it again, the runner replaying what was not written yet.
-            await self.flush()
+
+    async def catch_up(self, container_id: str, address: str, key_of: Callable[[str], str]) -> None:
+        """Pump each session of a runner that holds events the log has not got. The log is written in
+        batches, so a gateway killed just after a turn started may have no record of it (or of its
+        last events); the runner keeps every event, and is asked at start-up."""
+        status = await self._runners.container_status(address)
+        for progress in status.sessions:
+            feed = await self._feed(progress.session_id)
+            if feed is not None and feed.pump is not None and not feed.pump.done():
+                continue
+            state = feed.state if feed is not None else None
+            have = (
+                state.last_sequence - state.runner_base
+                if state and state.runner_container == container_id
+                else 0
+            )
+            if progress.busy or progress.last_sequence > have:
+                log.info("catching up with session %s from its runner", progress.session_id)
+                await self.pump(progress.session_id, key_of(progress.project_id), container_id, address)
 
     async def _pump(self, feed: Feed, address: str) -> None:
         state = feed.state

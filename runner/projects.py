@@ -214,6 +214,9 @@ class Projects:
             self._forget_sessions(project)
         return "stopped"
 
+    def sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
     @property
     def active_turns(self) -> int:
         return sum(1 for session in self._sessions.values() if session.busy)

@@ -101,11 +101,18 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.GetContainerStatusRequest, context: grpc.aio.ServicerContext
     ):
         active = self.projects.active_turns
+        sessions = [
+            agent_pb2.SessionProgress(
+                session_id=s.id, project_id=s.project_id, last_sequence=s.log.last_sequence, busy=s.busy
+            )
+            for s in self.projects.sessions()
+        ]
         return agent_pb2.GetContainerStatusResponse(
             is_active=active > 0,
             active_tasks=active,
             uptime_seconds=int(time.monotonic() - self.projects.started),
             status="Processing" if active else "Idle",
+            sessions=sessions,
         )
 
     async def RespondPermission(self, request: agent_pb2.PermissionAnswer, context: grpc.aio.ServicerContext):

@@ -13,7 +13,8 @@ import logging
 from appliance.containers import labels
 from appliance.containers.engine import ContainerGone, Engine
 from appliance.containers.lifecycle import Lifecycle
-from appliance.errors import EngineUnavailable
+from appliance.containers.workloads import Workload
+from appliance.errors import ApplianceError, EngineUnavailable
 from appliance.events import EventHub
 from appliance.projects import ProjectRef
 from appliance.store import Store
@@ -32,6 +33,7 @@ class Reconciler:
         self._store = store
 
     async def adopt(self) -> None:
+        adopted = []
         for container in await self._engine.find(self._labels):
             workload = self._lifecycle.workloads.of(container.name, container.labels)
             if workload is None:
@@ -51,6 +53,8 @@ class Reconciler:
             if workload.kind == labels.KIND_AGENT:
                 await self._store.ensure_project(workload.key)
             await self._lifecycle.record(container, workload)
+            if container.running:
+                adopted.append(workload)
         for state in await self._store.sessions_in_turn():
             workload = self._lifecycle.serving(ProjectRef.from_key(state.project_id))
             running = await self._lifecycle.find(workload)
@@ -60,6 +64,24 @@ class Reconciler:
                 )
             else:
                 await self._hub.end_turns([state], f"the {workload.kind} container stopped during the turn")
+        for workload in adopted:
+            await self._catch_up(workload)
+
+    async def _catch_up(self, workload: Workload) -> None:
+        """Follow again what the runner holds and the log lacks (a gateway killed before it wrote a
+        turn's start or its last events); a runner that does not answer has nothing to give."""
+        running = await self._lifecycle.find(workload, resume=False)
+        if running is None:
+            return
+
+        def key_of(project_id: str) -> str:
+            user = workload.key if workload.kind == labels.KIND_DESKTOP else ""
+            return ProjectRef(project_id, user or None).key
+
+        try:
+            await self._hub.catch_up(running.container.id, running.address, key_of)
+        except ApplianceError as exc:
+            log.warning("could not ask %s for its sessions: %s", running.container.name, exc.message)
 
     async def watch(self) -> None:
         """End the turns of containers that die or are removed behind the gateway's back."""

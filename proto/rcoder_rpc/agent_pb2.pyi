@@ -341,20 +341,34 @@ class GetContainerStatusRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., project_id: _Optional[str] = ...) -> None: ...
 
 class GetContainerStatusResponse(_message.Message):
-    __slots__ = ("is_active", "active_tasks", "uptime_seconds", "status", "cpu_percent", "memory_mb")
+    __slots__ = ("is_active", "active_tasks", "uptime_seconds", "status", "cpu_percent", "memory_mb", "sessions")
     IS_ACTIVE_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_TASKS_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
     MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
     is_active: bool
     active_tasks: int
     uptime_seconds: int
     status: str
     cpu_percent: float
     memory_mb: float
-    def __init__(self, is_active: _Optional[bool] = ..., active_tasks: _Optional[int] = ..., uptime_seconds: _Optional[int] = ..., status: _Optional[str] = ..., cpu_percent: _Optional[float] = ..., memory_mb: _Optional[float] = ...) -> None: ...
+    sessions: _containers.RepeatedCompositeFieldContainer[SessionProgress]
+    def __init__(self, is_active: _Optional[bool] = ..., active_tasks: _Optional[int] = ..., uptime_seconds: _Optional[int] = ..., status: _Optional[str] = ..., cpu_percent: _Optional[float] = ..., memory_mb: _Optional[float] = ..., sessions: _Optional[_Iterable[_Union[SessionProgress, _Mapping]]] = ...) -> None: ...
+
+class SessionProgress(_message.Message):
+    __slots__ = ("session_id", "project_id", "last_sequence", "busy")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    BUSY_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    project_id: str
+    last_sequence: int
+    busy: bool
+    def __init__(self, session_id: _Optional[str] = ..., project_id: _Optional[str] = ..., last_sequence: _Optional[int] = ..., busy: _Optional[bool] = ...) -> None: ...
 
 class GetVncStatusRequest(_message.Message):
     __slots__ = ("user_id", "project_id")

@@ -9,6 +9,8 @@ from appliance.errors import ProjectNotFound
 from appliance.gateway import Gateway
 from appliance.projects import ProjectRef
 from rcoder_rpc import agent_pb2
+from tests.fakes.engine import FakeEngine
+from tests.unit.appliance.conftest import core_config
 
 
 def prompt(text: str, session_id: str = "") -> agent_pb2.ChatRequest:
@@ -84,3 +86,17 @@ async def test_a_desktop_project_runs_in_its_users_desktop_and_stops_without_it(
     assert spec.name.endswith("-desktop-ann") and spec.environment["USER_ID"] == "ann"
     assert await gateway.turns.stop_agent(ref) == "stopped"
     assert (await gateway.turns.status(ref)).alive is False, "the agent process is gone; the desktop stays"
+
+
+async def test_a_gateway_with_no_record_of_a_turn_learns_it_from_the_runner(tmp_path, gateway):
+    """As after a gateway killed before it wrote anything of the turn: a fresh store, the same container."""
+    started = await gateway.turns.chat(ProjectRef("p1"), prompt("hello"), None)
+    whole = await turn_of(gateway, started.session_id)
+    engine = FakeEngine()
+    engine.containers = dict(gateway.engine.containers)
+    fresh = Gateway.build(core_config(tmp_path, state_dir=str(tmp_path / "fresh-state")), engine)
+    await fresh.start()
+    try:
+        assert await turn_of(fresh, started.session_id) == whole
+    finally:
+        await fresh.close()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import httpx
 
 from bench.measure import appliance, memory_bytes, read_to_end
 from tests.eventually import eventually
@@ -44,22 +45,25 @@ def gateway_readings(app: Appliance, engine: docker.DockerClient) -> dict[str, i
     return {"fds": len(os.listdir(f"/proc/{pid}/fd")), "memory": memory_bytes(gateway.id)["working_set"]}
 
 
+def post(client: httpx.Client, path: str, body: dict) -> dict:
+    """The reply's data; a failure is recorded with what the gateway said."""
+    reply = client.post(path, json=body, timeout=180)
+    if reply.status_code != 200:
+        raise RuntimeError(f"{path} {body}: {reply.status_code} {reply.text}")
+    return reply.json()["data"]
+
+
 def one_project(app: Appliance) -> None:
     project = f"s{uuid.uuid4().hex[:10]}"
     with app.client() as client:
-        reply = client.post("/chat", json={"prompt": "create churn.txt", "project_id": project}, timeout=180)
-        if reply.status_code != 200:
-            raise RuntimeError(f"/chat for {project}: {reply.status_code} {reply.text}")
-        read_to_end(client, reply.json()["data"]["session_id"])
-        client.post("/agent/stop", json={"project_id": project}, timeout=60).raise_for_status()
+        started = post(client, "/chat", {"prompt": "create churn.txt", "project_id": project})
+        read_to_end(client, started["session_id"])
+        post(client, "/agent/stop", {"project_id": project})
 
 
 def one_desktop(app: Appliance) -> None:
-    user = f"u{uuid.uuid4().hex[:10]}"
     with app.client() as client:
-        reply = client.post("/computer/pod/ensure", json={"user_id": user, "project_id": "p1"}, timeout=180)
-        if reply.status_code != 200:
-            raise RuntimeError(f"/computer/pod/ensure for {user}: {reply.status_code} {reply.text}")
+        post(client, "/computer/pod/ensure", {"user_id": f"u{uuid.uuid4().hex[:10]}", "project_id": "p1"})
 
 
 def left_over(app: Appliance, engine: docker.DockerClient) -> dict[str, list[str]]:
@@ -90,9 +94,6 @@ def soak(engine: docker.DockerClient, projects: int, desktops: int, concurrency:
         eventually(lambda: not left_over(app, engine)["containers"], 120, "the desktops' cleanup")
         time.sleep(2)  # the gateway settles (closed channels, collected tasks)
         after = gateway_readings(app, engine)
-        if os.environ.get("SOAK_HOLD"):
-            Path(os.environ["SOAK_HOLD"]).write_text(json.dumps({"stack": app.stack}))
-            eventually(lambda: not Path(os.environ["SOAK_HOLD"]).exists(), 600, "the hold released")
         rest = left_over(app, engine)
     return {
         "projects": projects,

@@ -309,6 +309,14 @@ def parse(model: type[M], data: object, bounds: Bounds | None = None) -> M:
         raise BadRequest(f"invalid request: {problems}") from None
 
 
+def whole_number(raw: str, name: str, low: int, high: int) -> int:
+    """A query or header value that must be a whole number from `low` to `high` (digits only: no sign,
+    no blank), or BadRequest naming it."""
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{name} must be a whole number from {low} to {high}, got {raw[:40]!r}")
+    return int(raw)
+
+
 def check_id(value: str, pattern: str = ID_PATTERN, what: str = "project_id") -> str:
     if not re.fullmatch(pattern, value):
         allowed = (

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 
 from sanic import Request, empty
 
-from appliance.errors import ApplianceError, BadRequest
+from appliance.errors import ApplianceError
+from appliance.http.bodies import whole_number
 from appliance.turns import Turns
 from rcoder_rpc import agent_pb2
 from rcoder_rpc.contract import PROMPT_END
@@ -43,13 +44,7 @@ def last_event_id(request: Request) -> int:
 
 
 def event_id(raw: str | None, name: str) -> int | None:
-    if raw is None:
-        return None
-    if not raw.isascii() or not raw.isdigit() or int(raw) > MAX_EVENT_ID:
-        raise BadRequest(
-            f"{name} must be an event id from this stream (0 to {MAX_EVENT_ID}), got {raw[:40]!r}"
-        )
-    return int(raw)
+    return None if raw is None else whole_number(raw, name, 0, MAX_EVENT_ID)
 
 
 def format_event(event: agent_pb2.ProgressEvent) -> str:

@@ -14,7 +14,7 @@ from appliance.containers import labels
 from appliance.containers.engine import Container
 from appliance.containers.lifecycle import RunningContainer
 from appliance.errors import BadRequest
-from appliance.http.bodies import ID_PATTERN, PodBody, check_id, parse
+from appliance.http.bodies import ID_PATTERN, PodBody, check_id, parse, whole_number
 from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body, responses
 from appliance.http.envelope import ok
@@ -196,12 +196,7 @@ async def count(request: GatewayRequest):
     tag="computer",
 )
 async def pod_list(request: GatewayRequest):
-    raw = request.get_args(keep_blank_values=True).get("limit", "100")
-    if not raw.isascii() or not raw.isdigit():
-        raise BadRequest(f"limit must be a whole number, got {raw[:40]!r}")
-    limit = int(raw)
-    if not 1 <= limit <= 1000:
-        raise BadRequest("limit must be between 1 and 1000")
+    limit = whole_number(request.get_args(keep_blank_values=True).get("limit", "100"), "limit", 1, 1000)
     containers = sorted(await request.app.ctx.desktops.pods(), key=lambda c: c.name)
     workloads = request.app.ctx.lifecycle.workloads
     items = []

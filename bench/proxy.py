@@ -5,7 +5,8 @@
 - the appliance's proxy with a project token (/proxy/{project}/{port}/, to the same server planted as
   the project's container on the agents' network, and that container straight for reference);
 and WebSocket echo round trips per second straight and through the proxy. wrk makes the HTTP load,
-against each in turn, three rounds over (the figures are the medians).
+against each in turn, in rounds (the figures are the medians; ratios are taken within a round), and
+the CPU time each proxy spends per request is read from its cgroup.
 Every server and load generator is on this machine (loopback or the stack's own network).
 
     python -m bench.proxy [--seconds 10] [--connections 32]
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -47,11 +49,13 @@ http {
   }
 }
 """
+PLAIN = "plain nginx, keepalive pool"
+PROXIES = ("appliance proxy, API key", "appliance proxy, project token")
 WS_ECHO = ROOT / "tests" / "integration" / "ws_echo_server.py"
 
 
 def wrk(url: str, seconds: int, connections: int, header: str | None = None) -> dict[str, float]:
-    """Requests per second and p50/p99 latency (ms) of `url` under wrk."""
+    """Requests per second, p50/p99 latency (ms) and requests done of `url` under wrk."""
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if header:
         command[1:1] = ["-H", header]
@@ -64,22 +68,51 @@ def wrk(url: str, seconds: int, connections: int, header: str | None = None) -> 
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99")}
+    done = int(re.search(r"(\d+) requests in", output).group(1))
+    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"), "requests": done}
 
 
-def interleaved(
-    urls: dict[str, tuple[str, str | None]], seconds: int, connections: int, rounds: int = 3
-) -> dict[str, dict[str, float]]:
-    """wrk against each url in turn, `rounds` times over, and the median of each figure: this machine
-    is shared, and a slow moment then costs one round of every url rather than all of one."""
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
+@dataclass
+class Target:
+    """One thing wrk loads: its URL, the header it needs, and the container whose CPU it costs."""
+
+    url: str
+    header: str | None = None
+    container: str | None = None
+
+
+def loaded(target: Target, seconds: int, connections: int) -> dict[str, float]:
+    """wrk's figures for `target`, and the CPU time its container spent per request (µs)."""
+    before = measure.cpu_seconds(target.container) if target.container else 0.0
+    figures = wrk(target.url, seconds, connections, target.header)
+    if target.container:
+        spent = measure.cpu_seconds(target.container) - before
+        figures["cpu_us_per_request"] = spent * 1e6 / figures["requests"]
+    return figures
+
+
+def interleaved(targets: dict[str, Target], seconds: int, connections: int) -> dict[str, dict[str, float]]:
+    """wrk against each target in turn, in rounds of about 2 s each, and the median of each figure: this
+    machine is shared, and a slow moment then costs one round of every target rather than all of one.
+    Each proxy's ratios to the plain nginx are taken within a round (neighbours in time), then the
+    median of those."""
+    rounds = max(1, min(5, seconds // 2))
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
     for _ in range(rounds):
-        for name, (url, header) in urls.items():
-            runs[name].append(wrk(url, max(1, round(seconds / rounds)), connections, header))
-    return {
+        for name, target in targets.items():
+            runs[name].append(loaded(target, max(1, round(seconds / rounds)), connections))
+    results = {
         name: {figure: statistics.median(run[figure] for run in done) for figure in done[0]}
         for name, done in runs.items()
     }
+    plain = runs[PLAIN]
+    for name in PROXIES:
+        pairs = list(zip(runs[name], plain, strict=True))
+        results[name]["rps_vs_plain"] = statistics.median(mine["rps"] / base["rps"] for mine, base in pairs)
+        results[name]["p99_vs_plain"] = statistics.median(
+            mine["p99_ms"] / base["p99_ms"] for mine, base in pairs
+        )
+    return results
 
 
 @contextlib.contextmanager
@@ -152,8 +185,8 @@ def run(seconds: int = 10, connections: int = 32) -> Figure:
         plain_conf = PLAIN_PROXY_CONF.replace("STATIC", str(static_port)).replace("LISTEN", str(plain_port))
         key = f"x-api-key: {appliance.api_key}"
         with (
-            nginx(engine, appliance.stack, "static", static_conf, files, network_mode="host"),
-            nginx(engine, appliance.stack, "plain", plain_conf, files, network_mode="host"),
+            nginx(engine, appliance.stack, "static", static_conf, files, network_mode="host") as static,
+            nginx(engine, appliance.stack, "plain", plain_conf, files, network_mode="host") as plain,
             subprocess.Popen([sys.executable, str(WS_ECHO), str(echo_port)]) as echo,
         ):
             planted = planted_project(engine, appliance, files, STATIC_CONF.replace("LISTEN", "8080"))
@@ -162,16 +195,17 @@ def run(seconds: int = 10, connections: int = 32) -> Figure:
                 planted_ip = next(iter(planted.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
                 token = appliance.client().post("/proxy/token", json={"project_id": "bench", "port": 8080})
                 cookie = f"Cookie: rcoder_p_bench={token.json()['data']['token']}"
-                urls = {
-                    "static, straight": (f"http://127.0.0.1:{static_port}/{SMALL}", None),
-                    "plain nginx, keepalive pool": (f"http://127.0.0.1:{plain_port}/{SMALL}", None),
-                    "appliance proxy, API key": (f"{appliance.url}/proxy/{static_port}/{SMALL}", key),
-                    "appliance proxy, project token": (f"{appliance.url}/proxy/bench/8080/{SMALL}", cookie),
-                    "the project's server, straight": (f"http://{planted_ip}:8080/{SMALL}", None),
+                proxy = engine.containers.get(f"rcoder-{appliance.stack}-proxy").id
+                targets = {
+                    "static, straight": Target(f"http://127.0.0.1:{static_port}/{SMALL}", None, static.id),
+                    PLAIN: Target(f"http://127.0.0.1:{plain_port}/{SMALL}", None, plain.id),
+                    PROXIES[0]: Target(f"{appliance.url}/proxy/{static_port}/{SMALL}", key, proxy),
+                    PROXIES[1]: Target(f"{appliance.url}/proxy/bench/8080/{SMALL}", cookie, proxy),
+                    "the project's server, straight": Target(f"http://{planted_ip}:8080/{SMALL}"),
                 }
-                for url, header in urls.values():
-                    wait_answers(url, dict([header.split(": ", 1)]) if header else None)
-                results = interleaved(urls, seconds, connections)
+                for target in targets.values():
+                    wait_answers(target.url, dict([target.header.split(": ", 1)]) if target.header else None)
+                results = interleaved(targets, seconds, connections)
                 ws_key = {"x-api-key": appliance.api_key}
                 results["websocket echo, straight"] = {
                     "messages_per_s": asyncio.run(echo_rate(f"ws://127.0.0.1:{echo_port}/", seconds / 2))
@@ -194,21 +228,26 @@ def run(seconds: int = 10, connections: int = 32) -> Figure:
 def figure(results: dict[str, dict[str, float]]) -> Figure:
     figure = Figure("proxy (1 KiB responses)")
     figure.data = dict(results)
-    plain, direct = results["plain nginx, keepalive pool"], results["static, straight"]
+    direct = results["static, straight"]
     for name, values in results.items():
         if "rps" in values:
+            cpu = (
+                f", {values['cpu_us_per_request']:.1f} µs CPU/request"
+                if "cpu_us_per_request" in values
+                else ""
+            )
             figure.row(
                 name,
-                f"{values['rps']:.0f} req/s, p50 {values['p50_ms']:.2f} ms, p99 {values['p99_ms']:.2f} ms",
+                f"{values['rps']:.0f} req/s, p50 {values['p50_ms']:.2f} ms, p99 {values['p99_ms']:.2f} ms{cpu}",
             )
         else:
             figure.row(name, f"{values['messages_per_s']:.0f} messages/s")
     ratios = {}
-    for name in ("appliance proxy, API key", "appliance proxy, project token"):
+    for name in PROXIES:
         mine = results[name]
         ratios[name] = {
-            "rps_vs_plain_nginx": mine["rps"] / plain["rps"],
-            "p99_vs_plain_nginx": mine["p99_ms"] / plain["p99_ms"],
+            "rps_vs_plain_nginx": mine["rps_vs_plain"],
+            "p99_vs_plain_nginx": mine["p99_vs_plain"],
             "rps_vs_straight": mine["rps"] / direct["rps"],
         }
         figure.row(

@@ -1,10 +1,9 @@
--- The routing decision for a /proxy or /computer request (access phase): who may pass, and to which
--- upstream. The gateway decides (GET /internal/proxy-auth, a subrequest over the keepalive pool to it);
--- a decision is kept 2 s per route and credential (nginx makes the key, $rcoder_key) in the shared dict
--- `routes` (never one that sets a cookie), and the gateway empties the dict when a container goes or is
--- paused, so that a kept decision never sends bytes to whoever has that address next. balancer.lua then
--- connects to the upstream. (Each call into nginx costs here: this code runs once per request, so LuaJIT
--- interprets it rather than compiling it.)
+-- The routing decision for a /proxy or /computer request whose decision known.lua did not find kept
+-- (access phase): who may pass, and to which upstream. The gateway decides (GET /internal/proxy-auth,
+-- a subrequest over the keepalive pool to it); a decision is kept 2 s per route and credential (nginx
+-- makes the key, $rcoder_key) in the shared dict `routes` (never one that sets a cookie), and the
+-- gateway empties the dict when a container goes or is paused, so that a kept decision never sends
+-- bytes to whoever has that address next. balancer.lua then connects to the upstream.
 local routes = ngx.shared.routes
 local var = ngx.var
 local KEEP_SECONDS = 2
@@ -50,12 +49,15 @@ if decision == nil then
   end
 end
 
-local upstream, path, cookie = decision:match("^([^\n]*)\n([^\n]*)\n(.*)$")
-local host, port = upstream:match("^%[?([^%]]+)%]?:(%d+)$")
-if host == nil then
-  ngx.log(ngx.ERR, "the gateway's routing decision named no upstream: ", upstream)
+local peer = require("peers").parse(decision)
+if peer == nil then
+  ngx.log(ngx.ERR, "the gateway's routing decision named no upstream: ", decision)
   return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
 end
-ngx.ctx.upstream_host, ngx.ctx.upstream_port = host, tonumber(port)
-var.rcoder_path = path
-var.rcoder_cookie = cookie
+ngx.ctx.peer = peer
+if peer.path ~= "" then
+  var.rcoder_target = peer.path
+end
+if peer.cookie ~= "" then
+  var.rcoder_cookie = peer.cookie
+end

@@ -1,10 +1,9 @@
 """The proxy's control plane: tokens for previews, and the routing decision nginx asks for each request.
 
-nginx (images/proxy) sends every /proxy/... and /computer/... request to GET /internal/proxy-auth
-first (a Lua subrequest; the answer is then kept for 2 s) and proxies it, itself, to the upstream this
-answers with. Refusals go to
-the gateway's /internal/proxy-error, which answers them in the seed's envelope. Decisions are
-cached by nginx for 2 seconds, so a page's many requests cost one decision.
+nginx (images/proxy) asks GET /internal/proxy-auth (a Lua subrequest) where each /proxy/... and
+/computer/... request may go, keeps the answer 2 seconds per route and credential, so that a page's
+many requests cost one decision, and proxies the request itself. Refusals go to the gateway's
+/internal/proxy-error, which answers them in the seed's envelope.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ else receives that.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -113,6 +115,34 @@ class LimitsConfig:
     starts_per_minute: int = field(default=120, metadata=_between(1, 100_000))
 
 
+EGRESS_POLICIES = ("allow", "allowlist", "none")
+
+
+@dataclass(frozen=True)
+class EgressConfig:
+    """Where agent and desktop containers may open connections beyond this host; the host firewall
+    holds it, outside their reach (appliance/containers/egress.py)."""
+
+    # "allow": anywhere (link-local metadata aside); "allowlist": only `allow`; "none": nowhere.
+    # The default model provider's host stays reachable under each.
+    policy: str = field(
+        default="allow", metadata=_check(lambda v: v in EGRESS_POLICIES, " or ".join(EGRESS_POLICIES))
+    )
+    # IPv4 networks, addresses or host names, comma-separated; names are resolved by the gateway, and
+    # again every refresh_seconds.
+    allow: str = field(
+        default="",
+        metadata=_check(
+            lambda v: all(_destination(part) for part in _items(v)), "IPv4 networks, addresses or host names"
+        ),
+    )
+    refresh_seconds: int = field(default=60, metadata=_between(1, 86400))
+
+    @property
+    def destinations(self) -> tuple[str, ...]:
+        return _items(self.allow)
+
+
 @dataclass(frozen=True)
 class ApiKeyAuthConfig:
     enabled: bool = False
@@ -152,6 +182,19 @@ def _ports(text: str) -> tuple[int, ...] | None:
     if not all(part.isdigit() and 1 <= int(part) <= 65535 for part in parts):
         return None
     return tuple(int(part) for part in parts)
+
+
+def _items(text: str) -> tuple[str, ...]:
+    """ "a, b" → ("a", "b")."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _destination(text: str) -> bool:
+    """An IPv4 network or address, or a host name."""
+    with contextlib.suppress(ValueError):
+        ipaddress.IPv4Network(text, strict=False)
+        return True
+    return re.fullmatch(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+", text) is not None
 
 
 def _port_range(text: str) -> tuple[int, int] | None:
@@ -250,6 +293,7 @@ class Config:
     cleanup_config: CleanupConfig = field(default_factory=CleanupConfig)
     warm_pool: WarmPoolConfig = field(default_factory=WarmPoolConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    egress: EgressConfig = field(default_factory=EgressConfig)
     api_key_auth: ApiKeyAuthConfig = field(default_factory=ApiKeyAuthConfig)
     proxy_config: ProxyConfig = field(default_factory=ProxyConfig)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from appliance.config import Config, read_api_key, read_secret
 from appliance.containers import labels
 from appliance.containers.cleanup import Cleanup
 from appliance.containers.docker_engine import DockerEngine
+from appliance.containers.egress import EgressPolicy, follow
 from appliance.containers.engine import Bounds, Engine
 from appliance.containers.firewall import Firewall, FirewallError
 from appliance.containers.lifecycle import Lifecycle
@@ -133,16 +135,28 @@ class Gateway:
         )
 
     async def _isolate(self, bridges: list[str]) -> str | None:
-        """Install the host firewall for the stack's bridges; what went wrong, if it could not be."""
+        """Install the host firewall for the stack's bridges, with the egress policy; what went wrong,
+        if it could not be."""
         if not self.config.docker_config.host_firewall:
             log.warning("host_firewall is off: agent and desktop containers can reach this host's services")
             return None
+        docker = self.config.docker_config
+        firewall = Firewall(docker.stack)
+        policy = EgressPolicy.of(self.config)
+
+        async def apply(networks: Sequence[str] | None) -> None:
+            await firewall.install(bridges, docker.open_ports, networks)
+
         try:
-            docker = self.config.docker_config
-            await Firewall(docker.stack).install(bridges, docker.open_ports)
+            networks = await policy.networks()
+            await apply(networks)
         except FirewallError as exc:
             log.error("cannot isolate containers from the host, so none will be started: %s", exc)
             return str(exc)
+        log.info("egress policy %s: %s", policy.policy, "anywhere" if networks is None else list(networks))
+        if networks is not None and policy.names:
+            every = self.config.egress.refresh_seconds
+            self.tasks.append(asyncio.create_task(follow(policy, apply, every, networks), name="egress"))
         return None
 
     async def close(self) -> None:

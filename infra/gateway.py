@@ -58,16 +58,16 @@ def environment(settings: Settings, networks: Networks, images: Images) -> dict[
         "RCODER_MAX_CONTAINERS": str(settings.max_containers),
         "RCODER_CHATS_PER_MINUTE": str(settings.chats_per_minute),
         "RCODER_STARTS_PER_MINUTE": str(settings.starts_per_minute),
+        "RCODER_EGRESS_POLICY": settings.egress_policy,
+        "RCODER_EGRESS_ALLOW": settings.egress_allow,
+        "RCODER_EGRESS_REFRESH_SECONDS": str(settings.egress_refresh_seconds),
+        "RCODER_MODEL_PROVIDER_ID": provider.id,
+        "RCODER_MODEL_PROVIDER_BASE_URL": provider.base_url,
+        "RCODER_MODEL_PROVIDER_MODEL": provider.model,
+        "RCODER_MODEL_PROVIDER_PROTOCOL": provider.protocol,
     }
     if settings.otlp_endpoint:
         variables["OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.otlp_endpoint
-    if provider.id:
-        variables |= {
-            "RCODER_MODEL_PROVIDER_ID": provider.id,
-            "RCODER_MODEL_PROVIDER_BASE_URL": provider.base_url,
-            "RCODER_MODEL_PROVIDER_MODEL": provider.model,
-            "RCODER_MODEL_PROVIDER_PROTOCOL": provider.protocol,
-        }
     return variables
 
 

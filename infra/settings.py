@@ -54,6 +54,9 @@ class Settings:
     max_containers: int = 100
     chats_per_minute: int = 60
     starts_per_minute: int = 120
+    egress_policy: str = "allow"  # allow, allowlist or none
+    egress_allow: str = ""  # IPv4 networks, addresses or host names, comma-separated
+    egress_refresh_seconds: int = 60  # host names in egress_allow are resolved again this often
     log_level: str = "INFO"
     otlp_endpoint: str = ""
     docker_host: str = ""  # unix:///var/run/docker.sock (default) or ssh://user@host
@@ -99,6 +102,9 @@ class Settings:
             max_containers=config.get_int("maxContainers", defaults.max_containers),
             chats_per_minute=config.get_int("chatsPerMinute", defaults.chats_per_minute),
             starts_per_minute=config.get_int("startsPerMinute", defaults.starts_per_minute),
+            egress_policy=config.get("egressPolicy") or defaults.egress_policy,
+            egress_allow=config.get("egressAllow") or defaults.egress_allow,
+            egress_refresh_seconds=config.get_int("egressRefreshSeconds", defaults.egress_refresh_seconds),
             log_level=config.get("logLevel") or defaults.log_level,
             otlp_endpoint=config.get("otlpEndpoint") or "",
             docker_host=config.get("dockerHost") or "",
@@ -119,6 +125,10 @@ class Settings:
             raise ValueError(f"{', '.join(ports)} must differ: they all listen on the host")
         if self.docker_host and not self.docker_host.startswith(("unix://", "ssh://", "tcp://")):
             raise ValueError(f"rcoder:dockerHost must be unix://, ssh:// or tcp://, not {self.docker_host!r}")
+        if self.egress_policy not in ("allow", "allowlist", "none"):
+            raise ValueError(
+                f"rcoder:egressPolicy must be allow, allowlist or none, not {self.egress_policy!r}"
+            )
         if self.registry_password is not None and not self.registry:
             raise ValueError("rcoder:registryPassword is set but rcoder:registry is not")
 

@@ -7,11 +7,14 @@ comes first. For each bridge of the stack:
 - INPUT: only replies to connections the host opened (the gateway's gRPC calls, the proxy's previews)
   come in, and new connections to the ports the operator opened (e.g. a model server on the host);
   every other new connection from a container to the host is rejected, whatever the address or port.
-- DOCKER-USER: link-local addresses (169.254.0.0/16, where clouds serve instance metadata) are rejected.
+- DOCKER-USER: link-local addresses (169.254.0.0/16, where clouds serve instance metadata) are rejected;
+  under an egress policy other than "allow" (appliance/containers/egress.py), so is every new
+  connection to anywhere but the allowed networks.
 
 The rules live in two chains of the stack's own, so installing is idempotent and removing takes them
 all. A chain whose rules are already the wanted ones (a digest in their first rule's comment says so) is
-left as it is, so a restarting gateway never opens a gap. `rcoder-firewall install|remove` does the same from the command line (`make down` removes them).
+left as it is, so a restarting gateway never opens a gap; a chain whose rules change is replaced in one
+iptables-restore transaction, so that it is never seen empty. `rcoder-firewall install|remove` does the same from the command line (`make down` removes them).
 """
 
 from __future__ import annotations
@@ -58,8 +61,18 @@ def input_rules(chain: str, open_ports: Sequence[int] = ()) -> list[list[str]]:
     ]
 
 
-def forward_rules(chain: str) -> list[list[str]]:
-    return [["-A", chain, "-d", network, "-j", "REJECT"] for network in METADATA_NETWORKS]
+def forward_rules(chain: str, egress: Sequence[str] | None = None) -> list[list[str]]:
+    """Beyond the host: never link-local; with `egress` (CIDRs), new connections only to those."""
+    metadata = [["-A", chain, "-d", network, "-j", "REJECT"] for network in METADATA_NETWORKS]
+    if egress is None:
+        return metadata
+    return [
+        ["-A", chain, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"],
+        *metadata,
+        *(["-A", chain, "-d", network, "-j", "RETURN"] for network in egress),
+        ["-A", chain, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
+        ["-A", chain, "-j", "REJECT", "--reject-with", "icmp-net-prohibited"],
+    ]
 
 
 class Firewall:
@@ -93,12 +106,15 @@ class Firewall:
             "(and CAP_NET_RAW for iptables-legacy) on the host's network"
         )
 
-    async def install(self, bridges: Sequence[str], open_ports: Sequence[int] = ()) -> None:
+    async def install(
+        self, bridges: Sequence[str], open_ports: Sequence[int] = (), egress: Sequence[str] | None = None
+    ) -> None:
         """Make the rules for exactly these bridge interfaces hold (idempotent); `open_ports`: the host's
-        TCP ports containers may connect to."""
+        TCP ports containers may connect to; `egress`: the only networks beyond the host they may
+        connect to (None: any)."""
         for chain, rules in (
             (self.chains.input, input_rules(self.chains.input, open_ports)),
-            (self.chains.forward, forward_rules(self.chains.forward)),
+            (self.chains.forward, forward_rules(self.chains.forward, egress)),
         ):
             await self._ensure_chain(chain, rules)
         for parent, chain in (("INPUT", self.chains.input), ("DOCKER-USER", self.chains.forward)):
@@ -116,13 +132,19 @@ class Firewall:
         code, listing = await self._iptables("-S", chain, check=False)
         if code == 0 and mark in listing:
             return
-        if code != 0:
-            await self._iptables("-N", chain)
-        await self._iptables("-F", chain)
+        # Declaring the chain in a --noflush restore creates it or empties it, in the same transaction
+        # as its new rules.
         first, *rest = rules
-        await self._iptables(*first, "-m", "comment", "--comment", mark)
-        for rule in rest:
-            await self._iptables(*rule)
+        lines = [
+            "*filter",
+            f":{chain} - [0:0]",
+            " ".join([*first, "-m", "comment", "--comment", mark]),
+            *(" ".join(rule) for rule in rest),
+            "COMMIT",
+        ]
+        code, text = await _run(f"{self._command}-restore", "--noflush", stdin="\n".join(lines) + "\n")
+        if code != 0:
+            raise FirewallError(f"{self._command}-restore could not replace chain {chain}: {text}")
 
     async def remove(self) -> None:
         """Take every rule and chain of the stack away (nothing installed is not an error)."""
@@ -150,12 +172,18 @@ class Firewall:
                 await self._iptables("-D", parent, *rule)
 
 
-async def _run(command: str, *args: str) -> tuple[int, str]:
+async def _run(command: str, *args: str, stdin: str | None = None) -> tuple[int, str]:
     """Run iptables (waiting up to 5 s for its lock); its exit code and output."""
     process = await asyncio.create_subprocess_exec(
-        command, "-w", "5", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        command,
+        "-w",
+        "5",
+        *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else None,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await process.communicate()
+    output, _ = await process.communicate(stdin.encode() if stdin is not None else None)
     return process.returncode or 0, output.decode(errors="replace").strip()
 
 

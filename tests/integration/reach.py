@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
+from collections.abc import Iterator
+
+from tests.stack import image
 
 # Runs inside the container: try each (host, port) once, in parallel; print what happened to each.
 PROBE = """
@@ -62,3 +66,19 @@ def reach(container, targets: list[tuple[str, int]], timeout: float = 2.0) -> di
 
 def opened(outcomes: dict[tuple[str, int], str]) -> list[str]:
     return [f"{host}:{port}" for (host, port), outcome in outcomes.items() if outcome == "open"]
+
+
+@contextlib.contextmanager
+def outsider(engine, stack: str) -> Iterator:
+    """A container of the agent image on Docker's default bridge, outside the appliance's networks."""
+    container = engine.containers.run(
+        image("agent"),
+        ["sleep", "120"],
+        detach=True,
+        network="bridge",
+        labels={"rcoder.stack": stack, "rcoder.kind": "test-outsider"},
+    )
+    try:
+        yield container
+    finally:
+        container.remove(force=True)

@@ -10,7 +10,6 @@ the appliance's rules the attack works, so the test can fail.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import socket
 from collections.abc import Iterator
@@ -20,8 +19,8 @@ import httpx
 import pytest
 
 from tests.integration.conftest import chat, project_id
-from tests.integration.reach import host_addresses, host_targets, opened, reach
-from tests.stack import agent_containers, image, run_appliance
+from tests.integration.reach import host_addresses, host_targets, opened, outsider, reach
+from tests.stack import agent_containers, run_appliance
 
 pytestmark = pytest.mark.engine
 
@@ -50,22 +49,6 @@ def bridge_gateway(engine) -> str:
     """The host's address on Docker's default bridge (docker0)."""
     bridge = engine.networks.get("bridge").attrs["Options"]["com.docker.network.bridge.name"]
     return host_addresses(bridge)[0]
-
-
-@contextlib.contextmanager
-def outsider(engine, stack: str) -> Iterator:
-    """A container of the agent image on Docker's default bridge, outside the appliance's networks."""
-    container = engine.containers.run(
-        image("agent"),
-        ["sleep", "120"],
-        detach=True,
-        network="bridge",
-        labels={"rcoder.stack": stack, "rcoder.kind": "test-outsider"},
-    )
-    try:
-        yield container
-    finally:
-        container.remove(force=True)
 
 
 def test_an_agent_container_reaches_nothing_on_the_host(appliance, client, engine, stack, canary):

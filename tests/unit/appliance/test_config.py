@@ -103,6 +103,12 @@ def test_auth_enabled_without_a_key_stops_start_up():
         ({"RCODER_LOG_LEVEL": "LOUD"}, r"log_level must be DEBUG, INFO, WARNING or ERROR"),
         ({"RCODER_STACK": "Bad Stack"}, r"docker_config.stack must be a lowercase name"),
         ({"RCODER_API_KEY_ENABLED": "maybe"}, r"api_key_auth.enabled must be true or false"),
+        ({"RCODER_EGRESS_POLICY": "some"}, r"egress.policy must be allow or allowlist or none"),
+        (
+            {"RCODER_EGRESS_ALLOW": "10.0.0.0/33"},
+            r"egress.allow must be IPv4 networks, addresses or host names",
+        ),
+        ({"RCODER_EGRESS_ALLOW": "pypi.org, not_a name"}, r"egress.allow must be IPv4 networks"),
     ],
 )
 def test_out_of_range_values_are_refused(environ, message):

@@ -263,8 +263,8 @@ def test_make_up_and_the_program_give_the_gateway_the_same_settings(graph):
     program = set(envs(gateway))
 
     quickstart = set(compose["services"]["gateway"]["environment"])
-    # make up passes the key in the environment (a local quickstart); the program as a secret file.
-    assert quickstart - {"RCODER_API_KEY"} <= program
+    # make up passes the keys in the environment (a local quickstart); the program as secret files.
+    assert quickstart - {"RCODER_API_KEY", "RCODER_MODEL_PROVIDER_API_KEY"} <= program
     assert program - quickstart <= {
         "RCODER_API_KEY_FILE",
         "RCODER_MODEL_PROVIDER_API_KEY_FILE",

@@ -12,6 +12,7 @@ renders them all in the seed's envelope.
     ├── TooManyRequests          429 TOO_MANY_REQUESTS (a rate or container limit; with Retry-After)
     ├── EngineUnavailable        503 SERVICE_UNAVAILABLE (Docker engine)
     │   └── IsolationUnavailable 503 SERVICE_UNAVAILABLE (the host firewall is not in place)
+    ├── StateUnavailable         503 SERVICE_UNAVAILABLE (the state volume is full or read-only)
     ├── RunnerUnavailable        503 GRPC_ERROR (the container's runner)
     └── ContainerFailed          502 CONTAINER_ERROR (the container did not start)
 """
@@ -83,6 +84,13 @@ class EngineUnavailable(ApplianceError):
 
 class IsolationUnavailable(EngineUnavailable):
     """Containers would not be isolated from the host, so none is started."""
+
+
+class StateUnavailable(ApplianceError):
+    """The gateway cannot write its state, so it takes no new work (what runs goes on)."""
+
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
 
 
 class RunnerUnavailable(ApplianceError):

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from appliance.errors import ApplianceError, RunnerUnavailable, SessionNotFound
 from appliance.runner_client import RunnerClient
-from appliance.store import SessionState, Store
+from appliance.store import UNWRITABLE, SessionState, Store
 from rcoder_rpc import agent_pb2
 from rcoder_rpc.contract import PROMPT_END, PROMPT_START
 
@@ -269,6 +269,8 @@ class EventHub:
             await asyncio.sleep(FLUSH_SECONDS)
             try:
                 await self.flush()
+            except UNWRITABLE:
+                pass  # the store has said why; the events stay here until they are written
             except Exception:
                 log.exception("writing the event log failed; retrying")
 

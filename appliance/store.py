@@ -7,6 +7,7 @@ query runs on one dedicated thread, which also keeps the event loop free.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from appliance.errors import StateUnavailable
 from appliance.projects import ProjectRef
 from rcoder_rpc import agent_pb2
 
@@ -25,6 +27,10 @@ T = TypeVar("T")
 Write = Callable[[duckdb.DuckDBPyConnection], Any]
 # How long a deferred write may wait for the store's next job before it is run on its own.
 WRITE_BEHIND_SECONDS = 0.05
+# While the state cannot be written (volume full or read-only), how often deferred writes are tried again.
+RETRY_SECONDS = 1.0
+# What a write that the file system refused raises (a full or read-only volume, lost permissions).
+UNWRITABLE = (duckdb.IOException, duckdb.TransactionException, duckdb.PermissionException, OSError)
 log = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -166,21 +172,71 @@ class Store:
         self._behind: list[Write] = []
         self._flush_behind: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
+        # Why the state cannot be written now (None: it can). Set by a refused write, cleared by the
+        # next write that succeeds; the gateway takes no new work meanwhile (require_writable).
+        self.problem: str | None = None
+        # Opened read-only, because the state could not be opened for writing: restart to write again.
+        self.read_only = False
+
+    def require_writable(self) -> None:
+        if self.problem is not None:
+            raise StateUnavailable(
+                f"the gateway cannot write its state ({self.problem}); it takes no new work until it can. "
+                "Running turns go on and their events are kept in memory; free space on (or remount) "
+                "the state volume"
+            )
 
     async def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """Run `fn` on the store's thread, after every write deferred before it."""
+        """Run `fn` on the store's thread, after every write deferred before it. Deferred writes the
+        file system refuses are kept, in order, and tried again."""
         behind, self._behind = self._behind, []
+        loop = asyncio.get_running_loop()
 
         def job() -> T:
             con = self._connection()
-            for write in behind:
+            for done, write in enumerate(behind):
                 try:
                     write(con)
+                except UNWRITABLE as exc:
+                    loop.call_soon_threadsafe(self._retain, behind[done:], exc)
+                    break
                 except Exception:
                     log.exception("a deferred write of the state failed")
+            else:
+                if behind:
+                    loop.call_soon_threadsafe(self._writable)
             return fn(con)
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        return await loop.run_in_executor(self._executor, job)
+
+    async def _write(self, fn: Write) -> None:
+        """Run a write; one the file system refuses marks the state unwritable, and raises. On a store
+        opened read-only, writes are skipped (the problem is known, and no new work comes)."""
+        if self.read_only:
+            return
+        try:
+            await self._run(fn)
+        except UNWRITABLE as exc:
+            self._unwritable(exc)
+            raise
+        self._writable()
+
+    def _retain(self, writes: list[Write], exc: BaseException) -> None:
+        self._behind[:0] = writes
+        self._unwritable(exc)
+        if self._flush_behind is None:
+            self._flush_behind = asyncio.get_running_loop().call_later(RETRY_SECONDS, self._write_behind)
+
+    def _unwritable(self, exc: BaseException) -> None:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if self.problem is None:
+            log.error("the state cannot be written, so no new work is taken: %s", problem)
+        self.problem = problem
+
+    def _writable(self) -> None:
+        if self.problem is not None:
+            log.info("the state can be written again; new work is taken")
+        self.problem = None
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -188,17 +244,35 @@ class Store:
         return self._con
 
     async def open(self) -> None:
-        def open_() -> None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._con = duckdb.connect(str(self.path))
-            self._con.execute(SCHEMA)
+        """Open the state; one that cannot be written is opened read-only (or empty, if it does not
+        exist yet), so that the gateway serves what it holds and takes no new work."""
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, open_)
+        def open_() -> BaseException | None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._con = duckdb.connect(str(self.path))
+                self._con.execute(SCHEMA)
+            except UNWRITABLE as exc:
+                if self.path.exists():
+                    self._con = duckdb.connect(str(self.path), read_only=True)
+                else:
+                    self._con = duckdb.connect(":memory:")
+                    self._con.execute(SCHEMA)
+                return exc
+            return None
+
+        refused = await asyncio.get_running_loop().run_in_executor(self._executor, open_)
+        if refused is not None:
+            self.read_only = True
+            self._unwritable(refused)
+            self.problem = f"{self.problem}; opened read-only: restart the gateway once the volume can be written"
 
     def defer(self, write: Write) -> None:
         """Write behind: `write` runs with the store's next job, or on its own WRITE_BEHIND_SECONDS
         from now, so never on the path of the request that made it, yet before every query made after
         it (in order); a failure is logged."""
+        if self.read_only:
+            return
         self._behind.append(write)
         if self._flush_behind is None:
             self._flush_behind = asyncio.get_running_loop().call_later(
@@ -221,7 +295,9 @@ class Store:
 
         def close_() -> None:
             if self._con is not None:
-                self._con.execute("CHECKPOINT")
+                if not self.read_only:
+                    with contextlib.suppress(*UNWRITABLE):  # a full volume: the WAL keeps it all
+                        self._con.execute("CHECKPOINT")
                 self._con.close()
                 self._con = None
 
@@ -229,11 +305,11 @@ class Store:
         self._executor.shutdown()
 
     async def touch_project(self, ref: ProjectRef) -> None:
-        await self._run(project_touched(ref))
+        await self._write(project_touched(ref))
 
     async def ensure_project(self, project_id: str) -> None:
         """Record a project found on the engine (adopted) without counting it as activity."""
-        await self._run(
+        await self._write(
             lambda con: con.execute(
                 "INSERT INTO projects (project_id) VALUES (?) ON CONFLICT (project_id) DO NOTHING",
                 [project_id],
@@ -274,7 +350,7 @@ class Store:
         return ProjectRow(*columns, model_provider=json.loads(provider) if provider else None)
 
     async def record_session(self, session_id: str, key: str) -> None:
-        await self._run(session_recorded(session_id, key))
+        await self._write(session_recorded(session_id, key))
 
     async def record_container(self, container: dict[str, Any]) -> None:
         def record(con: duckdb.DuckDBPyConnection) -> None:
@@ -290,10 +366,10 @@ class Store:
                     [container["container_id"], container["project_id"]],
                 )
 
-        await self._run(record)
+        await self._write(record)
 
     async def bind_workspace(self, key: str, volume: str) -> None:
-        await self._run(
+        await self._write(
             lambda con: con.execute(
                 "INSERT INTO workspaces VALUES (?, ?) ON CONFLICT (project_id) DO UPDATE SET volume = excluded.volume",
                 [key, volume],
@@ -312,7 +388,7 @@ class Store:
             con.execute("UPDATE containers SET removed_at = now() WHERE container_id = ?", [container_id])
             con.execute("UPDATE projects SET container_id = NULL WHERE container_id = ?", [container_id])
 
-        await self._run(record)
+        await self._write(record)
 
     async def session_state(self, session_id: str) -> SessionState | None:
         row = await self._run(
@@ -381,10 +457,12 @@ class Store:
                     )
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                # A failed COMMIT has ended the transaction already.
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
                 raise
 
-        await self._run(write)
+        await self._write(write)
 
     async def events_after(self, session_id: str, sequence: int, limit: int) -> list[agent_pb2.ProgressEvent]:
         rows = await self._run(

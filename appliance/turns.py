@@ -66,6 +66,7 @@ class Turns:
         Without a session_id the conversation continues in the project's latest session (as in the seed).
         What is recorded of the chat is written behind it: no disk write holds up the turn's start.
         """
+        self._store.require_writable()
         self._chats.take(ref.key)
         self._store.defer(project_touched(ref))
         workload = self._lifecycle.serving(ref)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,9 +85,19 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appliance]:
-    """An appliance of its own (gateway, network, state) under a fresh stack; removed afterwards."""
+def run_appliance(
+    engine: docker.DockerClient, state_options: dict[str, str] | None = None, **settings: str
+) -> Iterator[Appliance]:
+    """An appliance of its own (gateway, network, state) under a fresh stack; removed afterwards.
+    `state_options`: the state volume's driver options (e.g. a file system of its own; a compose
+    override, kept beside the stack's name in the temporary directory while it runs)."""
     stack = f"test{uuid.uuid4().hex[:8]}"
+    compose_files = [str(COMPOSE_FILE)]
+    override = Path(tempfile.gettempdir()) / f"rcoder-{stack}-state.yml"
+    if state_options is not None:
+        volumes = {"state": {"driver_opts": state_options}}
+        override.write_text(json.dumps({"version": "3.5", "volumes": volumes}))
+        compose_files.append(str(override))
     api_key = secrets.token_urlsafe(24)
     environment = {
         "RCODER_STACK": stack,
@@ -100,7 +112,7 @@ def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appl
     with _environment(environment):
         try:
             with get_docker_services(
-                "docker-compose", COMPOSE_FILE, f"rcoder-{stack}", ["up -d"], ["down -v --remove-orphans"]
+                "docker-compose", compose_files, f"rcoder-{stack}", ["up -d"], ["down -v --remove-orphans"]
             ) as services:
                 try:
                     url = f"http://127.0.0.1:{proxy_port}"
@@ -116,6 +128,7 @@ def run_appliance(engine: docker.DockerClient, **settings: str) -> Iterator[Appl
                             print(f"removing container {container.name}")
                             container.remove(force=True)
         finally:
+            override.unlink(missing_ok=True)
             # Whatever is left: everything, when `up` itself failed half-way.
             for container in engine.containers.list(all=True, filters={"label": f"rcoder.stack={stack}"}):
                 print(f"removing container {container.name}")

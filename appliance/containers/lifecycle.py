@@ -212,7 +212,9 @@ class Lifecycle:
             return running, True
 
     async def _admit(self) -> None:
-        """Refuse a new container beyond the stack's limits: starts per minute, containers at once."""
+        """Refuse a new container while the state cannot be written, or beyond the stack's limits:
+        starts per minute, containers at once."""
+        self._store.require_writable()
         self._starts.take("stack")
         running = len(await self.containers()) + self._starting
         if running >= self._max_containers:

@@ -27,9 +27,12 @@ class ErrorReply(Envelope):
 
 
 class Health(BaseModel):
-    status: Literal["healthy"]
+    status: Literal["healthy", "degraded"] = Field(
+        description="degraded: the gateway answers and serves what runs, but takes no new work (see problem)"
+    )
     timestamp: str
     service: str
+    problem: str | None = Field(default=None, description="why the gateway is degraded")
 
 
 class ChatData(BaseModel):

@@ -1,12 +1,14 @@
-"""GET /health: the gateway answers (no dependency is checked, so that it stays cheap and unauthenticated)."""
+"""GET /health: the gateway answers (no dependency is checked, so that it stays cheap and unauthenticated);
+"degraded" when it knows it cannot take new work (its state cannot be written)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sanic import Blueprint, Request, json
+from sanic import Blueprint, json
 from sanic_ext import openapi
 
+from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body
 from appliance.http.replies import Health, data
 
@@ -20,6 +22,12 @@ bp = Blueprint("health")
     secured={},
     tag="health",
 )
-async def health(request: Request):
-    reply = Health(status="healthy", timestamp=datetime.now(UTC).isoformat(), service="rcoder-ai-service")
+async def health(request: GatewayRequest):
+    problem = request.app.ctx.store.problem
+    reply = Health(
+        status="degraded" if problem else "healthy",
+        timestamp=datetime.now(UTC).isoformat(),
+        service="rcoder-ai-service",
+        problem=problem,
+    )
     return json(data(reply))

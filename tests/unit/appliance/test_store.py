@@ -1,13 +1,16 @@
 """appliance/store.py on a real DuckDB file: projects of different users stay apart, a desktop's
-activity is that of its user's projects, and deferred writes are never overtaken."""
+activity is that of its user's projects, deferred writes are never overtaken, and a state the file
+system refuses to write stops new work until it can be written again."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 
+import duckdb
 import pytest
 
+from appliance.errors import StateUnavailable
 from appliance.projects import ProjectRef
 from appliance.store import WRITE_BEHIND_SECONDS, SessionState, Store, project_touched, session_recorded
 
@@ -106,3 +109,26 @@ async def test_a_failing_deferred_write_is_logged_and_does_not_fail_the_next_que
 
     assert (await store.project("after")) is not None
     assert "a deferred write of the state failed" in caplog.text
+
+
+async def test_a_refused_deferred_write_is_kept_in_order_and_the_state_is_unwritable_until_it_succeeds(store):
+    refusals = [duckdb.IOException('Could not write file "state.wal": No space left on device')]
+
+    def refused_once(con) -> None:
+        if refusals:
+            raise refusals.pop()
+        con.execute("INSERT INTO projects (project_id) VALUES ('first')")
+
+    store.defer(refused_once)
+    store.defer(project_touched(ProjectRef("second")))
+    await store.project("anything")  # runs the deferred writes: the first is refused
+    await asyncio.sleep(0)  # the store hears of it on the event loop
+    assert store.problem is not None and "No space left on device" in store.problem
+    with pytest.raises(StateUnavailable, match=r"cannot write its state .*No space left on device"):
+        store.require_writable()
+
+    # Tried again (in order: "second" is not written before "first").
+    assert await store.project("first") is not None and await store.project("second") is not None
+    await asyncio.sleep(0)
+    assert store.problem is None
+    store.require_writable()

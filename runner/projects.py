@@ -51,12 +51,18 @@ class Project:
     def busy(self) -> bool:
         return any(session.busy for session in self.sessions.values())
 
-    async def stop_agent(self) -> None:
+    async def stop_agent(self, error: str | None = None) -> None:
+        """Stop the agent; its running turns end as cancelled, or with `error` when it is not the
+        user's doing (the runner shutting down)."""
         for session in self.sessions.values():
-            await session.close()
+            await session.close(error)
         if self.agent is not None:
             await self.agent.close()
         self.agent = None
+
+
+# How a turn ends when the runner shuts down under it (its container stopped, the engine restarting).
+SHUTDOWN = "the runner shut down during the turn (its container was stopped)"
 
 
 class Projects:
@@ -225,4 +231,4 @@ class Projects:
         if (spare := await self._take_spare(self._spare[0] if self._spare else "")) is not None:
             await spare.close()
         for project in self._projects.values():
-            await project.stop_agent()
+            await project.stop_agent(SHUTDOWN)

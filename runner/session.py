@@ -23,6 +23,8 @@ STOP_REASON_DESCRIPTIONS = {
     "refusal": "The agent refused to continue.",
     "cancelled": "The turn was cancelled.",
 }
+# How a turn ends when its agent is stopped under it.
+STOPPED = "The turn was stopped with its agent."
 
 
 def _camel(stop_reason: str) -> str:
@@ -80,7 +82,7 @@ class Session:
         except ConnectionError as exc:
             await self._end_with_error(-32603, f"the agent process ended during the turn ({exc})")
         except asyncio.CancelledError:
-            await self._end("cancelled", "The turn was stopped with its agent.")
+            await self._end("cancelled", STOPPED)
             raise
         except Exception as exc:
             log.exception("turn of session %s failed", self.id)
@@ -101,11 +103,16 @@ class Session:
             await self._end("cancelled", f"The agent did not stop within {grace:g} s; the turn was ended.")
         return True
 
-    async def close(self) -> None:
+    async def close(self, error: str | None = None) -> None:
+        """Stop the running turn: it ends as cancelled, or with `error` (a failure, not a choice)."""
+        if error is not None:
+            await self._end_with_error(-32603, error)
         if self._turn is not None and not self._turn.done():
             self._turn.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._turn
+        # A turn cancelled before it ran a step had no chance to end itself.
+        await self._end("cancelled", STOPPED)
 
     async def _end(self, stop_reason: str, description: str) -> None:
         if self.busy:

@@ -1,4 +1,5 @@
-"""Suite-wide rules: in CI (CI=true) a skipped test is a failure, so an integration test cannot quietly not run."""
+"""Suite-wide rules: in CI (CI=true) a skipped test is a failure, so an integration test cannot quietly
+not run; a test that restarts the Docker engine runs after every other."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import os
 import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked engine_restart stop every container on the engine: they go last."""
+    items.sort(key=lambda item: item.get_closest_marker("engine_restart") is not None)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -102,3 +102,17 @@ async def test_an_agent_that_fails_ends_the_turn_with_one_error(failure, code, m
 
     assert [sub for sub, _ in seen] == ["prompt_start", "error"]
     assert seen[-1][1]["code"] == code and message in seen[-1][1]["message"]
+
+
+async def test_closing_ends_a_turn_as_cancelled_or_with_the_error_it_is_given():
+    stopped = Session("s1", "p1", Agent())
+    await stopped.start_turn([], None)
+    await stopped.close()
+    assert [sub for sub, _ in await asyncio.wait_for(events(stopped), 5)][-1] == "cancelled"
+
+    shut_down = Session("s2", "p1", Agent())
+    await shut_down.start_turn([], None)
+    await shut_down.close("the runner shut down during the turn")
+    seen = await asyncio.wait_for(events(shut_down), 5)
+    assert [sub for sub, _ in seen] == ["prompt_start", "error"], "one terminal event, the error"
+    assert seen[-1][1]["message"] == "the runner shut down during the turn"

@@ -265,7 +265,9 @@ class Store:
         if refused is not None:
             self.read_only = True
             self._unwritable(refused)
-            self.problem = f"{self.problem}; opened read-only: restart the gateway once the volume can be written"
+            self.problem = (
+                f"{self.problem}; opened read-only: restart the gateway once the volume can be written"
+            )
 
     def defer(self, write: Write) -> None:
         """Write behind: `write` runs with the store's next job, or on its own WRITE_BEHIND_SECONDS

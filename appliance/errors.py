@@ -9,6 +9,7 @@ renders them all in the seed's envelope.
     │   ├── SessionNotFound      404 SESSION_NOT_FOUND
     │   └── ProjectNotFound      404 CONTAINER_NOT_FOUND
     ├── Conflict                 409 9010 (the agent is busy)
+    ├── PayloadTooLarge          413 PAYLOAD_TOO_LARGE (a body beyond its route's limit)
     ├── TooManyRequests          429 TOO_MANY_REQUESTS (a rate or container limit; with Retry-After)
     ├── EngineUnavailable        503 SERVICE_UNAVAILABLE (Docker engine)
     │   └── IsolationUnavailable 503 SERVICE_UNAVAILABLE (the host firewall is not in place)
@@ -64,6 +65,12 @@ class ProjectNotFound(NotFound):
 class Conflict(ApplianceError):
     status_code = 409
     code = "9010"
+    quiet = True
+
+
+class PayloadTooLarge(ApplianceError):
+    status_code = 413
+    code = "PAYLOAD_TOO_LARGE"
     quiet = True
 
 

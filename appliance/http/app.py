@@ -8,9 +8,10 @@ from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 
 from appliance import __version__
-from appliance.errors import ApplianceError, TooManyRequests
+from appliance.errors import ApplianceError, PayloadTooLarge, TooManyRequests
 from appliance.gateway import Gateway
 from appliance.http.auth import setup_auth
+from appliance.http.bodies import MAX_BODY_BYTES, body_limit_of
 from appliance.http.console import setup_console
 from appliance.http.context import App
 from appliance.http.docs import setup_docs
@@ -29,11 +30,30 @@ def create_app(gateway: Gateway, name: str = "rcoder") -> App:
     setup_docs(app, version=__version__)
     setup_console(app)
     setup_auth(app, gateway.api_key)
+    setup_body_limits(app)
     setup_lifecycle(app)
     setup_errors(app)
     for blueprint in (health.bp, agent.bp, proxy.bp, computer.bp, computer_agent.bp):
         app.blueprint(blueprint)
     return app
+
+
+def setup_body_limits(app: App) -> None:
+    """Refuse a body beyond its route's limit (bodies.body_limit) with 413; nothing reads more than the
+    largest limit (nginx in front stops larger bodies before they reach the gateway)."""
+    app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
+
+    @app.on_request
+    async def body_limit(request: Request) -> None:
+        if request.route is None:
+            return
+        limit = body_limit_of(request.route.path)
+        declared = request.headers.get("content-length", "")
+        size = int(declared) if declared.isdigit() else len(request.body or b"")
+        if size > limit:
+            raise PayloadTooLarge(
+                f"the request body has {size} bytes; {request.method} /{request.route.path} takes at most {limit}"
+            )
 
 
 def setup_lifecycle(app: App) -> None:

@@ -25,10 +25,20 @@ ID_PATTERN = f"^{ID}$"
 SESSION_ID_PATTERN = f"^{SESSION_ID}$"
 MAX_PROMPT_CHARS = 1_000_000
 MAX_ATTACHMENT_CHARS = 20 * 1024 * 1024
+# The largest body a route takes (bytes): a prompt with its attachments, else a small JSON object.
+CHAT_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_BODY_BYTES = 64 * 1024
+BODY_LIMITS = {"chat": CHAT_BODY_BYTES, "computer/chat": CHAT_BODY_BYTES}
+MAX_BODY_BYTES = max(BODY_LIMITS.values())
 UINT32_MAX = 2**32 - 1
 # Standard Base64 (RFC 4648 section 4), padded, on one line.
 BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 M = TypeVar("M", bound=BaseModel)
+
+
+def body_limit_of(route_path: str) -> int:
+    """The largest body the route (Sanic's path, "chat") takes, in bytes."""
+    return BODY_LIMITS.get(route_path, DEFAULT_BODY_BYTES)
 
 
 def json_number(value: object) -> object:

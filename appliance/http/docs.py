@@ -18,7 +18,7 @@ from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
 from appliance.gateway import Gateway
 from appliance.http.auth import is_exempt
-from appliance.http.bodies import ID_PATTERN, SESSION_ID_PATTERN
+from appliance.http.bodies import ID_PATTERN, SESSION_ID_PATTERN, body_limit_of
 from appliance.http.context import App
 from appliance.http.replies import ErrorReply
 from appliance.http.sse import MAX_EVENT_ID
@@ -96,7 +96,7 @@ def sse_event(data: dict[str, Any]) -> dict[str, Any]:
 
 def finish(spec: dict[str, Any], gateway: Gateway) -> dict[str, Any]:
     """Say in the document exactly what the validators accept, where sanic-ext cannot: each
-    parameter's pattern and bounds, required bodies, the host's resource bounds and the proxy's
+    parameter's pattern and bounds, required bodies and their size limits (413), the host's resource bounds and the proxy's
     ports, the routes that need no API key, and a 204 with no body. sanic-ext labels it 3.0.3, but
     pydantic writes JSON Schema 2020-12 (`{"type": "null"}`), OpenAPI 3.1's dialect: say so."""
     spec["openapi"] = "3.1.0"
@@ -106,6 +106,11 @@ def finish(spec: dict[str, Any], gateway: Gateway) -> dict[str, Any]:
                 parameter["schema"] = PARAMETERS.get(parameter["name"], parameter["schema"])
             if "requestBody" in operation:
                 operation["requestBody"]["required"] = True
+                limit = body_limit_of(path.strip("/"))
+                operation["responses"]["413"] = {
+                    "description": f"the body is larger than this route takes ({limit} bytes)",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorReply"}}},
+                }
             if is_exempt(path):
                 operation["security"] = []
             for status, response in operation["responses"].items():

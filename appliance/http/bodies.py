@@ -26,7 +26,7 @@ SESSION_ID_PATTERN = f"^{SESSION_ID}$"
 MAX_PROMPT_CHARS = 1_000_000
 MAX_ATTACHMENT_CHARS = 20 * 1024 * 1024
 # The largest body a route takes (bytes): a prompt with its attachments, else a small JSON object.
-CHAT_BODY_BYTES = 32 * 1024 * 1024
+CHAT_BODY_BYTES = 50 * 1024 * 1024  # the seed's limit
 DEFAULT_BODY_BYTES = 64 * 1024
 BODY_LIMITS = {"chat": CHAT_BODY_BYTES, "computer/chat": CHAT_BODY_BYTES}
 MAX_BODY_BYTES = max(BODY_LIMITS.values())

@@ -1,5 +1,5 @@
-"""Every route has a body limit: a prompt with attachments up to 32 MiB, anything else 64 KiB. Beyond
-it the answer is 413 PAYLOAD_TOO_LARGE in the envelope, whether the gateway says so (its route's
+"""Every route has a body limit: a prompt with attachments up to 50 MiB (the seed's limit), anything
+else 64 KiB. Beyond it the answer is 413 PAYLOAD_TOO_LARGE in the envelope, whether the gateway says so (its route's
 limit, with or without a Content-Length) or the proxy does (beyond the largest, before the gateway
 reads a byte); the API document says each route's limit."""
 
@@ -56,14 +56,14 @@ def test_a_prompt_with_a_megabyte_attachment_is_taken(client):
 
 
 def test_the_proxy_stops_a_body_beyond_the_largest_limit(client):
-    body = {"prompt": "hello", "project_id": project_id(), "attachments": [attachment(25 * MIB)]}
+    body = {"prompt": "hello", "project_id": project_id(), "attachments": [attachment(40 * MIB)]}
     refused = client.post("/chat", json=body, timeout=60)
     assert too_large(refused), refused.text[:300]
-    assert "32 MiB" in refused.json()["message"]
+    assert "50 MiB" in refused.json()["message"]
 
 
 def test_the_document_gives_each_route_its_limit(client):
     paths = client.get("/api/docs/openapi.json").json()["paths"]
-    assert "33554432 bytes" in paths["/chat"]["post"]["responses"]["413"]["description"]
+    assert "52428800 bytes" in paths["/chat"]["post"]["responses"]["413"]["description"]
     assert "65536 bytes" in paths["/agent/stop"]["post"]["responses"]["413"]["description"]
     assert "413" not in paths["/health"]["get"]["responses"]

@@ -14,6 +14,7 @@ renders them all in the seed's envelope.
     ├── EngineUnavailable        503 SERVICE_UNAVAILABLE (Docker engine)
     │   └── IsolationUnavailable 503 SERVICE_UNAVAILABLE (the host firewall is not in place)
     ├── StateUnavailable         503 SERVICE_UNAVAILABLE (the state volume is full or read-only)
+    ├── ProxyUnavailable         503 SERVICE_UNAVAILABLE (the proxy's control port does not answer)
     ├── RunnerUnavailable        503 GRPC_ERROR (the container's runner)
     └── ContainerFailed          502 CONTAINER_ERROR (the container did not start)
 """
@@ -96,6 +97,11 @@ class IsolationUnavailable(EngineUnavailable):
 class StateUnavailable(ApplianceError):
     """The gateway cannot write its state, so it takes no new work (what runs goes on)."""
 
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+
+
+class ProxyUnavailable(ApplianceError):
     status_code = 503
     code = "SERVICE_UNAVAILABLE"
 

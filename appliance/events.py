@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from appliance import metrics
 from appliance.errors import ApplianceError, RunnerUnavailable, SessionNotFound
 from appliance.runner_client import RunnerClient
 from appliance.store import UNWRITABLE, SessionState, Store
@@ -99,6 +100,11 @@ class EventHub:
                 await self._writer
         await self.flush()
 
+    @property
+    def active_turns(self) -> int:
+        """Turns running now, of the sessions this gateway has looked at since it started."""
+        return sum(1 for feed in self._feeds.values() if feed.state.in_turn)
+
     async def _feed(self, session_id: str) -> Feed | None:
         if session_id not in self._feeds:
             state = await self._store.session_state(session_id)
@@ -164,6 +170,7 @@ class EventHub:
             await self._end_turn(feed, "the agent's event stream ended before the turn did")
 
     async def _record(self, feed: Feed, event: agent_pb2.ProgressEvent) -> None:
+        metrics.EVENTS.inc()
         self._unwritten.append(event)
         self._dirty[feed.state.session_id] = feed.state
         feed.add(event)

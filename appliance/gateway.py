@@ -49,6 +49,8 @@ class Gateway:
     desktops: Desktops
     tokens: Tokens
     router: Router
+    # The proxy's control port: kept routing decisions emptied, counters read.
+    proxy: ProxyRoutes
     pool: WarmPool | None = None
     # What a request may ask for one container: lowered to the host's capacity when the gateway starts.
     bounds: Bounds = field(default_factory=Bounds)
@@ -70,7 +72,8 @@ class Gateway:
         engine = engine or DockerEngine(docker.host, docker.api_timeout_seconds)
         runners = RunnerClient(traced=bool(config.otlp_endpoint))
         lifecycle = Lifecycle(config, engine, runners, store)
-        lifecycle.on_gone = ProxyRoutes(proxy.control_port).forget
+        proxy_routes = ProxyRoutes(proxy.control_port)
+        lifecycle.on_gone = proxy_routes.forget
         pool = None
         if config.warm_pool.size > 0:
             pool = WarmPool(config.warm_pool.size, docker.stack, engine, lifecycle, runners)
@@ -90,6 +93,7 @@ class Gateway:
             desktops=Desktops(config, lifecycle, runners, store, tokens),
             tokens=tokens,
             router=Router(config, tokens, lifecycle),
+            proxy=proxy_routes,
             pool=pool,
         )
 

@@ -12,6 +12,7 @@ from typing import TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from appliance import metrics
 from appliance.errors import (
     ApplianceError,
     BadRequest,
@@ -43,7 +44,9 @@ _ERRORS: dict[grpc.StatusCode, type[ApplianceError]] = {
 }
 
 
-def translate(error: grpc.aio.AioRpcError) -> ApplianceError:
+def translate(error: grpc.aio.AioRpcError, method: str) -> ApplianceError:
+    """The runner's failure as the gateway's error (and counted, by method and code)."""
+    metrics.RUNNER_ERRORS.labels(method, error.code().name).inc()
     cls = _ERRORS.get(error.code(), ApplianceError)
     detail = error.details() or error.code().name
     if cls is RunnerUnavailable:
@@ -51,11 +54,11 @@ def translate(error: grpc.aio.AioRpcError) -> ApplianceError:
     return cls(detail)
 
 
-async def _call(make: Callable[[], Awaitable[T]]) -> T:
+async def _call(method: str, make: Callable[[], Awaitable[T]]) -> T:
     try:
         return await make()
     except grpc.aio.AioRpcError as exc:
-        raise translate(exc) from exc
+        raise translate(exc, method) from exc
 
 
 class RunnerClient:
@@ -105,44 +108,46 @@ class RunnerClient:
                 if response.status != health_pb2.HealthCheckResponse.SERVICE_UNKNOWN:
                     return
         except grpc.aio.AioRpcError as exc:
-            raise translate(exc) from exc
+            raise translate(exc, "Health.Watch") from exc
         finally:
             call.cancel()
         raise RunnerUnavailable(f"the runner at {address} stopped reporting on its prestarted agent")
 
     async def chat(self, address: str, request: agent_pb2.ChatRequest) -> agent_pb2.ChatResponse:
-        return await _call(lambda: self._stub(address).Chat(request, timeout=CALL_TIMEOUT))
+        return await _call("Chat", lambda: self._stub(address).Chat(request, timeout=CALL_TIMEOUT))
 
     async def cancel(self, address: str, project_id: str, session_id: str) -> agent_pb2.CancelResponse:
         request = agent_pb2.CancelRequest(
             project_id=project_id, session_id=session_id, reason="client request"
         )
-        return await _call(lambda: self._stub(address).CancelSession(request, timeout=30.0))
+        return await _call("CancelSession", lambda: self._stub(address).CancelSession(request, timeout=30.0))
 
     async def respond_permission(
         self, address: str, session_id: str, request_id: str, option_id: str
     ) -> None:
         answer = agent_pb2.PermissionAnswer(session_id=session_id, request_id=request_id, option_id=option_id)
-        await _call(lambda: self._stub(address).RespondPermission(answer, timeout=10.0))
+        await _call("RespondPermission", lambda: self._stub(address).RespondPermission(answer, timeout=10.0))
 
     async def status(
         self, address: str, project_id: str, session_id: str = ""
     ) -> agent_pb2.GetStatusResponse:
         request = agent_pb2.GetStatusRequest(project_id=project_id, session_id=session_id)
-        return await _call(lambda: self._stub(address).GetStatus(request, timeout=10.0))
+        return await _call("GetStatus", lambda: self._stub(address).GetStatus(request, timeout=10.0))
 
     async def stop_agent(self, address: str, project_id: str) -> agent_pb2.StopAgentResponse:
         """Stop the project's agent process (its running turn is cancelled first); the container stays."""
         request = agent_pb2.StopAgentRequest(project_id=project_id, reason="client request", force=False)
-        return await _call(lambda: self._stub(address).StopAgent(request, timeout=30.0))
+        return await _call("StopAgent", lambda: self._stub(address).StopAgent(request, timeout=30.0))
 
     async def container_status(self, address: str) -> agent_pb2.GetContainerStatusResponse:
         request = agent_pb2.GetContainerStatusRequest()
-        return await _call(lambda: self._stub(address).GetContainerStatus(request, timeout=10.0))
+        return await _call(
+            "GetContainerStatus", lambda: self._stub(address).GetContainerStatus(request, timeout=10.0)
+        )
 
     async def vnc_status(self, address: str) -> agent_pb2.GetVncStatusResponse:
         request = agent_pb2.GetVncStatusRequest()
-        return await _call(lambda: self._stub(address).GetVncStatus(request, timeout=10.0))
+        return await _call("GetVncStatus", lambda: self._stub(address).GetVncStatus(request, timeout=10.0))
 
     async def subscribe(
         self, address: str, session_id: str, after_sequence: int
@@ -155,7 +160,7 @@ class RunnerClient:
                 try:
                     event = await call.read()
                 except grpc.aio.AioRpcError as exc:
-                    raise translate(exc) from exc
+                    raise translate(exc, "SubscribeProgress") from exc
                 if event is grpc.aio.EOF:
                     return
                 yield event

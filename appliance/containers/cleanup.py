@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance import metrics
 from appliance.config import CleanupConfig
 from appliance.containers.engine import Container
 from appliance.containers.lifecycle import Lifecycle
@@ -105,6 +106,7 @@ class Cleanup:
             if self._config.pause_idle and not expired:
                 if await self._lifecycle.pause(workload, candidate.seen_at):
                     done.append(f"paused {workload.kind} {workload.key}")
+                    metrics.CLEANUP_REMOVALS.labels(workload.kind, "paused").inc()
             else:
                 await self._remove(candidate, done)
         await self._relieve_memory(paused, done)
@@ -137,6 +139,7 @@ class Cleanup:
         workload = candidate.workload
         if await self._lifecycle.stop(workload, idle_at=candidate.seen_at):
             done.append(f"removed {workload.kind} {workload.key}{why}")
+            metrics.CLEANUP_REMOVALS.labels(workload.kind, "removed").inc()
 
     async def _busy(self, workload: Workload, container: Container) -> bool:
         if self._lifecycle.in_use(workload):

@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from appliance import metrics
 from appliance.config import Config
 from appliance.containers import labels
 from appliance.containers.engine import Container, ContainerSpec, Engine, Limits, NameGone, NameTaken
 from appliance.containers.workloads import Workload, Workloads
-from appliance.errors import ContainerFailed, IsolationUnavailable, TooManyRequests
+from appliance.errors import ApplianceError, ContainerFailed, IsolationUnavailable, TooManyRequests
 from appliance.projects import ProjectRef
 from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
@@ -199,14 +200,26 @@ class Lifecycle:
             # A stopped or half-started leftover goes before a new start.
             if (leftover := await self._engine.find_named(workload.name)) is not None:
                 await self._engine.remove(leftover.id)
-            await self._admit()
-            self._starting += 1
+            source = "pool" if self._claimable(workload, limits) else "new"
             try:
-                running = await self._claim(workload) if self._claimable(workload, limits) else None
+                await self._admit()
+            except ApplianceError:
+                metrics.CONTAINER_STARTS.labels(workload.kind, source, "refused").inc()
+                raise
+            self._starting += 1
+            began = time.perf_counter()
+            try:
+                running = await self._claim(workload) if source == "pool" else None
                 if running is None:
+                    source = "new"
                     running = await self._start(workload, limits)
+            except BaseException:
+                metrics.CONTAINER_STARTS.labels(workload.kind, source, "failed").inc()
+                raise
             finally:
                 self._starting -= 1
+            metrics.CONTAINER_STARTS.labels(workload.kind, source, "started").inc()
+            metrics.CONTAINER_START_SECONDS.labels(workload.kind, source).observe(time.perf_counter() - began)
             self._ready.add(running.container.id)
             await self.record(running.container, workload)
             return running, True

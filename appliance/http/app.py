@@ -16,7 +16,8 @@ from appliance.http.console import setup_console
 from appliance.http.context import App
 from appliance.http.docs import setup_docs
 from appliance.http.envelope import failure
-from appliance.http.routes import agent, computer, computer_agent, health, proxy
+from appliance.http.request_metrics import setup_request_metrics
+from appliance.http.routes import agent, computer, computer_agent, health, metrics, proxy
 from appliance.http.tracing import setup_request_spans
 
 log = logging.getLogger("rcoder.gateway")
@@ -27,13 +28,14 @@ def create_app(gateway: Gateway, name: str = "rcoder") -> App:
     # Open SSE streams would otherwise hold a restart for 15 s; clients reconnect with Last-Event-ID.
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 2.0
     setup_request_spans(app)
+    setup_request_metrics(app)
     setup_docs(app, version=__version__)
     setup_console(app)
     setup_auth(app, gateway.api_key)
     setup_body_limits(app)
     setup_lifecycle(app)
     setup_errors(app)
-    for blueprint in (health.bp, agent.bp, proxy.bp, computer.bp, computer_agent.bp):
+    for blueprint in (health.bp, metrics.bp, agent.bp, proxy.bp, computer.bp, computer_agent.bp):
         app.blueprint(blueprint)
     return app
 

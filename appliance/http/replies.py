@@ -85,6 +85,49 @@ class TokenReply(Envelope):
     data: TokenData
 
 
+class ProxyStatus(BaseModel):
+    status: Literal["running", "unreachable"]
+    listen_port: int
+    message: str
+
+
+class ProxyStatusReply(Envelope):
+    data: ProxyStatus
+
+
+class ProxyStats(BaseModel):
+    active_connections: int
+    reading: int
+    writing: int
+    waiting: int
+    accepted_connections: int
+    handled_connections: int
+    requests: int
+    kept_decisions: int = Field(description="routing decisions the proxy keeps now (2 s each)")
+    decision_cache_free_bytes: int
+    decisions: dict[str, int] = Field(
+        description="routing decisions the gateway made since it started, by outcome (admitted, or a status)"
+    )
+
+
+class ProxyStatsReply(Envelope):
+    data: ProxyStats
+
+
+class ProxyConfig(BaseModel):
+    listen_port: int
+    allowed_ports: str = Field(description="the ports /proxy routes may reach, low-high")
+    backend_host: str = Field(description="where the seed's /proxy/{port}/ route goes")
+    default_backend_port: int
+    token_ttl_seconds: int
+    decision_keep_seconds: int
+    routes: list[str]
+
+
+class ProxyConfigReply(Envelope):
+    data: ProxyConfig
+
+
 class DesktopData(BaseModel):
     success: bool
     proxy_vnc_url: str = Field(description="noVNC through the proxy, connected, with the token")

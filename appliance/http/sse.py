@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from sanic import Request, empty
 
+from appliance import metrics
 from appliance.errors import ApplianceError
 from appliance.http.bodies import whole_number
 from appliance.turns import Turns
@@ -164,6 +165,7 @@ async def stream_events(request: Request, session_id: str, after: int, turns: Tu
     )
     await response.send("")  # the headers
     stream = Stream(request, cursor)
+    metrics.SSE_STREAMS.inc()
     try:
         await turns.follow(session_id, cursor, stream)
         while not stream.ended.done():
@@ -176,6 +178,7 @@ async def stream_events(request: Request, session_id: str, after: int, turns: Tu
         await response.send(format_error(session_id, exc))
     finally:
         turns.unfollow(session_id, stream)
+        metrics.SSE_STREAMS.dec()
     if stream.ended.done() and stream.ended.result() in ("slow", "gone"):
         log.info("a client of session %s fell behind or left; its stream is closed", session_id)
         request.transport.abort()

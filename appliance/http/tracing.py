@@ -14,16 +14,18 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sanic import HTTPResponse, Request, Sanic
 
 
+def route_of(request: Request) -> str | None:
+    """The request's route as the API docs write it (/agent/progress/{session_id}); None: no route."""
+    return re.sub(r"<(\w+)(:[^>]*)?>", r"{\1}", f"/{request.route.path}") if request.route else None
+
+
 def setup_request_spans(app: Sanic) -> None:
     """Register the span middleware; call it before any other middleware so that it wraps them."""
     tracer = trace.get_tracer("rcoder.gateway")
 
     @app.on_request
     async def start_span(request: Request) -> None:
-        # The route's pattern, as in the API docs: /agent/progress/{session_id}
-        route = (
-            re.sub(r"<(\w+)(:[^>]*)?>", r"{\1}", f"/{request.route.path}") if request.route else request.path
-        )
+        route = route_of(request) or request.path
         span = tracer.start_span(
             f"{request.method} {route}",
             context=extract(request.headers),

@@ -34,6 +34,16 @@ DOCKER_PORTS = {2375, 2376}
 DESKTOP_PORTS = {"vnc": 6080, "audio": 6089, "ime": 6091}
 AUDIO_PAGE_PORT = 6090
 TOKEN_PARAM = "rcoder_token"
+# How long the proxy keeps a decision (images/proxy/route.lua's KEEP_SECONDS).
+DECISION_KEEP_SECONDS = 2
+# The routes the proxy decides with the gateway (the patterns above, as the README writes them).
+ROUTES = (
+    "/proxy/{project_id}/{port}/{path}",
+    "/proxy/{port}/{path}",
+    "/computer/vnc/{user_id}/{project_id}/{path}",
+    "/computer/audio/{user_id}/{project_id}/{path}",
+    "/computer/ime/{user_id}/{project_id}/{path}",
+)
 
 
 @dataclass(frozen=True)

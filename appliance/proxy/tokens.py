@@ -11,10 +11,13 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import time
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def _b64(data: bytes) -> str:
@@ -66,8 +69,12 @@ def load_secret(configured: str, state_dir: Path) -> bytes:
         return configured.encode()
     path = state_dir / "token_secret"
     if not path.exists():
-        state_dir.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:  # a read-only state: tokens last until the gateway restarts
+            log.error("the token secret cannot be kept (%s): tokens issued now end with this process", exc)
+            return secrets.token_urlsafe(48).encode()
         with os.fdopen(descriptor, "w") as file:
             file.write(secrets.token_urlsafe(48))
     return path.read_text().strip().encode()

@@ -16,6 +16,7 @@ PROTECTED = [
     ("POST", "/agent/permission", {"project_id": "auth-probe", "session_id": "s", "request_id": "r"}),
     ("GET", "/agents", None),
     ("POST", "/proxy/token", {"project_id": "auth-probe"}),
+    ("GET", "/proxy/config", None),
     ("GET", "/computer/pod/status?user_id=auth-probe", None),
     ("GET", "/computer/pod/vnc-status?user_id=auth-probe", None),
     ("POST", "/computer/pod/ensure", {"user_id": "auth-probe"}),

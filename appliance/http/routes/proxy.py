@@ -13,14 +13,25 @@ from urllib.parse import quote
 from sanic import Blueprint, empty
 from sanic_ext import openapi
 
-from appliance.errors import BadRequest
+from appliance import metrics
+from appliance.errors import BadRequest, ProxyUnavailable
 from appliance.http.auth import key_matches
 from appliance.http.bodies import TokenBody, parse
 from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body, responses
 from appliance.http.envelope import failure, ok
-from appliance.http.replies import TokenData, TokenReply, data
-from appliance.proxy.decisions import TOKEN_PARAM, Decision
+from appliance.http.replies import (
+    ProxyConfig,
+    ProxyConfigReply,
+    ProxyStats,
+    ProxyStatsReply,
+    ProxyStatus,
+    ProxyStatusReply,
+    TokenData,
+    TokenReply,
+    data,
+)
+from appliance.proxy.decisions import DECISION_KEEP_SECONDS, ROUTES, TOKEN_PARAM, Decision
 from appliance.proxy.tokens import project_scope
 
 bp = Blueprint("proxy")
@@ -49,6 +60,69 @@ async def token(request: GatewayRequest):
     return ok(data(TokenData(token=value, expires_at=expires, preview_url=url)))
 
 
+@bp.get("/proxy/status")
+@openapi.definition(
+    summary="Whether the proxy answers (no API key needed)",
+    response=responses(ProxyStatusReply),
+    secured={},
+    tag="proxy",
+)
+async def status(request: GatewayRequest):
+    ctx = request.app.ctx
+    port = ctx.config.proxy_config.listen_port
+    try:
+        await ctx.proxy.stats()
+    except (OSError, TimeoutError) as exc:
+        reply = ProxyStatus(
+            status="unreachable", listen_port=port, message=f"the proxy does not answer: {exc}"
+        )
+    else:
+        reply = ProxyStatus(status="running", listen_port=port, message="the proxy is running")
+    return ok(data(reply))
+
+
+@bp.get("/proxy/stats")
+@openapi.definition(
+    summary="The proxy's connection, request and routing-decision counters (no API key needed)",
+    response=responses(ProxyStatsReply, 503),
+    secured={},
+    tag="proxy",
+)
+async def stats(request: GatewayRequest):
+    try:
+        counters = await request.app.ctx.proxy.stats()
+    except (OSError, TimeoutError) as exc:
+        raise ProxyUnavailable(f"the proxy does not answer: {exc}") from exc
+    return ok(data(ProxyStats(**counters, decisions=decisions_by_outcome())))
+
+
+@bp.get("/proxy/config")
+@openapi.definition(
+    summary="How the proxy routes (no secret)", response=responses(ProxyConfigReply, 401), tag="proxy"
+)
+async def config(request: GatewayRequest):
+    proxy = request.app.ctx.config.proxy_config
+    reply = ProxyConfig(
+        listen_port=proxy.listen_port,
+        allowed_ports=proxy.allowed_ports,
+        backend_host=proxy.backend_host,
+        default_backend_port=proxy.default_backend_port,
+        token_ttl_seconds=proxy.token_ttl_seconds,
+        decision_keep_seconds=DECISION_KEEP_SECONDS,
+        routes=list(ROUTES),
+    )
+    return ok(data(reply))
+
+
+def decisions_by_outcome() -> dict[str, int]:
+    return {
+        sample.labels["outcome"]: int(sample.value)
+        for family in metrics.PROXY_DECISIONS.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
 @bp.get("/internal/proxy-auth")
 @openapi.exclude()
 async def proxy_auth(request: GatewayRequest):
@@ -56,6 +130,7 @@ async def proxy_auth(request: GatewayRequest):
     original = request.headers.get("x-original-uri", "/")
     key_ok = not ctx.api_key or key_matches(request.headers.get("x-api-key"), ctx.api_key)
     decision = await ctx.router.decide(original, key_ok, request.cookies)
+    metrics.PROXY_DECISIONS.labels("admitted" if decision.status == 200 else str(decision.status)).inc()
     return routed(decision, ctx.config.address)
 
 

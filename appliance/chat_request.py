@@ -37,7 +37,9 @@ def agent_server(
     definition = config.agents.get(agent_id)
     if definition is None:
         raise BadRequest(
-            f"unknown agent {agent_id!r}; this appliance has: {', '.join(sorted(config.agents))}"
+            "unknown agent {agent_id!r}; this appliance has: {agents}",
+            agent_id=agent_id,
+            agents=", ".join(sorted(config.agents)),
         )
     env = {**definition.env, **(requested.env if requested is not None else {})}
     return agent_pb2.ChatAgentServerConfig(

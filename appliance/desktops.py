@@ -63,7 +63,7 @@ class Desktops:
     async def vnc_status(self, user_id: str) -> tuple[RunningContainer, agent_pb2.GetVncStatusResponse]:
         running = await self.find(user_id)
         if running is None:
-            raise NotFound(f"user {user_id!r} has no running desktop")
+            raise NotFound("user {user!r} has no running desktop", user=user_id)
         return running, await self._runners.vnc_status(running.address)
 
     async def keepalive(

@@ -19,6 +19,10 @@ renders them all in the seed's envelope.
     └── ContainerFailed          502 CONTAINER_ERROR (the container did not start)
 """
 
+from typing import Any
+
+from appliance.messages import translate
+
 
 class ApplianceError(Exception):
     status_code = 500
@@ -26,9 +30,15 @@ class ApplianceError(Exception):
     # 4xx errors are the client's; they are not logged as failures of ours.
     quiet = False
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, template: str, **params: Any) -> None:
+        """`template`: the English message, with {fields} filled from `params` (see messages.py)."""
+        self.template, self.params = template, params
+        self.message = template.format(**params) if params else template
+        super().__init__(self.message)
+
+    def localized(self) -> str:
+        """The message in the language of the request being answered."""
+        return translate(self.template, **self.params)
 
 
 class BadRequest(ApplianceError):
@@ -80,8 +90,8 @@ class TooManyRequests(ApplianceError):
     code = "TOO_MANY_REQUESTS"
     quiet = True
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, template: str, retry_after: int, **params: Any) -> None:
+        super().__init__(template, **params)
         self.retry_after = retry_after
 
 

@@ -206,7 +206,9 @@ class EventHub:
         None when there is nothing to follow (the session is idle and the follower has seen it all)."""
         feed = await self._feed(session_id)
         if feed is None:
-            raise SessionNotFound(f"no session {session_id!r}; start one with POST /chat")
+            raise SessionNotFound(
+                "no session {session_id!r}; start one with POST /chat", session_id=session_id
+            )
         cursor = after if after > 0 else max(feed.state.turn_start - 1, 0)
         if not feed.state.in_turn and cursor >= feed.state.last_sequence:
             return None
@@ -217,7 +219,9 @@ class EventHub:
         the store for old ones), then each as it is added, up to and including the turn's end."""
         feed = await self._feed(session_id)
         if feed is None:
-            raise SessionNotFound(f"no session {session_id!r}; start one with POST /chat")
+            raise SessionNotFound(
+                "no session {session_id!r}; start one with POST /chat", session_id=session_id
+            )
         while batch := await self._after(feed, cursor):
             ends = next((i for i, e in enumerate(batch) if e.message_type == PROMPT_END), None)
             if not follower.deliver(batch if ends is None else batch[: ends + 1]) or ends is not None:

@@ -27,7 +27,9 @@ class RateLimit:
         tokens = min(self._burst, tokens + (now - then) * self._rate)
         if tokens < 1.0:
             wait = math.ceil((1.0 - tokens) / self._rate)
-            raise TooManyRequests(f"too many {self._what}; retry in {wait} s", retry_after=wait)
+            raise TooManyRequests(
+                "too many {what}; retry in {wait} s", retry_after=wait, what=self._what, wait=wait
+            )
         if len(self._buckets) >= MAX_KEYS:
             self._drop_full(now)
         self._buckets[key] = (tokens - 1.0, now)

@@ -50,8 +50,8 @@ def translate(error: grpc.aio.AioRpcError, method: str) -> ApplianceError:
     cls = _ERRORS.get(error.code(), ApplianceError)
     detail = error.details() or error.code().name
     if cls is RunnerUnavailable:
-        return cls(f"the project's runner is not answering ({detail}); retry shortly")
-    return cls(detail)
+        return cls("the project's runner is not answering ({detail}); retry shortly", detail=detail)
+    return cls("the agent's runner says: {detail}", detail=detail)
 
 
 async def _call(method: str, make: Callable[[], Awaitable[T]]) -> T:
@@ -111,7 +111,9 @@ class RunnerClient:
             raise translate(exc, "Health.Watch") from exc
         finally:
             call.cancel()
-        raise RunnerUnavailable(f"the runner at {address} stopped reporting on its prestarted agent")
+        raise RunnerUnavailable(
+            "the runner at {address} stopped reporting on its prestarted agent", address=address
+        )
 
     async def chat(self, address: str, request: agent_pb2.ChatRequest) -> agent_pb2.ChatResponse:
         return await _call("Chat", lambda: self._stub(address).Chat(request, timeout=CALL_TIMEOUT))

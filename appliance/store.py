@@ -181,9 +181,10 @@ class Store:
     def require_writable(self) -> None:
         if self.problem is not None:
             raise StateUnavailable(
-                f"the gateway cannot write its state ({self.problem}); it takes no new work until it can. "
+                "the gateway cannot write its state ({problem}); it takes no new work until it can. "
                 "Running turns go on and their events are kept in memory; free space on (or remount) "
-                "the state volume"
+                "the state volume",
+                problem=self.problem,
             )
 
     async def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:

@@ -119,7 +119,7 @@ class Turns:
     ) -> None:
         running = await self.running(ref)
         if running is None:
-            raise ProjectNotFound(f"project {ref.key!r} has no running agent to answer")
+            raise ProjectNotFound("project {project!r} has no running agent to answer", project=ref.key)
         await self._runners.respond_permission(running.address, session_id, request_id, option_id or "")
 
     async def status(self, ref: ProjectRef, session_id: str | None = None) -> AgentStatus:
@@ -127,10 +127,14 @@ class Turns:
         project = await self._store.project(ref.key)
         if project is None and ref.user_id:
             raise ProjectNotFound(
-                f"user {ref.user_id!r} has no project {ref.project_id!r}; it exists once it received a chat"
+                "user {user!r} has no project {project!r}; it exists once it received a chat",
+                user=ref.user_id,
+                project=ref.project_id,
             )
         if project is None:
-            raise ProjectNotFound(f"no project {ref.project_id!r}; a project exists once it received a chat")
+            raise ProjectNotFound(
+                "no project {project!r}; a project exists once it received a chat", project=ref.project_id
+            )
         running = await self.running(ref)
         if running is None:
             return AgentStatus(project, alive=False, state=None)

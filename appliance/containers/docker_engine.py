@@ -66,15 +66,17 @@ class DockerEngine:
         try:
             return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
         except docker.errors.NotFound as exc:
-            raise NotFound(str(exc.explanation or exc)) from exc
+            raise NotFound(
+                "the Docker engine found no such object: {detail}", detail=str(exc.explanation or exc)
+            ) from exc
         except docker.errors.APIError as exc:
             if exc.status_code == 409:
                 raise NameTaken(str(exc.explanation)) from exc
             raise EngineUnavailable(
-                f"the Docker engine refused the request: {exc.explanation or exc}"
+                "the Docker engine refused the request: {detail}", detail=str(exc.explanation or exc)
             ) from exc
         except docker.errors.DockerException as exc:
-            raise EngineUnavailable(f"the Docker engine is not reachable: {exc}") from exc
+            raise EngineUnavailable("the Docker engine is not reachable: {detail}", detail=str(exc)) from exc
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -186,7 +188,7 @@ class DockerEngine:
             )
         except docker.errors.ImageNotFound as exc:
             raise ContainerFailed(
-                f"image {spec.image} is missing on the engine; build it with scripts/build-images"
+                "image {image} is missing on the engine; build it with scripts/build-images", image=spec.image
             ) from exc
         try:
             container.start()
@@ -195,7 +197,12 @@ class DockerEngine:
             logs = self._logs(container)
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
-            raise ContainerFailed(f"container {spec.name} did not start: {exc.explanation}\n{logs}") from exc
+            raise ContainerFailed(
+                "container {name} did not start: {detail}\n{logs}",
+                name=spec.name,
+                detail=exc.explanation,
+                logs=logs,
+            ) from exc
         return self._info(container)
 
     async def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
@@ -217,7 +224,8 @@ class DockerEngine:
                 )
             except Exception as exc:  # handed to the reader below, which raises it there
                 loop.call_soon_threadsafe(
-                    queue.put_nowait, EngineUnavailable(f"engine event stream failed: {exc}")
+                    queue.put_nowait,
+                    EngineUnavailable("engine event stream failed: {detail}", detail=str(exc)),
                 )
 
         reader = threading.Thread(target=read, name="docker-events", daemon=True)

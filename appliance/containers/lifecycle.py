@@ -195,7 +195,8 @@ class Lifecycle:
                     self.forget(workload)  # it died since it was last seen: start a new one
             if self.isolation_problem is not None:
                 raise IsolationUnavailable(
-                    f"no container is started until it can be isolated from the host: {self.isolation_problem}"
+                    "no container is started until it can be isolated from the host: {problem}",
+                    problem=self.isolation_problem,
                 )
             # A stopped or half-started leftover goes before a new start.
             if (leftover := await self._engine.find_named(workload.name)) is not None:
@@ -232,9 +233,10 @@ class Lifecycle:
         running = len(await self.containers()) + self._starting
         if running >= self._max_containers:
             raise TooManyRequests(
-                f"this appliance runs as many containers as it may ({self._max_containers}); "
+                "this appliance runs as many containers as it may ({limit}); "
                 "stop a project or a desktop, or retry later",
                 retry_after=CONTAINER_RETRY_SECONDS,
+                limit=self._max_containers,
             )
 
     def _claimable(self, workload: Workload, limits: Limits) -> bool:
@@ -255,7 +257,7 @@ class Lifecycle:
                 continue  # another claim got it first
             except NameTaken:
                 self.pool.give_back(pooled)
-                raise ContainerFailed(f"container {workload.name} exists already; retry") from None
+                raise ContainerFailed("container {name} exists already; retry", name=workload.name) from None
             volume = pooled.volume
             self.workloads.know_workspace(workload.key, volume)
             await self._store.bind_workspace(workload.key, volume)
@@ -278,7 +280,9 @@ class Lifecycle:
             # Another gateway (or a leftover being removed) holds the name; use what is there.
             running = await self.find(workload)
             if running is None:
-                raise ContainerFailed(f"container {spec.name} exists but is not running; retry") from None
+                raise ContainerFailed(
+                    "container {name} exists but is not running; retry", name=spec.name
+                ) from None
             await self._wait_ready(running)
             return running
         if workload.kind == labels.KIND_AGENT:
@@ -290,7 +294,9 @@ class Lifecycle:
         container = await self._engine.start(spec)
         if not container.ip:
             await self._engine.remove(container.id)
-            raise ContainerFailed(f"container {spec.name} has no address on network {spec.network}")
+            raise ContainerFailed(
+                "container {name} has no address on network {network}", name=spec.name, network=spec.network
+            )
         running = RunningContainer(container, runner_address(container))
         try:
             await self._wait_ready(running)
@@ -323,13 +329,17 @@ class Lifecycle:
             if loop.time() > deadline:
                 logs = await self._engine.logs(running.container.id)
                 raise ContainerFailed(
-                    f"the runner in {running.container.name} did not become ready within "
-                    f"{self._docker.start_timeout_seconds} s; its last log lines:\n{logs}"
+                    "the runner in {name} did not become ready within {seconds} s; its last log lines:\n{logs}",
+                    name=running.container.name,
+                    seconds=self._docker.start_timeout_seconds,
+                    logs=logs,
                 )
             state = await self._engine.inspect(running.container.id)
             if not state.running:
                 logs = await self._engine.logs(running.container.id)
-                raise ContainerFailed(f"container {state.name} stopped while starting; its log:\n{logs}")
+                raise ContainerFailed(
+                    "container {name} stopped while starting; its log:\n{logs}", name=state.name, logs=logs
+                )
 
     def needed_since(self, workload: Workload, when: float) -> bool:
         """Whether a request is using the workload's container, or needed it after `when` (time.time())."""

@@ -7,7 +7,7 @@ import logging
 from sanic import Request, Sanic
 from sanic.exceptions import SanicException
 
-from appliance import __version__
+from appliance import __version__, messages
 from appliance.errors import ApplianceError, PayloadTooLarge, TooManyRequests
 from appliance.gateway import Gateway
 from appliance.http.auth import setup_auth
@@ -19,6 +19,7 @@ from appliance.http.envelope import failure
 from appliance.http.request_metrics import setup_request_metrics
 from appliance.http.routes import agent, computer, computer_agent, health, metrics, proxy
 from appliance.http.tracing import setup_request_spans
+from appliance.messages import translate
 
 log = logging.getLogger("rcoder.gateway")
 
@@ -29,6 +30,7 @@ def create_app(gateway: Gateway, name: str = "rcoder") -> App:
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 2.0
     setup_request_spans(app)
     setup_request_metrics(app)
+    setup_language(app)
     setup_docs(app, version=__version__)
     setup_console(app)
     setup_auth(app, gateway.api_key)
@@ -54,7 +56,10 @@ def setup_body_limits(app: App) -> None:
         size = int(declared) if declared.isdigit() else len(request.body or b"")
         if size > limit:
             raise PayloadTooLarge(
-                f"the request body has {size} bytes; {request.method} /{request.route.path} takes at most {limit}"
+                "the request body has {size} bytes; {route} takes at most {limit}",
+                size=size,
+                route=f"{request.method} /{request.route.path}",
+                limit=limit,
             )
 
 
@@ -77,20 +82,38 @@ def setup_errors(app: App) -> None:
     async def appliance_error(request: Request, exc: ApplianceError):
         if not exc.quiet:
             log.error("%s %s failed: %s", request.method, request.path, exc.message)
-        response = failure(exc.status_code, exc.code, exc.message)
+        response = failure(exc.status_code, exc.code, exc.localized())
         if isinstance(exc, TooManyRequests):
             response.headers["retry-after"] = str(exc.retry_after)
         return response
 
     @app.exception(SanicException)
     async def sanic_error(request: Request, exc: SanicException):
-        response = failure(exc.status_code, str(exc.status_code), str(exc))
+        response = failure(exc.status_code, str(exc.status_code), sanic_message(request, exc))
         response.headers.update(exc.headers or {})  # a 405's Allow, for one
         return response
 
     @app.exception(Exception)
     async def unexpected_error(request: Request, exc: Exception):
         log.exception("%s %s failed unexpectedly", request.method, request.path)
-        return failure(
-            500, ApplianceError.code, f"internal error: {type(exc).__name__}; see the gateway's log"
-        )
+        message = translate("internal error: {kind}; see the gateway's log", kind=type(exc).__name__)
+        return failure(500, ApplianceError.code, message)
+
+
+def sanic_message(request: Request, exc: SanicException) -> str:
+    """Sanic's own refusals, worded as the gateway's (in the request's language)."""
+    if exc.status_code == 404:
+        return translate("no route {path}", path=request.path)
+    if exc.status_code == 405:
+        return translate("method {method} is not allowed on {path}", method=request.method, path=request.path)
+    if exc.status_code == 413:
+        return translate("the request body is larger than the gateway takes")
+    return translate("the request could not be handled: {detail}", detail=str(exc))
+
+
+def setup_language(app: App) -> None:
+    """Answer each request in the language its accept-language header asks for (appliance/messages.py)."""
+
+    @app.on_request
+    async def choose_language(request: Request) -> None:
+        messages.current.set(messages.language(request.headers.get("accept-language")))

@@ -57,7 +57,7 @@ def setup_auth(app: Sanic, api_key: str) -> None:
     @app.on_request
     async def internal_for_the_proxy_only(request: Request) -> None:
         if request.path.startswith(INTERNAL_PREFIX) and not from_this_host(request.ip):
-            raise NotFound(f"no route {request.path}")
+            raise NotFound("no route {path}", path=request.path)
 
     if not api_key:
         return

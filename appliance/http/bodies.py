@@ -316,14 +316,20 @@ def parse(model: type[M], data: object, bounds: Bounds | None = None) -> M:
         return model.model_validate(data, context={"bounds": bounds})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        raise BadRequest(f"invalid request: {problems}") from None
+        raise BadRequest("invalid request: {problems}", problems=problems) from None
 
 
 def whole_number(raw: str, name: str, low: int, high: int) -> int:
     """A query or header value that must be a whole number from `low` to `high` (digits only: no sign,
     no blank), or BadRequest naming it."""
     if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise BadRequest(f"{name} must be a whole number from {low} to {high}, got {raw[:40]!r}")
+        raise BadRequest(
+            "{name} must be a whole number from {low} to {high}, got {raw!r}",
+            name=name,
+            low=low,
+            high=high,
+            raw=raw[:40],
+        )
     return int(raw)
 
 
@@ -334,5 +340,10 @@ def check_id(value: str, pattern: str = ID_PATTERN, what: str = "project_id") ->
             if pattern == SESSION_ID_PATTERN
             else "'_', '.' or '-' (at most 64)"
         )
-        raise BadRequest(f"invalid {what} {value[:80]!r}: use letters, digits, {allowed}")
+        raise BadRequest(
+            "invalid {what} {value!r}: use letters, digits, {allowed}",
+            what=what,
+            value=value[:80],
+            allowed=allowed,
+        )
     return value

@@ -9,15 +9,22 @@ from typing import Any
 
 from sanic import HTTPResponse, json
 
+from appliance.messages import translate
 from rcoder_rpc.tracing import current_trace_id
 
 OK_CODE = "0000"
 
 
 def ok(data: Any, message: str = "success") -> HTTPResponse:
-    return json(
-        {"code": OK_CODE, "message": message, "data": data, "tid": current_trace_id(), "success": True}
-    )
+    """Success; `message` (a template of appliance/messages.py) in the request's language."""
+    body = {
+        "code": OK_CODE,
+        "message": translate(message),
+        "data": data,
+        "tid": current_trace_id(),
+        "success": True,
+    }
+    return json(body)
 
 
 def failure(status: int, code: str, message: str) -> HTTPResponse:

@@ -74,7 +74,7 @@ def format_error(session_id: str, error: ApplianceError) -> str:
         "sessionId": session_id,
         "messageType": "error",
         "subType": "error",
-        "data": {"code": error.code, "message": error.message},
+        "data": {"code": error.code, "message": error.localized()},
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
     }
     return f"event: error\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"

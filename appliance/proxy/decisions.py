@@ -16,8 +16,8 @@ the gateway, the proxy, the runners, Docker's API. That is what keeps /proxy fro
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from appliance.config import Config
@@ -47,19 +47,31 @@ ROUTES = (
 
 
 @dataclass(frozen=True)
+class Problem:
+    """A refusal's message: an English template and its fields (appliance/messages.py)."""
+
+    template: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.template.format(**self.params) if self.params else self.template
+
+
+@dataclass(frozen=True)
 class Decision:
     """`status` 200 lets the request through to `upstream` + `path`; 401 and 403 refuse it; other
-    statuses are answered by the gateway itself, with `message`."""
+    statuses are answered by the gateway itself, with `problem`."""
 
     status: int
-    message: str = ""
+    problem: Problem | None = None
     upstream: str | None = None
     path: str = "/"
     cookie: str | None = None
 
 
-def refuse(status: int, message: str) -> Decision:
-    return Decision(status, message)
+def refuse(status: int, template: str, **params: Any) -> Decision:
+    return Decision(status, Problem(template, params))
 
 
 def cookie_name(project_id: str) -> str:
@@ -86,12 +98,15 @@ class Router:
         low, high = self._config.proxy_config.port_range
         return {"type": "integer", "minimum": low, "maximum": high, "not": {"enum": sorted(self._reserved)}}
 
-    def port_problem(self, port: int) -> str | None:
+    def port_problem(self, port: int) -> Problem | None:
         low, high = self._config.proxy_config.port_range
         if port in self._reserved:
-            return f"port {port} belongs to the appliance and cannot be proxied"
+            return Problem("port {port} belongs to the appliance and cannot be proxied", {"port": port})
         if not low <= port <= high:
-            return f"port {port} is outside the ports this appliance proxies ({low}-{high})"
+            return Problem(
+                "port {port} is outside the ports this appliance proxies ({low}-{high})",
+                {"port": port, "low": low, "high": high},
+            )
         return None
 
     async def decide(self, original_uri: str, key_ok: bool, cookies: dict[str, str]) -> Decision:
@@ -105,7 +120,7 @@ class Router:
                 return refuse(401, "the /proxy/{port}/ route needs the API key (x-api-key)")
             port = int(match["port"])
             if problem := self.port_problem(port):
-                return refuse(403, problem)
+                return Decision(403, problem)
             return Decision(
                 200, upstream=f"{self._config.proxy_config.backend_host}:{port}", path=match["path"] or "/"
             )
@@ -121,22 +136,28 @@ class Router:
         scope: str,
         cookie: str,
         path: str,
-        what: str,
+        refusals: tuple[Decision, Decision],
     ) -> Decision | str | None:
-        """A refusal, or the Set-Cookie for a token that came in the query (None: admitted as is)."""
+        """A refusal (`refusals`: for a token that does not open it, and for none), or the Set-Cookie
+        for a token that came in the query (None: admitted as is)."""
         from_query = query_token(original_uri)
         if key_ok or self._tokens.allows(cookies.get(cookie), scope):
             return None
         if self._tokens.allows(from_query, scope):
             # The browser keeps the token for the page's other requests (its scripts, sockets, ...).
             return f"{cookie}={from_query}; Path={path}; HttpOnly; SameSite=Lax"
-        if from_query or cookies.get(cookie):
-            return refuse(403, f"the token does not open {what} (or it expired)")
-        return refuse(401, f"open {what} with the API key or a token the gateway issued for it")
+        return refusals[0] if from_query or cookies.get(cookie) else refusals[1]
 
     async def _project(self, match, original_uri: str, key_ok: bool, cookies: dict[str, str]) -> Decision:
         project, port = match["project"], int(match["port"])
-        what = f"project {project!r}"
+        refusals = (
+            refuse(403, "the token does not open project {project!r} (or it expired)", project=project),
+            refuse(
+                401,
+                "open project {project!r} with the API key or a token the gateway issued for it",
+                project=project,
+            ),
+        )
         cookie = self._admit(
             original_uri,
             key_ok,
@@ -144,29 +165,44 @@ class Router:
             project_scope(project),
             cookie_name(project),
             f"/proxy/{project}/",
-            what,
+            refusals,
         )
         if isinstance(cookie, Decision):
             return cookie
         if problem := self.port_problem(port):
-            return refuse(403, problem)
+            return Decision(403, problem)
         ip = await self._addresses.agent_ip(project)
         if ip is None:
-            return refuse(404, f"project {project!r} has no running container; send it a chat first")
+            return refuse(
+                404, "project {project!r} has no running container; send it a chat first", project=project
+            )
         return Decision(200, upstream=f"{ip}:{port}", path=match["path"] or "/", cookie=cookie)
 
     async def _desktop(self, match, original_uri: str, key_ok: bool, cookies: dict[str, str]) -> Decision:
         user, kind, path = match["user"], match["kind"], match["path"] or "/"
-        what = f"the desktop of user {user!r}"
+        refusals = (
+            refuse(403, "the token does not open the desktop of user {user!r} (or it expired)", user=user),
+            refuse(
+                401,
+                "open the desktop of user {user!r} with the API key or a token the gateway issued for it",
+                user=user,
+            ),
+        )
         cookie = self._admit(
-            original_uri, key_ok, cookies, desktop_scope(user), desktop_cookie_name(user), "/computer/", what
+            original_uri,
+            key_ok,
+            cookies,
+            desktop_scope(user),
+            desktop_cookie_name(user),
+            "/computer/",
+            refusals,
         )
         if isinstance(cookie, Decision):
             return cookie
         ip = await self._addresses.desktop_ip(user)
         if ip is None:
             return refuse(
-                404, f"user {user!r} has no running desktop; open it with GET /computer/desktop/..."
+                404, "user {user!r} has no running desktop; open it with GET /computer/desktop/...", user=user
             )
         port = DESKTOP_PORTS[kind]
         if kind == "audio" and not (path == "/ws" or path.startswith("/ws/")):

@@ -28,6 +28,7 @@ from appliance.http.replies import (
     data,
 )
 from appliance.http.sse import last_event_id, stream_events
+from appliance.messages import translate
 from appliance.projects import ProjectRef
 from appliance.turns import Started
 
@@ -166,7 +167,7 @@ async def cancel(request: GatewayRequest):
 async def stop(request: GatewayRequest):
     body = parse(ProjectBody, request.json)
     removed = await request.app.ctx.turns.remove_container(body.project_id)
-    message = (
+    message = translate(
         "the agent's container was removed; its workspace is kept" if removed else "no agent was running"
     )
     return ok(

@@ -37,6 +37,7 @@ from appliance.http.replies import (
     VncStatusReply,
     data,
 )
+from appliance.messages import translate
 from appliance.proxy.decisions import TOKEN_PARAM
 
 bp = Blueprint("computer")
@@ -86,7 +87,7 @@ async def desktop(request: GatewayRequest, user_id: str, project_id: str):
                 project_id=project_id,
                 token=token,
                 expires_at=opened.expires_at,
-                message="desktop running",
+                message=translate("desktop running"),
             )
         )
     )
@@ -102,7 +103,7 @@ async def desktop(request: GatewayRequest, user_id: str, project_id: str):
 async def ensure(request: GatewayRequest):
     body = parse(PodBody, request.json, request.app.ctx.bounds)
     running, created = await request.app.ctx.desktops.ensure(body.user_id, body.project_id, body.limits())
-    return pod_reply(running, created, "desktop created" if created else "desktop already running")
+    return pod_reply(running, created, translate("desktop created" if created else "desktop already running"))
 
 
 @bp.post("/computer/pod/restart")
@@ -115,7 +116,7 @@ async def ensure(request: GatewayRequest):
 async def restart(request: GatewayRequest):
     body = parse(PodBody, request.json, request.app.ctx.bounds)
     running = await request.app.ctx.desktops.restart(body.user_id, body.limits())
-    return pod_reply(running, True, "desktop restarted")
+    return pod_reply(running, True, translate("desktop restarted"))
 
 
 def pod_reply(running: RunningContainer, created: bool, message: str):
@@ -134,7 +135,11 @@ async def status(request: GatewayRequest):
     running = await request.app.ctx.desktops.find(user_arg(request))
     if running is None:
         return ok(
-            data(PodStatusData(alive=False, status="not_found", timestamp=now_iso(), message="no desktop"))
+            data(
+                PodStatusData(
+                    alive=False, status="not_found", timestamp=now_iso(), message=translate("no desktop")
+                )
+            )
         )
     container = running.container
     reply = PodStatusData(
@@ -143,7 +148,7 @@ async def status(request: GatewayRequest):
         container_id=container.id,
         container_name=container.name,
         timestamp=now_iso(),
-        message="desktop running",
+        message=translate("desktop running"),
     )
     return ok(data(reply))
 
@@ -247,6 +252,8 @@ async def keepalive(request: GatewayRequest):
         previous_activity_time=int(previous.last_activity.timestamp() * 1000) if previous else None,
         current_activity_time=int(datetime.now(UTC).timestamp() * 1000),
         time_until_cleanup=request.app.ctx.config.cleanup_config.idle_timeout_seconds,
-        message="activity recorded" if running else "activity recorded; the user has no running desktop",
+        message=translate(
+            "activity recorded" if running else "activity recorded; the user has no running desktop"
+        ),
     )
     return ok(data(reply))

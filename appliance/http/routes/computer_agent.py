@@ -27,6 +27,7 @@ from appliance.http.replies import (
     data,
 )
 from appliance.http.routes.agent import chat_data, progress_doc, stream_session
+from appliance.messages import translate
 from appliance.projects import ProjectRef
 
 bp = Blueprint("computer_agent")
@@ -78,7 +79,7 @@ async def stop(request: GatewayRequest):
         user_id=body.user_id,
         project_id=body.project_id,
         result=result,
-        message=STOP_MESSAGES.get(result, result),
+        message=translate(STOP_MESSAGES.get(result, result)),
     )
     return ok(data(reply))
 

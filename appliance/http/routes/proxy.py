@@ -8,7 +8,8 @@ many requests cost one decision, and proxies the request itself. Refusals go to 
 
 from __future__ import annotations
 
-from urllib.parse import quote
+import json
+from urllib.parse import quote, urlencode
 
 from sanic import Blueprint, empty
 from sanic_ext import openapi
@@ -31,7 +32,8 @@ from appliance.http.replies import (
     TokenReply,
     data,
 )
-from appliance.proxy.decisions import DECISION_KEEP_SECONDS, ROUTES, TOKEN_PARAM, Decision
+from appliance.messages import translate
+from appliance.proxy.decisions import DECISION_KEEP_SECONDS, ROUTES, TOKEN_PARAM, Decision, Problem
 from appliance.proxy.tokens import project_scope
 
 bp = Blueprint("proxy")
@@ -55,7 +57,7 @@ async def token(request: GatewayRequest):
     ttl = ctx.config.proxy_config.token_ttl_seconds
     value, expires = ctx.tokens.issue(project_scope(body.project_id), ttl)
     if problem := ctx.router.port_problem(body.port):
-        raise BadRequest(problem)
+        raise BadRequest(problem.template, **problem.params)
     url = f"/proxy/{body.project_id}/{body.port}/?{TOKEN_PARAM}={quote(value)}"
     return ok(data(TokenData(token=value, expires_at=expires, preview_url=url)))
 
@@ -74,10 +76,12 @@ async def status(request: GatewayRequest):
         await ctx.proxy.stats()
     except (OSError, TimeoutError) as exc:
         reply = ProxyStatus(
-            status="unreachable", listen_port=port, message=f"the proxy does not answer: {exc}"
+            status="unreachable",
+            listen_port=port,
+            message=translate("the proxy does not answer: {detail}", detail=str(exc)),
         )
     else:
-        reply = ProxyStatus(status="running", listen_port=port, message="the proxy is running")
+        reply = ProxyStatus(status="running", listen_port=port, message=translate("the proxy is running"))
     return ok(data(reply))
 
 
@@ -92,7 +96,7 @@ async def stats(request: GatewayRequest):
     try:
         counters = await request.app.ctx.proxy.stats()
     except (OSError, TimeoutError) as exc:
-        raise ProxyUnavailable(f"the proxy does not answer: {exc}") from exc
+        raise ProxyUnavailable("the proxy does not answer: {detail}", detail=str(exc)) from exc
     return ok(data(ProxyStats(**counters, decisions=decisions_by_outcome())))
 
 
@@ -144,9 +148,10 @@ def routed(decision: Decision, gateway: str):
             response.headers["set-cookie"] = decision.cookie
     else:
         response.headers[UPSTREAM_HEADER] = gateway
-        response.headers[PATH_HEADER] = (
-            f"/internal/proxy-error/{decision.status}?message={quote(decision.message)}"
-        )
+        # The refusal's template and fields: the error page words it in each client's language.
+        problem = decision.problem or Problem("the proxy refused the request")
+        query = urlencode({"template": problem.template, "params": json.dumps(problem.params)})
+        response.headers[PATH_HEADER] = f"/internal/proxy-error/{decision.status}?{query}"
     return response
 
 
@@ -157,6 +162,5 @@ def routed(decision: Decision, gateway: str):
 @openapi.exclude()
 async def proxy_error(request: GatewayRequest, status: int):
     codes = {401: "4010", 403: "FORBIDDEN", 404: "NOT_FOUND", 503: "SERVICE_UNAVAILABLE"}
-    return failure(
-        status if status in codes else 502, codes.get(status, "PROXY_ERROR"), request.args.get("message", "")
-    )
+    message = translate(request.args.get("template", ""), **json.loads(request.args.get("params", "{}")))
+    return failure(status if status in codes else 502, codes.get(status, "PROXY_ERROR"), message)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -71,7 +73,12 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging(config.log_level)
     setup_tracing("rcoder-gateway", config.otlp_endpoint or None)
     try:
-        gateway = Gateway.build(config)
+        config_file = args.config or os.environ.get("RCODER_CONFIG")
+        gateway = Gateway.build(
+            config,
+            reload=lambda: load_config(cli, config_file=args.config),
+            config_file=Path(config_file) if config_file else None,
+        )
     except ConfigError as exc:
         sys.exit(f"rcoder: {exc}")
     app = create_app(gateway)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.api_key import ApiKey
 from appliance.config import Config, read_api_key, read_secret
 from appliance.containers import labels
 from appliance.containers.cleanup import Cleanup
@@ -39,7 +40,7 @@ log = logging.getLogger("rcoder.gateway")
 @dataclass(eq=False)
 class Gateway:
     config: Config
-    api_key: str
+    api_key: ApiKey
     store: Store
     engine: Engine
     runners: RunnerClient
@@ -52,6 +53,8 @@ class Gateway:
     # The proxy's control port: kept routing decisions emptied, counters read.
     proxy: ProxyRoutes
     pool: WarmPool | None = None
+    # The configuration file the API key is reloaded from when it changes (None: none).
+    config_file: Path | None = None
     # What a request may ask for one container: lowered to the host's capacity when the gateway starts.
     bounds: Bounds = field(default_factory=Bounds)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -64,8 +67,16 @@ class Gateway:
         object.__setattr__(self, name, value)
 
     @classmethod
-    def build(cls, config: Config, engine: Engine | None = None) -> Gateway:
-        """Every part, none of them started yet; `engine`: a backend other than the configured one."""
+    def build(
+        cls,
+        config: Config,
+        engine: Engine | None = None,
+        reload: Callable[[], Config] | None = None,
+        config_file: Path | None = None,
+    ) -> Gateway:
+        """Every part, none of them started yet; `engine`: a backend other than the configured one;
+        `reload`: the configuration loaded again (from `config_file` among others), which the API key
+        follows."""
         docker = config.docker_config
         proxy = config.proxy_config
         store = Store(Path(config.state_dir) / "rcoder.duckdb")
@@ -83,7 +94,7 @@ class Gateway:
         tokens = Tokens(load_secret(secret, Path(config.state_dir)))
         return cls(
             config=config,
-            api_key=read_api_key(config.api_key_auth),
+            api_key=ApiKey(read_api_key(config.api_key_auth), reload),
             store=store,
             engine=engine,
             runners=runners,
@@ -95,6 +106,7 @@ class Gateway:
             router=Router(config, tokens, lifecycle),
             proxy=proxy_routes,
             pool=pool,
+            config_file=config_file,
         )
 
     async def start(self) -> None:
@@ -126,7 +138,11 @@ class Gateway:
                 self.runners,
             )
             self.tasks.append(asyncio.create_task(cleanup.run(), name="cleanup"))
-        if not self.api_key:
+        if self.config_file is not None or self.config.api_key_auth.api_key_file:
+            key_file = self.config.api_key_auth.api_key_file
+            follow = self.api_key.follow(self.config_file, Path(key_file) if key_file else None)
+            self.tasks.append(asyncio.create_task(follow, name="api-key"))
+        if not self.api_key.value:
             log.warning(
                 "API key authentication is off: anyone who reaches port %s can use this appliance",
                 self.config.port,

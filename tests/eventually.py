@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -27,3 +28,15 @@ def eventually(check: Callable[[], T], timeout: float, what: str, interval: floa
                 raise AssertionError(f"{what} did not happen within {timeout:g} s") from error
             raise AssertionError(f"{what} did not happen within {timeout:g} s (last: {value!r})")
         time.sleep(interval)
+
+
+async def eventually_async(
+    check: Callable[[], Awaitable[T]], seconds: float, what: str, interval: float = 0.3
+) -> T:
+    """`eventually` for a coroutine check, on the running event loop (which it does not block)."""
+    deadline = time.monotonic() + seconds
+    while not (value := await check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {seconds:g} s (last: {value!r})")
+        await asyncio.sleep(interval)
+    return value

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import socket
 from pathlib import Path
 
 from sanic import Request, Sanic
 
+from appliance.api_key import ApiKey
 from appliance.errors import NotFound, Unauthorized
 
 # The web console's files (/console) hold no secret, like the docs: the calls the page makes send the key.
@@ -21,11 +21,6 @@ EXEMPT_PREFIXES = ("/api/docs/", "/console/", INTERNAL_PREFIX)
 
 def is_exempt(path: str) -> bool:
     return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
-
-
-def key_matches(given: str | None, expected: str) -> bool:
-    """Constant-time comparison, so that response timing does not leak the key."""
-    return hmac.compare_digest((given or "").encode(), expected.encode())
 
 
 def from_this_host(peer: str) -> bool:
@@ -50,19 +45,16 @@ def from_this_host(peer: str) -> bool:
     return True
 
 
-def setup_auth(app: Sanic, api_key: str) -> None:
+def setup_auth(app: Sanic, api_key: ApiKey) -> None:
     """Keep /internal/ for the proxy on this host, and require `api_key` on every non-exempt request
-    (unless the key is empty: authentication disabled)."""
+    (unless the key is empty: authentication disabled; the key may change while the gateway runs)."""
 
     @app.on_request
     async def internal_for_the_proxy_only(request: Request) -> None:
         if request.path.startswith(INTERNAL_PREFIX) and not from_this_host(request.ip):
             raise NotFound("no route {path}", path=request.path)
 
-    if not api_key:
-        return
-
     @app.on_request
     async def require_api_key(request: Request) -> None:
-        if not is_exempt(request.path) and not key_matches(request.headers.get("x-api-key"), api_key):
+        if not is_exempt(request.path) and not api_key.matches(request.headers.get("x-api-key")):
             raise Unauthorized("missing or wrong API key: send it in the x-api-key header")

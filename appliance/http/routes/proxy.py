@@ -16,7 +16,6 @@ from sanic_ext import openapi
 
 from appliance import metrics
 from appliance.errors import BadRequest, ProxyUnavailable
-from appliance.http.auth import key_matches
 from appliance.http.bodies import TokenBody, parse
 from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body, responses
@@ -132,7 +131,7 @@ def decisions_by_outcome() -> dict[str, int]:
 async def proxy_auth(request: GatewayRequest):
     ctx = request.app.ctx
     original = request.headers.get("x-original-uri", "/")
-    key_ok = not ctx.api_key or key_matches(request.headers.get("x-api-key"), ctx.api_key)
+    key_ok = ctx.api_key.matches(request.headers.get("x-api-key"))
     decision = await ctx.router.decide(original, key_ok, request.cookies)
     metrics.PROXY_DECISIONS.labels("admitted" if decision.status == 200 else str(decision.status)).inc()
     return routed(decision, ctx.config.address)

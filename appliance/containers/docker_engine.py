@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 from docker.models.containers import Container as DockerContainer
-from docker.types import Mount
+from docker.types import LogConfig, Mount
 
 from appliance.containers.engine import (
     Capacity,
@@ -33,6 +33,8 @@ from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
 
 T = TypeVar("T")
 LOG_TAIL_LINES = 30
+# Each container's own log (json-file): three files of 10 MiB at most, the oldest dropped.
+CONTAINER_LOGS = {"max-size": "10m", "max-file": "3"}
 
 
 def _parse_time(text: str) -> datetime | None:
@@ -184,6 +186,9 @@ class DockerEngine:
                 read_only=True,
                 tmpfs=spec.tmpfs,
                 shm_size=spec.shm_bytes,
+                # What a container prints is kept, but bounded: its newest 30 MiB (an agent that logs
+                # without end cannot fill the host's disk with it).
+                log_config=LogConfig(type=LogConfig.types.JSON, config=CONTAINER_LOGS),
                 detach=True,
             )
         except docker.errors.ImageNotFound as exc:

@@ -8,6 +8,7 @@ test_proxy.py.)"""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -127,6 +128,24 @@ def test_code_in_an_agent_container_cannot_get_out(client, engine, stack):
     assert outcome["fork_at_limit"] == "EAGAIN"
     assert outcome["after"] == 0, "the container works again once its processes are gone"
     assert client.get(f"/agent/status/{project}").json()["data"]["is_alive"] is True
+
+
+def test_an_agent_container_cannot_fill_the_host_with_its_log(client, engine, stack):
+    """Its log (what its first process prints) is kept, but as three files of 10 MiB at most."""
+    project = project_id()
+    chat(client, project, "hello")
+    [container] = agent_containers(engine, stack, project)
+    assert container.attrs["HostConfig"]["LogConfig"] == {
+        "Type": "json-file",
+        "Config": {"max-file": "3", "max-size": "10m"},
+    }
+    # 48 MiB of lines (a log entry holds 16 KiB at most), written where the runner's output goes.
+    flood = "yes $(head -c 1000 /dev/zero | tr '\\0' x) | head -c 50331648 > /proc/1/fd/1"
+    result = container.exec_run(["sh", "-c", flood], user="1000")
+    assert result.exit_code == 0, result.output[-300:]
+    log = Path(container.attrs["LogPath"])
+    kept = sum(path.stat().st_size for path in log.parent.glob(log.name + "*"))
+    assert 16 * 2**20 < kept <= 3 * 11 * 2**20, f"{kept / 2**20:.1f} MiB of log kept"
 
 
 def test_an_agent_container_cannot_reach_a_desktop(client, engine, stack):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from appliance.config import ConfigError, read_api_key
+from appliance.config import Config, ConfigError, read_api_key
 from appliance.config_loader import describe, load_config
 from appliance.gateway import Gateway
 from appliance.http.app import create_app
@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     setup_logging(config.log_level)
     setup_tracing("rcoder-gateway", config.otlp_endpoint or None)
+    if config.pyroscope_endpoint:
+        setup_profiling(config)
     try:
         config_file = args.config or os.environ.get("RCODER_CONFIG")
         gateway = Gateway.build(
@@ -89,4 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     # Thousands of clients may follow sessions at once: a deep accept queue for their connections.
     app.run(
         host=config.host, port=config.port, single_process=True, access_log=False, motd=False, backlog=4096
+    )
+
+
+def setup_profiling(config: Config) -> None:
+    """Send the gateway's CPU profile to Pyroscope, continuously (imported only when asked for)."""
+    import pyroscope
+
+    pyroscope.configure(
+        application_name="rcoder-gateway",
+        server_address=config.pyroscope_endpoint,
+        tags={"stack": config.docker_config.stack},
     )

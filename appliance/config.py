@@ -276,6 +276,8 @@ class Config:
     default_agent_id: str = DEFAULT_AGENT_ID
     # OTLP endpoint for traces (the gateway's and its runners'); empty: no export.
     otlp_endpoint: str = ""
+    # A Pyroscope server the gateway sends its CPU profile to, continuously; empty: no profiling.
+    pyroscope_endpoint: str = ""
     log_level: str = field(
         default="INFO",
         metadata=_check(

@@ -28,6 +28,7 @@ ENVIRONMENT = {
     "RCODER_DEFAULT_AGENT_ID": ("default_agent_id",),
     "RCODER_LOG_LEVEL": ("log_level",),
     "OTEL_EXPORTER_OTLP_ENDPOINT": ("otlp_endpoint",),
+    "RCODER_PYROSCOPE_ENDPOINT": ("pyroscope_endpoint",),
     "DOCKER_HOST": ("docker_config", "host"),
     "RCODER_STACK": ("docker_config", "stack"),
     "RCODER_AGENT_IMAGE": ("docker_config", "agent_image"),

@@ -57,6 +57,7 @@ CONFIG_FROM_ENV = {
     "EGRESS_REFRESH_SECONDS": ("egressRefreshSeconds", False),
     "LOG_LEVEL": ("logLevel", False),
     "OTLP_ENDPOINT": ("otlpEndpoint", False),
+    "PYROSCOPE_ENDPOINT": ("pyroscopeEndpoint", False),
     "DOCKER_HOST": ("dockerHost", False),
 }
 

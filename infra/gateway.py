@@ -58,6 +58,7 @@ def environment(settings: Settings, networks: Networks, images: Images) -> dict[
         "RCODER_MAX_CONTAINERS": str(settings.max_containers),
         "RCODER_CHATS_PER_MINUTE": str(settings.chats_per_minute),
         "RCODER_STARTS_PER_MINUTE": str(settings.starts_per_minute),
+        "RCODER_PYROSCOPE_ENDPOINT": settings.pyroscope_endpoint,
         "RCODER_EGRESS_POLICY": settings.egress_policy,
         "RCODER_EGRESS_ALLOW": settings.egress_allow,
         "RCODER_EGRESS_REFRESH_SECONDS": str(settings.egress_refresh_seconds),

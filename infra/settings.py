@@ -59,6 +59,7 @@ class Settings:
     egress_refresh_seconds: int = 60  # host names in egress_allow are resolved again this often
     log_level: str = "INFO"
     otlp_endpoint: str = ""
+    pyroscope_endpoint: str = ""  # a Pyroscope server for the gateway's continuous CPU profile
     docker_host: str = ""  # unix:///var/run/docker.sock (default) or ssh://user@host
     docker_ssh_opts: list[str] = field(default_factory=list)
     extra_ca_bundle: str = ""  # PEM file of CAs the images must trust (a TLS-intercepting proxy)
@@ -107,6 +108,7 @@ class Settings:
             egress_refresh_seconds=config.get_int("egressRefreshSeconds", defaults.egress_refresh_seconds),
             log_level=config.get("logLevel") or defaults.log_level,
             otlp_endpoint=config.get("otlpEndpoint") or "",
+            pyroscope_endpoint=config.get("pyroscopeEndpoint") or "",
             docker_host=config.get("dockerHost") or "",
             docker_ssh_opts=config.get_object("dockerSshOpts") or [],
             extra_ca_bundle=config.get("extraCaBundle", default_ca_bundle()),  # "" for none

@@ -153,21 +153,49 @@ def test_one_users_token_does_not_open_anothers_desktop(appliance, client):
     assert response.status_code == 403 and "does not open" in response.json()["message"]
 
 
-def test_the_desktop_shows_in_a_browser_through_the_proxy(appliance, client, tmp_path):
+# The desktop's background (images/desktop/fluxbox/init).
+BACKGROUND = (0x24, 0x32, 0x3D)
+
+
+def test_the_desktop_shows_in_a_browser_through_the_proxy(appliance, client, engine, stack, tmp_path):
+    """A clean desktop: its background, no error dialog, and a window that fills the screen, which
+    noVNC sizes to the browser's viewport."""
     user = user_id()
     desktop = client.get(f"/computer/desktop/{user}/p1", timeout=120).json()["data"]
     wait_vnc_ready(client, user)
+    [container] = desktops(engine, stack, user)
 
     with open_page(appliance.url + desktop["proxy_vnc_url"], tmp_path / "profile") as page:
         # noVNC names the page after the remote desktop once it is connected.
         page.wait_for("document.title.endsWith(' - noVNC')", timeout=60)
         time.sleep(1)  # the first frame
         screenshot = page.screenshot(tmp_path / "desktop.png")
+        # A terminal, as the toolbar's button opens it, fills the screen.
+        container.exec_run(["sh", "-c", "xterm >/dev/null 2>&1 &"], detach=True)
+        window = eventually(lambda: x_windows(container, "XTerm"), 20, "the terminal's window")[0]
+        width, height = x_geometry(container, window)
+        screen = container.exec_run(["sh", "-c", "xdpyinfo | grep dimensions"]).output.split()[1]
+        screen_width, screen_height = (int(n) for n in screen.decode().split("x"))
 
-    image = Image.open(screenshot).convert("L")
-    stddev = ImageStat.Stat(image).stddev[0]
+    image = Image.open(screenshot)
+    stddev = ImageStat.Stat(image.convert("L")).stddev[0]
     print(f"screenshot {screenshot}: stddev {stddev:.1f}")
     assert stddev > 10, f"the screenshot is blank (stddev {stddev:.1f})"
+    _, commonest = max(image.convert("RGB").getcolors(maxcolors=2**24))
+    assert all(abs(a - b) <= 8 for a, b in zip(commonest, BACKGROUND, strict=True)), commonest
+    assert x_windows(container, "Xmessage") == [], "no error dialog on the desktop"
+    assert width >= 0.9 * screen_width and height >= 0.8 * screen_height, (width, height, screen)
+
+
+def x_windows(container, window_class: str) -> list[str]:
+    found = container.exec_run(["xdotool", "search", "--onlyvisible", "--class", window_class])
+    return found.output.decode().split() if found.exit_code == 0 else []
+
+
+def x_geometry(container, window: str) -> tuple[int, int]:
+    shown = container.exec_run(["xdotool", "getwindowgeometry", window]).output.decode()
+    width, height = shown.split("Geometry:")[1].split()[0].split("x")
+    return int(width), int(height)
 
 
 def test_a_tone_on_the_desktop_reaches_the_audio_websocket_through_the_proxy(

@@ -68,7 +68,7 @@ async def desktop(request: GatewayRequest, user_id: str, project_id: str):
     running, token = opened.running, opened.token
     base = f"/computer/vnc/{user_id}/{project_id}"
     vnc_query = (
-        f"path={quote(base.lstrip('/') + '/websockify')}&autoconnect=true&resize=scale&{TOKEN_PARAM}={token}"
+        f"path={quote(base.lstrip('/') + '/websockify')}&autoconnect=true&resize=remote&{TOKEN_PARAM}={token}"
     )
     ip = running.container.ip
     return ok(

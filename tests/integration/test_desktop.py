@@ -187,6 +187,35 @@ def test_the_desktop_shows_in_a_browser_through_the_proxy(appliance, client, eng
     assert width >= 0.9 * screen_width and height >= 0.8 * screen_height, (width, height, screen)
 
 
+def test_copy_and_paste_pass_between_the_browser_and_the_desktop(appliance, client, engine, stack, tmp_path):
+    """noVNC's clipboard and the desktop's, both ways (Xvnc keeps them in step)."""
+    user = user_id()
+    desktop = client.get(f"/computer/desktop/{user}/p1", timeout=120).json()["data"]
+    wait_vnc_ready(client, user)
+    [container] = desktops(engine, stack, user)
+
+    with open_page(appliance.url + desktop["proxy_vnc_url"], tmp_path / "profile") as page:
+        page.wait_for("document.title.endsWith(' - noVNC')", timeout=60)
+        copied = container.exec_run(
+            ["sh", "-c", "printf 'from the desktop 中文' | xclip -selection clipboard"]
+        )
+        assert copied.exit_code == 0, copied.output
+        page.wait_for(
+            "document.getElementById('noVNC_clipboard_text').value === 'from the desktop 中文'", timeout=20
+        )
+        page.evaluate(
+            "(() => { const box = document.getElementById('noVNC_clipboard_text');"
+            " box.value = 'from the browser'; box.dispatchEvent(new Event('change')); })()"
+        )
+        eventually(
+            lambda: (
+                container.exec_run(["xclip", "-o", "-selection", "clipboard"]).output == b"from the browser"
+            ),
+            20,
+            "the browser's text on the desktop's clipboard",
+        )
+
+
 def x_windows(container, window_class: str) -> list[str]:
     found = container.exec_run(["xdotool", "search", "--onlyvisible", "--class", window_class])
     return found.output.decode().split() if found.exit_code == 0 else []

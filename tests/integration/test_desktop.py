@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -157,20 +159,26 @@ def test_one_users_token_does_not_open_anothers_desktop(appliance, client):
 BACKGROUND = (0x24, 0x32, 0x3D)
 
 
-def test_the_desktop_shows_in_a_browser_through_the_proxy(appliance, client, engine, stack, tmp_path):
-    """A clean desktop: its background, no error dialog, and a window that fills the screen, which
-    noVNC sizes to the browser's viewport."""
+@contextlib.contextmanager
+def desktop_in_browser(appliance, client, engine, stack: str, tmp_path) -> Iterator[tuple]:
+    """A new user's desktop container, and noVNC showing it through the proxy (connected)."""
     user = user_id()
     desktop = client.get(f"/computer/desktop/{user}/p1", timeout=120).json()["data"]
     wait_vnc_ready(client, user)
     [container] = desktops(engine, stack, user)
-
     with open_page(appliance.url + desktop["proxy_vnc_url"], tmp_path / "profile") as page:
         # noVNC names the page after the remote desktop once it is connected.
         page.wait_for("document.title.endsWith(' - noVNC')", timeout=60)
+        yield container, page
+
+
+def test_the_desktop_shows_in_a_browser_through_the_proxy(appliance, client, engine, stack, tmp_path):
+    """A clean desktop: its background, no error dialog, and a window that fills the screen, which
+    noVNC sizes to the browser's viewport."""
+    with desktop_in_browser(appliance, client, engine, stack, tmp_path) as (container, page):
         time.sleep(1)  # the first frame
         screenshot = page.screenshot(tmp_path / "desktop.png")
-        # A terminal, as the toolbar's button opens it, fills the screen.
+        # A terminal, as the desktop's menu opens it, fills the screen.
         container.exec_run(["sh", "-c", "xterm >/dev/null 2>&1 &"], detach=True)
         window = eventually(lambda: x_windows(container, "XTerm"), 20, "the terminal's window")[0]
         width, height = x_geometry(container, window)
@@ -189,13 +197,7 @@ def test_the_desktop_shows_in_a_browser_through_the_proxy(appliance, client, eng
 
 def test_copy_and_paste_pass_between_the_browser_and_the_desktop(appliance, client, engine, stack, tmp_path):
     """noVNC's clipboard and the desktop's, both ways (Xvnc keeps them in step)."""
-    user = user_id()
-    desktop = client.get(f"/computer/desktop/{user}/p1", timeout=120).json()["data"]
-    wait_vnc_ready(client, user)
-    [container] = desktops(engine, stack, user)
-
-    with open_page(appliance.url + desktop["proxy_vnc_url"], tmp_path / "profile") as page:
-        page.wait_for("document.title.endsWith(' - noVNC')", timeout=60)
+    with desktop_in_browser(appliance, client, engine, stack, tmp_path) as (container, page):
         copied = container.exec_run(
             ["sh", "-c", "printf 'from the desktop 中文' | xclip -selection clipboard"]
         )

@@ -65,13 +65,15 @@ def health(appliance) -> dict:
 
 
 def fill(state: Unwritable) -> None:
-    state.gateway.exec_run(["dd", "if=/dev/zero", f"of={STATE}/filler", "bs=4k"])  # until ENOSPC
-    available = state.gateway.exec_run(["df", "--output=avail", STATE]).output.split()[-1]
-    assert available == b"0", f"{available} KiB left"
+    # Until ENOSPC: big blocks, then small ones for what is left (ext4 keeps a few KiB it never gives).
+    for size in ("1M", "4k", "512"):
+        state.gateway.exec_run(["dd", "if=/dev/zero", f"of={STATE}/filler-{size}", f"bs={size}"])
+    available = int(state.gateway.exec_run(["df", "--output=avail", STATE]).output.split()[-1])
+    assert available < 64, f"{available} KiB left"
 
 
 def empty(state: Unwritable) -> None:
-    assert state.gateway.exec_run(["rm", "-f", f"{STATE}/filler"]).exit_code == 0
+    assert state.gateway.exec_run(["sh", "-c", f"rm -f {STATE}/filler-*"]).exit_code == 0
 
 
 def abort(state: Unwritable) -> None:
@@ -98,11 +100,11 @@ def test_an_unwritable_state_stops_new_work_loses_nothing_and_recovers(unwritabl
     break_it, repair = FAULTS[fault]
     project, other = project_id(), project_id()
     with appliance.client() as client:
-        session = chat(client, project, "wait 6 then create done.txt")["session_id"]
+        session = chat(client, project, "wait 10 then create done.txt")["session_id"]
         events = stream(client, session)
         first = next(events)
-        break_it(unwritable)
         try:
+            break_it(unwritable)
             degraded = eventually(lambda: health(appliance)["problem"], 15, "/health saying degraded")
             assert health(appliance)["status"] == "degraded"
             refused = client.post("/chat", json={"prompt": "hello", "project_id": other})

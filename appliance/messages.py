@@ -3,8 +3,8 @@ the request's `accept-language` header, as in the seed.
 
 A message is an English template with named fields ("no session {session_id!r}; ..."), and its
 translations live in one gettext catalogue per language (appliance/locales/<language>.po, msgid the
-template). A field whose value is itself a template in the catalogue (a rate limit's "prompts to
-this project") is translated too. tests/unit/appliance/test_messages.py checks that every template
+template). A field whose value is a Phrase (a rate limit's "prompts to this project") is translated
+too; any other value (an id, a path) is shown as it is, even when it reads like a message. tests/unit/appliance/test_messages.py checks that every template
 raised in the code has all three.
 """
 
@@ -51,6 +51,10 @@ def _supported(tag: str) -> str | None:
     return None
 
 
+class Phrase(str):
+    """Words that are part of a message and are translated with it (not a value to show as it is)."""
+
+
 @functools.cache
 def catalogue(lang: str) -> dict[str, str]:
     """{template: translation} of one language (an empty translation falls back to the template)."""
@@ -62,7 +66,8 @@ def translate(template: str, lang: str | None = None, **params: Any) -> str:
     """The template in `lang` (default: the current request's), its fields filled in."""
     words = catalogue(lang or current.get())
     filled = {
-        name: words.get(value, value) if isinstance(value, str) else value for name, value in params.items()
+        name: words.get(value, value) if isinstance(value, Phrase) else value
+        for name, value in params.items()
     }
     text = words.get(template, template)
     return text.format(**filled) if params else text

@@ -7,13 +7,14 @@ import time
 from collections.abc import Callable
 
 from appliance.errors import TooManyRequests
+from appliance.messages import Phrase
 
 # Buckets kept before the full ones (keys idle for a minute or more) are dropped.
 MAX_KEYS = 10_000
 
 
 class RateLimit:
-    def __init__(self, per_minute: int, what: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, per_minute: int, what: Phrase, clock: Callable[[], float] = time.monotonic) -> None:
         self._rate = per_minute / 60.0
         self._burst = float(per_minute)
         self._what = what

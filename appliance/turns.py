@@ -14,6 +14,7 @@ from appliance.containers.engine import Limits
 from appliance.containers.lifecycle import Lifecycle, RunningContainer
 from appliance.errors import ProjectNotFound, SessionNotFound
 from appliance.events import EventHub, Follower
+from appliance.messages import Phrase
 from appliance.projects import ProjectRef
 from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
@@ -50,7 +51,7 @@ class Turns:
         self._runners = runners
         self._store = store
         self._hub = hub
-        self._chats = RateLimit(config.limits.chats_per_minute, "prompts to this project")
+        self._chats = RateLimit(config.limits.chats_per_minute, Phrase("prompts to this project"))
         # Each project's latest session (None: it has none), known from the store or the chats since.
         self._latest: dict[str, str | None] = {}
 

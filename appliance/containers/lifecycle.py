@@ -23,6 +23,7 @@ from appliance.containers import labels
 from appliance.containers.engine import Container, ContainerSpec, Engine, Limits, NameGone, NameTaken
 from appliance.containers.workloads import Workload, Workloads
 from appliance.errors import ApplianceError, ContainerFailed, IsolationUnavailable, TooManyRequests
+from appliance.messages import Phrase
 from appliance.projects import ProjectRef
 from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
@@ -69,7 +70,7 @@ class Lifecycle:
     def __init__(self, config: Config, engine: Engine, runners: RunnerClient, store: Store) -> None:
         self._docker = config.docker_config
         self._max_containers = config.limits.max_containers
-        self._starts = RateLimit(config.limits.starts_per_minute, "new containers")
+        self._starts = RateLimit(config.limits.starts_per_minute, Phrase("new containers"))
         # New containers being started right now (counted against max_containers).
         self._starting = 0
         self._engine = engine

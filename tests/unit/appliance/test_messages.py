@@ -18,9 +18,9 @@ ERRORS = {
     name for name, value in vars(errors).items() if isinstance(value, type) and issubclass(value, Exception)
 }
 # Calls whose first string argument is a message template (refuse's is its second).
-TEMPLATE_CALLS = ERRORS | {"cls", "translate", "Problem"}
-# A template further along: refuse(status, template), RateLimit(rate, what).
-POSITION = {"refuse": 1, "RateLimit": 1}
+TEMPLATE_CALLS = ERRORS | {"cls", "translate", "Problem", "Phrase"}
+# A template further along: refuse(status, template).
+POSITION = {"refuse": 1}
 
 
 def strings(node: ast.AST) -> list[str]:
@@ -93,6 +93,9 @@ def test_an_error_is_worded_in_the_requests_language():
         assert error.localized() == "没有会话 's1'；请先用 POST /chat 开始一个"  # noqa: RUF001
     finally:
         messages.current.reset(token)
-    assert messages.translate(
-        "too many {what}; retry in {wait} s", "zh-TW", what="prompts to this project", wait=3
-    ) == ("對此專案的提示過多；請 3 秒後重試")  # noqa: RUF001
+    # An id is shown as it is, even one that reads like a message; a Phrase is translated.
+    assert messages.translate("no route {path}", "zh-CN", path="success") == "没有路由 success"
+    phrase = messages.Phrase("prompts to this project")
+    assert messages.translate("too many {what}; retry in {wait} s", "zh-TW", what=phrase, wait=3) == (
+        "對此專案的提示過多；請 3 秒後重試"  # noqa: RUF001
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appliance.errors import TooManyRequests
+from appliance.messages import Phrase
 from appliance.rate_limits import RateLimit
 
 
@@ -18,7 +19,7 @@ class Clock:
 
 def test_a_burst_of_a_minutes_worth_then_a_wait_that_says_how_long():
     clock = Clock()
-    limit = RateLimit(6, "prompts", clock)
+    limit = RateLimit(6, Phrase("prompts"), clock)
     for _ in range(6):
         limit.take("p1")
     with pytest.raises(TooManyRequests, match="too many prompts; retry in 10 s") as refused:
@@ -34,7 +35,7 @@ def test_a_burst_of_a_minutes_worth_then_a_wait_that_says_how_long():
 def test_idle_keys_are_dropped_when_there_are_many(monkeypatch):
     monkeypatch.setattr("appliance.rate_limits.MAX_KEYS", 3)
     clock = Clock()
-    limit = RateLimit(60, "prompts", clock)
+    limit = RateLimit(60, Phrase("prompts"), clock)
     for key in ("a", "b", "c"):
         limit.take(key)
     clock.now += 60

@@ -4,8 +4,8 @@ the request's `accept-language` header, as in the seed.
 A message is an English template with named fields ("no session {session_id!r}; ..."), and its
 translations live in one gettext catalogue per language (appliance/locales/<language>.po, msgid the
 template). A field whose value is a Phrase (a rate limit's "prompts to this project") is translated
-too; any other value (an id, a path) is shown as it is, even when it reads like a message. tests/unit/appliance/test_messages.py checks that every template
-raised in the code has all three.
+too; any other value (an id, a path) is shown as it is, even when it reads like a message.
+tests/unit/appliance/test_messages.py checks that every template raised in the code has all three.
 """
 
 from __future__ import annotations

@@ -53,10 +53,6 @@ class Problem:
     template: str
     params: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def text(self) -> str:
-        return self.template.format(**self.params) if self.params else self.template
-
 
 @dataclass(frozen=True)
 class Decision:

@@ -6,6 +6,7 @@ so one trace follows a chat from the HTTP request to the agent's turn.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from opentelemetry import context, trace
@@ -16,7 +17,14 @@ from sanic import HTTPResponse, Request, Sanic
 
 def route_of(request: Request) -> str | None:
     """The request's route as the API docs write it (/agent/progress/{session_id}); None: no route."""
-    return re.sub(r"<(\w+)(:[^>]*)?>", r"{\1}", f"/{request.route.path}") if request.route else None
+    return _as_documented(request.route.path) if request.route else None
+
+
+@functools.cache
+def _as_documented(route_path: str) -> str:
+    """Sanic's route path written as the API docs write it; once per route (the span and the request
+    metrics both ask, on every request)."""
+    return re.sub(r"<(\w+)(:[^>]*)?>", r"{\1}", f"/{route_path}")
 
 
 def setup_request_spans(app: Sanic) -> None:

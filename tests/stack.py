@@ -19,6 +19,7 @@ from pathlib import Path
 
 import docker
 import httpx
+from docker.models.containers import Container
 from pytest_docker.plugin import Services, get_docker_services
 
 from appliance.containers.firewall import Firewall
@@ -121,18 +122,12 @@ def run_appliance(
                     yield Appliance(stack, url, gateway, api_key, services, control_port)
                 finally:
                     # Agent containers were made by the gateway, not compose: they go before the network.
-                    for container in engine.containers.list(
-                        all=True, filters={"label": f"rcoder.stack={stack}"}
-                    ):
-                        if container.labels.get("rcoder.kind") != "gateway":
-                            print(f"removing container {container.name}")
-                            container.remove(force=True)
+                    made = containers(engine, label=f"rcoder.stack={stack}")
+                    remove([c for c in made if c.labels.get("rcoder.kind") != "gateway"])
         finally:
             override.unlink(missing_ok=True)
             # Whatever is left: everything, when `up` itself failed half-way.
-            for container in engine.containers.list(all=True, filters={"label": f"rcoder.stack={stack}"}):
-                print(f"removing container {container.name}")
-                container.remove(force=True)
+            remove(containers(engine, label=f"rcoder.stack={stack}"))
             asyncio.run(Firewall(stack).remove())
             for volume in engine.volumes.list(filters={"label": f"rcoder.stack={stack}"}):
                 print(f"removing volume {volume.name}")
@@ -142,10 +137,30 @@ def run_appliance(
                 network.remove()
 
 
-def agent_containers(engine: docker.DockerClient, stack: str, project: str) -> list:
+def containers(engine: docker.DockerClient, **filters: str | list[str]) -> list[Container]:
+    """The containers, stopped ones too, that match the engine's filters. The gateway removes containers
+    while a test looks (the warm pool, cleanup): one gone between the engine's list and the SDK's inspect
+    of it is left out, not a NotFound."""
+    return engine.containers.list(all=True, filters=filters, ignore_removed=True)
+
+
+def remove(found: list[Container]) -> None:
+    """Force-remove each container; one the gateway removed meanwhile is already what we wanted."""
+    for container in found:
+        print(f"removing container {container.name}")
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as error:
+            if error.status_code != 409:  # 409: its removal is already in progress
+                raise
+
+
+def agent_containers(engine: docker.DockerClient, stack: str, project: str) -> list[Container]:
     """The project's agent container (none or one), found by its name: one claimed from the warm pool
     carries no project label (labels cannot change)."""
-    return engine.containers.list(all=True, filters={"name": f"^/rcoder-{stack}-agent-{project}$"})
+    return containers(engine, name=f"^/rcoder-{stack}-agent-{project}$")
 
 
 def unclaimed(engine: docker.DockerClient, stack: str) -> list:

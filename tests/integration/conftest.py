@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.eventually import eventually
-from tests.stack import IMAGES, Appliance, free_port, run_appliance
+from tests.stack import IMAGES, Appliance, containers, free_port, remove, run_appliance
 
 
 @pytest.fixture(scope="session")
@@ -55,9 +55,7 @@ def remove_containers_after_each_test(request):
     stack, engine = request.getfixturevalue("stack"), request.getfixturevalue("engine")
     yield
     for kind in ("agent", "desktop"):
-        labels = [f"rcoder.stack={stack}", f"rcoder.kind={kind}"]
-        for container in engine.containers.list(all=True, filters={"label": labels}):
-            container.remove(force=True)
+        remove(containers(engine, label=[f"rcoder.stack={stack}", f"rcoder.kind={kind}"]))
 
 
 @pytest.fixture

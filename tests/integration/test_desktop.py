@@ -17,7 +17,7 @@ from tests.eventually import eventually
 from tests.integration.audio import play_tone, record_rms
 from tests.integration.browser import open_page
 from tests.integration.sse import stream
-from tests.stack import agent_containers, run_appliance
+from tests.stack import agent_containers, containers, run_appliance
 
 pytestmark = pytest.mark.engine
 
@@ -27,8 +27,7 @@ def user_id() -> str:
 
 
 def desktops(engine, stack: str, user: str) -> list:
-    labels = [f"rcoder.stack={stack}", f"rcoder.user={user}", "rcoder.kind=desktop"]
-    return engine.containers.list(all=True, filters={"label": labels})
+    return containers(engine, label=[f"rcoder.stack={stack}", f"rcoder.user={user}", "rcoder.kind=desktop"])
 
 
 def ensure(client, user: str, project: str = "p1") -> dict:

@@ -158,6 +158,10 @@ class ProxyConfig:
     listen_port: int = field(default=8088, metadata=_between(1, 65535))
     # Where the proxy takes the gateway's word that its kept routing decisions are out of date (loopback).
     control_port: int = field(default=8089, metadata=_between(1, 65535))
+    # Where agents reach their model provider through the appliance, which holds the real key: they
+    # get a stand-in credential only (appliance/model_forwarding.py). Only the stack's containers reach
+    # this port. 0: no forwarding, and agents are given the provider's key itself.
+    model_port: int = field(default=8090, metadata=_between(0, 65535))
     default_backend_port: int = field(default=8086, metadata=_between(1, 65535))
     # The host of the seed's /proxy/{port}/ route (ports there need the API key).
     backend_host: str = "127.0.0.1"

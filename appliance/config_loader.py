@@ -57,6 +57,7 @@ ENVIRONMENT = {
     "RCODER_API_KEY_FILE": ("api_key_auth", "api_key_file"),
     "RCODER_PROXY_PORT": ("proxy_config", "listen_port"),
     "RCODER_PROXY_CONTROL_PORT": ("proxy_config", "control_port"),
+    "RCODER_MODEL_PORT": ("proxy_config", "model_port"),
     "RCODER_PROXY_ALLOWED_PORTS": ("proxy_config", "allowed_ports"),
     "RCODER_PROXY_TOKEN_SECRET_FILE": ("proxy_config", "token_secret_file"),
     "RCODER_ALLOW_CUSTOM_AGENTS": ("allow_custom_agents",),

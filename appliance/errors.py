@@ -16,7 +16,8 @@ renders them all in the seed's envelope.
     ├── StateUnavailable         503 SERVICE_UNAVAILABLE (the state volume is full or read-only)
     ├── ProxyUnavailable         503 SERVICE_UNAVAILABLE (the proxy's control port does not answer)
     ├── RunnerUnavailable        503 GRPC_ERROR (the container's runner)
-    └── ContainerFailed          502 CONTAINER_ERROR (the container did not start)
+    ├── ContainerFailed          502 CONTAINER_ERROR (the container did not start)
+    └── ModelProviderFailed      502 MODEL_PROVIDER_ERROR (an agent's model provider is unreachable)
 """
 
 from typing import Any
@@ -124,3 +125,8 @@ class RunnerUnavailable(ApplianceError):
 class ContainerFailed(ApplianceError):
     status_code = 502
     code = "CONTAINER_ERROR"
+
+
+class ModelProviderFailed(ApplianceError):
+    status_code = 502
+    code = "MODEL_PROVIDER_ERROR"

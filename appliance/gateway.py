@@ -25,11 +25,13 @@ from appliance.containers.firewall import Firewall, FirewallError
 from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.pool import WarmPool
 from appliance.containers.reconcile import Reconciler
+from appliance.containers.workloads import Workload
 from appliance.desktops import Desktops
 from appliance.events import EventHub
+from appliance.model_forwarding import ModelForwarding
 from appliance.proxy.decisions import Router
 from appliance.proxy.route_cache import ProxyRoutes
-from appliance.proxy.tokens import Tokens, load_secret
+from appliance.proxy.tokens import Tokens, derive, load_secret
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
 from appliance.turns import Turns
@@ -52,6 +54,8 @@ class Gateway:
     router: Router
     # The proxy's control port: kept routing decisions emptied, counters read.
     proxy: ProxyRoutes
+    # Agents' stand-in model credentials, and the forwarding of their requests with the real key.
+    model_forwarding: ModelForwarding
     pool: WarmPool | None = None
     # The configuration file the API key is reloaded from when it changes (None: none).
     config_file: Path | None = None
@@ -84,14 +88,21 @@ class Gateway:
         runners = RunnerClient(traced=bool(config.otlp_endpoint))
         lifecycle = Lifecycle(config, engine, runners, store)
         proxy_routes = ProxyRoutes(proxy.control_port)
-        lifecycle.on_gone = proxy_routes.forget
+        secret = read_secret(proxy.token_secret, proxy.token_secret_file, "proxy_config.token_secret_file")
+        token_secret = load_secret(secret, Path(config.state_dir))
+        forwarding = ModelForwarding(derive(token_secret, "model-forwarding"), proxy.model_port)
+
+        async def gone(workload: Workload) -> None:
+            forwarding.revoke(workload.name)
+            await proxy_routes.forget()
+
+        lifecycle.on_gone = gone
         pool = None
         if config.warm_pool.size > 0:
             pool = WarmPool(config.warm_pool.size, docker.stack, engine, lifecycle, runners)
             lifecycle.pool = pool
         hub = EventHub(store, runners)
-        secret = read_secret(proxy.token_secret, proxy.token_secret_file, "proxy_config.token_secret_file")
-        tokens = Tokens(load_secret(secret, Path(config.state_dir)))
+        tokens = Tokens(token_secret)
         return cls(
             config=config,
             api_key=ApiKey(read_api_key(config.api_key_auth), reload),
@@ -100,11 +111,12 @@ class Gateway:
             runners=runners,
             lifecycle=lifecycle,
             hub=hub,
-            turns=Turns(config, lifecycle, runners, store, hub),
+            turns=Turns(config, lifecycle, runners, store, hub, forwarding),
             desktops=Desktops(config, lifecycle, runners, store, tokens),
             tokens=tokens,
             router=Router(config, tokens, lifecycle),
             proxy=proxy_routes,
+            model_forwarding=forwarding,
             pool=pool,
             config_file=config_file,
         )
@@ -114,10 +126,11 @@ class Gateway:
         docker = self.config.docker_config
         await self.store.open()
         self.bounds.fit(await self.engine.capacity())
-        bridges = [
-            await self.engine.ensure_network(network, labels.labels_for(docker.stack, "network"))
-            for network in (docker.network_base_name, docker.desktop_network)
-        ]
+        bridges = []
+        for name in (docker.network_base_name, docker.desktop_network):
+            network = await self.engine.ensure_network(name, labels.labels_for(docker.stack, "network"))
+            self.model_forwarding.hosts[name] = network.host_address
+            bridges.append(network.bridge)
         self.lifecycle.isolation_problem = await self._isolate(bridges)
         await self.lifecycle.load_workspaces()
         await self.hub.start()
@@ -164,8 +177,11 @@ class Gateway:
         firewall = Firewall(docker.stack)
         policy = EgressPolicy.of(self.config)
 
+        model_port = self.config.proxy_config.model_port
+        containers_only = (model_port,) if model_port else ()
+
         async def apply(networks: Sequence[str] | None) -> None:
-            await firewall.install(bridges, docker.open_ports, networks)
+            await firewall.install(bridges, (*docker.open_ports, *containers_only), networks, containers_only)
 
         try:
             networks = await policy.networks()
@@ -185,6 +201,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.hub.close()
+        await self.model_forwarding.close()
         await self.runners.close()
         await self.engine.close()
         await self.store.close()

@@ -55,3 +55,8 @@ RUNNER_ERRORS = Counter(
     "Failed gRPC calls to runners, by method and status code",
     ["method", "code"],
 )
+MODEL_REQUESTS = Counter(
+    "rcoder_model_requests_total",
+    "Agents' requests forwarded to their model provider, by outcome (the provider's status, or unreachable)",
+    ["outcome"],
+)

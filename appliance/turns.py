@@ -15,6 +15,7 @@ from appliance.containers.lifecycle import Lifecycle, RunningContainer
 from appliance.errors import ProjectNotFound, SessionNotFound
 from appliance.events import EventHub, Follower
 from appliance.messages import Phrase
+from appliance.model_forwarding import ModelForwarding
 from appliance.projects import ProjectRef
 from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
@@ -44,9 +45,16 @@ class AgentStatus:
 
 class Turns:
     def __init__(
-        self, config: Config, lifecycle: Lifecycle, runners: RunnerClient, store: Store, hub: EventHub
+        self,
+        config: Config,
+        lifecycle: Lifecycle,
+        runners: RunnerClient,
+        store: Store,
+        hub: EventHub,
+        forwarding: ModelForwarding,
     ) -> None:
         self._config = config
+        self._forwarding = forwarding
         self._lifecycle = lifecycle
         self._runners = runners
         self._store = store
@@ -77,6 +85,13 @@ class Turns:
             completed = chat_request.complete(self._config, request)
             completed.project_id, completed.session_id = ref.project_id, asked_for or ""
             completed.service_type = ref.service_type
+            if completed.HasField("model_config"):
+                # The agent gets a stand-in for the key (unless forwarding is off): the key stays here.
+                operators = not request.HasField("model_config")
+                seen = self._forwarding.stand_in(
+                    workload.spec.network, running.container, ref.key, completed.model_config, operators
+                )
+                completed.model_config.CopyFrom(seen)
             if ref.user_id:
                 completed.user_id = ref.user_id
             reply = await self._runners.chat(running.address, completed)

@@ -29,6 +29,7 @@ CONFIG_FROM_ENV = {
     "PORT": ("port", False),
     "PROXY_PORT": ("proxyPort", False),
     "PROXY_CONTROL_PORT": ("proxyControlPort", False),
+    "MODEL_PORT": ("modelPort", False),
     "BIND": ("bind", False),
     "IMAGE_TAG": ("imageTag", False),
     "REGISTRY": ("registry", False),

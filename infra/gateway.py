@@ -47,6 +47,7 @@ def environment(settings: Settings, networks: Networks, images: Images) -> dict[
         "RCODER_API_KEY_ENABLED": "true" if settings.api_key is not None else "false",
         "RCODER_PROXY_PORT": str(settings.proxy_port),
         "RCODER_PROXY_CONTROL_PORT": str(settings.proxy_control_port),
+        "RCODER_MODEL_PORT": str(settings.model_port),
         "RCODER_PROXY_ALLOWED_PORTS": settings.allowed_ports,
         "RCODER_HOST_OPEN_PORTS": settings.host_open_ports,
         "RCODER_IDLE_TIMEOUT_SECONDS": str(settings.idle_timeout_seconds),

@@ -35,6 +35,7 @@ class Proxy(pulumi.ComponentResource):
                 f"RCODER_GATEWAY=127.0.0.1:{settings.port}",
                 f"RCODER_PROXY_PORT={settings.bind}:{settings.proxy_port}",
                 f"RCODER_PROXY_CONTROL_PORT={settings.proxy_control_port}",
+                f"RCODER_MODEL_PORT={settings.model_port}",
             ],
             wait=True,
             wait_timeout=60,

@@ -35,6 +35,7 @@ class Settings:
     port: int = DEFAULT_PORT
     proxy_port: int = DEFAULT_PROXY_PORT
     proxy_control_port: int = DEFAULT_PROXY_PORT + 1  # on loopback: the gateway empties the proxy's routes
+    model_port: int = DEFAULT_PROXY_PORT + 2  # agents' way to their model, which keeps the key (0: off)
     bind: str = "127.0.0.1"  # the proxy's address on the host; 0.0.0.0 serves other machines
     image_tag: str = "dev"
     registry: str = ""  # e.g. registry.example.com/team: pull the images from there instead of building
@@ -80,6 +81,7 @@ class Settings:
             port=config.get_int("port", defaults.port),
             proxy_port=config.get_int("proxyPort", defaults.proxy_port),
             proxy_control_port=config.get_int("proxyControlPort", defaults.proxy_control_port),
+            model_port=config.get_int("modelPort", defaults.model_port),
             bind=config.get("bind") or defaults.bind,
             image_tag=config.get("imageTag") or defaults.image_tag,
             registry=(config.get("registry") or "").rstrip("/"),
@@ -120,6 +122,8 @@ class Settings:
         """Refuse what cannot work, naming the config key."""
         ports = {"rcoder:port": self.port, "rcoder:proxyPort": self.proxy_port}
         ports["rcoder:proxyControlPort"] = self.proxy_control_port
+        if self.model_port != 0:
+            ports["rcoder:modelPort"] = self.model_port
         for key, port in ports.items():
             if not 1 <= port <= 65535:
                 raise ValueError(f"{key} must be a port number (1-65535), not {port}")

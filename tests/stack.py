@@ -45,6 +45,7 @@ class Appliance:
     api_key: str
     services: Services
     control_port: int  # the proxy's loopback port, where the gateway empties its kept routes
+    model_port: int  # where agents reach their model provider through the appliance (0: off)
 
     def client(self, api_key: str | None = None) -> httpx.Client:
         key = self.api_key if api_key is None else api_key
@@ -79,6 +80,13 @@ def wait_healthy(url: str, services: Services) -> None:
     services.wait_until_responsive(check=healthy, timeout=60, pause=0.3)
 
 
+def print_logs(found: list[Container]) -> None:
+    """What each container said last (an appliance that did not come up says why)."""
+    for container in found:
+        tail = container.logs(tail=60).decode(errors="replace")
+        print(f"--- {container.name} ({container.status}):\n{tail}")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -105,6 +113,7 @@ def run_appliance(
         "RCODER_PORT": str(gateway_port := free_port()),
         "RCODER_PROXY_PORT": str(proxy_port := free_port()),
         "RCODER_PROXY_CONTROL_PORT": str(control_port := free_port()),
+        "RCODER_MODEL_PORT": str(free_port()),
         "RCODER_LOG_LEVEL": "DEBUG",
         "RCODER_API_KEY_ENABLED": "true",
         "RCODER_API_KEY": api_key,
@@ -117,9 +126,14 @@ def run_appliance(
             ) as services:
                 try:
                     url = f"http://127.0.0.1:{proxy_port}"
-                    wait_healthy(url, services)
+                    try:
+                        wait_healthy(url, services)
+                    except Exception:
+                        print_logs(containers(engine, label=f"rcoder.stack={stack}"))
+                        raise
                     gateway = f"http://127.0.0.1:{gateway_port}"
-                    yield Appliance(stack, url, gateway, api_key, services, control_port)
+                    model_port = int(environment["RCODER_MODEL_PORT"])
+                    yield Appliance(stack, url, gateway, api_key, services, control_port, model_port)
                 finally:
                     # Agent containers were made by the gateway, not compose: they go before the network.
                     made = containers(engine, label=f"rcoder.stack={stack}")

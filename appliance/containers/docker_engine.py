@@ -27,6 +27,7 @@ from appliance.containers.engine import (
     ContainerSpec,
     NameGone,
     NameTaken,
+    Network,
 )
 from appliance.containers.labels import selector
 from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
@@ -90,10 +91,10 @@ class DockerEngine:
         info = await self._run(lambda: self._client().info())
         return Capacity(cpus=float(info["NCPU"]), memory_bytes=int(info["MemTotal"]))
 
-    async def ensure_network(self, name: str, labels: dict[str, str]) -> str:
-        """Create a network for containers when the deployer has not; returns its bridge interface."""
+    async def ensure_network(self, name: str, labels: dict[str, str]) -> Network:
+        """Create a network for containers when the deployer has not."""
 
-        def ensure() -> str:
+        def ensure() -> Network:
             client = self._client()
             found = [n for n in client.networks.list(names=[name]) if n.name == name]
             if found:
@@ -104,7 +105,9 @@ class DockerEngine:
                 network = client.networks.create(name, driver="bridge", labels=labels, options=options)
                 network.reload()
             options = network.attrs.get("Options") or {}
-            return options.get("com.docker.network.bridge.name") or f"br-{network.id[:12]}"
+            bridge = options.get("com.docker.network.bridge.name") or f"br-{network.id[:12]}"
+            [subnet, *_] = network.attrs["IPAM"]["Config"]
+            return Network(bridge, subnet["Gateway"])
 
         return await self._run(ensure)
 

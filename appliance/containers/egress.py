@@ -2,7 +2,9 @@
 
 The policy is held by the host firewall (firewall.py, the stack's DOCKER-USER chain), outside the
 containers, so nothing running in them can lift it. Under "allowlist" and "none" a container opens
-connections only to the allowed networks and to the default model provider's host; host names are
+connections only to the allowed networks; agents reach their model through the proxy's model port
+(model_forwarding.py), or, when that is off, straight at the default model provider's host, which is
+then allowed too. Host names are
 resolved here, and again every `refresh_seconds`, and the firewall follows their addresses. (Name
 lookups still work under "none": Docker's DNS answers from the engine, not through the firewall.)
 """
@@ -32,8 +34,9 @@ class EgressPolicy:
     @classmethod
     def of(cls, config: Config) -> EgressPolicy:
         allowed = config.egress.destinations if config.egress.policy == "allowlist" else ()
+        forwarded = config.proxy_config.model_port != 0
         model_host = urlsplit(config.default_model_provider.base_url).hostname
-        return cls(config.egress.policy, (*allowed, *([model_host] if model_host else [])))
+        return cls(config.egress.policy, (*allowed, *([model_host] if model_host and not forwarded else [])))
 
     @property
     def names(self) -> tuple[str, ...]:

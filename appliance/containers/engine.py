@@ -122,14 +122,23 @@ class ContainerGone:
         return f"{self.action}{detail}"
 
 
+@dataclass(frozen=True)
+class Network:
+    """A network for containers: its bridge interface on the host, and the host's address on it (where
+    containers reach the host, e.g. the proxy's model port)."""
+
+    bridge: str
+    host_address: str
+
+
 class Engine(Protocol):
     async def ping(self) -> None: ...
 
     async def capacity(self) -> Capacity:
         """The host's CPUs and memory: no container can be given more."""
 
-    async def ensure_network(self, name: str, labels: dict[str, str]) -> str:
-        """Create the network when the deployer has not; returns its bridge interface."""
+    async def ensure_network(self, name: str, labels: dict[str, str]) -> Network:
+        """Create the network when the deployer has not."""
 
     async def find(self, labels: dict[str, str]) -> list[Container]:
         """Every container carrying all of `labels`, running or not."""

@@ -11,7 +11,11 @@ comes first. For each bridge of the stack:
   under an egress policy other than "allow" (appliance/containers/egress.py), so is every new
   connection to anywhere but the allowed networks.
 
-The rules live in two chains of the stack's own, so installing is idempotent and removing takes them
+A third chain keeps the host ports that only the stack's containers may reach (the proxy's model port,
+which listens on every address so that each bridge's containers find it): new connections to them from
+anywhere but the stack's bridges and loopback are rejected.
+
+The rules live in chains of the stack's own, so installing is idempotent and removing takes them
 all. A chain whose rules are already the wanted ones (a digest in their first rule's comment says so) is
 left as it is, so a restarting gateway never opens a gap; a chain whose rules change is replaced in one
 iptables-restore transaction, so that it is never seen empty. `rcoder-firewall install|remove` does the same from the command line (`make down` removes them).
@@ -41,15 +45,16 @@ class FirewallError(Exception):
 
 @dataclass(frozen=True)
 class Chains:
-    """The stack's two chains. iptables allows 28 characters, so a stack is named by a digest."""
+    """The stack's chains. iptables allows 28 characters, so a stack is named by a digest."""
 
     input: str
     forward: str
+    containers_only: str
 
     @classmethod
     def of(cls, stack: str) -> Chains:
         digest = hashlib.sha256(stack.encode()).hexdigest()[:10]
-        return cls(input=f"RCODER-IN-{digest}", forward=f"RCODER-FW-{digest}")
+        return cls(f"RCODER-IN-{digest}", f"RCODER-FW-{digest}", f"RCODER-CO-{digest}")
 
 
 def input_rules(chain: str, open_ports: Sequence[int] = ()) -> list[list[str]]:
@@ -72,6 +77,14 @@ def forward_rules(chain: str, egress: Sequence[str] | None = None) -> list[list[
         *(["-A", chain, "-d", network, "-j", "RETURN"] for network in egress),
         ["-A", chain, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
         ["-A", chain, "-j", "REJECT", "--reject-with", "icmp-net-prohibited"],
+    ]
+
+
+def containers_only_rules(chain: str, bridges: Sequence[str]) -> list[list[str]]:
+    """For the containers-only ports: the stack's bridges and loopback pass, anyone else is rejected."""
+    return [
+        *(["-A", chain, "-i", interface, "-j", "RETURN"] for interface in (*bridges, "lo")),
+        ["-A", chain, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
     ]
 
 
@@ -107,24 +120,36 @@ class Firewall:
         )
 
     async def install(
-        self, bridges: Sequence[str], open_ports: Sequence[int] = (), egress: Sequence[str] | None = None
+        self,
+        bridges: Sequence[str],
+        open_ports: Sequence[int] = (),
+        egress: Sequence[str] | None = None,
+        containers_only: Sequence[int] = (),
     ) -> None:
         """Make the rules for exactly these bridge interfaces hold (idempotent); `open_ports`: the host's
         TCP ports containers may connect to; `egress`: the only networks beyond the host they may
-        connect to (None: any)."""
+        connect to (None: any); `containers_only`: host ports open to the stack's containers (add them
+        to `open_ports` too) and to nobody else."""
+        co = self.chains.containers_only
         for chain, rules in (
             (self.chains.input, input_rules(self.chains.input, open_ports)),
             (self.chains.forward, forward_rules(self.chains.forward, egress)),
+            (co, containers_only_rules(co, bridges)),
         ):
             await self._ensure_chain(chain, rules)
-        for parent, chain in (("INPUT", self.chains.input), ("DOCKER-USER", self.chains.forward)):
-            await self._drop_jumps(parent, chain, keep=set(bridges))
-            for bridge in bridges:
-                jump = ["-i", bridge, "-j", chain]
-                code, _ = await self._iptables("-C", parent, *jump, check=False)
-                if code != 0:
-                    await self._iptables("-I", parent, "1", *jump)
+        await self._hold_jumps("INPUT", self.chains.input, "-i", bridges)
+        await self._hold_jumps("DOCKER-USER", self.chains.forward, "-i", bridges)
+        await self._hold_jumps("INPUT", co, "--dport", [str(port) for port in containers_only])
         log.info("host firewall for stack %s holds on %s", self._stack, ", ".join(bridges))
+
+    async def _hold_jumps(self, parent: str, chain: str, by: str, values: Sequence[str]) -> None:
+        """Exactly one jump from `parent` to `chain` for each value of `by` (-i: a bridge, --dport: a port)."""
+        await self._drop_jumps(parent, chain, by, keep=set(values))
+        for value in values:
+            jump = [*(["-p", "tcp"] if by == "--dport" else []), by, value, "-j", chain]
+            code, _ = await self._iptables("-C", parent, *jump, check=False)
+            if code != 0:
+                await self._iptables("-I", parent, "1", *jump)
 
     async def _ensure_chain(self, chain: str, rules: list[list[str]]) -> None:
         digest = hashlib.sha256(repr(rules).encode()).hexdigest()[:12]
@@ -148,27 +173,38 @@ class Firewall:
 
     async def remove(self) -> None:
         """Take every rule and chain of the stack away (nothing installed is not an error)."""
-        for parent, chain in (("INPUT", self.chains.input), ("DOCKER-USER", self.chains.forward)):
-            await self._drop_jumps(parent, chain, keep=set())
+        for parent, chain, by in (
+            ("INPUT", self.chains.input, "-i"),
+            ("DOCKER-USER", self.chains.forward, "-i"),
+            ("INPUT", self.chains.containers_only, "--dport"),
+        ):
+            await self._drop_jumps(parent, chain, by, keep=set())
             await self._iptables("-F", chain, check=False)
             await self._iptables("-X", chain, check=False)
 
     async def bridges(self) -> list[str]:
         """The interfaces whose traffic the stack's INPUT chain governs now."""
-        return sorted(bridge for bridge, _ in await self._jumps("INPUT", self.chains.input))
+        return sorted(bridge for bridge, _ in await self._jumps("INPUT", self.chains.input, "-i"))
 
-    async def _jumps(self, parent: str, chain: str) -> list[tuple[str, list[str]]]:
+    async def containers_only_ports(self) -> list[int]:
+        """The host ports only the stack's containers may reach now."""
+        return sorted(
+            int(port) for port, _ in await self._jumps("INPUT", self.chains.containers_only, "--dport")
+        )
+
+    async def _jumps(self, parent: str, chain: str, by: str) -> list[tuple[str, list[str]]]:
+        """The jumps from `parent` to `chain`: the value of their `by` option, and the rule."""
         _, listing = await self._iptables("-S", parent)
         jumps = []
         for line in listing.splitlines():
             words = line.split()
-            if words[:2] == ["-A", parent] and words[-2:] == ["-j", chain] and "-i" in words:
-                jumps.append((words[words.index("-i") + 1], words[2:]))
+            if words[:2] == ["-A", parent] and words[-2:] == ["-j", chain] and by in words:
+                jumps.append((words[words.index(by) + 1], words[2:]))
         return jumps
 
-    async def _drop_jumps(self, parent: str, chain: str, keep: set[str]) -> None:
-        for bridge, rule in await self._jumps(parent, chain):
-            if bridge not in keep:
+    async def _drop_jumps(self, parent: str, chain: str, by: str, keep: set[str]) -> None:
+        for value, rule in await self._jumps(parent, chain, by):
+            if value not in keep:
                 await self._iptables("-D", parent, *rule)
 
 
@@ -187,10 +223,12 @@ async def _run(command: str, *args: str, stdin: str | None = None) -> tuple[int,
     return process.returncode or 0, output.decode(errors="replace").strip()
 
 
-async def _act(action: str, stack: str, bridges: list[str], open_ports: list[int]) -> list[str]:
+async def _act(
+    action: str, stack: str, bridges: list[str], open_ports: list[int], containers_only: list[int]
+) -> list[str]:
     firewall = Firewall(stack)
     if action == "install":
-        await firewall.install(bridges, open_ports)
+        await firewall.install(bridges, [*open_ports, *containers_only], None, containers_only)
     elif action == "remove":
         await firewall.remove()
     return await firewall.bridges()
@@ -202,9 +240,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stack", required=True)
     parser.add_argument("bridges", nargs="*", help="bridge interfaces (install)")
     parser.add_argument("--open-port", type=int, action="append", default=[], help="a host port to allow")
+    parser.add_argument(
+        "--containers-only-port",
+        type=int,
+        action="append",
+        default=[],
+        help="a host port the stack's containers may reach, and nobody else",
+    )
     args = parser.parse_intermixed_args(argv)
     try:
-        bridges = asyncio.run(_act(args.action, args.stack, args.bridges, args.open_port))
+        bridges = asyncio.run(
+            _act(args.action, args.stack, args.bridges, args.open_port, args.containers_only_port)
+        )
     except FirewallError as exc:
         sys.exit(f"rcoder-firewall: {exc}")
     print(f"stack {args.stack}: {'rules on ' + ', '.join(bridges) if bridges else 'no rules'}")

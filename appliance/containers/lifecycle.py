@@ -91,8 +91,9 @@ class Lifecycle:
         self.last_needed: dict[str, float] = {}
         # Why containers cannot be isolated from the host (then none is started), if they cannot.
         self.isolation_problem: str | None = None
-        # Told when a container stops serving its workload (removed, died, paused): the proxy's routes.
-        self.on_gone: Callable[[], Awaitable[object]] | None = None
+        # Told when a container stops serving its workload (removed, died, paused): the proxy's routes
+        # and the model credentials its agents were given.
+        self.on_gone: Callable[[Workload], Awaitable[object]] | None = None
 
     async def load_workspaces(self) -> None:
         """Learn which projects have a workspace already: those bound to a pool volume in the store,
@@ -169,10 +170,10 @@ class Lifecycle:
 
     async def gone(self, workload: Workload) -> None:
         """The workload's container stopped serving (removed, died or paused): forget it, and tell
-        whoever keeps its address (the proxy's routes)."""
+        whoever keeps its address or credentials."""
         self.forget(workload)
         if self.on_gone is not None:
-            await self.on_gone()
+            await self.on_gone(workload)
 
     async def ensure(self, workload: Workload, limits: Limits | None = None) -> tuple[RunningContainer, bool]:
         """The workload's container, started (and waited for) when there is none; and whether it was started.

@@ -28,7 +28,12 @@ MAX_ATTACHMENT_CHARS = 20 * 1024 * 1024
 # The largest body a route takes (bytes): a prompt with its attachments, else a small JSON object.
 CHAT_BODY_BYTES = 50 * 1024 * 1024  # the seed's limit
 DEFAULT_BODY_BYTES = 64 * 1024
-BODY_LIMITS = {"chat": CHAT_BODY_BYTES, "computer/chat": CHAT_BODY_BYTES}
+# An agent's request to its model carries the conversation so far, attachments included.
+BODY_LIMITS = {
+    "chat": CHAT_BODY_BYTES,
+    "computer/chat": CHAT_BODY_BYTES,
+    "internal/model/<path:path>": CHAT_BODY_BYTES,
+}
 MAX_BODY_BYTES = max(BODY_LIMITS.values())
 UINT32_MAX = 2**32 - 1
 # Standard Base64 (RFC 4648 section 4), padded, on one line.

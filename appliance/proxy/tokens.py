@@ -78,3 +78,8 @@ def load_secret(configured: str, state_dir: Path) -> bytes:
         with os.fdopen(descriptor, "w") as file:
             file.write(secrets.token_urlsafe(48))
     return path.read_text().strip().encode()
+
+
+def derive(secret: bytes, purpose: str) -> bytes:
+    """A key of its own for `purpose`, from the appliance's secret (no key signs two kinds of thing)."""
+    return hmac.new(secret, purpose.encode(), hashlib.sha256).digest()

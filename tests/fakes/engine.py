@@ -9,7 +9,15 @@ import itertools
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from appliance.containers.engine import Capacity, Container, ContainerGone, ContainerSpec, NameGone, NameTaken
+from appliance.containers.engine import (
+    Capacity,
+    Container,
+    ContainerGone,
+    ContainerSpec,
+    NameGone,
+    NameTaken,
+    Network,
+)
 
 # A loopback address of its own, so that a runner of the test can listen on the runners' port.
 RUNNER_IP = "127.0.0.77"
@@ -30,8 +38,8 @@ class FakeEngine:
     async def capacity(self) -> Capacity:
         return Capacity(cpus=2.0, memory_bytes=4 * 1024**3)
 
-    async def ensure_network(self, name: str, labels: dict[str, str]) -> str:
-        return f"fake-{name}"[:15]
+    async def ensure_network(self, name: str, labels: dict[str, str]) -> Network:
+        return Network(f"fake-{name}"[:15], "10.99.0.1")
 
     async def find(self, labels: dict[str, str]) -> list[Container]:
         return [c for c in self.containers.values() if labels.items() <= c.labels.items()]

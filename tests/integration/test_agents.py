@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from appliance.model_forwarding import STAND_IN_PREFIX
 from tests.eventually import eventually
 from tests.integration.conftest import chat, project_id
 from tests.integration.sse import read_all, stream
@@ -49,13 +50,36 @@ def recorded(fake_model: str) -> list[dict]:
     return httpx.get(f"{fake_model}/_requests").json()
 
 
-@pytest.mark.parametrize(
-    ("agent_id", "protocol", "model"),
-    [("claude-code", "anthropic", "claude-fake-1"), ("codex", "openai", "gpt-5.4")],
-)
-def test_a_real_adapter_streams_the_models_reply(
-    client, fake_model, agent_id, protocol, model, appliance, engine
-):
+REAL_AGENTS = [("claude-code", "anthropic", "claude-fake-1"), ("codex", "openai", "gpt-5.4")]
+# Every place a process or file in the agent's container could hold a secret: its processes'
+# environments, and the writable mounts (the root file system is read-only).
+TRACES = r"""
+for f in /proc/[0-9]*/environ; do tr '\0' '\n' < "$f" 2>/dev/null; done | grep -F -- "$1"
+grep -rIlF -- "$1" /app /home/agent /tmp 2>/dev/null
+true
+"""
+# A model request from inside a container, as the agent's code could make it: prints the status.
+MODEL_REQUEST = """
+import json, sys, urllib.request as u, urllib.error as e
+url, header, credential = sys.argv[1:4]
+body = json.dumps({"model": "claude-fake-1", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]})
+request = u.Request(url, data=body.encode(), headers={header: credential, "content-type": "application/json"})
+try:
+    print(u.urlopen(request, timeout=20).status)
+except e.HTTPError as x:
+    print(x.code)
+"""
+
+
+def traces(container, needle: str) -> list[str]:
+    """Where `needle` appears in the container: environment entries and file names (as the agent's user)."""
+    result = container.exec_run(["sh", "-c", TRACES, "traces", needle], user="agent")
+    return result.output.decode(errors="replace").split()
+
+
+def run_real_agent(client, fake_model, agent_id: str, protocol: str, model: str) -> tuple[str, str, list]:
+    """A turn of a real adapter against the fake model, with a provider of the client's: the project,
+    the provider's key and the turn's events."""
     key = f"sk-{agent_id}-{uuid.uuid4().hex}"
     project = project_id()
     control, endpoint = fake_model
@@ -74,20 +98,59 @@ def test_a_real_adapter_streams_the_models_reply(
             "api_protocol": protocol,
         },
     )
-    events = read_all(client, data["session_id"])
+    return project, key, read_all(client, data["session_id"])
+
+
+@pytest.mark.parametrize(("agent_id", "protocol", "model"), REAL_AGENTS)
+def test_a_real_adapter_streams_the_models_reply_and_never_holds_its_key(
+    client, fake_model, agent_id, protocol, model, appliance, engine
+):
+    project, key, events = run_real_agent(client, fake_model, agent_id, protocol, model)
 
     text = "".join(
         e.data["data"]["content"].get("text", "") for e in events if e.event == "agent_message_chunk"
     )
+    [container] = agent_containers(engine, appliance.stack, project)
     if events[-1].event != "end_turn" or REPLY not in text:
-        [container] = agent_containers(engine, appliance.stack, project)
         print(container.logs().decode()[-5000:])
     assert events[-1].event == "end_turn", [(e.event, e.data["data"]) for e in events[-3:]]
     assert REPLY in text
-    calls = [r for r in recorded(control) if r["model"] == model]
-    assert calls, recorded(control)
+    calls = [r for r in recorded(fake_model[0]) if r["model"] == model]
+    assert calls, recorded(fake_model[0])
     credential = calls[-1]["x-api-key"] if protocol == "anthropic" else calls[-1]["authorization"]
-    assert credential in (key, f"Bearer {key}")
+    assert credential in (key, f"Bearer {key}"), "the model server gets the real key, from the appliance"
+    assert traces(container, key) == [], "the key is nowhere in the agent's container"
+    assert any(STAND_IN_PREFIX in entry for entry in traces(container, STAND_IN_PREFIX)), (
+        "the agent holds a stand-in instead"
+    )
+
+
+def stand_in_of(container) -> tuple[str, str]:
+    """The Claude Code agent's stand-in credential and base URL, read from its environment."""
+    entries = dict(line.split("=", 1) for line in traces(container, "ANTHROPIC_") if "=" in line)
+    return entries["ANTHROPIC_API_KEY"], entries["ANTHROPIC_BASE_URL"]
+
+
+def model_request(container, url: str, credential: str) -> str:
+    result = container.exec_run(["python3", "-c", MODEL_REQUEST, url, "x-api-key", credential], user="agent")
+    return result.output.decode().strip()
+
+
+def test_a_stand_in_opens_the_model_only_from_its_own_container(client, fake_model, appliance, engine):
+    """An agent's code that copies its stand-in elsewhere gains nothing: another project's container is
+    refused with it, and so is a forged one."""
+    project, _, events = run_real_agent(client, fake_model, *REAL_AGENTS[0])
+    assert events[-1].event == "end_turn"
+    [own] = agent_containers(engine, appliance.stack, project)
+    stand_in, base_url = stand_in_of(own)
+    other_project = project_id()
+    chat(client, other_project, "hello")
+    [other] = agent_containers(engine, appliance.stack, other_project)
+
+    assert model_request(own, f"{base_url}/v1/messages", stand_in) == "200"
+    assert model_request(other, f"{base_url}/v1/messages", stand_in) == "401"
+    assert model_request(own, f"{base_url}/v1/messages", STAND_IN_PREFIX + "0" * 40) == "401"
+    assert model_request(own, f"{base_url}/../../internal/proxy-auth", stand_in) in ("400", "403", "404")
 
 
 def test_the_agent_list_names_the_registry(client):
@@ -218,3 +281,52 @@ def test_no_api_key_appears_in_logs_state_or_responses(client, engine, appliance
     assert key.encode() not in logs, "the key is not in the gateway's log"
     for response in responses:
         assert key not in response.text
+
+
+PREVIEW = "<html><title>RCoder preview</title><h1>Hello from the app being built</h1></html>"
+
+
+def completed_tool_texts(events) -> list[str]:
+    """The text of each tool call that completed, in order."""
+    return [
+        e.data["data"]["content"][0]["content"]["text"]
+        for e in events
+        if e.event == "tool_call_update"
+        and e.data["data"]["status"] == "completed"
+        and e.data["data"].get("content")
+    ]
+
+
+def test_the_default_browser_tools_open_the_app_the_agent_serves(client, engine, appliance):
+    """The image's chrome-devtools and fetch MCP servers, given to every session by default, reach a
+    page served inside the agent's own container."""
+    project = project_id()
+    session = chat(client, project, f'create index.html with content "{PREVIEW}"')["session_id"]
+    written = read_all(client, session)
+    assert written[-1].event == "end_turn"
+    [container] = agent_containers(engine, appliance.stack, project)
+    container.exec_run(
+        ["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"],
+        user="agent",
+        workdir="/app/project_workspace",
+        detach=True,
+    )
+    probe = ["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', 8000), timeout=1)"]
+    eventually(lambda: container.exec_run(probe).exit_code == 0, 20, "the preview server listening")
+
+    url = "http://127.0.0.1:8000/index.html"
+    prompt = (
+        f'mcp tools, then mcp call chrome-devtools new_page {{"url": "{url}"}}, '
+        'mcp call chrome-devtools take_snapshot {"pageId": 2} '
+        f'and mcp call fetch fetch {{"url": "{url}"}}'
+    )
+    chat(client, project, prompt, session_id=session)
+    events = read_all(client, session, last_event_id=written[-1].id)
+
+    assert events[-1].event == "end_turn"
+    tools, opened, snapshot, fetched = completed_tool_texts(events)
+    assert "chrome-devtools: " in tools and "new_page" in tools and "take_snapshot" in tools
+    assert "fetch: fetch" in tools
+    assert "RCoder preview" in opened
+    assert 'heading "Hello from the app being built"' in snapshot
+    assert "Hello from the app being built" in fetched

@@ -1,6 +1,7 @@
 """The egress policy holds from inside an agent container: under "allowlist" it reaches only the
-networks and host names the operator named (and the model provider), under "none" only the model
-provider; "allow" (the default) reaches anywhere. "Anywhere" here is servers this test runs in a
+networks and host names the operator named, under "none" nothing (agents reach their model through the
+appliance's model port; with that port off, the model provider's host stays open under both);
+"allow" (the default) reaches anywhere. "Anywhere" here is servers this test runs in a
 network namespace of its own, which the host routes to as it routes to the internet; a container
 outside the appliance's networks reaches all of them (the control: the test network works, so a
 refusal is the policy's doing).
@@ -128,7 +129,7 @@ def test_an_allowlist_admits_only_what_it_names_and_follows_a_name(engine, outsi
     with run_appliance(engine, **settings("allowlist", outside, allow)) as appliance:
         container = agent_container(appliance, engine)
         outcomes = reach(container, outside.targets())
-        assert sorted(opened(outcomes)) == at(outside.allowed, outside.model), outcomes
+        assert sorted(opened(outcomes)) == at(outside.allowed), outcomes
         assert outcomes[(outside.other, PORT)] == "refused", "a rejection, not a silent drop"
 
         # NAME starts resolving (for the gateway) to an address: the rules follow within a refresh.
@@ -136,7 +137,7 @@ def test_an_allowlist_admits_only_what_it_names_and_follows_a_name(engine, outsi
         hosts = f"echo '{outside.named} {NAME}' >> /etc/hosts"
         assert gateway.exec_run(["sh", "-c", hosts]).exit_code == 0
         eventually(
-            lambda: reached(container, outside) == at(outside.allowed, outside.model, outside.named),
+            lambda: reached(container, outside) == at(outside.allowed, outside.named),
             20,
             f"{NAME} becoming reachable",
         )
@@ -144,13 +145,19 @@ def test_an_allowlist_admits_only_what_it_names_and_follows_a_name(engine, outsi
         forget = f"kept=$(grep -v '{NAME}' /etc/hosts); printf '%s\\n' \"$kept\" > /etc/hosts"
         assert gateway.exec_run(["sh", "-c", forget]).exit_code == 0
         eventually(
-            lambda: reached(container, outside) == at(outside.allowed, outside.model),
+            lambda: reached(container, outside) == at(outside.allowed),
             20,
             f"{NAME} becoming unreachable",
         )
 
 
-def test_under_none_an_agent_reaches_only_the_model_provider(engine, outside):
+def test_under_none_an_agent_reaches_nothing_beyond_the_host(engine, outside):
     with run_appliance(engine, **settings("none", outside, allow=f"{outside.allowed}/32")) as appliance:
+        container = agent_container(appliance, engine)
+        assert reached(container, outside) == []
+
+
+def test_without_the_model_port_the_model_provider_stays_reachable(engine, outside):
+    with run_appliance(engine, **settings("none", outside), RCODER_MODEL_PORT="0") as appliance:
         container = agent_container(appliance, engine)
         assert reached(container, outside) == at(outside.model)

@@ -91,6 +91,22 @@ def test_the_host_port_the_operator_opens_is_the_only_one_a_container_reaches(
     assert opened(outcomes) == [f"{gateway_address}:{model_port}"], outcomes
 
 
+def test_the_model_port_opens_to_the_stacks_containers_and_to_nobody_else(appliance, client, engine, stack):
+    """Agents reach their model through the proxy's model port, which listens on every address: a
+    container of the stack opens it, a container outside the stack's networks does not."""
+    project = project_id()
+    chat(client, project, "hello")
+    [container] = agent_containers(engine, stack, project)
+    host = engine.networks.get(f"rcoder-{stack}-agents").attrs["IPAM"]["Config"][0]["Gateway"]
+    port = appliance.model_port
+    assert listening(port) == ["0.0.0.0"]
+
+    assert opened(reach(container, [(host, port)])) == [f"{host}:{port}"]
+    with outsider(engine, stack) as other:
+        outcomes = reach(other, [(host, port), (bridge_gateway(engine), port)])
+    assert opened(outcomes) == [], outcomes
+
+
 def test_a_container_outside_the_appliances_networks_does_reach_the_canary(engine, stack, canary):
     """The control: the same probe, from a container the appliance's rules do not cover, opens the canary."""
     with outsider(engine, stack) as container:

@@ -98,7 +98,8 @@ def test_pulumi_up_runs_the_appliance_then_updates_it_and_destroy_leaves_nothing
     stack = Stack.create(f"pul{uuid.uuid4().hex[:8]}", tmp_path, show)
     api_key = secrets.token_hex(16)
     ports = (free_port(), free_port())
-    for key, value in {"port": ports[0], "proxyPort": ports[1], "imageTag": IMAGE_TAG}.items():
+    settings = {"port": ports[0], "proxyPort": ports[1], "modelPort": free_port(), "imageTag": IMAGE_TAG}
+    for key, value in settings.items():
         stack.set_config(key, str(value))
     stack.set_config("apiKey", api_key, secret=True)
     try:
@@ -136,6 +137,7 @@ def test_scripts_ci_stack_stands_a_stack_up_smoke_tests_it_and_removes_it(engine
     env = {
         "RCODER_PULUMI_PORT": str(free_port()),
         "RCODER_PULUMI_PROXY_PORT": str(free_port()),
+        "RCODER_PULUMI_MODEL_PORT": str(free_port()),
         "RCODER_PULUMI_IMAGE_TAG": IMAGE_TAG,
         "BUILD_ID": f"pul{uuid.uuid4().hex[:6]}",  # in the stack's name: ci-<BUILD_ID>-<random>
         "TMPDIR": str(tmp := tmp_path / "tmp"),  # where it puts its throwaway backend

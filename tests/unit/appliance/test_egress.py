@@ -19,22 +19,24 @@ async def test_allow_reaches_anywhere():
     assert await policy(RCODER_EGRESS_ALLOW="10.0.0.0/8").networks() is None
 
 
-async def test_an_allowlist_is_its_networks_its_resolved_names_and_the_model_provider():
+async def test_an_allowlist_is_its_networks_and_its_resolved_names():
     allowed = policy(
         RCODER_EGRESS_POLICY="allowlist",
         RCODER_EGRESS_ALLOW="10.1.0.0/16, 192.0.2.7, localhost, nothing.invalid",
         RCODER_MODEL_PROVIDER_BASE_URL="https://203.0.113.5:8443/v1",
     )
     assert allowed.names == ("localhost", "nothing.invalid")
-    # A name that does not resolve adds nothing (and is tried again at the next refresh).
-    assert await allowed.networks() == ("10.1.0.0/16", "127.0.0.1/32", "192.0.2.7/32", "203.0.113.5/32")
+    # A name that does not resolve adds nothing (and is tried again at the next refresh); the model
+    # provider is reached through the model port, not from the containers.
+    assert await allowed.networks() == ("10.1.0.0/16", "127.0.0.1/32", "192.0.2.7/32")
 
 
-async def test_none_keeps_only_the_model_provider():
+async def test_none_is_nothing_and_the_model_provider_only_without_the_model_port():
     closed = policy(RCODER_EGRESS_POLICY="none", RCODER_EGRESS_ALLOW="10.1.0.0/16")
     assert await closed.networks() == ()
-    with_model = policy(RCODER_EGRESS_POLICY="none", RCODER_MODEL_PROVIDER_BASE_URL="http://192.0.2.9")
-    assert await with_model.networks() == ("192.0.2.9/32",)
+    model = {"RCODER_EGRESS_POLICY": "none", "RCODER_MODEL_PROVIDER_BASE_URL": "http://192.0.2.9"}
+    assert await policy(**model).networks() == ()
+    assert await policy(**model, RCODER_MODEL_PORT="0").networks() == ("192.0.2.9/32",)
 
 
 def test_the_rules_never_open_metadata_and_end_in_a_rejection():

@@ -166,10 +166,12 @@ def test_the_proxy_starts_after_the_gateway_on_the_configured_ports(graph):
         "RCODER_GATEWAY": "127.0.0.1:8087",
         "RCODER_PROXY_PORT": "127.0.0.1:8088",
         "RCODER_PROXY_CONTROL_PORT": "8089",
+        "RCODER_MODEL_PORT": "8090",
     }
     assert envs(gateway)["RCODER_PROXY_CONTROL_PORT"] == "8089", (
         "the gateway empties the proxy's routes there"
     )
+    assert envs(gateway)["RCODER_MODEL_PORT"] == "8090", "it hands agents stand-ins for that port"
     assert envs(gateway)["RCODER_PORT"] == "8087" and envs(gateway)["RCODER_PROXY_PORT"] == "8088"
 
 
@@ -186,7 +188,15 @@ def test_the_stack_outputs_name_the_url_docs_and_what_was_created(graph):
 
 
 def test_ports_change_only_through_the_config():
-    graph = run_program({"port": "9101", "proxyPort": "9102", "proxyControlPort": "9103", "bind": "0.0.0.0"})
+    graph = run_program(
+        {
+            "port": "9101",
+            "proxyPort": "9102",
+            "proxyControlPort": "9103",
+            "modelPort": "9104",
+            "bind": "0.0.0.0",
+        }
+    )
     proxy = graph.container("rcoder-proxy")
     gateway = graph.container("rcoder-gateway")
 
@@ -194,6 +204,7 @@ def test_ports_change_only_through_the_config():
         "RCODER_GATEWAY": "127.0.0.1:9101",
         "RCODER_PROXY_PORT": "0.0.0.0:9102",
         "RCODER_PROXY_CONTROL_PORT": "9103",
+        "RCODER_MODEL_PORT": "9104",
     }
     assert envs(gateway)["RCODER_PORT"] == "9101" and envs(gateway)["RCODER_PROXY_PORT"] == "9102"
     assert graph.exports["url"] == "http://127.0.0.1:9102"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -94,3 +95,30 @@ def test_without_dockers_chain_install_fails_saying_why():
         subprocess.run(["ip", "netns", "del", name], check=True)
     assert result.returncode != 0
     assert "DOCKER-USER" in result.stderr and "CAP_NET_ADMIN" in result.stderr
+
+
+def test_a_containers_only_port_admits_the_stacks_bridges_and_loopback_and_nobody_else(netns):
+    chains = Chains.of("stack-c")
+    only = chains.containers_only
+    install = [FIREWALL, "install", "--stack", "stack-c", "br-one", "--containers-only-port", "8090"]
+
+    inside(netns, *install)
+    once = rules(netns)
+    inside(netns, *install)
+
+    assert rules(netns) == once, "a second install changes nothing"
+    assert f"-A INPUT -p tcp -m tcp --dport 8090 -j {only}" in once
+    assert f"-A {chains.input} -p tcp -m tcp --dport 8090 -j RETURN" in once, "the containers may reach it"
+    own = [
+        re.sub(r' -m comment --comment "[^"]*"', "", rule) for rule in once if rule.startswith(f"-A {only} ")
+    ]
+    assert own == [
+        f"-A {only} -i br-one -j RETURN",
+        f"-A {only} -i lo -j RETURN",
+        f"-A {only} -p tcp -j REJECT --reject-with tcp-reset",
+    ]
+
+    inside(netns, FIREWALL, "install", "--stack", "stack-c", "br-one")
+    assert not [rule for rule in rules(netns) if "--dport 8090" in rule], "a port no longer listed is let go"
+    inside(netns, FIREWALL, "remove", "--stack", "stack-c")
+    assert not [rule for rule in rules(netns) if only in rule]

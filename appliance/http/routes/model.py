@@ -1,0 +1,72 @@
+"""/internal/model/<path>: an agent's request to its model provider, from the proxy's model port
+(images/proxy), forwarded with the real key in place of the agent's stand-in (appliance/model_forwarding.py).
+The provider's answer streams back as it comes (a model's SSE reply included)."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+from sanic import Blueprint
+from sanic_ext import openapi
+
+from appliance import metrics
+from appliance.errors import ModelProviderFailed
+from appliance.http.context import GatewayRequest
+from appliance.model_forwarding import check_destination, presented
+
+bp = Blueprint("model")
+log = logging.getLogger(__name__)
+
+# Hop-by-hop headers (RFC 9110 section 7.6.1), the stand-in's headers, and what the proxy added.
+DROPPED = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "x-api-key",
+        "authorization",
+        "x-real-ip",
+        "x-forwarded-for",
+    }
+)
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# The peer's address, set by the proxy's model server (a client's own value never gets this far).
+PEER_HEADER = "x-real-ip"
+
+
+@bp.route("/internal/model/<path:path>", methods=METHODS)
+@openapi.exclude()
+async def forward(request: GatewayRequest, path: str):
+    forwarding = request.app.ctx.model_forwarding
+    grant = forwarding.grant(presented(dict(request.headers)), request.headers.get(PEER_HEADER))
+    await check_destination(grant)
+    url = grant.url(path, request.query_string)
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in DROPPED} | grant.credentials()
+    outgoing = forwarding.client.build_request(request.method, url, headers=headers, content=request.body)
+    try:
+        upstream = await forwarding.client.send(outgoing, stream=True)
+    except httpx.HTTPError as exc:
+        metrics.MODEL_REQUESTS.labels("unreachable").inc()
+        raise ModelProviderFailed(
+            "the model provider at {url} could not be reached: {problem}",
+            url=grant.base_url,
+            problem=str(exc),
+        ) from exc
+    metrics.MODEL_REQUESTS.labels(str(upstream.status_code)).inc()
+    try:
+        kept = {k: v for k, v in upstream.headers.items() if k.lower() not in DROPPED}
+        response = await request.respond(status=upstream.status_code, headers=kept)
+        async for chunk in upstream.aiter_raw():
+            await response.send(chunk)
+        await response.eof()
+    except httpx.HTTPError as exc:  # the provider broke off: so does the agent's stream
+        log.warning("model provider %s broke off a streamed answer: %s", grant.base_url, exc)
+    finally:
+        await upstream.aclose()

@@ -1,0 +1,141 @@
+"""Agents never hold the model provider's key. Each turn's agent gets a stand-in credential and a base
+URL on the proxy's model port instead; the gateway swaps the stand-in for the real key on the way out
+(`/internal/model/...`, appliance/http/routes/model.py), as the seed's key-injecting proxy does.
+
+A grant binds a stand-in to one container (its name, id and address) and to a copy of the provider the
+turn named, key included; it goes when the container does. A forward reaches only that provider's base
+URL: the agent chooses the path under it, never the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from appliance.containers.engine import Container
+from appliance.errors import Forbidden, Unauthorized
+from rcoder_rpc import agent_pb2
+
+STAND_IN_PREFIX = "rcoder-model-"
+# Where a provider that names no base URL is, by its protocol.
+DEFAULT_BASES = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com/v1"}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one stand-in credential opens: the provider (with its real key) for one container's agents."""
+
+    container: str  # its name
+    container_id: str
+    address: str | None  # the container's address, the only one its stand-in is taken from
+    provider: agent_pb2.ModelProviderConfig
+    operators: bool  # the operator's default provider, not one a client named
+
+    @property
+    def base_url(self) -> str:
+        base = self.provider.api_base if self.provider.HasField("api_base") else ""
+        return (base or DEFAULT_BASES.get(self.provider.api_protocol, DEFAULT_BASES["anthropic"])).rstrip("/")
+
+    def url(self, path: str, query: str) -> str:
+        """The provider's URL for the agent's `path` (and query), always under the base URL."""
+        segments = path.split("/")
+        if any(segment in (".", "..") for segment in segments) or "\\" in path:
+            raise Forbidden("a model request's path may not leave the provider's base URL")
+        return f"{self.base_url}/{path.lstrip('/')}" + (f"?{query}" if query else "")
+
+    def credentials(self) -> dict[str, str]:
+        """The real key, as the provider's protocol sends it."""
+        key = self.provider.api_key
+        if self.provider.api_protocol == "openai":
+            return {"authorization": f"Bearer {key}"}
+        return {"x-api-key": key}
+
+
+class ModelForwarding:
+    """The stand-ins handed out, and the grants they open."""
+
+    def __init__(self, secret: bytes, port: int) -> None:
+        self._secret = secret
+        self.port = port
+        # network name → the host's address on it (where its containers reach the model port).
+        self.hosts: dict[str, str] = {}
+        self._grants: dict[str, Grant] = {}
+        # Model replies stream for minutes; a read waits up to 10 minutes for the next bytes.
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(30, read=600), follow_redirects=False)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    @property
+    def enabled(self) -> bool:
+        return self.port > 0
+
+    def stand_in(
+        self,
+        network: str,
+        container: Container,
+        project: str,
+        provider: agent_pb2.ModelProviderConfig,
+        operators: bool,
+    ) -> agent_pb2.ModelProviderConfig:
+        """The provider as the agent is to see it: the stand-in for its key, the model port for its URL.
+        A provider with no key (a local model server) is passed as it is: there is nothing to keep."""
+        if not self.enabled or not provider.HasField("api_key") or not provider.api_key:
+            return provider
+        material = f"{container.name}\n{container.id}\n{project}".encode()
+        credential = STAND_IN_PREFIX + hmac.new(self._secret, material, hashlib.sha256).hexdigest()[:40]
+        real = agent_pb2.ModelProviderConfig()
+        real.CopyFrom(provider)
+        self._grants[credential] = Grant(container.name, container.id, container.ip, real, operators)
+        seen = agent_pb2.ModelProviderConfig()
+        seen.CopyFrom(provider)
+        seen.api_key = credential
+        seen.api_base = f"http://{self.hosts[network]}:{self.port}"
+        return seen
+
+    def grant(self, credential: str | None, peer: str | None) -> Grant:
+        """The grant a request's stand-in opens, asked from `peer` (the container's address)."""
+        grant = self._grants.get(credential or "")
+        if grant is None or (grant.address is not None and grant.address != peer):
+            raise Unauthorized("unknown model credential: the appliance gives one to each agent it runs")
+        return grant
+
+    def revoke(self, container: str) -> None:
+        """The container is gone: its stand-ins open nothing any more."""
+        for credential in [c for c, grant in self._grants.items() if grant.container == container]:
+            del self._grants[credential]
+
+
+def presented(headers: dict[str, str]) -> str | None:
+    """The stand-in an agent's request carries: as `x-api-key` (Anthropic) or a bearer token (OpenAI)."""
+    if key := headers.get("x-api-key"):
+        return key
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+async def check_destination(grant: Grant) -> None:
+    """A client's provider may not point the gateway at this host or at link-local addresses (cloud
+    metadata): the gateway runs on the host's network. The operator's own provider is trusted."""
+    if grant.operators:
+        return
+    host = urlsplit(grant.base_url).hostname or ""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        addresses = {str(info[4][0]) for info in found}
+    except OSError:
+        return  # it does not resolve: the forward fails as unreachable
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
+            raise Forbidden(
+                "the model provider's base URL {url} points at this host or a link-local address",
+                url=grant.base_url,
+            )

@@ -269,6 +269,26 @@ class ContextServerConfig:
     enabled: bool = True
 
 
+def default_context_servers() -> dict[str, ContextServerConfig]:
+    """The browser tools the agent image ships (the seed's defaults): Chromium, driven headless through
+    chrome-devtools-mcp, and the fetch server, which may fetch loopback and private addresses, so that
+    an agent can look at the app it is building and serving in its own container."""
+    return {
+        "chrome-devtools": ContextServerConfig(
+            command="chrome-devtools-mcp",
+            args=(
+                "--headless",
+                "--isolated",
+                "--executablePath=/usr/bin/chromium",
+                "--chromeArg=--no-sandbox",
+                "--usageStatistics=false",
+                "--performanceCrux=false",
+            ),
+        ),
+        "fetch": ContextServerConfig(command="mcp-server-fetch", args=("--allow-private-ips",)),
+    }
+
+
 @dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
@@ -293,7 +313,8 @@ class Config:
     # Whether a request may run a command of its own (agent_config.agent_server.command).
     allow_custom_agents: bool = False
     default_model_provider: ModelProviderConfig = field(default_factory=ModelProviderConfig)
-    default_context_servers: dict[str, ContextServerConfig] = field(default_factory=dict)
+    # Merged with the file's entry by entry: `enabled: false` turns a default off.
+    default_context_servers: dict[str, ContextServerConfig] = field(default_factory=default_context_servers)
     # Under the "ask" policy, an unanswered permission request is denied after this long.
     permission_timeout_seconds: int = field(default=300, metadata=_between(1, 86400))
     cleanup_config: CleanupConfig = field(default_factory=CleanupConfig)

@@ -7,6 +7,10 @@ project's workspace, asking the client for permission first:
 - ``create <file>`` (or ``write <file>``), optionally ``with content "..."``: writes the file;
 - ``wait <seconds>`` (or ``sleep <seconds>``): works for that long, streaming progress;
 - ``list mcp``: lists the MCP servers the client gave the session;
+- ``mcp tools``: starts each of them and lists its tools (a tool call);
+- ``mcp call <server> <tool> {json arguments}``: calls the tool, after asking permission, and reports
+  its result (a tool call, and the reply); several calls in one prompt go to the same server, which
+  is started once for the turn and stopped at its end (so a browser keeps its page between them);
 - ``talk <n>`` (optionally ``quickly``): streams n more words, a steady stream of events for load
   tests (``quickly``: all at once).
 
@@ -16,27 +20,61 @@ Cancellation (ACP ``session/cancel``) stops the turn at the next step with ``can
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import re
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from runner.jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, Connection, RpcError, stdio
+from runner.mcp_client import McpError, McpServer, result_text, started
 
 CREATE = re.compile(r"\b(?:create|write)\s+(?:a\s+file\s+(?:named|called)\s+)?[`'\"]?([\w][\w.\-/]*)", re.I)
 CONTENT = re.compile(r"\b(?:with content|containing)\s+\"([^\"]*)\"", re.I)
 WAIT = re.compile(r"\b(?:wait|sleep)\s+(\d+(?:\.\d+)?)", re.I)
 LIST_MCP = re.compile(r"\blist\s+mcp\b", re.I)
 TALK = re.compile(r"\btalk\s+(\d+)(\s+quickly)?", re.I)
+MCP_TOOLS = re.compile(r"\bmcp\s+tools\b", re.I)
+MCP_CALL = re.compile(r"\bmcp\s+call\s+([\w.-]+)\s+([\w.-]+)", re.I)
 MAX_TALK_WORDS = 100_000
 MAX_WAIT_SECONDS = 600.0
 DEFAULT_CONTENT = "Hello from the RCoder demo agent!\n"
+HELP = 'Try "create hello.txt", "wait 5", "list mcp", "mcp tools" or "mcp call <server> <tool> {...}". '
+
+T = TypeVar("T")
 
 
 class Cancelled(Exception):
     """The client cancelled the turn."""
+
+
+@dataclass(frozen=True)
+class McpCall:
+    """One ``mcp call`` instruction: a tool of one of the session's MCP servers, and its arguments."""
+
+    server: str
+    tool: str
+    arguments: dict[str, Any]
+    problem: str = ""  # why the call cannot be made as written
+
+
+def mcp_calls(text: str) -> list[McpCall]:
+    """The prompt's ``mcp call <server> <tool> {json}`` instructions, in order (no JSON: no arguments)."""
+    calls = []
+    for match in MCP_CALL.finditer(text):
+        rest = text[match.end() :].lstrip()
+        if not rest.startswith("{"):
+            calls.append(McpCall(match[1], match[2], {}))
+            continue
+        try:
+            calls.append(McpCall(match[1], match[2], json.JSONDecoder().raw_decode(rest)[0]))
+        except json.JSONDecodeError as exc:
+            calls.append(McpCall(match[1], match[2], {}, f"its arguments are not valid JSON ({exc})"))
+    return calls
 
 
 @dataclass
@@ -117,13 +155,23 @@ class Turn:
         self.text = text
         self.attachments = attachments
         self.steps: list[Step] = [Step("Read the request")]
+        # The session's MCP servers this turn started, by name; stopped when it ends.
+        self.mcp: dict[str, McpServer] = {}
+        self.mcp_stack = contextlib.AsyncExitStack()
 
     async def run(self) -> None:
+        async with self.mcp_stack:
+            await self.act()
+
+    async def act(self) -> None:
         create, wait = CREATE.search(self.text), WAIT.search(self.text)
+        list_tools, calls = MCP_TOOLS.search(self.text), mcp_calls(self.text)
         if wait:
             self.steps.append(Step(f"Work for {wait.group(1)} s"))
         if create:
             self.steps.append(Step(f"Write {create.group(1)}"))
+        if list_tools or calls:
+            self.steps.append(Step("Use the MCP servers"))
         self.steps.append(Step("Report back"))
 
         await self.advance(0)
@@ -139,6 +187,13 @@ class Turn:
             content = CONTENT.search(self.text)
             await self.write_file(create.group(1), content.group(1) if content else DEFAULT_CONTENT)
             step += 1
+        if list_tools or calls:
+            await self.advance(step)
+            if list_tools:
+                await self.list_mcp_tools()
+            for call in calls:
+                await self.call_mcp_tool(call)
+            step += 1
         for attachment in self.attachments:
             await self.say(f"Attached: {attachment}. ")
         if talk := TALK.search(self.text):
@@ -148,8 +203,8 @@ class Turn:
             names = [server.get("name", "?") for server in self.session.mcp_servers]
             await self.say(f"MCP servers of this session: {', '.join(names) or 'none'}. ")
         await self.advance(step)
-        if not (create or wait):
-            await self.say('Try "create hello.txt", "wait 5" or "list mcp". ')
+        if not (create or wait or list_tools or calls):
+            await self.say(HELP)
         await self.say("Done.")
         await self.advance(len(self.steps))
 
@@ -233,12 +288,97 @@ class Turn:
         await self.update_tool_call(call_id, "completed", content=[diff])
         await self.say(f"I wrote {name} ({len(content.encode())} bytes). ")
 
-    async def permitted(self, call_id: str, title: str) -> bool:
+    async def mcp_server(self, name: str) -> McpServer:
+        """The session's MCP server of that name, started the first time this turn asks for it."""
+        if name not in self.mcp:
+            configs = [server for server in self.session.mcp_servers if server.get("name") == name]
+            if not configs:
+                raise McpError(f"this session has no MCP server named {name!r}")
+            self.mcp[name] = await self.until_cancelled(
+                self.mcp_stack.enter_async_context(started(configs[0], self.session.cwd))
+            )
+        return self.mcp[name]
+
+    async def list_mcp_tools(self) -> None:
+        call_id = f"mcp-tools-{uuid.uuid4().hex[:8]}"
+        title = "List the tools of the MCP servers"
+        await self.send(
+            {
+                "sessionUpdate": "tool_call",
+                "toolCallId": call_id,
+                "title": title,
+                "kind": "read",
+                "status": "pending",
+            }
+        )
+        await self.update_tool_call(call_id, "in_progress")
+        lines, failed = [], False
+        for name in [server.get("name", "?") for server in self.session.mcp_servers]:
+            try:
+                tools = await self.until_cancelled((await self.mcp_server(name)).tools())
+                lines.append(f"{name}: {', '.join(tool['name'] for tool in tools)}")
+            except McpError as exc:
+                failed = True
+                lines.append(f"{name}: {exc}")
+        report = "; ".join(lines) or "this session has no MCP servers"
+        await self.update_tool_call(
+            call_id, "failed" if failed else "completed", content=[text_content(report)]
+        )
+        await self.say(f"MCP tools of this session: {report}. ", 0)
+
+    async def call_mcp_tool(self, call: McpCall) -> None:
+        call_id = f"mcp-call-{uuid.uuid4().hex[:8]}"
+        title = f"Call {call.tool} of MCP server {call.server}"
+        await self.send(
+            {
+                "sessionUpdate": "tool_call",
+                "toolCallId": call_id,
+                "title": title,
+                "kind": "other",
+                "status": "pending",
+                "rawInput": call.arguments,
+            }
+        )
+        if call.problem:
+            await self.update_tool_call(call_id, "failed")
+            await self.say(f"I did not call {call.tool}: {call.problem}. ")
+            return
+        if not await self.permitted(call_id, title, "other"):
+            await self.update_tool_call(call_id, "failed")
+            await self.say(f"Permission to call {call.tool} was refused. ")
+            return
+        await self.update_tool_call(call_id, "in_progress")
+        try:
+            server = await self.mcp_server(call.server)
+            result = await self.until_cancelled(server.call(call.tool, call.arguments))
+        except McpError as exc:
+            await self.update_tool_call(call_id, "failed", content=[text_content(str(exc))])
+            await self.say(f"Calling {call.tool} failed: {exc}. ")
+            return
+        text = result_text(result)
+        status = "failed" if result.get("isError") else "completed"
+        await self.update_tool_call(call_id, status, content=[text_content(text)])
+        await self.say(f"{call.server} {call.tool} {status}: {text}\n", 0)
+
+    async def until_cancelled(self, work: Awaitable[T]) -> T:
+        """The work's result; or, as soon as the client cancels, Cancelled (and the work is dropped)."""
+        working = asyncio.ensure_future(work)
+        cancelled = asyncio.ensure_future(self.session.cancelled.wait())
+        try:
+            await asyncio.wait({working, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            working.cancel()
+            cancelled.cancel()
+        if not working.done() or working.cancelled():
+            raise Cancelled
+        return working.result()
+
+    async def permitted(self, call_id: str, title: str, kind: str = "edit") -> bool:
         options = [
             {"optionId": "allow", "name": "Allow", "kind": "allow_once"},
             {"optionId": "reject", "name": "Reject", "kind": "reject_once"},
         ]
-        tool_call = {"toolCallId": call_id, "title": title, "kind": "edit", "status": "pending"}
+        tool_call = {"toolCallId": call_id, "title": title, "kind": kind, "status": "pending"}
         response = await self.agent.client.request(
             "session/request_permission",
             {"sessionId": self.session_id, "toolCall": tool_call, "options": options},
@@ -247,6 +387,11 @@ class Turn:
             raise Cancelled
         outcome = (response or {}).get("outcome") or {}
         return outcome.get("outcome") == "selected" and outcome.get("optionId") == "allow"
+
+
+def text_content(text: str) -> dict[str, Any]:
+    """A tool call's content block holding text."""
+    return {"type": "content", "content": {"type": "text", "text": text}}
 
 
 def describe_block(block: dict[str, Any]) -> str:

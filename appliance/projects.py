@@ -1,6 +1,7 @@
 """Which project a request means, and the key it is stored under.
 
-A /chat project has a container of its own and its id is unique across the appliance. A Computer
+A /chat project has a container of its own, or a folder in a pod it shares with other projects, and
+its id is unique across the appliance. A Computer
 Agent project lives in its user's desktop, and two users may each have a project "p1": such a
 project is stored as "<user_id>/<project_id>" (ids never contain "/").
 """
@@ -31,3 +32,16 @@ class ProjectRef:
     def from_key(cls, key: str) -> ProjectRef:
         user_id, separator, project_id = key.partition("/")
         return cls(project_id, user_id) if separator else cls(key)
+
+
+@dataclass(frozen=True)
+class Pod:
+    """A container several /chat projects share (the seed's pod_id): each has its own agent process and
+    its own folder of the pod's workspace, laid out by tenant and space."""
+
+    pod_id: str
+    folder: str  # "<tenant_id>/<space_id>/<project_id>"
+
+    @classmethod
+    def of(cls, pod_id: str, tenant_id: str, space_id: str, project_id: str) -> Pod:
+        return cls(pod_id, f"{tenant_id}/{space_id}/{project_id}")

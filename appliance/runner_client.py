@@ -1,7 +1,8 @@
 """The gateway's gRPC client for the runners, with one channel per runner address.
 
 RPC errors become the appliance's through one table (`_ERRORS`), so that a route can tell
-"no such session" from "the runner is down".
+"no such session" from "the runner is down". Every call to a runner carries the client's language as
+metadata, so that what the runner words (its error details, its replies, a turn's events) reads in it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from appliance import metrics
+from appliance import messages, metrics
 from appliance.errors import (
     ApplianceError,
     BadRequest,
@@ -21,7 +22,7 @@ from appliance.errors import (
     SessionNotFound,
 )
 from rcoder_rpc import agent_pb2, agent_pb2_grpc
-from rcoder_rpc.contract import PRESTARTED_SERVICE, channel_options
+from rcoder_rpc.contract import LANGUAGE_METADATA, PRESTARTED_SERVICE, channel_options
 from rcoder_rpc.tracing import client_interceptors
 
 T = TypeVar("T")
@@ -52,6 +53,11 @@ def translate(error: grpc.aio.AioRpcError, method: str) -> ApplianceError:
     if cls is RunnerUnavailable:
         return cls("the project's runner is not answering ({detail}); retry shortly", detail=detail)
     return cls("the agent's runner says: {detail}", detail=detail)
+
+
+def _language() -> tuple[tuple[str, str], ...]:
+    """The metadata that asks a runner for the language of the request being answered."""
+    return ((LANGUAGE_METADATA, messages.current.get()),)
 
 
 async def _call(method: str, make: Callable[[], Awaitable[T]]) -> T:
@@ -116,47 +122,63 @@ class RunnerClient:
         )
 
     async def chat(self, address: str, request: agent_pb2.ChatRequest) -> agent_pb2.ChatResponse:
-        return await _call("Chat", lambda: self._stub(address).Chat(request, timeout=CALL_TIMEOUT))
+        return await _call(
+            "Chat", lambda: self._stub(address).Chat(request, timeout=CALL_TIMEOUT, metadata=_language())
+        )
 
     async def cancel(self, address: str, project_id: str, session_id: str) -> agent_pb2.CancelResponse:
         request = agent_pb2.CancelRequest(
             project_id=project_id, session_id=session_id, reason="client request"
         )
-        return await _call("CancelSession", lambda: self._stub(address).CancelSession(request, timeout=30.0))
+        return await _call(
+            "CancelSession",
+            lambda: self._stub(address).CancelSession(request, timeout=30.0, metadata=_language()),
+        )
 
     async def respond_permission(
         self, address: str, session_id: str, request_id: str, option_id: str
     ) -> None:
         answer = agent_pb2.PermissionAnswer(session_id=session_id, request_id=request_id, option_id=option_id)
-        await _call("RespondPermission", lambda: self._stub(address).RespondPermission(answer, timeout=10.0))
+        await _call(
+            "RespondPermission",
+            lambda: self._stub(address).RespondPermission(answer, timeout=10.0, metadata=_language()),
+        )
 
     async def status(
         self, address: str, project_id: str, session_id: str = ""
     ) -> agent_pb2.GetStatusResponse:
         request = agent_pb2.GetStatusRequest(project_id=project_id, session_id=session_id)
-        return await _call("GetStatus", lambda: self._stub(address).GetStatus(request, timeout=10.0))
+        return await _call(
+            "GetStatus", lambda: self._stub(address).GetStatus(request, timeout=10.0, metadata=_language())
+        )
 
     async def stop_agent(self, address: str, project_id: str) -> agent_pb2.StopAgentResponse:
         """Stop the project's agent process (its running turn is cancelled first); the container stays."""
         request = agent_pb2.StopAgentRequest(project_id=project_id, reason="client request", force=False)
-        return await _call("StopAgent", lambda: self._stub(address).StopAgent(request, timeout=30.0))
+        return await _call(
+            "StopAgent", lambda: self._stub(address).StopAgent(request, timeout=30.0, metadata=_language())
+        )
 
     async def container_status(self, address: str) -> agent_pb2.GetContainerStatusResponse:
         request = agent_pb2.GetContainerStatusRequest()
         return await _call(
-            "GetContainerStatus", lambda: self._stub(address).GetContainerStatus(request, timeout=10.0)
+            "GetContainerStatus",
+            lambda: self._stub(address).GetContainerStatus(request, timeout=10.0, metadata=_language()),
         )
 
     async def vnc_status(self, address: str) -> agent_pb2.GetVncStatusResponse:
         request = agent_pb2.GetVncStatusRequest()
-        return await _call("GetVncStatus", lambda: self._stub(address).GetVncStatus(request, timeout=10.0))
+        return await _call(
+            "GetVncStatus",
+            lambda: self._stub(address).GetVncStatus(request, timeout=10.0, metadata=_language()),
+        )
 
     async def subscribe(
         self, address: str, session_id: str, after_sequence: int
     ) -> AsyncIterator[agent_pb2.ProgressEvent]:
         """The session's events after `after_sequence`; the call is cancelled when the caller stops."""
         request = agent_pb2.ProgressRequest(session_id=session_id, after_sequence=after_sequence)
-        call = self._stub(address).SubscribeProgress(request)
+        call = self._stub(address).SubscribeProgress(request, metadata=_language())
         try:
             while True:
                 try:

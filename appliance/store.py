@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from appliance.errors import StateUnavailable
-from appliance.projects import ProjectRef
+from appliance.projects import Pod, ProjectRef
 from rcoder_rpc import agent_pb2
 
 T = TypeVar("T")
@@ -91,6 +91,10 @@ ALTER TABLE sessions ADD COLUMN IF NOT EXISTS turn_start BIGINT DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS in_turn BOOLEAN DEFAULT false;
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS runner_base BIGINT DEFAULT 0;
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS runner_container VARCHAR;
+-- A project in a pod (appliance/projects.py): the pod, and the project's folder in it.
+ALTER TABLE projects ADD COLUMN IF NOT EXISTS pod_id VARCHAR;
+ALTER TABLE projects ADD COLUMN IF NOT EXISTS pod_folder VARCHAR;
+ALTER TABLE containers ADD COLUMN IF NOT EXISTS pod_id VARCHAR;
 """
 
 
@@ -145,6 +149,13 @@ def model_provider_noted(key: str, provider: dict[str, Any] | None) -> Write:
     """Note the project's model provider (the caller leaves the key out: keys are never stored)."""
     text = json.dumps(provider) if provider is not None else None
     return lambda con: con.execute("UPDATE projects SET model_provider = ? WHERE project_id = ?", [text, key])
+
+
+def placed_in_pod(key: str, pod: Pod) -> Write:
+    """Record that the project lives in the pod, in its folder (it stays there)."""
+    return lambda con: con.execute(
+        "UPDATE projects SET pod_id = ?, pod_folder = ? WHERE project_id = ?", [pod.pod_id, pod.folder, key]
+    )
 
 
 def session_recorded(session_id: str, key: str) -> Write:
@@ -338,6 +349,26 @@ class Store:
             ).fetchall()
         )
 
+    async def pods_with_activity(self) -> list[tuple[str, datetime]]:
+        """(pod_id, latest activity) of each running pod: the last use of any of its projects, or the
+        pod's start if that came later."""
+        return await self._run(
+            lambda con: con.execute(
+                """SELECT c.pod_id, greatest(max(c.created_at), coalesce(max(p.last_activity), max(c.created_at)))
+                   FROM containers c LEFT JOIN projects p ON p.pod_id = c.pod_id
+                   WHERE c.kind = 'pod' AND c.removed_at IS NULL GROUP BY c.pod_id"""
+            ).fetchall()
+        )
+
+    async def pods(self) -> dict[str, Pod]:
+        """{project key: its pod} of every project that lives in a pod."""
+        rows = await self._run(
+            lambda con: con.execute(
+                "SELECT project_id, pod_id, pod_folder FROM projects WHERE pod_id IS NOT NULL"
+            ).fetchall()
+        )
+        return {key: Pod(pod_id, folder) for key, pod_id, folder in rows}
+
     async def project(self, key: str) -> ProjectRow | None:
         row = await self._run(
             lambda con: con.execute(
@@ -358,8 +389,9 @@ class Store:
     async def record_container(self, container: dict[str, Any]) -> None:
         def record(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(
-                """INSERT INTO containers (container_id, container_name, kind, project_id, user_id, image, address)
-                   VALUES ($container_id, $container_name, $kind, $project_id, $user_id, $image, $address)
+                """INSERT INTO containers
+                       (container_id, container_name, kind, project_id, user_id, pod_id, image, address)
+                   VALUES ($container_id, $container_name, $kind, $project_id, $user_id, $pod_id, $image, $address)
                    ON CONFLICT (container_id) DO UPDATE SET address = excluded.address, removed_at = NULL""",
                 container,
             )
@@ -402,17 +434,19 @@ class Store:
         return SessionState(*row) if row else None
 
     async def sessions_in_turn(
-        self, key: str | None = None, user_id: str | None = None
+        self, key: str | None = None, user_id: str | None = None, pod_id: str | None = None
     ) -> list[SessionState]:
-        """The sessions in a turn: all, those of one project, or those of a user's desktop projects."""
+        """The sessions in a turn: all, those of one project, of a user's desktop projects, or of the
+        projects in a pod."""
         query = f"SELECT {SESSION_STATE_COLUMNS} FROM sessions WHERE in_turn"
         params: list[Any] = []
         if key is not None:
             query += " AND project_id = ?"
             params.append(key)
-        if user_id is not None:
-            query += " AND project_id IN (SELECT project_id FROM projects WHERE user_id = ?)"
-            params.append(user_id)
+        for column, value in (("user_id", user_id), ("pod_id", pod_id)):
+            if value is not None:
+                query += f" AND project_id IN (SELECT project_id FROM projects WHERE {column} = ?)"
+                params.append(value)
         rows = await self._run(lambda con: con.execute(query, params).fetchall())
         return [SessionState(*row) for row in rows]
 

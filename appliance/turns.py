@@ -12,14 +12,21 @@ from appliance import chat_request
 from appliance.config import Config
 from appliance.containers.engine import Limits
 from appliance.containers.lifecycle import Lifecycle, RunningContainer
-from appliance.errors import ProjectNotFound, SessionNotFound
+from appliance.errors import Conflict, ProjectNotFound, SessionNotFound
 from appliance.events import EventHub, Follower
 from appliance.messages import Phrase
 from appliance.model_forwarding import ModelForwarding
-from appliance.projects import ProjectRef
+from appliance.projects import Pod, ProjectRef
 from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
-from appliance.store import ProjectRow, Store, model_provider_noted, project_touched, session_recorded
+from appliance.store import (
+    ProjectRow,
+    Store,
+    model_provider_noted,
+    placed_in_pod,
+    project_touched,
+    session_recorded,
+)
 from rcoder_rpc import agent_pb2
 
 log = logging.getLogger(__name__)
@@ -69,15 +76,19 @@ class Turns:
             self._latest[key] = project.latest_session_id if project else None
         return self._latest[key]
 
-    async def chat(self, ref: ProjectRef, request: agent_pb2.ChatRequest, limits: Limits | None) -> Started:
+    async def chat(
+        self, ref: ProjectRef, request: agent_pb2.ChatRequest, limits: Limits | None, pod: Pod | None = None
+    ) -> Started:
         """Start the container if needed, then a turn of the project's agent, and pump its events.
 
         Without a session_id the conversation continues in the project's latest session (as in the seed).
+        `pod`: the pod the client places the project in (a project placed before stays in its pod).
         What is recorded of the chat is written behind it: no disk write holds up the turn's start.
         """
         self._store.require_writable()
         self._chats.take(ref.key)
         self._store.defer(project_touched(ref))
+        pod = self._place(ref, pod)
         workload = self._lifecycle.serving(ref)
         async with self._lifecycle.using(workload):
             running, _ = await self._lifecycle.ensure(workload, limits)
@@ -85,6 +96,8 @@ class Turns:
             completed = chat_request.complete(self._config, request)
             completed.project_id, completed.session_id = ref.project_id, asked_for or ""
             completed.service_type = ref.service_type
+            if pod is not None:
+                completed.workspace = pod.folder
             if completed.HasField("model_config"):
                 # The agent gets a stand-in for the key (unless forwarding is off): the key stays here.
                 operators = not request.HasField("model_config")
@@ -102,6 +115,36 @@ class Turns:
         log.info("chat queued: project %s, session %s", ref.key, reply.session_id)
         resumed = reply.session_resumed if reply.HasField("session_resumed") else None
         return Started(reply.session_id, resumed, asked_for)
+
+    def _place(self, ref: ProjectRef, pod: Pod | None) -> Pod | None:
+        """The pod the project lives in: the one it was placed in before, or `pod`, where it stays. A
+        project with a container or workspace of its own cannot move into a pod (its files are in its
+        own volume), nor one in a pod into another."""
+        placed = self._lifecycle.pods.get(ref.key)
+        if pod is None or pod == placed:
+            return placed
+        if placed is not None:
+            raise Conflict(
+                "project {project!r} lives in pod {pod!r}; it cannot move to pod {other!r}",
+                project=ref.key,
+                pod=placed.pod_id,
+                other=pod.pod_id,
+            )
+        if ref.user_id or self._lifecycle.workloads.has_workspace(ref.project_id):
+            raise Conflict(
+                "project {project!r} has a container and workspace of its own; it cannot join pod {pod!r}",
+                project=ref.key,
+                pod=pod.pod_id,
+            )
+        self._lifecycle.pods[ref.key] = pod
+        self._store.defer(placed_in_pod(ref.key, pod))
+        return pod
+
+    def check_pod(self, ref: ProjectRef, pod_id: str | None) -> None:
+        """A request that names the project's pod must name the right one."""
+        placed = self._lifecycle.pods.get(ref.key)
+        if pod_id is not None and (placed is None or placed.pod_id != pod_id):
+            raise ProjectNotFound("project {project!r} is not in pod {pod!r}", project=ref.key, pod=pod_id)
 
     async def position(self, session_id: str, after: int) -> int | None:
         """Where a follower of the session starts (None: there is nothing to follow); see EventHub."""
@@ -159,9 +202,18 @@ class Turns:
             return AgentStatus(project, alive=False, state=None)
         return AgentStatus(project, alive=True, state=reply.status)
 
-    async def remove_container(self, project_id: str) -> bool:
-        """Remove the project's own container (its workspace stays); False if none ran."""
-        return await self._lifecycle.stop(self._lifecycle.workloads.agent(project_id))
+    async def stop_project(self, ref: ProjectRef) -> str:
+        """Stop the project's agent: remove its own container (its workspace stays), or, in a pod the
+        other projects go on using, end its agent process only. What happened: "removed", "stopped"
+        (the agent in a pod), or "none" (nothing ran)."""
+        if ref.key not in self._lifecycle.pods:
+            removed = await self._lifecycle.stop(self._lifecycle.workloads.agent(ref.project_id))
+            return "removed" if removed else "none"
+        running = await self.running(ref)
+        if running is None:
+            return "none"
+        result = (await self._runners.stop_agent(running.address, ref.project_id)).result
+        return "stopped" if result == "stopped" else "none"
 
     async def stop_agent(self, ref: ProjectRef) -> str:
         """End the project's agent process in its user's desktop, which keeps running: the runner's

@@ -70,7 +70,12 @@ class AgentProcess:
                 limit=LINE_LIMIT,
             )
         except OSError as exc:
-            raise AgentFailed(f"cannot start agent {self.spec.id!r} ({self.spec.command}): {exc}") from exc
+            raise AgentFailed(
+                "cannot start agent {agent!r} ({command}): {error}",
+                agent=self.spec.id,
+                command=self.spec.command,
+                error=exc,
+            ) from exc
         assert self._process.stdin is not None and self._process.stdout is not None
         self._conn = Connection(self._process.stdout, self._process.stdin, self._answer, self._notified)
         initialize = {
@@ -83,7 +88,9 @@ class AgentProcess:
         except (TimeoutError, ConnectionError, RpcError) as exc:
             await self.close()
             reason = str(exc) or type(exc).__name__
-            raise AgentFailed(f"agent {self.spec.id!r} did not initialize: {reason}") from exc
+            raise AgentFailed(
+                "agent {agent!r} did not initialize: {reason}", agent=self.spec.id, reason=reason
+            ) from exc
         self.capabilities = (reply or {}).get("agentCapabilities") or {}
         log.info("agent %s started (pid %s)", self.spec.id, self._process.pid)
 
@@ -102,7 +109,7 @@ class AgentProcess:
     @property
     def conn(self) -> Connection:
         if self._conn is None or not self.alive:
-            raise AgentFailed(f"agent {self.spec.id!r} is not running")
+            raise AgentFailed("agent {agent!r} is not running", agent=self.spec.id)
         return self._conn
 
     async def new_session(self, mcp_servers: list[dict[str, Any]], meta: dict[str, Any]) -> str:

@@ -7,11 +7,24 @@ RunnerError
 └── AgentFailed      UNAVAILABLE  (the agent process could not start or died)
 """
 
+from typing import Any
+
 import grpc
+
+from rcoder_rpc.messages import translate
 
 
 class RunnerError(Exception):
     code = grpc.StatusCode.INTERNAL
+
+    def __init__(self, template: str, **params: Any) -> None:
+        """`template`: the English message, with {fields} filled from `params` (see rcoder_rpc/messages.py)."""
+        self.template, self.params = template, params
+        super().__init__(template.format(**params) if params else template)
+
+    def localized(self) -> str:
+        """The message in the language of the call being answered."""
+        return translate(self.template, **self.params)
 
 
 class InvalidRequest(RunnerError):

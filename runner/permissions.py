@@ -58,7 +58,9 @@ class Permissions:
     def configure(self, policy: str | None, timeout: float | None) -> None:
         if policy and policy not in PERMISSION_POLICIES:
             choices = ", ".join(PERMISSION_POLICIES)
-            raise InvalidRequest(f"permission_policy must be one of {choices}, not {policy!r}")
+            raise InvalidRequest(
+                "permission_policy must be one of {choices}, not {policy!r}", choices=choices, policy=policy
+            )
         self.policy = policy or "allow"
         self.timeout = timeout or DEFAULT_TIMEOUT
 
@@ -97,11 +99,16 @@ class Permissions:
             future, options = self._pending[request_id]
         except KeyError:
             raise NotFound(
-                f"no permission request {request_id!r} is waiting (answered, timed out or unknown)"
+                "no permission request {request_id!r} is waiting (answered, timed out or unknown)",
+                request_id=request_id,
             ) from None
         if option_id and option_id not in {o.get("optionId") for o in options}:
             valid = ", ".join(str(o.get("optionId")) for o in options)
-            raise InvalidRequest(f"option {option_id!r} is not one of this request's options: {valid}")
+            raise InvalidRequest(
+                "option {option_id!r} is not one of this request's options: {valid}",
+                option_id=option_id,
+                valid=valid,
+            )
         if not future.done():
             future.set_result(selected(option_id) if option_id else CANCELLED)
 

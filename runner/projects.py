@@ -36,6 +36,8 @@ class TurnRequest:
     permission_timeout: float | None = None
     # Which configuration the agent process was started with; a change restarts it.
     agent_key: str = ""
+    # The project's folder under the workspace, in a pod shared with other projects ("": the workspace).
+    folder: str = ""
 
 
 class Project:
@@ -61,7 +63,8 @@ class Project:
         self.agent = None
 
 
-# How a turn ends when the runner shuts down under it (its container stopped, the engine restarting).
+# How a turn ends when the runner shuts down under it (its container stopped, the engine restarting):
+# a message template, worded in the language of the request that started the turn.
 SHUTDOWN = "the runner shut down during the turn (its container was stopped)"
 
 
@@ -76,12 +79,16 @@ class Projects:
         self._sessions: dict[str, Session] = {}
         self.started = time.monotonic()
 
-    def workspace_of(self, project_id: str) -> Path:
+    def workspace_of(self, project_id: str, folder: str = "") -> Path:
+        """Where the project's agent works: its folder in a pod, its own folder in a desktop, or the
+        whole workspace of a container of its own."""
+        if folder:
+            return self._workspace / folder
         return self._workspace / project_id if self._per_project_dirs else self._workspace
 
-    def _project(self, project_id: str) -> Project:
+    def _project(self, project_id: str, folder: str = "") -> Project:
         if project_id not in self._projects:
-            self._projects[project_id] = Project(project_id, self.workspace_of(project_id))
+            self._projects[project_id] = Project(project_id, self.workspace_of(project_id, folder))
         return self._projects[project_id]
 
     async def chat(self, request: TurnRequest) -> tuple[Session, bool | None]:
@@ -89,7 +96,7 @@ class Projects:
 
         Also says whether a requested session was resumed (None when none was requested).
         """
-        project = self._project(request.project_id)
+        project = self._project(request.project_id, request.folder)
         async with project.lock:
             agent = await self._ensure_agent(project, request)
             session = await self._ensure_session(project, agent, request)
@@ -135,7 +142,8 @@ class Projects:
             await project.stop_agent()
             self._forget_sessions(project)
         project.workspace.mkdir(parents=True, exist_ok=True)
-        agent = await self._take_spare(request.agent_key)
+        # The spare agent works in the whole workspace: never for a project with a folder of its own.
+        agent = await self._take_spare(request.agent_key) if project.workspace == self._workspace else None
         if agent is None:
             agent = AgentProcess(
                 request.agent, project.workspace, self._dispatch_update, self._dispatch_permission
@@ -149,7 +157,7 @@ class Projects:
         if wanted and wanted in project.sessions:
             return project.sessions[wanted]
         if wanted in self._sessions:
-            raise InvalidRequest(f"session {wanted!r} belongs to another project")
+            raise InvalidRequest("session {session_id!r} belongs to another project", session_id=wanted)
         session_id = ""
         if wanted and agent.loads_sessions:
             with contextlib.suppress(Exception):
@@ -159,7 +167,7 @@ class Projects:
             try:
                 session_id = await agent.new_session(request.mcp_servers, request.session_meta)
             except Exception as exc:
-                raise AgentFailed(f"the agent could not open a session: {exc}") from exc
+                raise AgentFailed("the agent could not open a session: {error}", error=exc) from exc
         session = Session(session_id, project.id, agent, self._tracer)
         project.sessions[session_id] = session
         self._sessions[session_id] = session
@@ -187,7 +195,7 @@ class Projects:
         try:
             return self._sessions[session_id]
         except KeyError:
-            raise NotFound(f"no session {session_id!r} in this runner") from None
+            raise NotFound("no session {session_id!r} in this runner", session_id=session_id) from None
 
     async def cancel(self, project_id: str, session_id: str, grace: float = CANCEL_GRACE) -> bool:
         """Cancel the session's turn, or every running turn of the project; False if none ran."""

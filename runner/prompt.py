@@ -44,7 +44,7 @@ def utf8_text(name: str, data: str) -> str | None:
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:  # ValueError: not ASCII
-        raise InvalidRequest(f"attachment {name!r} is not base64-encoded") from exc
+        raise InvalidRequest("attachment {name!r} is not base64-encoded", name=name) from exc
     try:
         return raw.decode()
     except UnicodeDecodeError:
@@ -73,12 +73,14 @@ def attachment_block(attachment: agent_pb2.Attachment, workspace: Path) -> dict[
         path = (workspace / source.file_path).resolve()
         if not path.is_relative_to(workspace.resolve()):
             raise InvalidRequest(
-                f"attachment {name!r}: {source.file_path} is outside the project's workspace"
+                "attachment {name!r}: {path} is outside the project's workspace",
+                name=name,
+                path=source.file_path,
             )
         return link(name, path.as_uri(), item.description)
     if which == "url":
         return link(name, source.url, item.description)
-    raise InvalidRequest(f"attachment {name!r} has no source")
+    raise InvalidRequest("attachment {name!r} has no source", name=name)
 
 
 def session_meta(request: agent_pb2.ChatRequest) -> dict[str, Any]:

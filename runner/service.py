@@ -1,8 +1,12 @@
-"""The AgentService servicer: validate, call the projects, map the result."""
+"""The AgentService servicer: validate, call the projects, map the result.
+
+Every call's messages (its error details, its replies' words, the events of a turn it starts) are
+worded in the language the gateway sends as metadata (rcoder_rpc/messages.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import re
 import socket
@@ -12,8 +16,8 @@ from pathlib import Path
 
 import grpc
 
-from rcoder_rpc import agent_pb2, agent_pb2_grpc
-from rcoder_rpc.contract import ID
+from rcoder_rpc import agent_pb2, agent_pb2_grpc, messages
+from rcoder_rpc.contract import ID, LANGUAGE_METADATA
 from runner import prompt
 from runner.errors import InvalidRequest, RunnerError
 from runner.events import Event
@@ -46,12 +50,16 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         async with _errors(context):
             if not PROJECT_ID.fullmatch(request.project_id):
                 raise InvalidRequest("project_id must be 1-64 letters, digits, '_', '.' or '-'")
+            folder = request.workspace
+            if folder and not all(PROJECT_ID.fullmatch(part) for part in folder.split("/")):
+                raise InvalidRequest("workspace must be a relative folder of ids separated by '/'")
+            workspace = self.projects.workspace_of(request.project_id, folder)
             spec = prompt.agent_spec(request, self.default_agent_id, self.agent_homes)
             session, resumed = await self.projects.chat(
                 TurnRequest(
                     project_id=request.project_id,
                     session_id=request.session_id,
-                    blocks=prompt.content_blocks(request, self.projects.workspace_of(request.project_id)),
+                    blocks=prompt.content_blocks(request, workspace),
                     agent=spec,
                     request_id=request.request_id if request.HasField("request_id") else None,
                     mcp_servers=prompt.mcp_servers(request),
@@ -61,6 +69,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                     if request.HasField("permission_policy")
                     else None,
                     permission_timeout=request.permission_timeout_seconds or None,
+                    folder=folder,
                 )
             )
             return agent_pb2.ChatResponse(
@@ -85,7 +94,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
             return agent_pb2.CancelResponse(
                 success=True,
                 result=agent_pb2.CANCEL_RESULT_TYPE_SUCCESS,
-                message="the turn was cancelled" if cancelled else "no turn was running",
+                message=messages.translate("the turn was cancelled" if cancelled else "no turn was running"),
             )
 
     async def GetStatus(self, request: agent_pb2.GetStatusRequest, context: grpc.aio.ServicerContext):
@@ -118,17 +127,19 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
     async def RespondPermission(self, request: agent_pb2.PermissionAnswer, context: grpc.aio.ServicerContext):
         async with _errors(context):
             self.projects.answer_permission(request.session_id, request.request_id, request.option_id)
-            return agent_pb2.PermissionAnswerReply(accepted=True, message="answered")
+            return agent_pb2.PermissionAnswerReply(accepted=True, message=messages.translate("answered"))
 
     async def GetVncStatus(self, request: agent_pb2.GetVncStatusRequest, context: grpc.aio.ServicerContext):
-        vnc_ready, novnc_ready = await asyncio.to_thread(_desktop_readiness)
-        message = "desktop ready" if novnc_ready else "no desktop is running in this container"
-        return agent_pb2.GetVncStatusResponse(
-            vnc_ready=vnc_ready,
-            novnc_ready=novnc_ready,
-            message=message,
-            uptime_seconds=int(time.monotonic() - self.projects.started),
-        )
+        async with _errors(context):
+            vnc_ready, novnc_ready = await asyncio.to_thread(_desktop_readiness)
+            return agent_pb2.GetVncStatusResponse(
+                vnc_ready=vnc_ready,
+                novnc_ready=novnc_ready,
+                message=messages.translate(
+                    "desktop ready" if novnc_ready else "no desktop is running in this container"
+                ),
+                uptime_seconds=int(time.monotonic() - self.projects.started),
+            )
 
 
 def _desktop_readiness() -> tuple[bool, bool]:
@@ -142,16 +153,28 @@ def _desktop_readiness() -> tuple[bool, bool]:
         return True, False
 
 
+def call_language(context: grpc.aio.ServicerContext) -> str:
+    """The language the call asks for in its metadata (the client's, passed on by the gateway)."""
+    wanted = [value for key, value in context.invocation_metadata() or () if key == LANGUAGE_METADATA]
+    return messages.language(",".join(wanted) if wanted else None)
+
+
 class _errors:
-    """Turn a RunnerError into the RPC's status code and message (the only place that does)."""
+    """Word the call's messages in its language, and turn a RunnerError into the RPC's status code
+    and message (the only place that does)."""
 
     def __init__(self, context: grpc.aio.ServicerContext) -> None:
         self.context = context
+        self._language: contextvars.Token[str] | None = None
 
     async def __aenter__(self) -> None:
-        return None
+        self._language = messages.current.set(call_language(self.context))
 
     async def __aexit__(self, exc_type, exc, tb) -> bool:
-        if isinstance(exc, RunnerError):
-            await self.context.abort(exc.code, str(exc))
+        try:
+            if isinstance(exc, RunnerError):
+                await self.context.abort(exc.code, exc.localized())
+        finally:
+            if self._language is not None:
+                messages.current.reset(self._language)
         return False

@@ -1,4 +1,7 @@
-"""One ACP session: its prompt turns and the event log they write."""
+"""One ACP session: its prompt turns and the event log they write.
+
+What the runner says in a turn's events (how it ended, why it failed) is worded in the language of the
+request that started the turn, whichever call ends it: a turn's events read in one language."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import contextlib
 import logging
 from typing import Any
 
+from rcoder_rpc import messages
 from rcoder_rpc.contract import PROMPT_END, PROMPT_START, SESSION_UPDATE
 from runner.agent_process import AgentProcess
 from runner.errors import Busy
@@ -16,6 +20,7 @@ from runner.permissions import Permissions
 
 log = logging.getLogger(__name__)
 
+# Message templates (rcoder_rpc/locales), by ACP stop reason.
 STOP_REASON_DESCRIPTIONS = {
     "end_turn": "The agent finished its turn.",
     "max_tokens": "The agent reached its token limit.",
@@ -23,6 +28,7 @@ STOP_REASON_DESCRIPTIONS = {
     "refusal": "The agent refused to continue.",
     "cancelled": "The turn was cancelled.",
 }
+OTHER_STOP_REASON = "The turn ended: {reason}."
 # How a turn ends when its agent is stopped under it.
 STOPPED = "The turn was stopped with its agent."
 
@@ -42,6 +48,7 @@ class Session:
         self.log = EventLog()
         self._turn: asyncio.Task[None] | None = None
         self._request_id: str | None = None
+        self._language = messages.DEFAULT  # of the request that started the turn
         self.permissions = Permissions(self._emit_update)
 
     @property
@@ -60,8 +67,12 @@ class Session:
 
     async def start_turn(self, blocks: list[Any], request_id: str | None) -> None:
         if self.busy:
-            raise Busy(f"session {self.id} is already running a turn; cancel it or wait for it to end")
+            raise Busy(
+                "session {session_id} is already running a turn; cancel it or wait for it to end",
+                session_id=self.id,
+            )
         self._request_id = request_id
+        self._language = messages.current.get()
         await self._emit(PROMPT_START, "prompt_start", {})
         self._turn = asyncio.create_task(self._run(blocks), name=f"turn-{self.id}")
 
@@ -80,15 +91,18 @@ class Session:
         except RpcError as exc:
             await self._end_with_error(exc.code, str(exc), exc.data)
         except ConnectionError as exc:
-            await self._end_with_error(-32603, f"the agent process ended during the turn ({exc})")
+            await self._end_with_error(
+                -32603, self._words("the agent process ended during the turn ({error})", error=exc)
+            )
         except asyncio.CancelledError:
-            await self._end("cancelled", STOPPED)
+            await self._end("cancelled", self._words(STOPPED))
             raise
         except Exception as exc:
             log.exception("turn of session %s failed", self.id)
-            await self._end_with_error(-32603, f"the turn failed: {exc}")
+            await self._end_with_error(-32603, self._words("the turn failed: {error}", error=exc))
         else:
-            await self._end(stop, STOP_REASON_DESCRIPTIONS.get(stop, f"The turn ended: {stop}."))
+            template = STOP_REASON_DESCRIPTIONS.get(stop, OTHER_STOP_REASON)
+            await self._end(stop, self._words(template, reason=stop))
 
     async def cancel(self, grace: float) -> bool:
         """Ask the agent to cancel (ACP session/cancel); end the turn ourselves after `grace` seconds."""
@@ -100,19 +114,27 @@ class Session:
         self.permissions.cancel_all()
         done, _ = await asyncio.wait({turn}, timeout=grace)
         if not done:
-            await self._end("cancelled", f"The agent did not stop within {grace:g} s; the turn was ended.")
+            await self._end(
+                "cancelled",
+                self._words("The agent did not stop within {grace:g} s; the turn was ended.", grace=grace),
+            )
         return True
 
     async def close(self, error: str | None = None) -> None:
-        """Stop the running turn: it ends as cancelled, or with `error` (a failure, not a choice)."""
+        """Stop the running turn: it ends as cancelled, or with `error` (a failure, not a choice; a
+        message template, worded in the turn's language)."""
         if error is not None:
-            await self._end_with_error(-32603, error)
+            await self._end_with_error(-32603, self._words(error))
         if self._turn is not None and not self._turn.done():
             self._turn.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._turn
         # A turn cancelled before it ran a step had no chance to end itself.
-        await self._end("cancelled", STOPPED)
+        await self._end("cancelled", self._words(STOPPED))
+
+    def _words(self, template: str, **params: Any) -> str:
+        """A message of the turn's, in the language of the request that started it."""
+        return messages.translate(template, self._language, **params)
 
     async def _end(self, stop_reason: str, description: str) -> None:
         if self.busy:

@@ -81,7 +81,8 @@ class Cleanup:
     async def once(self) -> list[str]:
         """One round; returns what it did ("paused agent <project>", "removed desktop <user>", ...).
 
-        A desktop is shared by its user's projects: it is idle only when none of them was active.
+        A desktop is shared by its user's projects, a pod by its projects: it is idle only when none of
+        them was active.
         """
         done = []
         paused = []
@@ -117,6 +118,7 @@ class Cleanup:
         workloads = self._lifecycle.workloads
         pairs = [(workloads.agent(p), last) for p, last in await self._store.projects_with_containers()]
         pairs += [(workloads.desktop(u), last) for u, last in await self._store.desktops_with_activity()]
+        pairs += [(workloads.pod(pod), last) for pod, last in await self._store.pods_with_activity()]
         candidates = []
         for workload, last_activity in pairs:
             container = await self._lifecycle.inspect(workload)

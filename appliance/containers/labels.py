@@ -10,9 +10,12 @@ STACK = "rcoder.stack"
 # On containers and volumes the warm pool started: a container that a project claimed is that
 # project's by its name (labels cannot change).
 POOL = "rcoder.pool"
+# On a pod (a container several projects share, as in the seed) and its workspace volume: the pod's id.
+POD = "rcoder.pod"
 
 KIND_AGENT = "agent"
 KIND_DESKTOP = "desktop"
+KIND_POD = "pod"
 KIND_WORKSPACE = "workspace"
 KIND_HOME = "home"
 

@@ -24,7 +24,7 @@ from appliance.containers.engine import Container, ContainerSpec, Engine, Limits
 from appliance.containers.workloads import Workload, Workloads
 from appliance.errors import ApplianceError, ContainerFailed, IsolationUnavailable, TooManyRequests
 from appliance.messages import Phrase
-from appliance.projects import ProjectRef
+from appliance.projects import Pod, ProjectRef
 from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
@@ -91,13 +91,16 @@ class Lifecycle:
         self.last_needed: dict[str, float] = {}
         # Why containers cannot be isolated from the host (then none is started), if they cannot.
         self.isolation_problem: str | None = None
+        # The projects that live in a pod: {project key: its pod} (from the store, and each placement).
+        self.pods: dict[str, Pod] = {}
         # Told when a container stops serving its workload (removed, died, paused): the proxy's routes
         # and the model credentials its agents were given.
         self.on_gone: Callable[[Workload], Awaitable[object]] | None = None
 
     async def load_workspaces(self) -> None:
         """Learn which projects have a workspace already: those bound to a pool volume in the store,
-        and those whose own volume exists."""
+        those whose own volume exists, and those in a pod."""
+        self.pods.update(await self._store.pods())
         for project_id, volume in (await self._store.workspaces()).items():
             self.workloads.know_workspace(project_id, volume)
         selector = {labels.STACK: self._docker.stack, labels.KIND: labels.KIND_WORKSPACE}
@@ -120,9 +123,11 @@ class Lifecycle:
         return workload.name in self._users
 
     def serving(self, ref: ProjectRef) -> Workload:
-        """The container a project's agent runs in: its own, or its user's desktop."""
+        """The container a project's agent runs in: its own, its user's desktop, or its pod."""
         if ref.user_id:
             return self.workloads.desktop(ref.user_id)
+        if (pod := self.pods.get(ref.key)) is not None:
+            return self.workloads.pod(pod.pod_id)
         return self.workloads.agent(ref.project_id)
 
     async def find(self, workload: Workload, resume: bool = True) -> RunningContainer | None:
@@ -150,8 +155,8 @@ class Lifecycle:
         return await self._engine.find_named(workload.name)
 
     async def agent_ip(self, project_id: str) -> str | None:
-        """The address of the project's running container (for the proxy), or None."""
-        running = await self.find(self.workloads.agent(project_id))
+        """The address of the project's running container or pod (for the proxy), or None."""
+        running = await self.find(self.serving(ProjectRef(project_id)))
         return running.container.ip if running else None
 
     async def desktop_ip(self, user_id: str) -> str | None:
@@ -309,14 +314,15 @@ class Lifecycle:
 
     async def record(self, container: Container, workload: Workload) -> None:
         """Note a running container in the store."""
-        desktop = workload.kind == labels.KIND_DESKTOP
+        kind = workload.kind
         await self._store.record_container(
             {
                 "container_id": container.id,
                 "container_name": container.name,
-                "kind": workload.kind,
-                "project_id": None if desktop else workload.key,
-                "user_id": workload.key if desktop else None,
+                "kind": kind,
+                "project_id": workload.key if kind == labels.KIND_AGENT else None,
+                "user_id": workload.key if kind == labels.KIND_DESKTOP else None,
+                "pod_id": workload.key if kind == labels.KIND_POD else None,
                 "image": workload.spec.image,
                 "address": runner_address(container) if container.ip else None,
             }

@@ -101,6 +101,8 @@ class Reconciler:
         await self._store.container_removed(gone.container_id)
         if workload.kind == labels.KIND_AGENT:
             sessions = await self._store.sessions_in_turn(key=workload.key)
+        elif workload.kind == labels.KIND_POD:
+            sessions = await self._store.sessions_in_turn(pod_id=workload.key)
         else:
             sessions = await self._store.sessions_in_turn(user_id=workload.key)
         await self._hub.end_turns(

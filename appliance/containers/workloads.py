@@ -73,6 +73,22 @@ class Workloads:
         )
         return Workload(labels.KIND_AGENT, project_id, spec)
 
+    def pod_name(self, pod_id: str) -> str:
+        return f"rcoder-{self._stack}-pod-{pod_id}"
+
+    def pod(self, pod_id: str) -> Workload:
+        """A pod: an agent container its projects share, each in its own folder of the pod's volume. No
+        agent is started ahead of a chat: none would be in the right folder."""
+        pod = {labels.POD: pod_id}
+        spec = self._agent_spec(
+            name=self.pod_name(pod_id),
+            labels=labels.labels_for(self._stack, labels.KIND_POD) | pod,
+            volume=f"rcoder-{self._stack}-pod-{pod_id}",
+            volume_labels=labels.labels_for(self._stack, labels.KIND_WORKSPACE) | pod,
+            prestart=False,
+        )
+        return Workload(labels.KIND_POD, pod_id, spec)
+
     def pooled(self, slot: str) -> Workload:
         """A warm-pool container: an agent container for no project yet, on a fresh volume of its own."""
         pool = {labels.POOL: "true"}
@@ -85,9 +101,16 @@ class Workloads:
         return Workload("pool", slot, spec)
 
     def _agent_spec(
-        self, name: str, labels: dict[str, str], volume: str, volume_labels: dict[str, str]
+        self,
+        name: str,
+        labels: dict[str, str],
+        volume: str,
+        volume_labels: dict[str, str],
+        prestart: bool = True,
     ) -> ContainerSpec:
-        environment = {**self._environment(), "RCODER_PRESTART_AGENT": self._prestart}
+        environment = self._environment()
+        if prestart:
+            environment["RCODER_PRESTART_AGENT"] = self._prestart
         return ContainerSpec(
             name=name,
             image=self._docker.agent_image,
@@ -119,8 +142,8 @@ class Workloads:
         return Workload(labels.KIND_DESKTOP, user_id, spec)
 
     def of(self, name: str, container_labels: dict[str, str]) -> Workload | None:
-        """The project's agent or the user's desktop a container of this stack (its name and labels)
-        serves; None for the gateway, the proxy, and pool containers no project has claimed."""
+        """The project's agent, the user's desktop or the pod a container of this stack (its name and
+        labels) serves; None for the gateway, the proxy, and pool containers no project has claimed."""
         kind = container_labels.get(labels.KIND)
         if kind == labels.KIND_AGENT and container_labels.get(labels.PROJECT):
             return self.agent(container_labels[labels.PROJECT])
@@ -129,6 +152,8 @@ class Workloads:
             return self.agent(name.removeprefix(prefix))
         if kind == labels.KIND_DESKTOP and container_labels.get(labels.USER):
             return self.desktop(container_labels[labels.USER])
+        if kind == labels.KIND_POD and container_labels.get(labels.POD):
+            return self.pod(container_labels[labels.POD])
         return None
 
     def unclaimed(self, container: Container) -> bool:

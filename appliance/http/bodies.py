@@ -18,6 +18,7 @@ from pydantic import (
 
 from appliance.containers.engine import MAX_CPUS, MAX_MEMORY, MIN_CPUS, MIN_MEMORY, Bounds, Limits
 from appliance.errors import BadRequest
+from appliance.projects import Pod
 from rcoder_rpc import agent_pb2
 from rcoder_rpc.contract import ID, SESSION_ID, PermissionPolicy
 
@@ -228,7 +229,18 @@ class Attachment(Body):
         return agent_pb2.Attachment(document=agent_pb2.DocumentAttachment(**common, size=c.size))
 
 
-class ChatBody(Body):
+# A pod_id needs the three fields that place the project in it: said in the document as the validator
+# says it (POD_FIELDS present and not null, or no pod_id at all).
+POD_FIELDS = ("pod_id", "tenant_id", "space_id", "isolation_type")
+POD_SCHEMA = {
+    "anyOf": [
+        {"properties": {"pod_id": {"type": "null"}}},
+        {"required": list(POD_FIELDS), "properties": {name: {"type": "string"} for name in POD_FIELDS}},
+    ]
+}
+
+
+class ChatFields(Body):
     prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     project_id: ProjectId | None = None
     session_id: SessionId | None = None
@@ -263,6 +275,32 @@ class ChatBody(Body):
         )
 
 
+class ChatBody(ChatFields):
+    """A prompt for a project's agent: in a container of the project's own, or in a pod (the seed's
+    pod_id) that it shares with other projects, in a folder of its own laid out by tenant and space."""
+
+    model_config = ConfigDict(json_schema_extra=POD_SCHEMA)
+
+    pod_id: ProjectId | None = Field(default=None, description="a container shared by several projects")
+    tenant_id: ProjectId | None = Field(default=None, description="with pod_id: the project's tenant")
+    space_id: ProjectId | None = Field(default=None, description="with pod_id: the project's space")
+    isolation_type: Literal["tenant", "space", "project"] | None = Field(
+        default=None, description="with pod_id: what the pod is shared by"
+    )
+
+    @model_validator(mode="after")
+    def a_pod_is_placed(self) -> ChatBody:
+        missing = [name for name in POD_FIELDS[1:] if getattr(self, name) is None]
+        if self.pod_id is not None and missing:
+            raise ValueError(f"pod_id needs {', '.join(missing)} as well")
+        return self
+
+    def pod(self, project_id: str) -> Pod | None:
+        if self.pod_id is None or self.tenant_id is None or self.space_id is None:
+            return None
+        return Pod.of(self.pod_id, self.tenant_id, self.space_id, project_id)
+
+
 class PermissionBody(Body):
     """The answer to a permission_request event."""
 
@@ -293,20 +331,24 @@ class PodBody(Body):
         return self.resource_limits.to_limits() if self.resource_limits is not None else None
 
 
-class ProjectBody(Body):
-    """The body of /agent/session/cancel and /agent/stop."""
-
+class ProjectFields(Body):
     project_id: ProjectId
     session_id: SessionId | None = None
 
 
-class ComputerChatBody(ChatBody):
+class ProjectBody(ProjectFields):
+    """The body of /agent/session/cancel and /agent/stop."""
+
+    pod_id: ProjectId | None = Field(default=None, description="the project's pod, if it is in one")
+
+
+class ComputerChatBody(ChatFields):
     """A prompt for the agent of one of the user's projects, in the user's desktop."""
 
     user_id: UserId
 
 
-class ComputerProjectBody(ProjectBody):
+class ComputerProjectBody(ProjectFields):
     """The body of /computer/agent/stop, /status and /session/cancel."""
 
     user_id: UserId

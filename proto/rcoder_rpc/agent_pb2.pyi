@@ -195,7 +195,7 @@ class ChatAgentConfig(_message.Message):
     def __init__(self, agent_server: _Optional[_Union[ChatAgentServerConfig, _Mapping]] = ..., context_servers: _Optional[_Mapping[str, ChatContextServerConfig]] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("project_id", "session_id", "prompt", "model_config", "attachments", "request_id", "data_source_attachments", "system_prompt", "user_prompt", "agent_config", "service_type", "user_id", "permission_policy", "permission_timeout_seconds")
+    __slots__ = ("project_id", "session_id", "prompt", "model_config", "attachments", "request_id", "data_source_attachments", "system_prompt", "user_prompt", "agent_config", "service_type", "user_id", "permission_policy", "permission_timeout_seconds", "workspace")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -210,6 +210,7 @@ class ChatRequest(_message.Message):
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     PERMISSION_POLICY_FIELD_NUMBER: _ClassVar[int]
     PERMISSION_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     session_id: str
     prompt: str
@@ -224,7 +225,8 @@ class ChatRequest(_message.Message):
     user_id: str
     permission_policy: str
     permission_timeout_seconds: int
-    def __init__(self, project_id: _Optional[str] = ..., session_id: _Optional[str] = ..., prompt: _Optional[str] = ..., model_config: _Optional[_Union[ModelProviderConfig, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., request_id: _Optional[str] = ..., data_source_attachments: _Optional[_Iterable[str]] = ..., system_prompt: _Optional[str] = ..., user_prompt: _Optional[str] = ..., agent_config: _Optional[_Union[ChatAgentConfig, _Mapping]] = ..., service_type: _Optional[str] = ..., user_id: _Optional[str] = ..., permission_policy: _Optional[str] = ..., permission_timeout_seconds: _Optional[int] = ...) -> None: ...
+    workspace: str
+    def __init__(self, project_id: _Optional[str] = ..., session_id: _Optional[str] = ..., prompt: _Optional[str] = ..., model_config: _Optional[_Union[ModelProviderConfig, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., request_id: _Optional[str] = ..., data_source_attachments: _Optional[_Iterable[str]] = ..., system_prompt: _Optional[str] = ..., user_prompt: _Optional[str] = ..., agent_config: _Optional[_Union[ChatAgentConfig, _Mapping]] = ..., service_type: _Optional[str] = ..., user_id: _Optional[str] = ..., permission_policy: _Optional[str] = ..., permission_timeout_seconds: _Optional[int] = ..., workspace: _Optional[str] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
     __slots__ = ("project_id", "session_id", "success", "error", "request_id", "error_code", "need_fallback", "fallback_reason", "session_resumed")

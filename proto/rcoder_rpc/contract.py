@@ -1,6 +1,6 @@
 """What the gateway and the runners both rely on beside agent.proto's messages: the runner's port,
-the kinds of event that frame a turn, the shape of ids, permission policies, kinds of agent and
-the connection's keepalive."""
+the kinds of event that frame a turn, the shape of ids, permission policies, kinds of agent, the
+client's language and the connection's keepalive."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ AgentKind = Literal["plain", "claude-code", "codex"]
 AGENT_KINDS: tuple[str, ...] = get_args(AgentKind)
 
 DEFAULT_AGENT_ID = "demo"
+
+# The gRPC metadata key that carries the client's language (its HTTP accept-language, resolved by the
+# gateway to one of rcoder_rpc.messages.LANGUAGES): a runner words its messages in it.
+LANGUAGE_METADATA = "accept-language"
 
 # The gateway pings a runner's connection every KEEPALIVE_MS, idle or not; a runner accepts pings half
 # as far apart. Pings closer than the server accepts are strikes, and a few strikes close the connection

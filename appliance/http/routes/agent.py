@@ -47,7 +47,7 @@ bp = Blueprint("agent")
 async def chat(request: GatewayRequest):
     body = parse(ChatBody, request.json, request.app.ctx.bounds)
     ref = ProjectRef(body.project_id or uuid.uuid4().hex)
-    started = await request.app.ctx.turns.chat(ref, body.to_proto(), body.limits())
+    started = await request.app.ctx.turns.chat(ref, body.to_proto(), body.limits(), body.pod(ref.project_id))
     return ok(data(chat_data(ref, body, started)))
 
 
@@ -151,25 +151,35 @@ async def agents(request: GatewayRequest):
 )
 async def cancel(request: GatewayRequest):
     body = parse(ProjectBody, request.json)
+    ref = ProjectRef(body.project_id)
+    request.app.ctx.turns.check_pod(ref, body.pod_id)
     # No container means nothing runs: cancelling succeeds, as in the seed.
-    await request.app.ctx.turns.cancel(ProjectRef(body.project_id), body.session_id)
+    await request.app.ctx.turns.cancel(ref, body.session_id)
     return ok(data(CancelData(success=True, session_id=body.session_id or "all")))
+
+
+STOP_MESSAGES = {
+    "removed": "the agent's container was removed; its workspace is kept",
+    "stopped": "the agent was stopped; its pod goes on serving the other projects",
+    "none": "no agent was running",
+}
 
 
 @bp.post("/agent/stop")
 @openapi.definition(
     summary="Stop the project's agent",
-    description="Removes the project's container; its workspace volume is kept for the next chat.",
+    description="Removes the project's container; its workspace volume is kept for the next chat. A "
+    "project in a pod has its agent process stopped, and the pod goes on serving its other projects.",
     body=json_body(ProjectBody),
     response=responses(StopReply, 400, 401, 503),
     tag="agent",
 )
 async def stop(request: GatewayRequest):
     body = parse(ProjectBody, request.json)
-    removed = await request.app.ctx.turns.remove_container(body.project_id)
-    message = translate(
-        "the agent's container was removed; its workspace is kept" if removed else "no agent was running"
-    )
+    ref = ProjectRef(body.project_id)
+    request.app.ctx.turns.check_pod(ref, body.pod_id)
+    outcome = await request.app.ctx.turns.stop_project(ref)
+    message = translate(STOP_MESSAGES[outcome])
     return ok(
         {"success": True, "project_id": body.project_id, "session_id": body.session_id, "message": message}
     )

@@ -1,6 +1,6 @@
-"""Every message the gateway words for a client (errors, refusals, status messages) has its
-translations in all three catalogues, with the same fields, and the request's accept-language
-picks the catalogue."""
+"""Every message the gateway or a runner words for a client (errors, refusals, status messages, a
+turn's end) has its translations in all three catalogues, with the same fields, and the request's
+accept-language picks the catalogue."""
 
 from __future__ import annotations
 
@@ -12,15 +12,23 @@ import pytest
 
 from appliance import errors, messages
 from appliance.errors import SessionNotFound
+from runner import errors as runner_errors
 
-APPLIANCE = Path(messages.__file__).parent
+ROOT = Path(__file__).resolve().parents[3]
+# The code that words messages: the gateway's and the runner's.
+SOURCES = (ROOT / "appliance", ROOT / "runner")
 ERRORS = {
-    name for name, value in vars(errors).items() if isinstance(value, type) and issubclass(value, Exception)
+    name
+    for module in (errors, runner_errors)
+    for name, value in vars(module).items()
+    if isinstance(value, type) and issubclass(value, Exception)
 }
 # Calls whose first string argument is a message template (refuse's is its second).
-TEMPLATE_CALLS = ERRORS | {"cls", "translate", "Problem", "Phrase"}
+TEMPLATE_CALLS = ERRORS | {"cls", "translate", "Problem", "Phrase", "_words"}
 # A template further along: refuse(status, template).
 POSITION = {"refuse": 1}
+# Templates kept in constants (a string, or a dict's values) and translated where they are used.
+TEMPLATE_CONSTANTS = {"STOP_MESSAGES", "STOP_REASON_DESCRIPTIONS", "OTHER_STOP_REASON", "STOPPED", "SHUTDOWN"}
 
 
 def strings(node: ast.AST) -> list[str]:
@@ -34,7 +42,7 @@ def strings(node: ast.AST) -> list[str]:
 
 def templates_in_code() -> set[str]:
     found = set()
-    for path in APPLIANCE.rglob("*.py"):
+    for path in (path for source in SOURCES for path in source.rglob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
@@ -43,9 +51,10 @@ def templates_in_code() -> set[str]:
                 if name in TEMPLATE_CALLS | set(POSITION) and len(node.args) > position:
                     found.update(strings(node.args[position]))
             if isinstance(node, ast.Assign) and any(
-                getattr(t, "id", "") == "STOP_MESSAGES" for t in node.targets
+                getattr(t, "id", "") in TEMPLATE_CONSTANTS for t in node.targets
             ):
-                found.update(v.value for v in node.value.values)
+                values = node.value.values if isinstance(node.value, ast.Dict) else [node.value]
+                found.update(s for value in values for s in strings(value))
     return (found | {"success"}) - {""}
 
 
@@ -55,7 +64,14 @@ def fields(template: str) -> set[str]:
 
 def test_every_template_in_the_code_is_in_the_catalogues():
     missing = templates_in_code() - set(messages.catalogue("en-US"))
-    assert not missing, f"add these to appliance/locales/*.po: {sorted(missing)}"
+    assert not missing, f"add these to proto/rcoder_rpc/locales/*.po: {sorted(missing)}"
+
+
+def test_the_check_sees_the_runners_templates():
+    """Raised, passed to a turn's wording, or kept in a constant: the runner's templates are found."""
+    found = templates_in_code()
+    assert {"prompt is empty", "the turn failed: {error}", "The turn was cancelled."} <= found
+    assert "the runner shut down during the turn (its container was stopped)" in found
 
 
 @pytest.mark.parametrize("lang", ["zh-CN", "zh-TW"])

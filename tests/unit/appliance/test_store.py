@@ -11,8 +11,15 @@ import duckdb
 import pytest
 
 from appliance.errors import StateUnavailable
-from appliance.projects import ProjectRef
-from appliance.store import WRITE_BEHIND_SECONDS, SessionState, Store, project_touched, session_recorded
+from appliance.projects import Pod, ProjectRef
+from appliance.store import (
+    WRITE_BEHIND_SECONDS,
+    SessionState,
+    Store,
+    placed_in_pod,
+    project_touched,
+    session_recorded,
+)
 
 
 @pytest.fixture
@@ -30,6 +37,7 @@ def desktop_row(container_id: str, user_id: str) -> dict:
         "kind": "desktop",
         "project_id": None,
         "user_id": user_id,
+        "pod_id": None,
         "image": "rcoder/desktop:dev",
         "address": "10.0.0.2:50051",
     }
@@ -63,6 +71,21 @@ async def test_a_desktop_is_as_recent_as_its_users_latest_project_or_its_own_sta
     assert activity["bob"] == bob_used
     await store.container_removed("c-ann")
     assert "ann" not in dict(await store.desktops_with_activity())
+
+
+async def test_a_pod_is_as_recent_as_its_latest_project_and_keeps_its_projects_places(store):
+    pod = {**desktop_row("c-pod", "nobody"), "kind": "pod", "user_id": None, "pod_id": "pod1"}
+    await store.record_container(pod)
+    for project in ("p1", "p2", "p1"):  # p1 is used last
+        await store.touch_project(ProjectRef(project))
+        store.defer(placed_in_pod(project, Pod.of("pod1", "acme", "web", project)))
+
+    activity = dict(await store.pods_with_activity())
+
+    assert activity["pod1"] == (await store.project("p1")).last_activity
+    assert await store.pods() == {"p1": Pod("pod1", "acme/web/p1"), "p2": Pod("pod1", "acme/web/p2")}
+    await store.container_removed("c-pod")
+    assert await store.pods_with_activity() == []
 
 
 async def test_the_turns_of_a_users_desktop_projects_are_found_by_user(store):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.errors import ProjectNotFound
+from appliance.errors import Conflict, ProjectNotFound
 from appliance.gateway import Gateway
-from appliance.projects import ProjectRef
+from appliance.projects import Pod, ProjectRef
 from rcoder_rpc import agent_pb2
 from tests.fakes.engine import FakeEngine
 from tests.unit.appliance.conftest import core_config
@@ -100,3 +100,58 @@ async def test_a_gateway_with_no_record_of_a_turn_learns_it_from_the_runner(tmp_
         assert await turn_of(fresh, started.session_id) == whole
     finally:
         await fresh.close()
+
+
+def in_pod(project: str, pod: str = "pod1") -> tuple[ProjectRef, Pod]:
+    return ProjectRef(project), Pod.of(pod, "acme", "web", project)
+
+
+async def test_projects_of_one_pod_share_its_container_each_with_its_folder_and_agent(gateway, tmp_path):
+    turns = []
+    for project in ("p1", "p2"):
+        ref, pod = in_pod(project)
+        started = await gateway.turns.chat(ref, prompt(f"create {project}.txt"), None, pod)
+        turns.append(await turn_of(gateway, started.session_id))
+    other_ref, other_pod = in_pod("p3", pod="pod2")
+    await turn_of(gateway, (await gateway.turns.chat(other_ref, prompt("hello"), None, other_pod)).session_id)
+
+    stack = gateway.config.docker_config.stack
+    assert [spec.name for spec in gateway.engine.started] == [
+        f"rcoder-{stack}-pod-pod1",
+        f"rcoder-{stack}-pod-pod2",
+    ]
+    assert all(sub_types[-1] == "end_turn" for sub_types in turns)
+    workspace = tmp_path / "workspace" / "acme" / "web"
+    assert (workspace / "p1" / "p1.txt").exists() and (workspace / "p2" / "p2.txt").exists()
+    assert not (workspace / "p1" / "p2.txt").exists()
+
+
+async def test_a_project_stays_in_its_pod_and_one_of_its_own_cannot_join_one(gateway):
+    ref, pod = in_pod("p1")
+    await turn_of(gateway, (await gateway.turns.chat(ref, prompt("hello"), None, pod)).session_id)
+
+    with pytest.raises(Conflict, match="lives in pod 'pod1'; it cannot move to pod 'pod2'"):
+        await gateway.turns.chat(ref, prompt("hello"), None, in_pod("p1", pod="pod2")[1])
+    again = await gateway.turns.chat(ref, prompt("hello"), None)  # no pod_id: still its pod
+    await turn_of(gateway, again.session_id)
+    assert len(gateway.engine.started) == 1
+
+    await turn_of(gateway, (await gateway.turns.chat(ProjectRef("own"), prompt("hi"), None)).session_id)
+    with pytest.raises(Conflict, match="has a container and workspace of its own"):
+        await gateway.turns.chat(ProjectRef("own"), prompt("hello"), None, in_pod("own")[1])
+
+
+async def test_stopping_a_project_in_a_pod_stops_its_agent_and_keeps_the_pod_for_the_others(gateway):
+    for project in ("p1", "p2"):
+        ref, pod = in_pod(project)
+        await turn_of(gateway, (await gateway.turns.chat(ref, prompt("hello"), None, pod)).session_id)
+
+    assert await gateway.turns.stop_project(ProjectRef("p1")) == "stopped"
+    assert await gateway.turns.stop_project(ProjectRef("p1")) == "none", "its agent is gone already"
+
+    assert [c.name for c in gateway.engine.containers.values()] == [gateway.engine.started[0].name], (
+        "the pod stays"
+    )
+    assert (await gateway.turns.status(ProjectRef("p2"))).alive
+    with pytest.raises(ProjectNotFound, match="is not in pod 'pod9'"):
+        gateway.turns.check_pod(ProjectRef("p2"), "pod9")

@@ -10,6 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rcoder_rpc import agent_pb2
+from rcoder_rpc.contract import PROMPT_START, SESSION_UPDATE
 from tests.unit.runner.conftest import collect
 
 
@@ -121,3 +122,37 @@ async def test_stop_agent_ends_the_running_turn(runner):
     assert (status.status, status.is_found) == ("idle", False), "a stopped agent is not found"
     again = await stub.StopAgent(agent_pb2.StopAgentRequest(project_id="p1"))
     assert again.result == "already_stopped"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "detail"),
+    [
+        ((), "project_id must be 1-64 letters, digits, '_', '.' or '-'"),
+        ((("accept-language", "zh-CN"),), "project_id 必须是 1-64 个字母、数字、'_'、'.' 或 '-'"),
+        ((("accept-language", "fr, zh-TW;q=0.5"),), "project_id 必須是 1-64 個字母、數字、'_'、'.' 或 '-'"),
+    ],
+)
+async def test_an_error_detail_is_worded_in_the_callers_language(runner, metadata, detail):
+    stub, _, _ = runner
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await stub.Chat(agent_pb2.ChatRequest(project_id="not an id", prompt="hi"), metadata=metadata)
+
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details() == detail
+
+
+async def test_a_turns_end_is_worded_in_the_language_of_the_chat_that_started_it(runner):
+    stub, _, _ = runner
+    chinese = (("accept-language", "zh-CN"),)
+    reply = await stub.Chat(agent_pb2.ChatRequest(project_id="p1", prompt="wait 30"), metadata=chinese)
+    stream = aiter(stub.SubscribeProgress(agent_pb2.ProgressRequest(session_id=reply.session_id)))
+    start, update = await anext(stream), await anext(stream)
+    assert (start.message_type, update.message_type) == (PROMPT_START, SESSION_UPDATE), "the agent works"
+
+    cancelled = await stub.CancelSession(
+        agent_pb2.CancelRequest(project_id="p1", session_id=reply.session_id)
+    )
+    events = await asyncio.wait_for(collect(stub, reply.session_id), 5)
+
+    assert cancelled.message == "the turn was cancelled", "the reply is in the cancelling call's language"
+    assert json.loads(events[-1].payload)["description"] == "该轮次已取消。"

@@ -98,7 +98,7 @@ async def test_no_container_starts_beyond_the_stacks_limit(tmp_path, runner):
         assert len(engine.started) == 2
         # A running project is still served, and a stop makes room.
         await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p1"))
-        await gateway.turns.remove_container("p1")
+        await gateway.turns.stop_project(ProjectRef("p1"))
         await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p3"))
     finally:
         await gateway.close()

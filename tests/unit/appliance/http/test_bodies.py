@@ -7,6 +7,7 @@ import pytest
 from appliance.containers.engine import MIN_CPUS, MIN_MEMORY, Bounds, Capacity
 from appliance.errors import BadRequest
 from appliance.http.bodies import ChatBody, check_id, parse
+from appliance.projects import Pod
 
 
 @pytest.mark.parametrize("project_id", ["../x", "a b", "-lead", "x" * 65, "名前", ""])
@@ -24,10 +25,11 @@ def test_a_valid_chat_becomes_the_runners_request():
             "request_id": "r1",
             "model_provider": {"id": "p1", "api_key": "k", "api_protocol": "anthropic", "default_model": "m"},
             "agent_config": {"context_servers": {"fs": {"command": "mcp-fs", "args": ["--root", "."]}}},
-            "tenant_id": "ignored: a seed field this version does not use",
+            "unknown_field": "ignored: a field this version does not know",
         },
     )
     request = body.to_proto()
+    assert body.pod("demo-1") is None
     assert (request.prompt, request.request_id, request.session_id) == ("hi", "r1", "")
     assert request.agent_config.context_servers["fs"].command == "mcp-fs"
     assert request.model_config.api_protocol == "anthropic" and request.model_config.model == "m"
@@ -40,11 +42,30 @@ def test_a_valid_chat_becomes_the_runners_request():
         ({"project_id": "p"}, "prompt"),
         ({"prompt": ""}, "prompt"),
         ({"prompt": "hi", "model_provider": {"id": "p", "api_protocol": "grpc"}}, "api_protocol"),
+        ({"prompt": "hi", "pod_id": "pod1"}, "pod_id needs tenant_id, space_id, isolation_type as well"),
+        (
+            {"prompt": "hi", "pod_id": "pod1", "tenant_id": "t", "space_id": "s"},
+            "pod_id needs isolation_type",
+        ),
+        (
+            {"prompt": "hi", "pod_id": "../x", "tenant_id": "t", "space_id": "s", "isolation_type": "space"},
+            "pod_id",
+        ),
+        (
+            {"prompt": "hi", "pod_id": "p", "tenant_id": "t", "space_id": "s", "isolation_type": "user"},
+            "isolation",
+        ),
     ],
 )
 def test_bad_fields_are_named(body, field):
     with pytest.raises(BadRequest, match=field):
         parse(ChatBody, body)
+
+
+def test_a_pod_places_the_project_in_a_folder_by_tenant_and_space():
+    pod = {"pod_id": "pod1", "tenant_id": "acme", "space_id": "web", "isolation_type": "space"}
+    body = parse(ChatBody, {"prompt": "hi", **pod})
+    assert body.pod("p1") == Pod("pod1", "acme/web/p1")
 
 
 def test_a_body_that_is_not_an_object_is_refused():

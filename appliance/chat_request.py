@@ -12,6 +12,9 @@ from appliance.config import Config, read_secret
 from appliance.errors import BadRequest, Forbidden
 from rcoder_rpc import agent_pb2
 
+# Agents that cannot open a session without a model provider's key.
+MODEL_AGENTS = ("claude-code", "codex")
+
 
 def agent_server(
     config: Config, requested: agent_pb2.ChatAgentServerConfig | None
@@ -110,6 +113,12 @@ def complete(config: Config, request: agent_pb2.ChatRequest) -> agent_pb2.ChatRe
             settings.context_servers[name].CopyFrom(mcp)
     if not completed.HasField("model_config") and (provider := default_model_provider(config)):
         completed.model_config.CopyFrom(provider)
+    if server.metadata.get("kind") in MODEL_AGENTS and not completed.model_config.api_key:
+        raise Forbidden(
+            "agent {agent_id!r} needs a model provider with an api_key: send model_provider, or the "
+            "operator sets default_model_provider",
+            agent_id=server.agent_id,
+        )
     completed.permission_policy = permission_policy(config, completed.permission_policy, server.agent_id)
     completed.permission_timeout_seconds = config.permission_timeout_seconds
     return completed

@@ -62,6 +62,8 @@ def whole(low: int, high: int) -> Any:
 ProjectId = Annotated[str, Field(pattern=ID_PATTERN)]
 SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN)]
 UserId = Annotated[str, Field(pattern=ID_PATTERN)]
+# What becomes a process's command, argument or environment: no NUL, which no process can be given.
+ProcessText = Annotated[str, Field(pattern=r"^[^\x00]*$")]
 
 
 class Body(BaseModel):
@@ -93,9 +95,9 @@ class ModelProvider(Body):
 
 class AgentServer(Body):
     agent_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    command: str | None = Field(default=None, max_length=4096)
-    args: list[str] = Field(default_factory=list, max_length=256)
-    env: dict[str, str] = Field(default_factory=dict)
+    command: ProcessText | None = Field(default=None, max_length=4096)
+    args: list[ProcessText] = Field(default_factory=list, max_length=256)
+    env: dict[ProcessText, ProcessText] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
 
     def to_proto(self) -> agent_pb2.ChatAgentServerConfig:
@@ -107,9 +109,9 @@ class ContextServer(Body):
 
     source: Literal["custom", "local"] = "custom"
     enabled: bool = True
-    command: str | None = Field(default=None, max_length=4096)
-    args: list[str] = Field(default_factory=list, max_length=256)
-    env: dict[str, str] = Field(default_factory=dict)
+    command: ProcessText | None = Field(default=None, max_length=4096)
+    args: list[ProcessText] = Field(default_factory=list, max_length=256)
+    env: dict[ProcessText, ProcessText] = Field(default_factory=dict)
 
     def to_proto(self) -> agent_pb2.ChatContextServerConfig:
         return agent_pb2.ChatContextServerConfig(**self.model_dump())

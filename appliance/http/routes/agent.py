@@ -146,7 +146,7 @@ async def agents(request: GatewayRequest):
     description="Sends ACP session/cancel; the turn ends with a `cancelled` event. Without session_id, every "
     "running turn of the project is cancelled.",
     body=json_body(ProjectBody),
-    response=responses(CancelReply, 400, 401, 503),
+    response=responses(CancelReply, 400, 401, 404, 503),
     tag="agent",
 )
 async def cancel(request: GatewayRequest):
@@ -171,7 +171,7 @@ STOP_MESSAGES = {
     description="Removes the project's container; its workspace volume is kept for the next chat. A "
     "project in a pod has its agent process stopped, and the pod goes on serving its other projects.",
     body=json_body(ProjectBody),
-    response=responses(StopReply, 400, 401, 503),
+    response=responses(StopReply, 400, 401, 404, 503),
     tag="agent",
 )
 async def stop(request: GatewayRequest):

@@ -29,10 +29,16 @@ def test_the_default_agent_comes_from_the_registry():
 
 
 def test_a_request_picks_a_registered_agent_by_id():
+    provider = {"id": "p", "api_key": "k"}
     server = request_for(
-        Config(), agent_config={"agent_server": {"agent_id": "codex"}}
+        Config(), agent_config={"agent_server": {"agent_id": "codex"}}, model_provider=provider
     ).agent_config.agent_server
     assert (server.command, server.metadata["kind"]) == ("codex-acp", "codex")
+
+
+def test_an_agent_that_needs_a_model_key_gets_none_is_refused():
+    with pytest.raises(Forbidden, match="needs a model provider with an api_key"):
+        request_for(Config(), agent_config={"agent_server": {"agent_id": "claude-code"}})
 
 
 def test_an_unknown_agent_is_a_bad_request_listing_the_known_ones():

@@ -25,7 +25,10 @@ import errno, json, os, subprocess, threading, time
 out = {}
 
 def run(*command):
-    done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    except OSError as exc:  # not executable for this user (e.g. a setuid helper only its group may run)
+        return 126, exc.strerror
     return done.returncode, (done.stdout + done.stderr).strip()[-200:]
 
 out["uid"] = os.getuid()

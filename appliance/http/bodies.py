@@ -64,6 +64,7 @@ SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN)]
 UserId = Annotated[str, Field(pattern=ID_PATTERN)]
 # What becomes a process's command, argument or environment: no NUL, which no process can be given.
 ProcessText = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+NO_NUL_NAMES: dict[str, Any] = {"propertyNames": {"pattern": r"^[^\x00]*$"}}
 
 
 class Body(BaseModel):
@@ -97,7 +98,7 @@ class AgentServer(Body):
     agent_id: str | None = Field(default=None, pattern=ID_PATTERN)
     command: ProcessText | None = Field(default=None, max_length=4096)
     args: list[ProcessText] = Field(default_factory=list, max_length=256)
-    env: dict[ProcessText, ProcessText] = Field(default_factory=dict)
+    env: dict[ProcessText, ProcessText] = Field(default_factory=dict, json_schema_extra=NO_NUL_NAMES)
     metadata: dict[str, str] = Field(default_factory=dict)
 
     def to_proto(self) -> agent_pb2.ChatAgentServerConfig:
@@ -111,7 +112,7 @@ class ContextServer(Body):
     enabled: bool = True
     command: ProcessText | None = Field(default=None, max_length=4096)
     args: list[ProcessText] = Field(default_factory=list, max_length=256)
-    env: dict[ProcessText, ProcessText] = Field(default_factory=dict)
+    env: dict[ProcessText, ProcessText] = Field(default_factory=dict, json_schema_extra=NO_NUL_NAMES)
 
     def to_proto(self) -> agent_pb2.ChatContextServerConfig:
         return agent_pb2.ChatContextServerConfig(**self.model_dump())

@@ -138,12 +138,18 @@ class AgentProcess:
         process = self._process
         if process is None or process.returncode is not None:
             return
+        await stop_group(process)
+        log.info("agent %s stopped (exit %s)", self.spec.id, process.returncode)
+
+
+async def stop_group(process: asyncio.subprocess.Process) -> None:
+    """Stop a process started in a group of its own, with the whole group: SIGTERM, then, after a
+    grace period, SIGKILL for whatever is left (children that ignored SIGTERM)."""
+    if process.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), STOP_GRACE)
-        # Whatever is left of the group (children that ignored SIGTERM) goes now.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
-        log.info("agent %s stopped (exit %s)", self.spec.id, process.returncode)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()

@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from runner.agent_process import stop_group
 from runner.jsonrpc import LINE_LIMIT, METHOD_NOT_FOUND, Connection, RpcError
 
 PROTOCOL_VERSION = "2025-06-18"
 CLIENT_INFO = {"name": "rcoder-mcp-client", "version": "0.1.0"}
 INITIALIZE_TIMEOUT = 60.0
 CALL_TIMEOUT = 120.0
-STOP_GRACE = 2.0
 
 
 class McpError(Exception):
@@ -97,7 +96,7 @@ async def started(server: dict[str, Any], cwd: Path) -> AsyncIterator[McpServer]
         yield McpServer(name, connection, await _initialize(name, connection))
     finally:
         await connection.close()
-        await _stop(process)
+        await stop_group(process)
 
 
 async def _initialize(name: str, connection: Connection) -> dict[str, Any]:
@@ -120,15 +119,3 @@ async def _answer(method: str, params: dict[str, Any]) -> Any:
 
 async def _ignore(method: str, params: dict[str, Any]) -> None:
     """Notifications from the server (log messages, progress, list changes) are not used."""
-
-
-async def _stop(process: asyncio.subprocess.Process) -> None:
-    """Stop the server's process group: SIGTERM, then SIGKILL for what is left after a grace period."""
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.wait(), STOP_GRACE)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    await process.wait()

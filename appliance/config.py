@@ -77,6 +77,13 @@ class DockerConfig:
     memory_limit_bytes: int = field(default=2 * 1024**3, metadata=_between(512 * 1024**2, 64 * 1024**3))
     cpu_limit: float = field(default=2.0, metadata=_between(0.5, 32))
     pids_limit: int = field(default=1024, metadata=_between(64, 65536))
+    # The most a project's workspace (and a desktop's home) may hold, held by the volume plugin below
+    # (each volume a file system of that size). 0: unbounded.
+    workspace_size_bytes: int = field(default=10 * 1024**3, metadata=_between(0, 2**50))
+    # The Docker volume plugin that makes sized volumes (images/workspace-volumes, installed by
+    # scripts/build-images). Where it is missing, workspaces are Docker's local, unbounded volumes
+    # and /health says why.
+    workspace_volume_driver: str = "rcoder/workspace-volumes"
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ ENVIRONMENT = {
     "RCODER_API_TIMEOUT_SECONDS": ("docker_config", "api_timeout_seconds"),
     "RCODER_HOST_FIREWALL": ("docker_config", "host_firewall"),
     "RCODER_HOST_OPEN_PORTS": ("docker_config", "host_open_ports"),
+    "RCODER_WORKSPACE_SIZE_BYTES": ("docker_config", "workspace_size_bytes"),
+    "RCODER_WORKSPACE_VOLUME_DRIVER": ("docker_config", "workspace_volume_driver"),
     "RCODER_CLEANUP_ENABLED": ("cleanup_config", "enabled"),
     "RCODER_IDLE_TIMEOUT_SECONDS": ("cleanup_config", "idle_timeout_seconds"),
     "RCODER_CLEANUP_INTERVAL_SECONDS": ("cleanup_config", "cleanup_interval_seconds"),

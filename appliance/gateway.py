@@ -132,6 +132,7 @@ class Gateway:
             self.model_forwarding.hosts[name] = network.host_address
             bridges.append(network.bridge)
         self.lifecycle.isolation_problem = await self._isolate(bridges)
+        await self._bound_workspaces()
         await self.lifecycle.load_workspaces()
         await self.hub.start()
         reconciler = Reconciler(docker.stack, self.engine, self.lifecycle, self.hub, self.store)
@@ -165,6 +166,24 @@ class Gateway:
             docker.stack,
             docker.network_base_name,
             docker.agent_image,
+        )
+
+    async def _bound_workspaces(self) -> None:
+        """Make new workspace and home volumes with the sized-volume plugin, if it works here."""
+        docker = self.config.docker_config
+        if not docker.workspace_size_bytes or not docker.workspace_volume_driver:
+            self.lifecycle.workspace_quota_problem = (
+                "turned off (docker_config.workspace_size_bytes or workspace_volume_driver)"
+            )
+            return
+        problem = await self.engine.volume_quota_problem(docker.workspace_volume_driver)
+        if problem is None:
+            self.lifecycle.workloads.volume_bytes = docker.workspace_size_bytes
+            return
+        self.lifecycle.workspace_quota_problem = problem
+        log.warning(
+            "workspaces are not bounded: %s (scripts/build-images installs the plugin)",
+            problem,
         )
 
     async def _isolate(self, bridges: list[str]) -> str | None:

@@ -44,6 +44,8 @@ CONFIG_FROM_ENV = {
     "MODEL_PROVIDER_API_KEY": ("modelProviderApiKey", True),
     "ALLOWED_PORTS": ("allowedPorts", False),
     "HOST_OPEN_PORTS": ("hostOpenPorts", False),
+    "WORKSPACE_SIZE_BYTES": ("workspaceSizeBytes", False),
+    "WORKSPACE_VOLUME_DRIVER": ("workspaceVolumeDriver", False),
     "IDLE_TIMEOUT_SECONDS": ("idleTimeoutSeconds", False),
     "CLEANUP_INTERVAL_SECONDS": ("cleanupIntervalSeconds", False),
     "CONTAINER_PROTECTION_SECONDS": ("containerProtectionSeconds", False),

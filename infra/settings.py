@@ -46,6 +46,9 @@ class Settings:
     model_provider: ModelProvider = field(default_factory=ModelProvider)
     allowed_ports: str = "1024-49151"
     host_open_ports: str = ""  # host ports agent and desktop containers may reach, e.g. a model server
+    # The most a workspace holds (0: unbounded), and the volume plugin that holds it to that.
+    workspace_size_bytes: int = 10 * 1024**3
+    workspace_volume_driver: str = "rcoder/workspace-volumes"
     idle_timeout_seconds: int = 600
     cleanup_interval_seconds: int = 300
     container_protection_seconds: int = 300
@@ -92,6 +95,8 @@ class Settings:
             model_provider=provider,
             allowed_ports=config.get("allowedPorts") or defaults.allowed_ports,
             host_open_ports=config.get("hostOpenPorts") or defaults.host_open_ports,
+            workspace_size_bytes=config.get_int("workspaceSizeBytes", defaults.workspace_size_bytes),
+            workspace_volume_driver=config.get("workspaceVolumeDriver") or defaults.workspace_volume_driver,
             idle_timeout_seconds=config.get_int("idleTimeoutSeconds", defaults.idle_timeout_seconds),
             cleanup_interval_seconds=config.get_int(
                 "cleanupIntervalSeconds", defaults.cleanup_interval_seconds

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -111,6 +112,21 @@ class DockerEngine:
 
         return await self._run(ensure)
 
+    async def volume_quota_problem(self, driver: str) -> str | None:
+        """A small volume made with the driver says whether it is installed, enabled and working."""
+
+        def probe() -> str | None:
+            client = self._client()
+            name = f"rcoder-quota-probe-{uuid.uuid4().hex[:12]}"
+            try:
+                client.volumes.create(name, driver=driver, driver_opts={"size": str(1024**2)})
+            except docker.errors.APIError as exc:
+                return f"volume driver {driver}: {exc.explanation or exc}"
+            client.volumes.get(name).remove(force=True)
+            return None
+
+        return await self._run(probe)
+
     async def find(self, labels: dict[str, str]) -> list[Container]:
         def find() -> list[Container]:
             # The SDK inspects each container it lists: one removed meanwhile is skipped, not an error.
@@ -171,7 +187,10 @@ class DockerEngine:
         try:
             client.volumes.get(spec.volume)
         except docker.errors.NotFound:
-            client.volumes.create(spec.volume, labels=spec.volume_labels)
+            size = {"size": str(spec.volume_bytes)} if spec.volume_bytes else {}
+            client.volumes.create(
+                spec.volume, driver=spec.volume_driver, driver_opts=size, labels=spec.volume_labels
+            )
         try:
             container = client.containers.create(
                 spec.image,

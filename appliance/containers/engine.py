@@ -39,6 +39,9 @@ class ContainerSpec:
     pids_limit: int = 512
     tmpfs: dict[str, str] = field(default_factory=dict)
     shm_bytes: int | None = None
+    # The volume's driver, and the most it may hold, set when the volume is created (None: unbounded).
+    volume_driver: str = "local"
+    volume_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,9 @@ class Engine(Protocol):
 
     async def ensure_network(self, name: str, labels: dict[str, str]) -> Network:
         """Create the network when the deployer has not."""
+
+    async def volume_quota_problem(self, driver: str) -> str | None:
+        """Why `driver` cannot make volumes of a given size here (None: it can)."""
 
     async def find(self, labels: dict[str, str]) -> list[Container]:
         """Every container carrying all of `labels`, running or not."""

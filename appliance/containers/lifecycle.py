@@ -91,6 +91,8 @@ class Lifecycle:
         self.last_needed: dict[str, float] = {}
         # Why containers cannot be isolated from the host (then none is started), if they cannot.
         self.isolation_problem: str | None = None
+        # Why workspaces are not bounded in size, if they are not (the engine's, or the configuration).
+        self.workspace_quota_problem: str | None = None
         # The projects that live in a pod: {project key: its pod} (from the store, and each placement).
         self.pods: dict[str, Pod] = {}
         # Told when a container stops serving its workload (removed, died, paused): the proxy's routes

@@ -56,6 +56,9 @@ class Workloads:
         self._prestart = prestart_template(config)
         # Projects whose workspace exists: {project: its volume}.
         self._workspaces: dict[str, str] = {}
+        # The most a workspace or home volume made now may hold (None: unbounded, in Docker's local
+        # volumes; the gateway sets it once it knows the volume driver works).
+        self.volume_bytes: int | None = None
 
     def agent_name(self, project_id: str) -> str:
         return f"rcoder-{self._stack}-agent-{project_id}"
@@ -121,6 +124,7 @@ class Workloads:
             mount_path=self._config.workspace_path,
             environment=environment,
             tmpfs=AGENT_TMPFS,
+            **self._volume(),
             **self._default_limits(),
         )
 
@@ -137,6 +141,7 @@ class Workloads:
             environment={**self._environment(), "USER_ID": user_id},
             tmpfs={"/tmp": "rw,nosuid,size=1g"},
             shm_bytes=256 * 1024**2,
+            **self._volume(),
             **self._default_limits(),
         )
         return Workload(labels.KIND_DESKTOP, user_id, spec)
@@ -178,6 +183,12 @@ class Workloads:
             "cpus": docker.cpu_limit,
             "pids_limit": docker.pids_limit,
         }
+
+    def _volume(self) -> dict[str, str | int | None]:
+        """Sized volumes from the plugin once the gateway found it working; Docker's local otherwise."""
+        if self.volume_bytes is None:
+            return {}
+        return {"volume_driver": self._docker.workspace_volume_driver, "volume_bytes": self.volume_bytes}
 
     def _environment(self) -> dict[str, str]:
         environment = {"RCODER_DEFAULT_AGENT": self._config.default_agent_id}

@@ -33,6 +33,10 @@ class Health(BaseModel):
     timestamp: str
     service: str
     problem: str | None = Field(default=None, description="why the gateway is degraded")
+    workspace_bytes: int | None = Field(
+        default=None, description="the most a new workspace or desktop home holds; null: unbounded"
+    )
+    workspace_quota_problem: str | None = Field(default=None, description="why workspaces are unbounded")
 
 
 class ChatData(BaseModel):

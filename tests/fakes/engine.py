@@ -41,6 +41,9 @@ class FakeEngine:
     async def ensure_network(self, name: str, labels: dict[str, str]) -> Network:
         return Network(f"fake-{name}"[:15], "10.99.0.1")
 
+    async def volume_quota_problem(self, driver: str) -> str | None:
+        return None
+
     async def find(self, labels: dict[str, str]) -> list[Container]:
         return [c for c in self.containers.values() if labels.items() <= c.labels.items()]
 

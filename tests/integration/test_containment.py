@@ -1,7 +1,7 @@
 """What untrusted code in an agent container tries, from where it stands (inside the container, as the
 agent's user), and how each attempt fails: gain privileges (root, capabilities, setuid programs, a
 mount, a user namespace), write outside its workspace, reach the Docker engine, exhaust the host's
-processes or memory-backed disk, or reach a desktop. (Reaching the host, the gateway, the proxy's
+processes, memory-backed disk or its disk (the workspace quota), or reach a desktop. (Reaching the host, the gateway, the proxy's
 internal route and the metadata service is tried in test_isolation.py; another project's container in
 test_proxy.py.)"""
 
@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.conftest import chat, project_id
 from tests.integration.reach import opened, reach
-from tests.stack import agent_containers
+from tests.stack import agent_containers, run_appliance
 
 pytestmark = pytest.mark.engine
 
@@ -165,3 +166,38 @@ def test_an_agent_container_cannot_reach_a_desktop(client, engine, stack):
     outcomes = reach(container, [(address, port) for port in (6080, 6089, 6090, 6091, 5900, 50051)])
 
     assert opened(outcomes) == [], outcomes
+
+
+# Fills the workspace as the agent's user: what df says of it, what writing more than it holds did, how
+# much was written, and whether writing works again once the file is gone.
+FILL = r"""
+df -B1 --output=size /app/project_workspace | tail -1
+dd if=/dev/zero of=/app/project_workspace/fill bs=1M count=64 2>&1 | head -1
+du -B1 -s /app/project_workspace/fill | cut -f1
+rm -f /app/project_workspace/fill
+dd if=/dev/zero of=/app/project_workspace/after bs=1M count=1 2>&1 | tail -1
+"""
+
+
+def test_an_agent_cannot_write_more_than_its_workspace_holds(engine):
+    """docker_config.workspace_size_bytes, held by the workspace-volumes plugin (a file system of that
+    size per workspace, outside the container): a 16 MiB workspace takes no more, and the host's disk
+    never sees the rest."""
+    size = 16 * 1024**2
+    with run_appliance(engine, RCODER_WORKSPACE_SIZE_BYTES=str(size), RCODER_WARM_POOL_SIZE="0") as appliance:
+        health = httpx.get(f"{appliance.url}/health").json()
+        assert health["workspace_bytes"] == size, health
+        with appliance.client() as client:
+            project = project_id()
+            chat(client, project, "hello")
+            [container] = agent_containers(engine, appliance.stack, project)
+            lines = container.exec_run(["sh", "-c", FILL], user="agent").output.decode().splitlines()
+            [volume] = [m["Name"] for m in container.attrs["Mounts"] if m["Type"] == "volume"]
+            driver = engine.volumes.get(volume).attrs["Driver"]
+
+    reported, refused, written, after = lines
+    assert size * 0.8 < int(reported) <= size, "df inside the container shows the workspace's size"
+    assert "No space left on device" in refused, refused
+    assert int(written) <= size
+    assert "copied" in after, "with the space freed, writing works again"
+    assert driver.startswith("rcoder/workspace-volumes"), driver

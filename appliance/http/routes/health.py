@@ -23,11 +23,14 @@ bp = Blueprint("health")
     tag="health",
 )
 async def health(request: GatewayRequest):
-    problem = request.app.ctx.store.problem
+    gateway = request.app.ctx
+    problem = gateway.store.problem
     reply = Health(
         status="degraded" if problem else "healthy",
         timestamp=datetime.now(UTC).isoformat(),
         service="rcoder-ai-service",
         problem=problem,
+        workspace_bytes=gateway.lifecycle.workloads.volume_bytes,
+        workspace_quota_problem=gateway.lifecycle.workspace_quota_problem,
     )
     return json(data(reply))

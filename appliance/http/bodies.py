@@ -39,6 +39,10 @@ MAX_BODY_BYTES = max(BODY_LIMITS.values())
 UINT32_MAX = 2**32 - 1
 # Standard Base64 (RFC 4648 section 4), padded, on one line.
 BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+# A path inside the workspace: relative, no empty segment, no `..` segment, no NUL (no lookaround, which
+# the schema's regex engines do not share). A symlink leading out is still refused by the runner.
+_SEGMENT = r"(?:[^/.\x00][^/\x00]*|\.[^/.\x00][^/\x00]*|\.\.[^/\x00]+|\.)"
+WORKSPACE_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*/?$"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -159,7 +163,12 @@ class AgentConfig(Body):
 
 
 class FilePath(Body):
-    path: str = Field(min_length=1, max_length=4096, description="relative to the project's workspace")
+    path: str = Field(
+        min_length=1,
+        max_length=4096,
+        pattern=WORKSPACE_PATH_PATTERN,
+        description="relative to the project's workspace, without `..`",
+    )
 
 
 class Base64Data(Body):

@@ -99,6 +99,26 @@ def test_base64_attachment_data_is_accepted():
     assert body.to_proto().attachments[0].text.source.base64.data == "aGk="
 
 
+def file_attachment(path: str) -> dict:
+    return {
+        "type": "Document",
+        "content": {"id": "a", "source": {"source_type": "FilePath", "data": {"path": path}}},
+    }
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "..", "../x", "a/../../b", "a//b", "x\x00y"])
+def test_a_file_attachment_outside_the_workspace_is_refused_by_the_document(path):
+    """Fuzzing found the runner refusing paths the document admitted (a 400 for a schema-valid body)."""
+    with pytest.raises(BadRequest, match=r"attachments\.0\.content\.source\.FilePath\.data\.path"):
+        parse(ChatBody, {"prompt": "hi", "attachments": [file_attachment(path)]})
+
+
+@pytest.mark.parametrize("path", ["notes.md", "src/main.py", ".env", "..hidden", "./a", "docs/"])
+def test_a_file_attachment_inside_the_workspace_is_accepted(path):
+    body = parse(ChatBody, {"prompt": "hi", "attachments": [file_attachment(path)]})
+    assert body.to_proto().attachments[0].document.source.file_path == path
+
+
 def limits(**values) -> dict:
     return {"prompt": "hi", "agent_config": {"resource_limits": values}}
 

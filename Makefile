@@ -1,6 +1,6 @@
 # RCoder appliance. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help up down clean test test-unit lint images codegen bench bench-proxy soak ci-stack pulumi-toolchain
+.PHONY: help up down clean test test-swarm test-unit lint images codegen bench bench-proxy soak ci-stack pulumi-toolchain
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ clean: ## like down, and also remove the stack's volumes (workspaces and state)
 
 test: ## ruff, then the whole suite: unit tests and integration tests on the real engine
 	@bash scripts/test
+
+test-swarm: ## the Swarm backend on a real swarm: this engine as manager, two worker nodes as containers
+	@bash scripts/test-swarm
 
 test-unit: ## ruff and the unit tests only (no Docker engine needed)
 	@bash scripts/test tests/unit

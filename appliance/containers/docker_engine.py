@@ -39,7 +39,7 @@ LOG_TAIL_LINES = 30
 CONTAINER_LOGS = {"max-size": "10m", "max-file": "3"}
 
 
-def _parse_time(text: str) -> datetime | None:
+def parse_time(text: str) -> datetime | None:
     """Docker's RFC 3339 times carry nanoseconds, which datetime does not take."""
     if not text:
         return None
@@ -289,7 +289,7 @@ class DockerEngine:
             status=container.status,
             ip=ip,
             labels=dict(container.labels),
-            created=_parse_time(created),
+            created=parse_time(created),
         )
 
     @staticmethod

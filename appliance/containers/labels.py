@@ -12,6 +12,10 @@ STACK = "rcoder.stack"
 POOL = "rcoder.pool"
 # On a pod (a container several projects share, as in the seed) and its workspace volume: the pod's id.
 POD = "rcoder.pod"
+# On Swarm services (appliance/containers/swarm_engine.py): the workload's name (a service's own name
+# must be a DNS label, and cannot change), and the network its address is on.
+NAME = "rcoder.name"
+NETWORK = "rcoder.network"
 
 KIND_AGENT = "agent"
 KIND_DESKTOP = "desktop"

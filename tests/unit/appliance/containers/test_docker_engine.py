@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.containers.docker_engine import DockerEngine, _gone, _parse_time
+from appliance.containers.docker_engine import DockerEngine, _gone, parse_time
 from appliance.errors import EngineUnavailable
 
 
@@ -19,9 +19,9 @@ async def test_an_engine_that_does_not_answer_is_unavailable_503():
 
 
 def test_docker_times_with_nanoseconds_are_read():
-    parsed = _parse_time("2026-11-24T04:00:06.480952123Z")
+    parsed = parse_time("2026-11-24T04:00:06.480952123Z")
     assert parsed.isoformat() == "2026-11-24T04:00:06+00:00"
-    assert _parse_time("") is None
+    assert parse_time("") is None
 
 
 def test_an_event_becomes_what_happened_to_which_container():

@@ -1,0 +1,376 @@
+"""A Docker Swarm as the container engine (appliance/containers/engine.py's interface), through one of
+its managers: each workload is a service with one replica, scheduled on any node that carries the
+placement constraints, on an overlay network. docs/scale-out.md is the design; what is built so far is
+the engine itself, proven on a real multi-node swarm by `make test-swarm` (tests/swarm/).
+
+What differs from one Docker host, by the interface's methods:
+- `Container.id` is the **service** id (a paused service has no task). Its task is replaced only when
+  a paused (scaled to zero) service is resumed, and then its address changes too.
+- Names: a service name must be a DNS label (63 characters at most), so a workload's name is kept in
+  the `rcoder.name` label and its service gets a name derived from it.
+- `rename` (a warm-pool claim) cannot rename a service: it changes the `rcoder.name` label, with the
+  service's version index, so two claims cannot both win.
+- `pause` scales the service to 0 and waits for its task to go (its memory is freed); `unpause` scales
+  it back to 1 and waits for the new task to run. (Scaling up while the old task is still being
+  removed leaves the service with no task at all under restart condition `none`: seen here.)
+- `events`: the manager sees no task events, so the stack's tasks are polled once a second.
+- Services have no `no-new-privileges` option on this engine's API (1.41) and their tmpfs mounts take
+  only a size and a mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import docker.errors
+from docker.types import ContainerSpec as SwarmContainerSpec
+from docker.types import (
+    DriverConfig,
+    EndpointSpec,
+    Mount,
+    Placement,
+    Resources,
+    RestartPolicy,
+    ServiceMode,
+    TaskTemplate,
+)
+
+from appliance.containers import labels as label_keys
+from appliance.containers.docker_engine import CONTAINER_LOGS, LOG_TAIL_LINES, DockerEngine, parse_time
+from appliance.containers.engine import (
+    Capacity,
+    Container,
+    ContainerGone,
+    ContainerSpec,
+    NameGone,
+    NameTaken,
+    Network,
+)
+from appliance.containers.labels import selector
+from appliance.errors import ContainerFailed, EngineUnavailable
+
+# How often the stack's tasks are read for ones that stopped (the manager has no task events).
+POLL_SECONDS = 1.0
+# How long a new service's task may take to be scheduled and start running.
+START_SECONDS = 60.0
+# Task states before running (swarmkit's TaskState); any other but running is an end.
+STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def service_name(name: str) -> str:
+    """The workload's name where Swarm takes it (a DNS label), else a readable prefix and a hash of it."""
+    if DNS_LABEL.fullmatch(name):
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    prefix = re.sub(r"[^a-z0-9-]", "-", name.lower())[:50].strip("-")
+    return f"{prefix}-{digest}" if prefix else f"r-{digest}"
+
+
+def tmpfs_mounts(tmpfs: dict[str, str], shm_bytes: int | None) -> list[Mount]:
+    """Docker's tmpfs options ("rw,nosuid,size=1g,mode=0700") as service mounts: size and mode only."""
+    mounts = []
+    for target, options in tmpfs.items():
+        values = dict(option.partition("=")[::2] for option in options.split(","))
+        size = _bytes(values["size"]) if "size" in values else None
+        mode = int(values["mode"], 8) if "mode" in values else None
+        mounts.append(Mount(target, None, type="tmpfs", tmpfs_size=size, tmpfs_mode=mode))
+    if shm_bytes:
+        mounts.append(Mount("/dev/shm", None, type="tmpfs", tmpfs_size=shm_bytes))
+    return mounts
+
+
+def _bytes(text: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    return int(text[:-1]) * units[text[-1].lower()] if text[-1].lower() in units else int(text)
+
+
+class SwarmEngine(DockerEngine):
+    """The swarm through a manager's engine API. `constraints`: where workloads may run (e.g.
+    `node.labels.rcoder.agents==true`); `encrypted`: whether overlays encrypt their traffic."""
+
+    def __init__(
+        self,
+        host: str,
+        api_timeout: int,
+        constraints: list[str],
+        encrypted: bool,
+        start_seconds: float = START_SECONDS,
+    ) -> None:
+        super().__init__(host, api_timeout)
+        self._constraints = constraints
+        self._encrypted = encrypted
+        self._start_seconds = start_seconds
+
+    async def ping(self) -> None:
+        def ping() -> None:
+            swarm = self._client().info().get("Swarm") or {}
+            if not swarm.get("ControlAvailable"):
+                raise EngineUnavailable("the Docker engine is not a swarm manager (docker swarm init)")
+
+        await self._run(ping)
+
+    async def capacity(self) -> Capacity:
+        """The largest node that is ready and active: no workload can be given more than it has."""
+
+        def capacity() -> Capacity:
+            nodes = self._client().api.nodes(filters={"role": "worker"}) or self._client().api.nodes()
+            usable = [
+                n["Description"]["Resources"]
+                for n in nodes
+                if n["Status"]["State"] == "ready" and n["Spec"].get("Availability") == "active"
+            ]
+            if not usable:
+                raise EngineUnavailable("the swarm has no node that is ready and active")
+            largest = max(usable, key=lambda r: (r["MemoryBytes"], r["NanoCPUs"]))
+            return Capacity(cpus=largest["NanoCPUs"] / 1e9, memory_bytes=largest["MemoryBytes"])
+
+        return await self._run(capacity)
+
+    async def ensure_network(self, name: str, labels: dict[str, str]) -> Network:
+        """An attachable overlay (the gateway and the proxy join it); it has no bridge on this host."""
+
+        def ensure() -> Network:
+            client = self._client()
+            if not [n for n in client.networks.list(names=[name]) if n.name == name]:
+                options = {"encrypted": ""} if self._encrypted else {}
+                client.networks.create(
+                    name, driver="overlay", attachable=True, labels=labels, options=options, scope="swarm"
+                )
+            return Network(bridge="", host_address="")
+
+        return await self._run(ensure)
+
+    async def volume_quota_problem(self, driver: str) -> str | None:
+        return "the swarm backend does not size workspaces yet (the volume plugin is per node)"
+
+    async def find(self, labels: dict[str, str]) -> list[Container]:
+        def find() -> list[Container]:
+            services = self._client().api.services(filters={"label": selector(labels)})
+            return [self._service_container(service) for service in services]
+
+        return await self._run(find)
+
+    async def inspect(self, container_id: str) -> Container:
+        return await self._run(
+            lambda: self._service_container(self._client().api.inspect_service(container_id))
+        )
+
+    async def find_named(self, name: str) -> Container | None:
+        found = await self.find({label_keys.NAME: name})
+        return found[0] if found else None
+
+    async def rename(self, current: str, new: str) -> Container:
+        """Move the `rcoder.name` label from `current` to `new`, at the version read with it."""
+
+        def rename() -> Container:
+            api = self._client().api
+            if api.services(filters={"label": f"{label_keys.NAME}={new}"}):
+                raise NameTaken(new)
+            [service, *_] = api.services(filters={"label": f"{label_keys.NAME}={current}"}) or [None]
+            if service is None:
+                raise NameGone(current)
+            spec = service["Spec"]
+            try:
+                self._update(service, labels={**spec.get("Labels", {}), label_keys.NAME: new})
+            except docker.errors.APIError as exc:
+                if "out of sequence" in str(exc.explanation or exc):
+                    raise NameGone(current) from exc
+                raise
+            return self._service_container(api.inspect_service(service["ID"]))
+
+        return await self._run(rename)
+
+    async def pause(self, container_id: str) -> None:
+        def pause() -> None:
+            api = self._client().api
+            self._update(api.inspect_service(container_id), mode=ServiceMode("replicated", replicas=0))
+            deadline = time.monotonic() + self._start_seconds
+            while api.tasks(filters={"service": container_id}) and time.monotonic() < deadline:
+                time.sleep(0.2)
+
+        await self._run(pause)
+
+    async def unpause(self, container_id: str) -> None:
+        def unpause() -> None:
+            service = self._client().api.inspect_service(container_id)
+            self._update(service, mode=ServiceMode("replicated", replicas=1))
+            self._running(container_id, service["Spec"]["Labels"].get(label_keys.NAME, ""))
+
+        await self._run(unpause)
+
+    async def start(self, spec: ContainerSpec) -> Container:
+        """Create the service and wait for its task to run; remove the service if it does not."""
+        return await self._run(self._start_service, spec)
+
+    def _start_service(self, spec: ContainerSpec) -> Container:
+        api = self._client().api
+        if api.services(filters={"label": f"{label_keys.NAME}={spec.name}"}):
+            raise NameTaken(spec.name)
+        labels = {**spec.labels, label_keys.NAME: spec.name, label_keys.NETWORK: spec.network}
+        driver = DriverConfig(spec.volume_driver) if spec.volume_driver != "local" else None
+        workspace = Mount(
+            spec.mount_path, spec.volume, type="volume", labels=spec.volume_labels, driver_config=driver
+        )
+        container = SwarmContainerSpec(
+            spec.image,
+            None,
+            env=spec.environment,
+            labels=labels,
+            mounts=[workspace, *tmpfs_mounts(spec.tmpfs, spec.shm_bytes)],
+            read_only=True,
+            cap_drop=["ALL"],
+        )
+        resources = Resources(cpu_limit=int(spec.cpus * 1e9), mem_limit=spec.memory_bytes)
+        resources["Limits"]["Pids"] = spec.pids_limit
+        template = TaskTemplate(
+            container,
+            resources=resources,
+            restart_policy=RestartPolicy(condition="none"),
+            placement=Placement(constraints=self._constraints),
+            log_driver={"Name": "json-file", "Options": CONTAINER_LOGS},
+            networks=[spec.network],
+        )
+        created = api.create_service(
+            template,
+            name=service_name(spec.name),
+            labels=labels,
+            mode=ServiceMode("replicated", replicas=1),
+            endpoint_spec=EndpointSpec(mode="dnsrr"),
+        )
+        try:
+            return self._running(created["ID"], spec.name)
+        except ContainerFailed:
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_service(created["ID"])
+            raise
+
+    def _running(self, service_id: str, name: str) -> Container:
+        """The service's task once it runs with an address; ContainerFailed if it fails or takes too long."""
+        api = self._client().api
+        deadline = time.monotonic() + self._start_seconds
+        while True:
+            service = api.inspect_service(service_id)
+            task = self._newest_task(service_id)
+            state = task["Status"]["State"] if task else "new"
+            if task is not None and state == "running":
+                container = self._container(service, task)
+                if container.ip:
+                    return container
+            elif state not in STARTING:
+                raise ContainerFailed(
+                    "service {name} did not start: {detail}\n{logs}",
+                    name=name,
+                    detail=task["Status"].get("Err") or state,
+                    logs=self._service_logs(service_id),
+                )
+            if time.monotonic() > deadline:
+                detail = (task or {}).get("Status", {}).get("Err") or f"still {state}"
+                raise ContainerFailed(
+                    "service {name} did not start: {detail}\n{logs}", name=name, detail=detail, logs=""
+                )
+            time.sleep(0.2)
+
+    async def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
+        """Services carrying `labels` whose task stops running (die) or that go (destroy), read every
+        POLL_SECONDS, as the manager reports no task events. A service paused (scaled to zero) is
+        neither."""
+        running: dict[str, Container] = {}
+        while True:
+            now = {c.id: c for c in await self.find(labels)}
+            for service_id, known in list(running.items()):
+                current = now.get(service_id)
+                if current is not None and (current.running or current.paused):
+                    continue
+                del running[service_id]
+                if current is None:
+                    yield ContainerGone(service_id, "destroy", known.labels, known.name)
+                else:
+                    yield ContainerGone(
+                        service_id, "die", known.labels, known.name, await self._exit_code(service_id)
+                    )
+            running.update({c.id: c for c in now.values() if c.running})
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _exit_code(self, service_id: str) -> int | None:
+        task = await self._run(self._newest_task, service_id)
+        return (task or {}).get("Status", {}).get("ContainerStatus", {}).get("ExitCode")
+
+    async def logs(self, container_id: str) -> str:
+        return await self._run(self._service_logs, container_id)
+
+    async def remove(self, container_id: str) -> None:
+        """Remove the service, whatever its state; one already gone is not an error."""
+
+        def remove() -> None:
+            with contextlib.suppress(docker.errors.NotFound):
+                self._client().api.remove_service(container_id)
+
+        await self._run(remove)
+
+    def _update(self, service: dict[str, Any], **changes: Any) -> None:
+        """Update the service's spec with `changes`, at the version it was read at."""
+        spec = service["Spec"]
+        self._client().api.update_service(
+            service["ID"],
+            service["Version"]["Index"],
+            task_template=spec["TaskTemplate"],
+            name=spec["Name"],
+            labels=changes.get("labels", spec.get("Labels")),
+            mode=changes.get("mode", spec.get("Mode")),
+            endpoint_spec=spec.get("EndpointSpec"),
+        )
+
+    def _newest_task(self, service_id: str) -> dict[str, Any] | None:
+        """The service's current task: the newest one meant to run, else the newest of all (a task
+        being shut down may still be running after a newer one was made)."""
+        tasks = self._client().api.tasks(filters={"service": service_id})
+        meant = [t for t in tasks if t.get("DesiredState") == "running"]
+        return max(meant or tasks, key=lambda t: t["CreatedAt"], default=None)
+
+    def _service_container(self, service: dict[str, Any]) -> Container:
+        return self._container(service, self._newest_task(service["ID"]))
+
+    def _container(self, service: dict[str, Any], task: dict[str, Any] | None) -> Container:
+        labels = dict(service["Spec"].get("Labels") or {})
+        replicas = service["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas", 1)
+        task = task or {"Status": {"State": "new"}}
+        state = task["Status"]["State"]
+        if replicas == 0:
+            status = "paused"
+        elif state == "running" and task.get("DesiredState") == "running":
+            status = "running"
+        elif state in STARTING:
+            status = "created"
+        else:
+            status = "exited"
+        network = labels.get(label_keys.NETWORK)
+        addresses = [
+            address.partition("/")[0]
+            for attachment in task.get("NetworksAttachments") or []
+            if attachment["Network"]["Spec"]["Name"] == network
+            for address in attachment.get("Addresses") or []
+        ]
+        return Container(
+            id=service["ID"],
+            name=labels.get(label_keys.NAME, service["Spec"]["Name"]),
+            status=status,
+            ip=addresses[0] if addresses else None,
+            labels=labels,
+            created=parse_time(service.get("CreatedAt", "")),
+        )
+
+    def _service_logs(self, service_id: str) -> str:
+        try:
+            chunks = self._client().api.service_logs(
+                service_id, stdout=True, stderr=True, tail=LOG_TAIL_LINES
+            )
+            return b"".join(chunks).decode(errors="replace")
+        except docker.errors.APIError:
+            return "(no logs)"

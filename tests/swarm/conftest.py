@@ -1,0 +1,59 @@
+"""The Swarm suite's fixtures (make test-swarm): the swarm scripts/swarm-up made (the local engine as
+manager, worker nodes as containers), the Swarm backend on it, and a stack id whose services and
+networks are removed after each test."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from appliance.config import Config, DockerConfig
+from appliance.containers.engine import ContainerSpec
+from appliance.containers.swarm_engine import SwarmEngine
+from appliance.containers.workloads import Workloads
+
+# Where scripts/swarm-up lets workloads run: its worker nodes.
+AGENTS = "node.labels.rcoder.agents==true"
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    client = docker.from_env()
+    swarm = client.info()["Swarm"]
+    if not swarm.get("ControlAvailable"):
+        pytest.skip("the local engine is no swarm manager: run scripts/swarm-up (make test-swarm does)")
+    workers = client.nodes.list(filters={"role": "worker"})
+    assert len(workers) >= 2, "scripts/swarm-up starts two workers"
+    return client
+
+
+@pytest.fixture
+def swarm(engine) -> SwarmEngine:
+    # Overlays unencrypted: IPsec between the host and worker containers does not pass here (README).
+    return SwarmEngine("", 30, [AGENTS], encrypted=False, start_seconds=90)
+
+
+@pytest.fixture
+def stack(engine) -> Iterator[str]:
+    stack = f"sw{uuid.uuid4().hex[:8]}"
+    yield stack
+    for service in engine.services.list(filters={"label": f"rcoder.stack={stack}"}):
+        service.remove()
+    for network in engine.networks.list(filters={"label": f"rcoder.stack={stack}"}):
+        for _ in range(50):  # a network stays in use until its tasks are gone on every node
+            try:
+                network.remove()
+                break
+            except docker.errors.APIError:
+                time.sleep(0.2)
+
+
+def agent_spec(stack: str, project: str, network: str) -> ContainerSpec:
+    """The spec the gateway gives a project's agent, on the project's own overlay."""
+    config = Config(docker_config=DockerConfig(stack=stack, memory_limit_bytes=1024**3, cpu_limit=1.0))
+    return dataclasses.replace(Workloads(config).agent(project).spec, network=network)

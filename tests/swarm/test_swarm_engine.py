@@ -1,0 +1,156 @@
+"""appliance/containers/swarm_engine.py on a real swarm of three nodes (make test-swarm): agents run as
+services on worker nodes, answer across nodes on their overlay, cannot reach each other's overlay,
+and are found, claimed, paused, reported when they die and removed as the lifecycle needs."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import docker
+import pytest
+
+from appliance.containers.engine import ContainerGone, NameGone, NameTaken
+from appliance.errors import ContainerFailed
+from tests.swarm.conftest import agent_spec
+
+pytestmark = pytest.mark.timeout(300)
+
+# Asks the runner at ADDRESS for its gRPC health, from a container on NETWORK (on the manager node).
+HEALTH = """
+import grpc, sys
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+channel = grpc.insecure_channel(sys.argv[1])
+try:
+    reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+    print(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+except grpc.RpcError as exc:
+    print(exc.code().name)
+"""
+
+
+def health_from(engine: docker.DockerClient, network: str, address: str) -> str:
+    output = engine.containers.run(
+        "rcoder/gateway:dev", ["python3", "-c", HEALTH, f"{address}:50051"], network=network, remove=True
+    )
+    return output.decode().strip()
+
+
+def running_task(engine: docker.DockerClient, service_id: str) -> dict:
+    [task] = [t for t in engine.api.tasks(filters={"service": service_id}) if t["DesiredState"] == "running"]
+    return task
+
+
+def node_of(engine: docker.DockerClient, service_id: str) -> str:
+    node = running_task(engine, service_id)["NodeID"]
+    return engine.nodes.get(node).attrs["Description"]["Hostname"]
+
+
+def worker_docker(engine: docker.DockerClient, service_id: str, command: str, *args: str) -> str:
+    """`docker <command> <the service's container> <args>` on the engine of the worker it runs on."""
+    container = running_task(engine, service_id)["Status"]["ContainerStatus"]["ContainerID"]
+    worker = engine.containers.get(node_of(engine, service_id))
+    return worker.exec_run(["docker", command, container, *args]).output.decode().strip()
+
+
+def test_an_agent_runs_on_a_worker_as_a_locked_down_service_and_answers_across_nodes(engine, swarm, stack):
+    network = f"rcoder-{stack}-p1"
+    asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
+
+    container = asyncio.run(swarm.start(agent_spec(stack, "p1", network)))
+
+    assert container.running and container.ip and container.name == f"rcoder-{stack}-agent-p1"
+    assert node_of(engine, container.id).startswith("rcoder-swarm-worker-"), "scheduled on a worker"
+    assert health_from(engine, network, container.ip) == "SERVING", "the manager's side reaches it"
+    spec = engine.services.list(filters={"label": f"rcoder.stack={stack}"})[0].attrs["Spec"]
+    template = spec["TaskTemplate"]
+    assert template["Resources"]["Limits"] == {"NanoCPUs": 10**9, "MemoryBytes": 1024**3, "Pids": 1024}
+    assert template["ContainerSpec"]["ReadOnly"] is True
+    assert template["ContainerSpec"]["CapabilityDrop"] == ["ALL"]
+    assert template["RestartPolicy"]["Condition"] == "none"
+    assert worker_docker(engine, container.id, "exec", "id", "-un") == "agent"
+    assert [c.id for c in asyncio.run(swarm.find({"rcoder.stack": stack}))] == [container.id]
+
+
+def test_an_agent_cannot_reach_another_projects_agent_on_its_own_overlay(engine, swarm, stack):
+    first, second = f"rcoder-{stack}-p1", f"rcoder-{stack}-p2"
+    for network in (first, second):
+        asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
+    one = asyncio.run(swarm.start(agent_spec(stack, "p1", first)))
+    two = asyncio.run(swarm.start(agent_spec(stack, "p2", second)))
+    connect = "import socket; socket.create_connection(('{0}', 50051), timeout=3); print('open')"
+
+    attempt = worker_docker(engine, one.id, "exec", "python3", "-c", connect.format(two.ip))
+
+    assert "open" not in attempt.splitlines(), attempt
+    assert health_from(engine, second, two.ip) == "SERVING", "while its own overlay reaches it"
+
+
+def test_a_claim_moves_the_name_once_and_a_taken_name_is_refused(engine, swarm, stack):
+    network = f"rcoder-{stack}-pool"
+    asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
+    spec = agent_spec(stack, "p1", network)
+    pooled = dataclasses.replace(spec, name=f"rcoder-{stack}-pool-1")
+    asyncio.run(swarm.start(pooled))
+
+    claimed = asyncio.run(swarm.rename(pooled.name, spec.name))
+
+    assert claimed.name == spec.name and claimed.running
+    assert asyncio.run(swarm.find_named(pooled.name)) is None
+    with pytest.raises(NameGone):
+        asyncio.run(swarm.rename(pooled.name, f"rcoder-{stack}-agent-p2"))
+    with pytest.raises(NameTaken):
+        asyncio.run(swarm.start(spec))
+
+
+def test_pause_scales_to_zero_and_unpause_runs_a_new_task(engine, swarm, stack):
+    network = f"rcoder-{stack}-p1"
+    asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
+    started = asyncio.run(swarm.start(agent_spec(stack, "p1", network)))
+    first_task = running_task(engine, started.id)["ID"]
+
+    asyncio.run(swarm.pause(started.id))
+    paused = asyncio.run(swarm.inspect(started.id))
+    tasks_while_paused = engine.api.tasks(filters={"service": started.id})
+    asyncio.run(swarm.unpause(started.id))
+    resumed = asyncio.run(swarm.inspect(started.id))
+
+    assert paused.paused and tasks_while_paused == [], "its memory is freed"
+    assert resumed.running and running_task(engine, started.id)["ID"] != first_task
+    assert health_from(engine, network, resumed.ip) == "SERVING"
+
+
+def test_a_task_that_dies_and_a_service_removed_are_reported(engine, swarm, stack):
+    network = f"rcoder-{stack}-p1"
+    asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
+    dying = asyncio.run(swarm.start(agent_spec(stack, "p1", network)))
+    removed = asyncio.run(swarm.start(agent_spec(stack, "p2", network)))
+
+    async def watch() -> list[ContainerGone]:
+        seen: list[ContainerGone] = []
+        events = swarm.events({"rcoder.stack": stack})
+        first = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(2)  # the first poll has seen both running
+        worker_docker(engine, dying.id, "kill")
+        await swarm.remove(removed.id)
+        seen.append(await asyncio.wait_for(first, 30))
+        seen.append(await asyncio.wait_for(anext(events), 30))
+        await events.aclose()
+        return seen
+
+    seen = asyncio.run(watch())
+
+    assert {(g.container_id, g.action) for g in seen} == {(dying.id, "die"), (removed.id, "destroy")}
+    assert {g.name for g in seen} == {dying.name, removed.name}
+    assert next(g for g in seen if g.action == "die").exit_code == 137
+
+
+def test_a_service_that_cannot_start_fails_with_its_reason_and_leaves_nothing(engine, swarm, stack):
+    network = f"rcoder-{stack}-p1"
+    asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
+    spec = dataclasses.replace(agent_spec(stack, "p1", network), image="rcoder/no-such-image:1")
+
+    with pytest.raises(ContainerFailed, match="did not start"):
+        asyncio.run(swarm.start(spec))
+
+    assert engine.services.list(filters={"label": f"rcoder.stack={stack}"}) == []

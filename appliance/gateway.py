@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance import chat_request
 from appliance.api_key import ApiKey
 from appliance.config import Config, read_api_key, read_secret
 from appliance.containers import labels
@@ -90,7 +92,11 @@ class Gateway:
         proxy_routes = ProxyRoutes(proxy.control_port)
         secret = read_secret(proxy.token_secret, proxy.token_secret_file, "proxy_config.token_secret_file")
         token_secret = load_secret(secret, Path(config.state_dir))
-        forwarding = ModelForwarding(derive(token_secret, "model-forwarding"), proxy.model_port)
+        forwarding = ModelForwarding(
+            derive(token_secret, "model-forwarding"),
+            proxy.model_port,
+            functools.partial(chat_request.default_model_provider, config),
+        )
 
         async def gone(workload: Workload) -> None:
             forwarding.revoke(workload.name)

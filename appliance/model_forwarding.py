@@ -5,15 +5,24 @@ URL on the proxy's model port instead; the gateway swaps the stand-in for the re
 A grant binds a stand-in to one container (its name, id and address) and to a copy of the provider the
 turn named, key included; it goes when the container does. A forward reaches only that provider's base
 URL: the agent chooses the path under it, never the host.
+
+Grants live in the gateway's memory. A stand-in for the operator's own provider says so, and carries its
+project, under the HMAC: a restarted gateway takes it from the container at its address and grants it
+again, so a turn that outlives the gateway keeps its model. A client's key is kept nowhere: its stand-in
+opens nothing after a restart until the client's next chat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,6 +33,10 @@ from appliance.errors import Forbidden, Unauthorized
 from rcoder_rpc import agent_pb2
 
 STAND_IN_PREFIX = "rcoder-model-"
+# Whose provider a stand-in opens: the operator's (restorable after a restart), or the client's.
+OPERATORS, CLIENTS = "o", "c"
+# How often one address may have a stand-in the gateway does not hold checked against the engine.
+RESTORE_EVERY_SECONDS = 5.0
 # Where a provider that names no base URL is, by its protocol.
 DEFAULT_BASES = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com/v1"}
 
@@ -61,9 +74,18 @@ class Grant:
 class ModelForwarding:
     """The stand-ins handed out, and the grants they open."""
 
-    def __init__(self, secret: bytes, port: int) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        port: int,
+        operators_provider: Callable[[], agent_pb2.ModelProviderConfig | None] = lambda: None,
+    ) -> None:
         self._secret = secret
         self.port = port
+        # The operator's default provider, key included, as configured now (for restored grants).
+        self._operators_provider = operators_provider
+        # address → when a stand-in from it was last checked for restoring.
+        self._restore_tried: dict[str, float] = {}
         # network name → the host's address on it (where its containers reach the model port).
         self.hosts: dict[str, str] = {}
         self._grants: dict[str, Grant] = {}
@@ -89,8 +111,7 @@ class ModelForwarding:
         A provider with no key (a local model server) is passed as it is: there is nothing to keep."""
         if not self.enabled or not provider.HasField("api_key") or not provider.api_key:
             return provider
-        material = f"{container.name}\n{container.id}\n{project}".encode()
-        credential = STAND_IN_PREFIX + hmac.new(self._secret, material, hashlib.sha256).hexdigest()[:40]
+        credential = self._credential(container, project, OPERATORS if operators else CLIENTS)
         real = agent_pb2.ModelProviderConfig()
         real.CopyFrom(provider)
         self._grants[credential] = Grant(container.name, container.id, container.ip, real, operators)
@@ -107,10 +128,54 @@ class ModelForwarding:
             raise Unauthorized("unknown model credential: the appliance gives one to each agent it runs")
         return grant
 
+    def restorable(self, credential: str | None, peer: str | None) -> bool:
+        """Whether a stand-in the gateway does not hold may be one it gave out before a restart: the
+        operator's, well formed, with an operator's provider to restore, from an address not checked
+        in the last RESTORE_EVERY_SECONDS (a forger cannot make the gateway ask the engine often)."""
+        if credential in self._grants or peer is None or _project(credential) is None:
+            return False
+        provider = self._operators_provider()
+        if provider is None or not provider.api_key:
+            return False
+        now = time.monotonic()
+        if now - self._restore_tried.get(peer, -RESTORE_EVERY_SECONDS) < RESTORE_EVERY_SECONDS:
+            return False
+        self._restore_tried[peer] = now
+        return True
+
+    def restore(self, credential: str, peer: str, containers: list[Container]) -> None:
+        """Grant the operator's provider again for a stand-in given out before a restart, if the
+        container at `peer` is the one it was made for."""
+        project, provider = _project(credential), self._operators_provider()
+        found = [c for c in containers if c.ip == peer and c.alive]
+        if project is None or provider is None or not provider.api_key or len(found) != 1:
+            return
+        [container] = found
+        if hmac.compare_digest(credential, self._credential(container, project, OPERATORS)):
+            self._grants[credential] = Grant(container.name, container.id, container.ip, provider, True)
+
+    def _credential(self, container: Container, project: str, whose: str) -> str:
+        material = f"{container.name}\n{container.id}\n{project}\n{whose}".encode()
+        digest = hmac.new(self._secret, material, hashlib.sha256).hexdigest()[:40]
+        encoded = base64.urlsafe_b64encode(project.encode()).decode().rstrip("=")
+        return f"{STAND_IN_PREFIX}{whose}.{encoded}.{digest}"
+
     def revoke(self, container: str) -> None:
         """The container is gone: its stand-ins open nothing any more."""
         for credential in [c for c, grant in self._grants.items() if grant.container == container]:
             del self._grants[credential]
+
+
+def _project(credential: str | None) -> str | None:
+    """The project an operator's stand-in names (before its HMAC is checked), or None."""
+    whose, _, rest = (credential or "").removeprefix(STAND_IN_PREFIX).partition(".")
+    encoded, _, digest = rest.partition(".")
+    if not (credential or "").startswith(STAND_IN_PREFIX) or whose != OPERATORS or len(digest) != 40:
+        return None
+    try:
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 def presented(headers: dict[str, str]) -> str | None:

@@ -54,6 +54,11 @@ class Appliance:
     def gateway(self, engine: docker.DockerClient):
         return engine.containers.get(f"rcoder-{self.stack}-gateway")
 
+    def restart_gateway(self, engine: docker.DockerClient) -> None:
+        """Restart the gateway's container, and wait until the appliance answers again."""
+        self.gateway(engine).restart(timeout=10)
+        wait_healthy(self.url, self.services)
+
 
 @contextlib.contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:

@@ -13,7 +13,7 @@ from appliance.model_forwarding import STAND_IN_PREFIX
 from tests.eventually import eventually
 from tests.integration.conftest import chat, project_id
 from tests.integration.sse import read_all, stream
-from tests.stack import agent_containers, image
+from tests.stack import agent_containers, image, run_appliance
 
 pytestmark = pytest.mark.engine
 
@@ -151,6 +151,47 @@ def test_a_stand_in_opens_the_model_only_from_its_own_container(client, fake_mod
     assert model_request(other, f"{base_url}/v1/messages", stand_in) == "401"
     assert model_request(own, f"{base_url}/v1/messages", STAND_IN_PREFIX + "0" * 40) == "401"
     assert model_request(own, f"{base_url}/../../internal/proxy-auth", stand_in) in ("400", "403", "404")
+
+
+def test_an_operators_stand_in_still_opens_the_model_after_the_gateway_restarts(engine, fake_model):
+    """Grants live in the gateway's memory: a turn that outlives a gateway restart must keep its model.
+    The operator's stand-in is taken again from its own container (a client's key is kept nowhere)."""
+    control, _ = fake_model
+    key, model = f"sk-operator-{uuid.uuid4().hex}", REAL_AGENTS[0][2]
+    httpx.post(f"{control}/_expect", json={"key": key, "model": model})
+    provider = {
+        "RCODER_MODEL_PROVIDER_ID": "operators",
+        "RCODER_MODEL_PROVIDER_BASE_URL": control,  # the gateway forwards from the host's network
+        "RCODER_MODEL_PROVIDER_API_KEY": key,
+        "RCODER_MODEL_PROVIDER_MODEL": model,
+        "RCODER_MODEL_PROVIDER_PROTOCOL": "anthropic",
+    }
+    with (
+        run_appliance(engine, RCODER_WARM_POOL_SIZE="0", **provider) as appliance,
+        appliance.client() as client,
+    ):
+        project = project_id()
+        data = chat(client, project, "Say hello.", agent_config={"agent_server": {"agent_id": "claude-code"}})
+        assert read_all(client, data["session_id"])[-1].event == "end_turn"
+        [own] = agent_containers(engine, appliance.stack, project)
+        stand_in, base_url = stand_in_of(own)
+        before = model_request(own, f"{base_url}/v1/messages", stand_in)
+
+        appliance.restart_gateway(engine)
+        after = model_request(own, f"{base_url}/v1/messages", stand_in)
+        copied = model_request(
+            other_container(client, engine, appliance), f"{base_url}/v1/messages", stand_in
+        )
+
+    assert (before, after) == ("200", "200")
+    assert copied == "401", "restored only for the container it was made for"
+
+
+def other_container(client, engine, appliance):
+    project = project_id()
+    chat(client, project, "hello")
+    [container] = agent_containers(engine, appliance.stack, project)
+    return container
 
 
 def test_the_agent_list_names_the_registry(client):

@@ -16,11 +16,6 @@ from tests.stack import agent_containers, image, run_appliance, wait_healthy
 pytestmark = pytest.mark.engine
 
 
-def restart_gateway(appliance, engine) -> None:
-    appliance.gateway(engine).restart(timeout=10)
-    wait_healthy(appliance.url, appliance.services)
-
-
 def test_a_gateway_restart_mid_turn_loses_nothing_and_keeps_the_container(appliance, engine, client):
     project = project_id()
     session = chat(client, project, "wait 6 then create after-restart.txt")["session_id"]
@@ -32,7 +27,7 @@ def test_a_gateway_restart_mid_turn_loses_nothing_and_keeps_the_container(applia
         seen.append(event)
         if len(seen) == 4:
             break
-    restart_gateway(appliance, engine)
+    appliance.restart_gateway(engine)
     with pytest.raises(httpx.HTTPError):
         list(events)  # the old connection is gone with the old gateway
     rest = read_all(client, session, last_event_id=seen[-1].id)
@@ -93,7 +88,7 @@ def test_events_from_before_a_restart_replay_after_it(appliance, engine, client)
     session = chat(client, project, "create before.txt")["session_id"]
     before = read_all(client, session)
 
-    restart_gateway(appliance, engine)
+    appliance.restart_gateway(engine)
 
     assert [(e.id, e.event) for e in read_all(client, session)] == [(e.id, e.event) for e in before]
     tail = read_all(client, session, last_event_id=before[-3].id)
@@ -137,7 +132,7 @@ def test_an_orphan_container_is_adopted_at_start_up(appliance, engine, client):
     assert client.get(f"/agent/status/{orphan}").status_code == 404, "unknown before the restart"
     succeeds_within(container, ["rcoder-runner-probe"], 30, "the orphan's runner answering")
 
-    restart_gateway(appliance, engine)
+    appliance.restart_gateway(engine)
 
     status = client.get(f"/agent/status/{orphan}")
     assert status.status_code == 200 and status.json()["data"]["is_alive"] is True

@@ -14,7 +14,7 @@ import pytest
 from tests.eventually import eventually
 from tests.integration.conftest import chat, project_id, wait_listening
 from tests.integration.sse import read_all
-from tests.stack import agent_containers, run_appliance, unclaimed, wait_healthy
+from tests.stack import agent_containers, run_appliance, unclaimed
 
 pytestmark = pytest.mark.engine
 
@@ -46,8 +46,7 @@ def test_one_of_five_new_projects_claims_the_pooled_container_and_keeps_it_acros
             "the pool starting a new container",
         )
 
-        appliance.gateway(engine).restart(timeout=10)
-        wait_healthy(appliance.url, appliance.services)
+        appliance.restart_gateway(engine)
 
         assert client.get(f"/agent/status/{claimer}").json()["data"]["is_alive"] is True
         [after] = agent_containers(engine, appliance.stack, claimer)

@@ -45,7 +45,10 @@ PEER_HEADER = "x-real-ip"
 @openapi.exclude()
 async def forward(request: GatewayRequest, path: str):
     forwarding = request.app.ctx.model_forwarding
-    grant = forwarding.grant(presented(dict(request.headers)), request.headers.get(PEER_HEADER))
+    credential, peer = presented(dict(request.headers)), request.headers.get(PEER_HEADER)
+    if credential and peer and forwarding.restorable(credential, peer):
+        forwarding.restore(credential, peer, await request.app.ctx.lifecycle.containers())
+    grant = forwarding.grant(credential, peer)
     await check_destination(grant)
     url = grant.url(path, request.query_string)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in DROPPED} | grant.credentials()

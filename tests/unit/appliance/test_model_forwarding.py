@@ -105,3 +105,71 @@ async def test_the_operators_provider_and_other_hosts_may_be_reached(forwarding)
     await check_destination(forwarding.grant(local.api_key, "172.30.0.5"))
     private = forwarding.stand_in(NETWORK, container(), "p2", provider(base="http://10.1.2.3:8000"), False)
     await check_destination(forwarding.grant(private.api_key, "172.30.0.5"))
+
+
+def restarted(operators: agent_pb2.ModelProviderConfig | None = None) -> ModelForwarding:
+    """A gateway's forwarding after a restart: the same secret, no grants held."""
+    return ModelForwarding(b"secret", 8090, lambda: operators)
+
+
+def test_an_operators_stand_in_is_granted_again_after_a_restart_from_its_container(forwarding):
+    """A turn that outlives the gateway keeps its model: its container and stand-in are checked again."""
+    stand_in = forwarding.stand_in(NETWORK, container(), "p1", provider(), operators=True).api_key
+    after = restarted(provider())
+
+    assert after.restorable(stand_in, "172.30.0.5")
+    after.restore(stand_in, "172.30.0.5", [container(), container("rcoder-t-agent-p2", "172.30.0.6")])
+
+    grant = after.grant(stand_in, "172.30.0.5")
+    assert grant.provider.api_key == "sk-real" and grant.operators and grant.container == "rcoder-t-agent-p1"
+
+
+def test_a_stand_in_is_not_restored_for_another_container_at_that_address(forwarding):
+    """The address was reused by a newer container: the old stand-in names the old one."""
+    stand_in = forwarding.stand_in(NETWORK, container(), "p1", provider(), operators=True).api_key
+    after = restarted(provider())
+    newer = Container(id="id-newer", name="rcoder-t-agent-p1", status="running", ip="172.30.0.5", labels={})
+
+    after.restore(stand_in, "172.30.0.5", [newer])
+
+    with pytest.raises(Unauthorized):
+        after.grant(stand_in, "172.30.0.5")
+
+
+def test_a_clients_stand_in_is_never_restored_its_key_is_kept_nowhere(forwarding):
+    stand_in = forwarding.stand_in(NETWORK, container(), "p1", provider(), operators=False).api_key
+    after = restarted(provider())
+
+    assert not after.restorable(stand_in, "172.30.0.5")
+    after.restore(stand_in, "172.30.0.5", [container()])
+    with pytest.raises(Unauthorized):
+        after.grant(stand_in, "172.30.0.5")
+
+
+def test_a_forged_or_misplaced_stand_in_restores_nothing(forwarding):
+    stand_in = forwarding.stand_in(NETWORK, container(), "p1", provider(), operators=True).api_key
+    forged_project = stand_in.replace(".cDE.", ".cDI.")  # "p1" → "p2", the HMAC left as it was
+    assert forged_project != stand_in
+    after = restarted(provider())
+
+    for credential, peer in [
+        (stand_in, "172.30.0.6"),
+        (forged_project, "172.30.0.5"),
+        ("rcoder-model-o.x.y", "172.30.0.5"),
+    ]:
+        after.restore(credential, peer, [container(), container("rcoder-t-agent-p2", "172.30.0.6")])
+        with pytest.raises(Unauthorized):
+            after.grant(credential, peer)
+    assert not restarted(None).restorable(stand_in, "172.30.0.5"), (
+        "no operator's provider: nothing to restore"
+    )
+
+
+def test_an_address_is_checked_against_the_engine_at_most_every_few_seconds(forwarding):
+    """An agent sending forged stand-ins cannot make the gateway list containers on every request."""
+    stand_in = forwarding.stand_in(NETWORK, container(), "p1", provider(), operators=True).api_key
+    after = restarted(provider())
+
+    assert after.restorable(stand_in, "172.30.0.5")
+    assert not after.restorable(stand_in, "172.30.0.5")
+    assert after.restorable(stand_in, "172.30.0.6"), "another address is checked on its own"

@@ -84,6 +84,26 @@ class DockerConfig:
     # scripts/build-images). Where it is missing, workspaces are Docker's local, unbounded volumes
     # and /health says why.
     workspace_volume_driver: str = "rcoder/workspace-volumes"
+    # Where workloads run: "docker", containers on this one engine; "swarm", services on the swarm
+    # this engine manages (appliance/containers/swarm_engine.py, docs/scale-out.md).
+    backend: str = field(
+        default="docker", metadata=_check(lambda v: v in ("docker", "swarm"), "docker or swarm")
+    )
+    # Swarm: the placement constraints of every workload, comma-separated (e.g. node.labels.rcoder.agents==true).
+    swarm_constraints: str = ""
+    # Swarm: the containers (the gateway's and the proxy's) joined to each workload's overlay, from
+    # where they reach it; comma-separated names.
+    swarm_attach: str = ""
+    # Swarm: whether the overlays encrypt their traffic between nodes (IPsec).
+    swarm_encrypted: bool = True
+
+    @property
+    def constraints(self) -> tuple[str, ...]:
+        return _items(self.swarm_constraints)
+
+    @property
+    def attach(self) -> tuple[str, ...]:
+        return _items(self.swarm_attach)
 
 
 @dataclass(frozen=True)
@@ -165,6 +185,9 @@ class ProxyConfig:
     listen_port: int = field(default=8088, metadata=_between(1, 65535))
     # Where the proxy takes the gateway's word that its kept routing decisions are out of date (loopback).
     control_port: int = field(default=8089, metadata=_between(1, 65535))
+    # The proxy's address as the gateway sees it: where its control port is, and the one peer besides
+    # this host that may call the gateway's /internal/ routes (a name is resolved when it is used).
+    control_host: str = "127.0.0.1"
     # Where agents reach their model provider through the appliance, which holds the real key: they
     # get a stand-in credential only (appliance/model_forwarding.py). Only the stack's containers reach
     # this port. 0: no forwarding, and agents are given the provider's key itself.

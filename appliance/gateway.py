@@ -17,7 +17,7 @@ from typing import Any
 
 from appliance import chat_request
 from appliance.api_key import ApiKey
-from appliance.config import Config, read_api_key, read_secret
+from appliance.config import Config, DockerConfig, ProxyConfig, read_api_key, read_secret
 from appliance.containers import labels
 from appliance.containers.cleanup import Cleanup
 from appliance.containers.docker_engine import DockerEngine
@@ -27,6 +27,7 @@ from appliance.containers.firewall import Firewall, FirewallError
 from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.pool import WarmPool
 from appliance.containers.reconcile import Reconciler
+from appliance.containers.swarm_engine import SwarmEngine
 from appliance.containers.workloads import Workload
 from appliance.desktops import Desktops
 from appliance.events import EventHub
@@ -39,6 +40,21 @@ from appliance.store import Store
 from appliance.turns import Turns
 
 log = logging.getLogger("rcoder.gateway")
+
+
+def engine_for(docker: DockerConfig, proxy: ProxyConfig) -> Engine:
+    """The configured backend: this one Docker engine, or the swarm it manages (where the proxy's
+    container is the one named by its control host)."""
+    if docker.backend == "swarm":
+        return SwarmEngine(
+            docker.host,
+            docker.api_timeout_seconds,
+            list(docker.constraints),
+            docker.swarm_encrypted,
+            docker.attach,
+            model_host=proxy.control_host,
+        )
+    return DockerEngine(docker.host, docker.api_timeout_seconds)
 
 
 @dataclass(eq=False)
@@ -86,10 +102,10 @@ class Gateway:
         docker = config.docker_config
         proxy = config.proxy_config
         store = Store(Path(config.state_dir) / "rcoder.duckdb")
-        engine = engine or DockerEngine(docker.host, docker.api_timeout_seconds)
+        engine = engine or engine_for(docker, proxy)
         runners = RunnerClient(traced=bool(config.otlp_endpoint))
         lifecycle = Lifecycle(config, engine, runners, store)
-        proxy_routes = ProxyRoutes(proxy.control_port)
+        proxy_routes = ProxyRoutes(proxy.control_port, proxy.control_host)
         secret = read_secret(proxy.token_secret, proxy.token_secret_file, "proxy_config.token_secret_file")
         token_secret = load_secret(secret, Path(config.state_dir))
         forwarding = ModelForwarding(

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from appliance.containers import labels
 from appliance.containers.engine import Container
 from appliance.errors import Forbidden, Unauthorized
 from rcoder_rpc import agent_pb2
@@ -118,7 +119,8 @@ class ModelForwarding:
         seen = agent_pb2.ModelProviderConfig()
         seen.CopyFrom(provider)
         seen.api_key = credential
-        seen.api_base = f"http://{self.hosts[network]}:{self.port}"
+        host = container.labels.get(labels.HOST_ADDRESS) or self.hosts[network]
+        seen.api_base = f"http://{host}:{self.port}"
         return seen
 
     def grant(self, credential: str | None, peer: str | None) -> Grant:

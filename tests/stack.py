@@ -12,6 +12,7 @@ import os
 import secrets
 import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from appliance.containers.firewall import Firewall
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = str(ROOT / "docker-compose.yml")
+# The appliance whose agents and desktops are services on the swarm this engine manages.
+SWARM_COMPOSE_FILE = str(ROOT / "docker-compose.swarm.yml")
 # The images under test: scripts/build-images tags them RCODER_IMAGE_TAG (dev), docker-compose.yml runs that tag.
 TAG = os.environ.get("RCODER_IMAGE_TAG", "dev")
 
@@ -100,13 +103,21 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def run_appliance(
-    engine: docker.DockerClient, state_options: dict[str, str] | None = None, **settings: str
+    engine: docker.DockerClient,
+    state_options: dict[str, str] | None = None,
+    swarm: bool = False,
+    **settings: str,
 ) -> Iterator[Appliance]:
     """An appliance of its own (gateway, network, state) under a fresh stack; removed afterwards.
     `state_options`: the state volume's driver options (e.g. a file system of its own; a compose
-    override, kept beside the stack's name in the temporary directory while it runs)."""
+    override, kept beside the stack's name in the temporary directory while it runs); `swarm`: its
+    workloads are services on the swarm this engine manages (docker-compose.swarm.yml)."""
     stack = f"test{uuid.uuid4().hex[:8]}"
-    compose_files = [str(COMPOSE_FILE)]
+    compose_files = [SWARM_COMPOSE_FILE if swarm else COMPOSE_FILE]
+    if swarm:
+        engine.networks.create(
+            f"rcoder-{stack}-front", labels={"rcoder.managed": "true", "rcoder.stack": stack}
+        )
     override = Path(tempfile.gettempdir()) / f"rcoder-{stack}-state.yml"
     if state_options is not None:
         volumes = {"state": {"driver_opts": state_options}}
@@ -140,7 +151,10 @@ def run_appliance(
                     model_port = int(environment["RCODER_MODEL_PORT"])
                     yield Appliance(stack, url, gateway, api_key, services, control_port, model_port)
                 finally:
-                    # Agent containers were made by the gateway, not compose: they go before the network.
+                    # Agent containers and services were made by the gateway, not compose: they go first.
+                    for service in engine.services.list(filters={"label": f"rcoder.stack={stack}"}):
+                        print(f"removing service {service.name}")
+                        service.remove()
                     made = containers(engine, label=f"rcoder.stack={stack}")
                     remove([c for c in made if c.labels.get("rcoder.kind") != "gateway"])
         finally:
@@ -153,7 +167,20 @@ def run_appliance(
                 volume.remove(force=True)
             for network in engine.networks.list(filters={"label": f"rcoder.stack={stack}"}):
                 print(f"removing network {network.name}")
-                network.remove()
+                remove_network(network)
+
+
+def remove_network(network) -> None:
+    """Remove the network, waiting (for a while) until a removed service's tasks have left it on every node."""
+    for _ in range(120):
+        try:
+            network.remove()
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            time.sleep(0.5)
+    network.remove()
 
 
 def containers(engine: docker.DockerClient, **filters: str | list[str]) -> list[Container]:

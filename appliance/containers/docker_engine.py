@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import threading
 import uuid
@@ -161,8 +162,10 @@ class DockerEngine:
     async def pause(self, container_id: str) -> None:
         await self._run(lambda: self._client().api.pause(container_id))
 
-    async def unpause(self, container_id: str) -> None:
-        await self._run(lambda: self._client().api.unpause(container_id))
+    async def unpause(self, container: Container) -> Container:
+        """Thawed where it was: the same address."""
+        await self._run(lambda: self._client().api.unpause(container.id))
+        return dataclasses.replace(container, status="running")
 
     async def volumes(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
         def volumes() -> dict[str, dict[str, str]]:

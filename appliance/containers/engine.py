@@ -160,7 +160,8 @@ class Engine(Protocol):
 
     async def pause(self, container_id: str) -> None: ...
 
-    async def unpause(self, container_id: str) -> None: ...
+    async def unpause(self, container: Container) -> Container:
+        """Resume the paused container; it as it runs now (on Swarm a new task, with a new address)."""
 
     async def volumes(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
         """The volumes carrying all of `labels`: {name: labels}."""

@@ -144,8 +144,7 @@ class Lifecycle:
         container = await self._engine.find_named(workload.name)
         if container is not None and container.paused and resume:
             log.info("resuming paused container %s", container.name)
-            await self._engine.unpause(container.id)
-            container = dataclasses.replace(container, status="running")
+            container = await self._engine.unpause(container)
         if container is None or not container.running or not container.ip:
             return None
         running = RunningContainer(container, runner_address(container))

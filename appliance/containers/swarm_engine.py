@@ -23,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import docker.errors
@@ -55,10 +56,14 @@ from appliance.containers.engine import (
 from appliance.containers.labels import selector
 from appliance.errors import ContainerFailed, EngineUnavailable
 
+log = logging.getLogger(__name__)
+
 # How often the stack's tasks are read for ones that stopped (the manager has no task events).
 POLL_SECONDS = 1.0
 # How long a new service's task may take to be scheduled and start running.
 START_SECONDS = 60.0
+# How often a removed workload's network is tried again while its task still holds it.
+LEAVE_PAUSE_SECONDS = 0.5
 # Task states before running (swarmkit's TaskState); any other but running is an end.
 STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
 DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -74,7 +79,9 @@ def service_name(name: str) -> str:
 
 
 def tmpfs_mounts(tmpfs: dict[str, str], shm_bytes: int | None) -> list[Mount]:
-    """Docker's tmpfs options ("rw,nosuid,size=1g,mode=0700") as service mounts: size and mode only."""
+    """Docker's tmpfs options ("rw,nosuid,size=1g,mode=0700") as service mounts: size and mode only.
+    A service's tmpfs belongs to root, and one over a directory of the image takes that directory's
+    mode, whatever `mode` says (seen on 20.10): the agent image's home is 1777 for that reason."""
     mounts = []
     for target, options in tmpfs.items():
         values = dict(option.partition("=")[::2] for option in options.split(","))
@@ -86,6 +93,16 @@ def tmpfs_mounts(tmpfs: dict[str, str], shm_bytes: int | None) -> list[Mount]:
     return mounts
 
 
+@contextlib.contextmanager
+def _already_done(words: str) -> Iterator[None]:
+    """An engine refusal that says the work is already done (connected, disconnected) is no error."""
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        if words not in str(exc.explanation or exc):
+            raise
+
+
 def _bytes(text: str) -> int:
     units = {"k": 1024, "m": 1024**2, "g": 1024**3}
     return int(text[:-1]) * units[text[-1].lower()] if text[-1].lower() in units else int(text)
@@ -93,7 +110,10 @@ def _bytes(text: str) -> int:
 
 class SwarmEngine(DockerEngine):
     """The swarm through a manager's engine API. `constraints`: where workloads may run (e.g.
-    `node.labels.rcoder.agents==true`); `encrypted`: whether overlays encrypt their traffic."""
+    `node.labels.rcoder.agents==true`); `encrypted`: whether overlays encrypt their traffic; `attach`:
+    the containers (the gateway's and the proxy's) joined to each workload's overlay; `model_host`:
+    the one of them where agents reach the model port (its address on the workload's overlay is kept
+    in the service's `rcoder.host-address` label)."""
 
     def __init__(
         self,
@@ -101,12 +121,17 @@ class SwarmEngine(DockerEngine):
         api_timeout: int,
         constraints: list[str],
         encrypted: bool,
+        attach: Sequence[str] = (),
+        model_host: str = "",
         start_seconds: float = START_SECONDS,
     ) -> None:
         super().__init__(host, api_timeout)
         self._constraints = constraints
         self._encrypted = encrypted
+        self._attach = tuple(attach)
+        self._model_host = model_host
         self._start_seconds = start_seconds
+        self._leaving: set[asyncio.Task[None]] = set()
 
     async def ping(self) -> None:
         def ping() -> None:
@@ -134,18 +159,67 @@ class SwarmEngine(DockerEngine):
         return await self._run(capacity)
 
     async def ensure_network(self, name: str, labels: dict[str, str]) -> Network:
-        """An attachable overlay (the gateway and the proxy join it); it has no bridge on this host."""
+        """Nothing to make ahead: each workload gets an overlay of its own when it starts, as overlays
+        have no switch that keeps their members apart (docs/scale-out.md §2.3)."""
+        return Network(bridge="", host_address="")
 
-        def ensure() -> Network:
-            client = self._client()
-            if not [n for n in client.networks.list(names=[name]) if n.name == name]:
-                options = {"encrypted": ""} if self._encrypted else {}
-                client.networks.create(
-                    name, driver="overlay", attachable=True, labels=labels, options=options, scope="swarm"
-                )
-            return Network(bridge="", host_address="")
+    def _open_network(self, spec: ContainerSpec) -> tuple[str, str]:
+        """The workload's own attachable overlay, with the attached containers on it: its name, and the
+        model host's address on it ("" if there is none)."""
+        client = self._client()
+        name = service_name(f"{spec.name}.net")
+        labels = {label_keys.MANAGED: "true", label_keys.KIND: "network"}
+        if label_keys.STACK in spec.labels:
+            labels[label_keys.STACK] = spec.labels[label_keys.STACK]
+        options = {"encrypted": ""} if self._encrypted else {}
+        try:
+            network = client.networks.create(
+                name, driver="overlay", attachable=True, labels=labels, options=options, scope="swarm"
+            )
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:
+                raise
+            network = client.networks.get(name)
+        try:
+            for container in self._attach:
+                with _already_done("already exists"):
+                    network.connect(container)
+            host_address = ""
+            if self._model_host in self._attach:
+                found = client.containers.get(self._model_host).attrs["NetworkSettings"]["Networks"]
+                host_address = found[name]["IPAddress"]
+        except BaseException:
+            self._close_network(name)
+            raise
+        return name, host_address
 
-        return await self._run(ensure)
+    def _close_network(self, name: str) -> bool:
+        """Detach the attached containers and remove the network; False while a task still uses it."""
+        client = self._client()
+        try:
+            network = client.networks.get(name)
+        except docker.errors.NotFound:
+            return True
+        for container in self._attach:
+            with _already_done("is not connected"):
+                network.disconnect(container, force=True)
+        try:
+            network.remove()
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if "in use" in str(exc.explanation or exc) or "active endpoints" in str(exc.explanation or exc):
+                return False
+            raise
+        return True
+
+    async def _leave_network(self, name: str) -> None:
+        """Remove the network once its last task is gone from every node (tasks take seconds to stop)."""
+        for _ in range(int(self._start_seconds / LEAVE_PAUSE_SECONDS)):
+            if await self._run(self._close_network, name):
+                return
+            await asyncio.sleep(LEAVE_PAUSE_SECONDS)
+        log.warning("network %s is still in use; it is left behind", name)
 
     async def volume_quota_problem(self, driver: str) -> str | None:
         return "the swarm backend does not size workspaces yet (the volume plugin is per node)"
@@ -197,13 +271,15 @@ class SwarmEngine(DockerEngine):
 
         await self._run(pause)
 
-    async def unpause(self, container_id: str) -> None:
-        def unpause() -> None:
-            service = self._client().api.inspect_service(container_id)
-            self._update(service, mode=ServiceMode("replicated", replicas=1))
-            self._running(container_id, service["Spec"]["Labels"].get(label_keys.NAME, ""))
+    async def unpause(self, container: Container) -> Container:
+        """Scaled back to one: a new task, with a new address, once it runs."""
 
-        await self._run(unpause)
+        def unpause() -> Container:
+            service = self._client().api.inspect_service(container.id)
+            self._update(service, mode=ServiceMode("replicated", replicas=1))
+            return self._running(container.id, container.name)
+
+        return await self._run(unpause)
 
     async def start(self, spec: ContainerSpec) -> Container:
         """Create the service and wait for its task to run; remove the service if it does not."""
@@ -213,7 +289,13 @@ class SwarmEngine(DockerEngine):
         api = self._client().api
         if api.services(filters={"label": f"{label_keys.NAME}={spec.name}"}):
             raise NameTaken(spec.name)
-        labels = {**spec.labels, label_keys.NAME: spec.name, label_keys.NETWORK: spec.network}
+        network, host_address = self._open_network(spec)
+        labels = {
+            **spec.labels,
+            label_keys.NAME: spec.name,
+            label_keys.NETWORK: network,
+            label_keys.HOST_ADDRESS: host_address,
+        }
         driver = DriverConfig(spec.volume_driver) if spec.volume_driver != "local" else None
         workspace = Mount(
             spec.mount_path, spec.volume, type="volume", labels=spec.volume_labels, driver_config=driver
@@ -235,20 +317,27 @@ class SwarmEngine(DockerEngine):
             restart_policy=RestartPolicy(condition="none"),
             placement=Placement(constraints=self._constraints),
             log_driver={"Name": "json-file", "Options": CONTAINER_LOGS},
-            networks=[spec.network],
+            networks=[network],
         )
-        created = api.create_service(
-            template,
-            name=service_name(spec.name),
-            labels=labels,
-            mode=ServiceMode("replicated", replicas=1),
-            endpoint_spec=EndpointSpec(mode="dnsrr"),
-        )
+        try:
+            created = api.create_service(
+                template,
+                name=service_name(spec.name),
+                labels=labels,
+                mode=ServiceMode("replicated", replicas=1),
+                endpoint_spec=EndpointSpec(mode="dnsrr"),
+            )
+        except BaseException:
+            self._close_network(network)
+            raise
         try:
             return self._running(created["ID"], spec.name)
         except ContainerFailed:
             with contextlib.suppress(docker.errors.APIError):
                 api.remove_service(created["ID"])
+            deadline = time.monotonic() + self._start_seconds
+            while not self._close_network(network) and time.monotonic() < deadline:
+                time.sleep(LEAVE_PAUSE_SECONDS)
             raise
 
     def _running(self, service_id: str, name: str) -> Container:
@@ -306,13 +395,33 @@ class SwarmEngine(DockerEngine):
         return await self._run(self._service_logs, container_id)
 
     async def remove(self, container_id: str) -> None:
-        """Remove the service, whatever its state; one already gone is not an error."""
+        """Remove the service, whatever its state, and then its network; one already gone is not an error."""
 
-        def remove() -> None:
-            with contextlib.suppress(docker.errors.NotFound):
-                self._client().api.remove_service(container_id)
+        def remove() -> str | None:
+            api = self._client().api
+            try:
+                network = api.inspect_service(container_id)["Spec"].get("Labels", {}).get(label_keys.NETWORK)
+                api.remove_service(container_id)
+            except docker.errors.NotFound:
+                return None
+            return network
 
-        await self._run(remove)
+        if network := await self._run(remove):
+            self._leave_later(network)
+
+    def _leave_later(self, network: str) -> None:
+        """Remove the network in the background, once the removed service's task has let go of it."""
+        task = asyncio.get_running_loop().create_task(self._leave_network(network))
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
+
+    async def close(self) -> None:
+        """Finish removing networks (for a while), then close the client."""
+        if self._leaving:
+            await asyncio.wait(self._leaving, timeout=10)
+        for task in self._leaving:
+            task.cancel()
+        await super().close()
 
     def _update(self, service: dict[str, Any], **changes: Any) -> None:
         """Update the service's spec with `changes`, at the version it was read at."""

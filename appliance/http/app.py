@@ -33,7 +33,7 @@ def create_app(gateway: Gateway, name: str = "rcoder") -> App:
     setup_language(app)
     setup_docs(app, version=__version__)
     setup_console(app)
-    setup_auth(app, gateway.api_key)
+    setup_auth(app, gateway.api_key, gateway.config.proxy_config.control_host)
     setup_body_limits(app)
     setup_lifecycle(app)
     setup_errors(app)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import math
 import socket
+import time
 from pathlib import Path
 
 from sanic import Request, Sanic
@@ -45,13 +48,44 @@ def from_this_host(peer: str) -> bool:
     return True
 
 
-def setup_auth(app: Sanic, api_key: ApiKey) -> None:
-    """Keep /internal/ for the proxy on this host, and require `api_key` on every non-exempt request
-    (unless the key is empty: authentication disabled; the key may change while the gateway runs)."""
+class ProxyPeer:
+    """The proxy's addresses, when it is not on this host (Swarm: a container beside the gateway's): its
+    name resolved again at most every RESOLVE_SECONDS, and at once when a peer matches none of them."""
+
+    RESOLVE_SECONDS = 10.0
+
+    def __init__(self, host: str) -> None:
+        self._host = host
+        self._addresses: frozenset[str] = frozenset()
+        self._resolved = -math.inf
+
+    async def matches(self, peer: str) -> bool:
+        if peer in self._addresses and time.monotonic() - self._resolved < self.RESOLVE_SECONDS:
+            return True
+        if (
+            time.monotonic() - self._resolved < 1.0
+        ):  # a stranger does not make us resolve more than once a second
+            return False
+        self._resolved = time.monotonic()
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(self._host, None, type=socket.SOCK_STREAM)
+        except OSError:
+            found = []
+        self._addresses = frozenset(str(entry[4][0]) for entry in found)
+        return peer in self._addresses
+
+
+def setup_auth(app: Sanic, api_key: ApiKey, proxy_host: str = "127.0.0.1") -> None:
+    """Keep /internal/ for the proxy (on this host, or at `proxy_host`), and require `api_key` on every
+    non-exempt request (unless the key is empty: authentication disabled; the key may change while the
+    gateway runs)."""
+    proxy = ProxyPeer(proxy_host)
 
     @app.on_request
     async def internal_for_the_proxy_only(request: Request) -> None:
-        if request.path.startswith(INTERNAL_PREFIX) and not from_this_host(request.ip):
+        if not request.path.startswith(INTERNAL_PREFIX) or from_this_host(request.ip):
+            return
+        if not await proxy.matches(request.ip):
             raise NotFound("no route {path}", path=request.path)
 
     @app.on_request

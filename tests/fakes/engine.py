@@ -68,8 +68,9 @@ class FakeEngine:
     async def pause(self, container_id: str) -> None:
         self._set_status(container_id, "paused")
 
-    async def unpause(self, container_id: str) -> None:
-        self._set_status(container_id, "running")
+    async def unpause(self, container: Container) -> Container:
+        self._set_status(container.id, "running")
+        return self.containers[container.id]
 
     async def volumes(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
         return {name: own for name, own in self.volume_labels.items() if labels.items() <= own.items()}

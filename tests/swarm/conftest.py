@@ -5,7 +5,6 @@ networks are removed after each test."""
 from __future__ import annotations
 
 import dataclasses
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -16,6 +15,7 @@ from appliance.config import Config, DockerConfig
 from appliance.containers.engine import ContainerSpec
 from appliance.containers.swarm_engine import SwarmEngine
 from appliance.containers.workloads import Workloads
+from tests.stack import remove_network
 
 # Where scripts/swarm-up lets workloads run: its worker nodes.
 AGENTS = "node.labels.rcoder.agents==true"
@@ -32,6 +32,12 @@ def engine() -> docker.DockerClient:
     return client
 
 
+def node_of(engine: docker.DockerClient, service_id: str) -> str:
+    """The host name of the node the service's task runs on."""
+    [task] = [t for t in engine.api.tasks(filters={"service": service_id}) if t["DesiredState"] == "running"]
+    return engine.nodes.get(task["NodeID"]).attrs["Description"]["Hostname"]
+
+
 @pytest.fixture
 def swarm(engine) -> SwarmEngine:
     # Overlays unencrypted: IPsec between the host and worker containers does not pass here (README).
@@ -45,12 +51,7 @@ def stack(engine) -> Iterator[str]:
     for service in engine.services.list(filters={"label": f"rcoder.stack={stack}"}):
         service.remove()
     for network in engine.networks.list(filters={"label": f"rcoder.stack={stack}"}):
-        for _ in range(50):  # a network stays in use until its tasks are gone on every node
-            try:
-                network.remove()
-                break
-            except docker.errors.APIError:
-                time.sleep(0.2)
+        remove_network(network)
 
 
 def agent_spec(stack: str, project: str, network: str) -> ContainerSpec:

@@ -10,9 +10,9 @@ import dataclasses
 import docker
 import pytest
 
-from appliance.containers.engine import ContainerGone, NameGone, NameTaken
+from appliance.containers.engine import Container, ContainerGone, NameGone, NameTaken
 from appliance.errors import ContainerFailed
-from tests.swarm.conftest import agent_spec
+from tests.swarm.conftest import agent_spec, node_of
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -36,14 +36,14 @@ def health_from(engine: docker.DockerClient, network: str, address: str) -> str:
     return output.decode().strip()
 
 
+def overlay(container: Container) -> str:
+    """The workload's own overlay network."""
+    return container.labels["rcoder.network"]
+
+
 def running_task(engine: docker.DockerClient, service_id: str) -> dict:
     [task] = [t for t in engine.api.tasks(filters={"service": service_id}) if t["DesiredState"] == "running"]
     return task
-
-
-def node_of(engine: docker.DockerClient, service_id: str) -> str:
-    node = running_task(engine, service_id)["NodeID"]
-    return engine.nodes.get(node).attrs["Description"]["Hostname"]
 
 
 def worker_docker(engine: docker.DockerClient, service_id: str, command: str, *args: str) -> str:
@@ -54,14 +54,13 @@ def worker_docker(engine: docker.DockerClient, service_id: str, command: str, *a
 
 
 def test_an_agent_runs_on_a_worker_as_a_locked_down_service_and_answers_across_nodes(engine, swarm, stack):
-    network = f"rcoder-{stack}-p1"
-    asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
+    network = f"rcoder-{stack}-agents"
 
     container = asyncio.run(swarm.start(agent_spec(stack, "p1", network)))
 
     assert container.running and container.ip and container.name == f"rcoder-{stack}-agent-p1"
     assert node_of(engine, container.id).startswith("rcoder-swarm-worker-"), "scheduled on a worker"
-    assert health_from(engine, network, container.ip) == "SERVING", "the manager's side reaches it"
+    assert health_from(engine, overlay(container), container.ip) == "SERVING", "the manager's side reaches it"
     spec = engine.services.list(filters={"label": f"rcoder.stack={stack}"})[0].attrs["Spec"]
     template = spec["TaskTemplate"]
     assert template["Resources"]["Limits"] == {"NanoCPUs": 10**9, "MemoryBytes": 1024**3, "Pids": 1024}
@@ -73,22 +72,20 @@ def test_an_agent_runs_on_a_worker_as_a_locked_down_service_and_answers_across_n
 
 
 def test_an_agent_cannot_reach_another_projects_agent_on_its_own_overlay(engine, swarm, stack):
-    first, second = f"rcoder-{stack}-p1", f"rcoder-{stack}-p2"
-    for network in (first, second):
-        asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
-    one = asyncio.run(swarm.start(agent_spec(stack, "p1", first)))
-    two = asyncio.run(swarm.start(agent_spec(stack, "p2", second)))
+    network = f"rcoder-{stack}-agents"  # the same group: each still gets an overlay of its own
+    one = asyncio.run(swarm.start(agent_spec(stack, "p1", network)))
+    two = asyncio.run(swarm.start(agent_spec(stack, "p2", network)))
     connect = "import socket; socket.create_connection(('{0}', 50051), timeout=3); print('open')"
 
     attempt = worker_docker(engine, one.id, "exec", "python3", "-c", connect.format(two.ip))
 
     assert "open" not in attempt.splitlines(), attempt
-    assert health_from(engine, second, two.ip) == "SERVING", "while its own overlay reaches it"
+    assert overlay(two) != overlay(one)
+    assert health_from(engine, overlay(two), two.ip) == "SERVING", "while its own overlay reaches it"
 
 
 def test_a_claim_moves_the_name_once_and_a_taken_name_is_refused(engine, swarm, stack):
-    network = f"rcoder-{stack}-pool"
-    asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
+    network = f"rcoder-{stack}-agents"
     spec = agent_spec(stack, "p1", network)
     pooled = dataclasses.replace(spec, name=f"rcoder-{stack}-pool-1")
     asyncio.run(swarm.start(pooled))
@@ -104,25 +101,23 @@ def test_a_claim_moves_the_name_once_and_a_taken_name_is_refused(engine, swarm, 
 
 
 def test_pause_scales_to_zero_and_unpause_runs_a_new_task(engine, swarm, stack):
-    network = f"rcoder-{stack}-p1"
-    asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
+    network = f"rcoder-{stack}-agents"
     started = asyncio.run(swarm.start(agent_spec(stack, "p1", network)))
     first_task = running_task(engine, started.id)["ID"]
 
     asyncio.run(swarm.pause(started.id))
     paused = asyncio.run(swarm.inspect(started.id))
     tasks_while_paused = engine.api.tasks(filters={"service": started.id})
-    asyncio.run(swarm.unpause(started.id))
-    resumed = asyncio.run(swarm.inspect(started.id))
+    resumed = asyncio.run(swarm.unpause(paused))
 
     assert paused.paused and tasks_while_paused == [], "its memory is freed"
     assert resumed.running and running_task(engine, started.id)["ID"] != first_task
-    assert health_from(engine, network, resumed.ip) == "SERVING"
+    assert resumed == asyncio.run(swarm.inspect(started.id))
+    assert health_from(engine, overlay(resumed), resumed.ip) == "SERVING"
 
 
 def test_a_task_that_dies_and_a_service_removed_are_reported(engine, swarm, stack):
-    network = f"rcoder-{stack}-p1"
-    asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
+    network = f"rcoder-{stack}-agents"
     dying = asyncio.run(swarm.start(agent_spec(stack, "p1", network)))
     removed = asyncio.run(swarm.start(agent_spec(stack, "p2", network)))
 
@@ -146,11 +141,26 @@ def test_a_task_that_dies_and_a_service_removed_are_reported(engine, swarm, stac
 
 
 def test_a_service_that_cannot_start_fails_with_its_reason_and_leaves_nothing(engine, swarm, stack):
-    network = f"rcoder-{stack}-p1"
-    asyncio.run(swarm.ensure_network(network, {"rcoder.stack": stack}))
+    network = f"rcoder-{stack}-agents"
     spec = dataclasses.replace(agent_spec(stack, "p1", network), image="rcoder/no-such-image:1")
 
     with pytest.raises(ContainerFailed, match="did not start"):
         asyncio.run(swarm.start(spec))
 
+    assert engine.services.list(filters={"label": f"rcoder.stack={stack}"}) == []
+    assert engine.networks.list(filters={"label": f"rcoder.stack={stack}"}) == [], "nor its overlay"
+
+
+def test_a_removed_workloads_overlay_goes_after_it(engine, swarm, stack):
+    started = asyncio.run(swarm.start(agent_spec(stack, "p1", f"rcoder-{stack}-agents")))
+
+    async def remove() -> list:
+        await swarm.remove(started.id)
+        for _ in range(120):
+            if not (left := engine.networks.list(names=[overlay(started)])):
+                return left
+            await asyncio.sleep(0.5)
+        return left
+
+    assert asyncio.run(remove()) == []
     assert engine.services.list(filters={"label": f"rcoder.stack={stack}"}) == []

@@ -24,12 +24,17 @@ def test_other_names_become_dns_labels_that_differ_by_name(name):
 
 
 def test_tmpfs_options_become_mounts_with_size_and_mode():
-    tmpfs = {"/tmp": "rw,nosuid,size=256m", "/home/agent": "rw,uid=1000,mode=0700,size=512m"}
+    tmpfs = {
+        "/tmp": "rw,nosuid,size=256m",
+        "/run/own": "rw,mode=0700,size=1m",
+        "/home/agent": "rw,uid=1000,mode=0700,size=512m",
+    }
 
     mounts = tmpfs_mounts(tmpfs, shm_bytes=64 * 1024**2)
 
     assert [(m["Target"], m["Type"], m["TmpfsOptions"]) for m in mounts] == [
         ("/tmp", "tmpfs", {"SizeBytes": 256 * 1024**2}),
+        ("/run/own", "tmpfs", {"SizeBytes": 1024**2, "Mode": 0o700}),
         ("/home/agent", "tmpfs", {"SizeBytes": 512 * 1024**2, "Mode": 0o700}),
         ("/dev/shm", "tmpfs", {"SizeBytes": 64 * 1024**2}),
     ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 from appliance.api_key import ApiKey
-from appliance.http.auth import from_this_host
+from appliance.http.auth import ProxyPeer, from_this_host
 
 
 def an_address_of_this_host() -> str:
@@ -20,6 +21,16 @@ def test_connections_from_this_host_are_told_apart_from_others():
     assert from_this_host(an_address_of_this_host())
     assert not from_this_host("203.0.113.9"), "an address this host does not have"
     assert not from_this_host("not an address")
+
+
+def test_the_proxy_elsewhere_is_known_by_the_addresses_its_name_resolves_to():
+    async def check() -> None:
+        proxy = ProxyPeer("localhost")
+        assert await proxy.matches("127.0.0.1")
+        assert not await proxy.matches("203.0.113.9")
+        assert not await ProxyPeer("no-such-host.invalid").matches("203.0.113.9")
+
+    asyncio.run(check())
 
 
 def test_the_key_must_match_exactly():

@@ -187,6 +187,7 @@ class ProxyConfig:
     control_port: int = field(default=8089, metadata=_between(1, 65535))
     # The proxy's address as the gateway sees it: where its control port is, and the one peer besides
     # this host that may call the gateway's /internal/ routes (a name is resolved when it is used).
+    # On a swarm `<the proxy's container>.<the network they share>`, the container being the proxy.
     control_host: str = "127.0.0.1"
     # Where agents reach their model provider through the appliance, which holds the real key: they
     # get a stand-in credential only (appliance/model_forwarding.py). Only the stack's containers reach

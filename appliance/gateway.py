@@ -44,7 +44,7 @@ log = logging.getLogger("rcoder.gateway")
 
 def engine_for(docker: DockerConfig, proxy: ProxyConfig) -> Engine:
     """The configured backend: this one Docker engine, or the swarm it manages (where the proxy's
-    container is the one named by its control host)."""
+    container is the one its control host names, `<container>[.<network>]`)."""
     if docker.backend == "swarm":
         return SwarmEngine(
             docker.host,
@@ -52,7 +52,7 @@ def engine_for(docker: DockerConfig, proxy: ProxyConfig) -> Engine:
             list(docker.constraints),
             docker.swarm_encrypted,
             docker.attach,
-            model_host=proxy.control_host,
+            model_host=proxy.control_host.partition(".")[0],
         )
     return DockerEngine(docker.host, docker.api_timeout_seconds)
 

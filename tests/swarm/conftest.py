@@ -32,10 +32,21 @@ def engine() -> docker.DockerClient:
     return client
 
 
+def running_task(engine: docker.DockerClient, service_id: str) -> dict:
+    [task] = [t for t in engine.api.tasks(filters={"service": service_id}) if t["DesiredState"] == "running"]
+    return task
+
+
 def node_of(engine: docker.DockerClient, service_id: str) -> str:
     """The host name of the node the service's task runs on."""
-    [task] = [t for t in engine.api.tasks(filters={"service": service_id}) if t["DesiredState"] == "running"]
-    return engine.nodes.get(task["NodeID"]).attrs["Description"]["Hostname"]
+    return engine.nodes.get(running_task(engine, service_id)["NodeID"]).attrs["Description"]["Hostname"]
+
+
+def worker_docker(engine: docker.DockerClient, service_id: str, command: str, *args: str) -> str:
+    """`docker <command> <the service's container> <args>` on the engine of the worker it runs on."""
+    container = running_task(engine, service_id)["Status"]["ContainerStatus"]["ContainerID"]
+    worker = engine.containers.get(node_of(engine, service_id))
+    return worker.exec_run(["docker", command, container, *args]).output.decode().strip()
 
 
 @pytest.fixture

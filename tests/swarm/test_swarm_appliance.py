@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import docker
+import httpx
 import pytest
 
 from tests.integration.conftest import chat, project_id
-from tests.integration.sse import read_all
+from tests.integration.sse import read_all, stream
 from tests.stack import Appliance, run_appliance
-from tests.swarm.conftest import AGENTS, node_of
+from tests.swarm.conftest import AGENTS, node_of, worker_docker
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -26,6 +27,14 @@ def appliance(engine: docker.DockerClient) -> Iterator[Appliance]:
     }
     with run_appliance(engine, swarm=True, **settings) as appliance:
         yield appliance
+
+
+@pytest.fixture(autouse=True)
+def remove_services_after_each_test(engine, appliance) -> Iterator[None]:
+    """Each test starts on an empty swarm, so that Swarm spreads its services over both workers."""
+    yield
+    for service in engine.services.list(filters={"label": f"rcoder.stack={appliance.stack}"}):
+        service.remove()
 
 
 def agent_service(engine: docker.DockerClient, appliance: Appliance, project: str):
@@ -46,3 +55,75 @@ def test_a_chat_on_a_new_project_streams_from_its_agent_on_a_worker_node(engine,
     reply = "".join(e.data["data"]["content"]["text"] for e in events if e.event == "agent_message_chunk")
     assert "I wrote hello.txt" in reply
     assert node_of(engine, agent_service(engine, appliance, project).id).startswith("rcoder-swarm-worker-")
+
+
+def test_a_gateway_restart_mid_turn_adopts_the_service_and_the_client_resumes(engine, appliance):
+    project = project_id()
+    with appliance.client() as client:
+        session = chat(client, project, "wait 6 then create after-restart.txt")["session_id"]
+        before = agent_service(engine, appliance, project).id
+        seen = []
+        events = stream(client, session)
+        for event in events:
+            seen.append(event)
+            if len(seen) == 4:
+                break
+        appliance.restart_gateway(engine)
+        with pytest.raises(httpx.HTTPError):
+            list(events)  # the old connection is gone with the old gateway
+        rest = read_all(client, session, last_event_id=seen[-1].id)
+
+    ids = [e.id for e in seen + rest]
+    assert ids == list(range(ids[0], ids[0] + len(ids))), "every event exactly once, in order"
+    assert rest[-1].event == "end_turn"
+    assert agent_service(engine, appliance, project).id == before, "the service was adopted, not replaced"
+
+
+# From inside an agent: connect to ADDRESS:PORT and say whether it opened.
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+    print("open")
+except OSError as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_an_agent_reaches_neither_another_projects_agent_nor_the_gateway(engine, appliance):
+    first, second = project_id(), project_id()
+    with appliance.client() as client:
+        for project in (first, second):
+            read_all(client, chat(client, project, "hello")["session_id"])
+    one, two = (agent_service(engine, appliance, project) for project in (first, second))
+    other = task_address(engine, two)
+    appliance.restart_gateway(engine)  # it starts again already on the agents' overlays
+    overlay = one.attrs["Spec"]["Labels"]["rcoder.network"]
+    gateway = address_on(appliance.gateway(engine), overlay)
+    proxy = address_on(engine.containers.get(f"rcoder-{appliance.stack}-proxy"), overlay)
+
+    def attempt(address: str, port: int) -> str:
+        return worker_docker(engine, one.id, "exec", "python3", "-c", CONNECT, address, str(port))
+
+    assert node_of(engine, one.id) != node_of(engine, two.id), "spread over the two workers"
+    assert attempt(other, 50051) != "open", "another project's runner, on another overlay"
+    assert attempt(gateway, port_of(appliance.gateway_url)) != "open", "the gateway's API"
+    assert attempt(proxy, port_of(appliance.url)) != "open", "the proxy's public port, but from its front"
+    assert attempt(proxy, appliance.control_port) != "open", "the proxy's control port"
+    assert attempt(proxy, appliance.model_port) == "open", "while the model port is the agents' to use"
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def address_on(container, network: str) -> str:
+    container.reload()
+    return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+
+def task_address(engine: docker.DockerClient, service) -> str:
+    """The service's task's address on its own overlay."""
+    [task] = [t for t in engine.api.tasks(filters={"service": service.id}) if t["DesiredState"] == "running"]
+    [attachment] = task["NetworksAttachments"]
+    return attachment["Addresses"][0].partition("/")[0]

@@ -12,7 +12,7 @@ import pytest
 
 from appliance.containers.engine import Container, ContainerGone, NameGone, NameTaken
 from appliance.errors import ContainerFailed
-from tests.swarm.conftest import agent_spec, node_of
+from tests.swarm.conftest import agent_spec, node_of, running_task, worker_docker
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -39,18 +39,6 @@ def health_from(engine: docker.DockerClient, network: str, address: str) -> str:
 def overlay(container: Container) -> str:
     """The workload's own overlay network."""
     return container.labels["rcoder.network"]
-
-
-def running_task(engine: docker.DockerClient, service_id: str) -> dict:
-    [task] = [t for t in engine.api.tasks(filters={"service": service_id}) if t["DesiredState"] == "running"]
-    return task
-
-
-def worker_docker(engine: docker.DockerClient, service_id: str, command: str, *args: str) -> str:
-    """`docker <command> <the service's container> <args>` on the engine of the worker it runs on."""
-    container = running_task(engine, service_id)["Status"]["ContainerStatus"]["ContainerID"]
-    worker = engine.containers.get(node_of(engine, service_id))
-    return worker.exec_run(["docker", command, container, *args]).output.decode().strip()
 
 
 def test_an_agent_runs_on_a_worker_as_a_locked_down_service_and_answers_across_nodes(engine, swarm, stack):

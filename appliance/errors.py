@@ -105,6 +105,10 @@ class IsolationUnavailable(EngineUnavailable):
     """Containers would not be isolated from the host, so none is started."""
 
 
+class WorkspaceUnavailable(EngineUnavailable):
+    """A workspace lives on one swarm node, and that node cannot run it now."""
+
+
 class StateUnavailable(ApplianceError):
     """The gateway cannot write its state, so it takes no new work (what runs goes on)."""
 

@@ -162,6 +162,9 @@ def run_appliance(
             # Whatever is left: everything, when `up` itself failed half-way.
             remove(containers(engine, label=f"rcoder.stack={stack}"))
             asyncio.run(Firewall(stack).remove())
+            for config in engine.configs.list(filters={"label": f"rcoder.stack={stack}"}) if swarm else []:
+                print(f"removing the placement record {config.name}")
+                config.remove()
             for volume in engine.volumes.list(filters={"label": f"rcoder.stack={stack}"}):
                 print(f"removing volume {volume.name}")
                 volume.remove(force=True)

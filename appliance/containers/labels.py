@@ -18,6 +18,9 @@ POD = "rcoder.pod"
 NAME = "rcoder.name"
 NETWORK = "rcoder.network"
 HOST_ADDRESS = "rcoder.host-address"
+# On the Swarm config that records where a workspace volume lives: the volume, and its node's id.
+VOLUME = "rcoder.volume"
+NODE = "rcoder.node"
 
 KIND_AGENT = "agent"
 KIND_DESKTOP = "desktop"

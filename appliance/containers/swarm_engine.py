@@ -26,6 +26,7 @@ import hashlib
 import logging
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -54,7 +55,7 @@ from appliance.containers.engine import (
     Network,
 )
 from appliance.containers.labels import selector
-from appliance.errors import ContainerFailed, EngineUnavailable
+from appliance.errors import ContainerFailed, EngineUnavailable, WorkspaceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,10 @@ def _already_done(words: str) -> Iterator[None]:
     except docker.errors.APIError as exc:
         if words not in str(exc.explanation or exc):
             raise
+
+
+def _volume_labels(record_labels: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in record_labels.items() if k not in (label_keys.VOLUME, label_keys.NODE)}
 
 
 def _bytes(text: str) -> int:
@@ -165,9 +170,10 @@ class SwarmEngine(DockerEngine):
 
     def _open_network(self, spec: ContainerSpec) -> tuple[str, str]:
         """The workload's own attachable overlay, with the attached containers on it: its name, and the
-        model host's address on it ("" if there is none)."""
+        model host's address on it ("" if there is none). Each start makes a new one: the last start's
+        may still be on its way out."""
         client = self._client()
-        name = service_name(f"{spec.name}.net")
+        name = service_name(f"{spec.name}.net.{uuid.uuid4().hex[:8]}")
         labels = {label_keys.MANAGED: "true", label_keys.KIND: "network"}
         if label_keys.STACK in spec.labels:
             labels[label_keys.STACK] = spec.labels[label_keys.STACK]
@@ -220,6 +226,71 @@ class SwarmEngine(DockerEngine):
                 return
             await asyncio.sleep(LEAVE_PAUSE_SECONDS)
         log.warning("network %s is still in use; it is left behind", name)
+
+    async def volumes(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
+        """The workspace volumes on any node, as their placement records have them."""
+
+        def volumes() -> dict[str, dict[str, str]]:
+            records = self._client().api.configs(filters={"label": [*selector(labels), label_keys.VOLUME]})
+            return {
+                record["Spec"]["Labels"][label_keys.VOLUME]: _volume_labels(record["Spec"]["Labels"])
+                for record in records
+            }
+
+        return await self._run(volumes)
+
+    async def remove_volume(self, name: str) -> None:
+        """Forget where the volume lives. The volume itself stays on its node (the manager cannot reach
+        a node's volumes): docs/scale-out.md §2.4."""
+
+        def remove() -> None:
+            if record := self._placement_record(name):
+                log.info(
+                    "workspace volume %s is left on node %s", name, record["Spec"]["Labels"][label_keys.NODE]
+                )
+                with contextlib.suppress(docker.errors.NotFound):
+                    self._client().api.remove_config(record["ID"])
+
+        await self._run(remove)
+
+    def _placement_record(self, volume: str) -> dict[str, Any] | None:
+        found = self._client().api.configs(filters={"label": f"{label_keys.VOLUME}={volume}"})
+        return found[0] if found else None
+
+    def _placement(self, spec: ContainerSpec) -> list[str]:
+        """Where the workload may run: anywhere the constraints allow for a new workspace, else only on
+        the node its workspace is on (WorkspaceUnavailable while that node cannot run it)."""
+        record = self._placement_record(spec.volume)
+        if record is None:
+            return self._constraints
+        node_id = record["Spec"]["Labels"][label_keys.NODE]
+        try:
+            node = self._client().api.inspect_node(node_id)
+            name, state = node["Description"]["Hostname"], node["Status"]["State"]
+            availability = node["Spec"].get("Availability", "active")
+        except docker.errors.NotFound:
+            name, state, availability = node_id, "gone from the swarm", ""
+        if state != "ready" or availability != "active":
+            raise WorkspaceUnavailable(
+                "the workspace of {workload} is on swarm node {node}, which is {state}: make that node "
+                "active again (docker node update --availability active {node}), or remove the project",
+                workload=spec.name,
+                node=name,
+                state=availability if state == "ready" else state,
+            )
+        return [*self._constraints, f"node.id=={node_id}"]
+
+    def _pin(self, service_id: str, spec: ContainerSpec, node_id: str) -> None:
+        """Keep the workload on the node its new workspace was made on: the service's placement (which
+        Swarm applies without replacing a task that already satisfies it) and a placement record,
+        which outlives the service."""
+        if self._placement_record(spec.volume) is None:
+            labels = {**spec.volume_labels, label_keys.VOLUME: spec.volume, label_keys.NODE: node_id}
+            self._client().api.create_config(service_name(f"{spec.volume}.ws"), b"{}", labels=labels)
+        service = self._client().api.inspect_service(service_id)
+        template = dict(service["Spec"]["TaskTemplate"])
+        template["Placement"] = {"Constraints": [*self._constraints, f"node.id=={node_id}"]}
+        self._update(service, task_template=template)
 
     async def volume_quota_problem(self, driver: str) -> str | None:
         return "the swarm backend does not size workspaces yet (the volume plugin is per node)"
@@ -289,6 +360,7 @@ class SwarmEngine(DockerEngine):
         api = self._client().api
         if api.services(filters={"label": f"{label_keys.NAME}={spec.name}"}):
             raise NameTaken(spec.name)
+        constraints = self._placement(spec)
         network, host_address = self._open_network(spec)
         labels = {
             **spec.labels,
@@ -315,7 +387,7 @@ class SwarmEngine(DockerEngine):
             container,
             resources=resources,
             restart_policy=RestartPolicy(condition="none"),
-            placement=Placement(constraints=self._constraints),
+            placement=Placement(constraints=constraints),
             log_driver={"Name": "json-file", "Options": CONTAINER_LOGS},
             networks=[network],
         )
@@ -331,8 +403,11 @@ class SwarmEngine(DockerEngine):
             self._close_network(network)
             raise
         try:
-            return self._running(created["ID"], spec.name)
-        except ContainerFailed:
+            running = self._running(created["ID"], spec.name)
+            if constraints == self._constraints:  # a new workspace, on the node Swarm chose
+                self._pin(created["ID"], spec, (self._newest_task(created["ID"]) or {})["NodeID"])
+            return running
+        except (ContainerFailed, docker.errors.APIError):
             with contextlib.suppress(docker.errors.APIError):
                 api.remove_service(created["ID"])
             deadline = time.monotonic() + self._start_seconds
@@ -429,7 +504,7 @@ class SwarmEngine(DockerEngine):
         self._client().api.update_service(
             service["ID"],
             service["Version"]["Index"],
-            task_template=spec["TaskTemplate"],
+            task_template=changes.get("task_template", spec["TaskTemplate"]),
             name=spec["Name"],
             labels=changes.get("labels", spec.get("Labels")),
             mode=changes.get("mode", spec.get("Mode")),

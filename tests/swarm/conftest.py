@@ -63,6 +63,8 @@ def stack(engine) -> Iterator[str]:
         service.remove()
     for network in engine.networks.list(filters={"label": f"rcoder.stack={stack}"}):
         remove_network(network)
+    for config in engine.configs.list(filters={"label": f"rcoder.stack={stack}"}):
+        config.remove()
 
 
 def agent_spec(stack: str, project: str, network: str) -> ContainerSpec:

@@ -8,11 +8,14 @@ from collections.abc import Iterator
 import docker
 import httpx
 import pytest
+from websockets.sync.client import connect
 
+from tests.eventually import eventually
+from tests.integration.audio import record_rms
 from tests.integration.conftest import chat, project_id
 from tests.integration.sse import read_all, stream
 from tests.stack import Appliance, run_appliance
-from tests.swarm.conftest import AGENTS, node_of, worker_docker
+from tests.swarm.conftest import AGENTS, node_of, running_task, worker_docker
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -127,3 +130,70 @@ def task_address(engine: docker.DockerClient, service) -> str:
     [task] = [t for t in engine.api.tasks(filters={"service": service.id}) if t["DesiredState"] == "running"]
     [attachment] = task["NetworksAttachments"]
     return attachment["Addresses"][0].partition("/")[0]
+
+
+def test_a_desktop_on_a_worker_opens_through_the_proxy(engine, appliance):
+    user = f"u{project_id()}"
+    with appliance.client() as client:
+        desktop = client.get(f"/computer/desktop/{user}/p1", timeout=120).json()["data"]
+
+        def novnc_ready() -> bool:
+            status = client.get("/computer/pod/vnc-status", params={"user_id": user}).json()["data"]
+            return status["novnc_ready"]
+
+        eventually(novnc_ready, 60, "the desktop showing noVNC")
+    [service] = engine.services.list(
+        filters={"label": [f"rcoder.stack={appliance.stack}", f"rcoder.user={user}"]}
+    )
+    base = f"{appliance.url.replace('http://', 'ws://')}/computer"
+    token = f"rcoder_token={desktop['token']}"
+
+    with connect(f"{base}/vnc/{user}/p1/websockify?{token}", subprotocols=["binary"]) as vnc:
+        greeting = vnc.recv(timeout=10)
+    with connect(f"{base}/ime/{user}/p1/?{token}") as ime:
+        ime.send("ping")
+        answer = ime.recv(timeout=10)
+    samples, _ = record_rms(f"{base}/audio/{user}/p1/ws?format=pcm&{token}", seconds=1)
+
+    assert node_of(engine, service.id).startswith("rcoder-swarm-worker-")
+    assert bytes(greeting).startswith(b"RFB "), greeting
+    assert answer == "pong"
+    assert samples > 0, "the audio stream flows"
+
+
+def test_a_drained_nodes_project_is_refused_clearly_and_finds_its_workspace_when_the_node_returns(
+    engine, appliance
+):
+    """Workspaces are node-local volumes (docs/scale-out.md §2.5): a project stays on its workspace's node."""
+    project = project_id()
+    with appliance.client() as client:
+        read_all(client, chat(client, project, "create hello.txt")["session_id"])
+        service = agent_service(engine, appliance, project)
+        node = engine.nodes.get(running_task(engine, service.id)["NodeID"])
+        set_availability(node, "drain")
+        try:
+            eventually(lambda: not running_tasks(engine, service.id), 60, "the drained node's task stopping")
+            refused = client.post("/chat", json={"prompt": "hello", "project_id": project})
+        finally:
+            set_availability(node, "active")
+        after = chat(client, project, "hello")
+        events = read_all(client, after["session_id"])
+        service = agent_service(engine, appliance, project)
+
+    assert refused.status_code == 503, refused.text
+    name = node.attrs["Description"]["Hostname"]
+    assert f"on swarm node {name}, which is drain" in refused.json()["message"]
+    assert events[-1].event == "end_turn"
+    assert node_of(engine, service.id) == name, "back on the node its workspace is on"
+    found = worker_docker(engine, service.id, "exec", "cat", "/app/project_workspace/hello.txt")
+    assert found == "Hello from the RCoder demo agent!"
+
+
+def set_availability(node, availability: str) -> None:
+    node.reload()
+    node.update({**node.attrs["Spec"], "Availability": availability})
+
+
+def running_tasks(engine: docker.DockerClient, service_id: str) -> list:
+    tasks = engine.api.tasks(filters={"service": service_id})
+    return [t for t in tasks if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]

@@ -1,6 +1,6 @@
 """`make up` and `make down` with RCODER_BACKEND=swarm (scripts/up, scripts/down): the appliance comes up
 on the swarm, serves a chat from a warm-pool service on a worker, and goes leaving nothing of its stack
-on the manager: no service, network, container or volume."""
+on the manager: no service, network, container, volume or workspace placement record."""
 
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ def left_of(engine: docker.DockerClient, stack: str) -> dict[str, list[str]]:
         "containers": [c.name for c in engine.containers.list(all=True, filters=label)],
         "networks": [n.name for n in engine.networks.list(filters=label)],
         "volumes": [v.name for v in engine.volumes.list(filters=label)],
+        "placement records": [c.name for c in engine.configs.list(filters=label)],
     }
 
 
@@ -68,4 +69,4 @@ def test_up_serves_a_chat_from_the_swarm_and_down_leaves_nothing(engine):
     finally:
         down = run("down", environment, "--volumes")
 
-    assert left_of(engine, stack) == {"services": [], "containers": [], "networks": [], "volumes": []}, down
+    assert not any(left_of(engine, stack).values()), (left_of(engine, stack), down)

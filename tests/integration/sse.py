@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 
 
 @dataclass
@@ -47,3 +48,20 @@ def stream(
 
 def read_all(client: httpx.Client, session_id: str, last_event_id: int | None = None) -> list[Event]:
     return list(stream(client, session_id, last_event_id))
+
+
+def read_across(
+    client: httpx.Client, session_id: str, interrupt: Callable[[], None], first: int = 4
+) -> list[Event]:
+    """The session's events, read across `interrupt` (e.g. a gateway restart), which must cut the stream
+    after the `first` events: the rest are read again with Last-Event-ID."""
+    seen = []
+    events = stream(client, session_id)
+    for event in events:
+        seen.append(event)
+        if len(seen) == first:
+            break
+    interrupt()
+    with pytest.raises(httpx.HTTPError):
+        list(events)  # the old connection is gone with the old gateway
+    return seen + read_all(client, session_id, last_event_id=seen[-1].id)

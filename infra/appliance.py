@@ -67,7 +67,7 @@ class Appliance(pulumi.ComponentResource):
             "docs_url": f"{base_url}/api/docs",
             "gateway_container": self.gateway.container.name,
             "proxy_container": self.proxy.container.name,
-            "networks": [self.networks.agents.name, self.networks.desktops.name],
+            "networks": [network.name for network in self.networks.made],
             "state_volume": self.volumes.state.name,
             "images": {
                 image: getattr(self.images, image).name for image in ("agent", "gateway", "proxy", "desktop")

@@ -39,8 +39,8 @@ def environment(settings: Settings, networks: Networks, images: Images) -> dict[
         "RCODER_HOST": "127.0.0.1",
         "RCODER_PORT": str(settings.port),
         "RCODER_STACK": settings.stack,
-        "RCODER_NETWORK_BASE_NAME": networks.agents.name,
-        "RCODER_DESKTOP_NETWORK": networks.desktops.name,
+        "RCODER_NETWORK_BASE_NAME": networks.agents,
+        "RCODER_DESKTOP_NETWORK": networks.desktops,
         "RCODER_AGENT_IMAGE": images.agent.name,
         "RCODER_DESKTOP_IMAGE": images.desktop.name,
         "RCODER_LOG_LEVEL": settings.log_level,
@@ -72,7 +72,23 @@ def environment(settings: Settings, networks: Networks, images: Images) -> dict[
     }
     if settings.otlp_endpoint:
         variables["OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.otlp_endpoint
+    if settings.swarm:
+        variables |= swarm_environment(settings)
     return variables
+
+
+def swarm_environment(settings: Settings) -> dict[str, str]:
+    """On a swarm, as docker-compose.swarm.yml: the gateway listens on the front bridge, runs workloads as
+    services, and joins itself and the proxy to each one's overlay; no host firewall (it is per node)."""
+    return {
+        "RCODER_HOST": settings.on_front("gateway"),
+        "RCODER_BACKEND": "swarm",
+        "RCODER_SWARM_ATTACH": f"{settings.prefix()}-gateway,{settings.prefix()}-proxy",
+        "RCODER_SWARM_CONSTRAINTS": settings.swarm_constraints,
+        "RCODER_SWARM_ENCRYPTED": "true" if settings.swarm_encrypted else "false",
+        "RCODER_HOST_FIREWALL": "false",
+        "RCODER_PROXY_CONTROL_HOST": settings.on_front("proxy"),
+    }
 
 
 class Gateway(pulumi.ComponentResource):
@@ -94,7 +110,12 @@ class Gateway(pulumi.ComponentResource):
             name,
             name=f"{settings.prefix()}-gateway",
             image=images.gateway.image_id,
-            network_mode="host",  # listens on loopback; reaches the containers on both bridges
+            # One host: listens on loopback and reaches the containers on both bridges. A swarm: on the
+            # front bridge, published on loopback, and joined to each workload's overlay by itself.
+            network_mode=settings.front() if settings.swarm else "host",
+            ports=[docker.ContainerPortArgs(internal=settings.port, external=settings.port, ip="127.0.0.1")]
+            if settings.swarm
+            else None,
             restart="unless-stopped",
             envs=[pulumi.Output.concat(key, "=", value) for key, value in sorted(variables.items())],
             volumes=[
@@ -113,12 +134,17 @@ class Gateway(pulumi.ComponentResource):
                 retries=3,
             ),
             # Root for the Docker socket, without privilege escalation, and with NET_ADMIN only: the
-            # host firewall that keeps agents and desktops off the host (appliance/firewall.py).
-            capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=["NET_ADMIN"]),
+            # host firewall that keeps agents and desktops off the host (appliance/firewall.py), which
+            # a swarm does not have yet.
+            capabilities=docker.ContainerCapabilitiesArgs(
+                drops=["ALL"], adds=[] if settings.swarm else ["NET_ADMIN"]
+            ),
             security_opts=["no-new-privileges:true"],
             wait=True,  # `pulumi up` goes on (to the proxy) once the gateway is healthy
             wait_timeout=180,
             labels=label_args(docker.ContainerLabelArgs, settings.stack, "gateway"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[images.agent, images.desktop]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[images.agent, images.desktop, *networks.made]
+            ),
         )
         self.register_outputs({"name": self.container.name})

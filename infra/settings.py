@@ -67,6 +67,23 @@ class Settings:
     docker_host: str = ""  # unix:///var/run/docker.sock (default) or ssh://user@host
     docker_ssh_opts: list[str] = field(default_factory=list)
     extra_ca_bundle: str = ""  # PEM file of CAs the images must trust (a TLS-intercepting proxy)
+    # docker: agents and desktops are containers on the Docker host; swarm: services on the swarm that
+    # host manages (docker-compose.swarm.yml's layout; each node needs the images: rcoder:registry).
+    backend: str = "docker"
+    swarm_constraints: str = ""  # where agents and desktops may run, e.g. node.labels.rcoder.agents==true
+    swarm_encrypted: bool = True  # overlays encrypt traffic between nodes
+
+    @property
+    def swarm(self) -> bool:
+        return self.backend == "swarm"
+
+    def front(self) -> str:
+        """On a swarm: the bridge the gateway and the proxy share instead of the host's network."""
+        return f"{self.prefix()}-front"
+
+    def on_front(self, role: str) -> str:
+        """A container's name on the front bridge (Docker's DNS answers a bare name on any shared network)."""
+        return f"{self.prefix()}-{role}.{self.front()}"
 
     @classmethod
     def from_config(cls, config: pulumi.Config | None = None) -> Settings:
@@ -119,6 +136,9 @@ class Settings:
             docker_host=config.get("dockerHost") or "",
             docker_ssh_opts=config.get_object("dockerSshOpts") or [],
             extra_ca_bundle=config.get("extraCaBundle", default_ca_bundle()),  # "" for none
+            backend=config.get("backend") or defaults.backend,
+            swarm_constraints=config.get("swarmConstraints") or "",
+            swarm_encrypted=config.get_bool("swarmEncrypted", defaults.swarm_encrypted),
         )
         settings.check()
         return settings
@@ -140,6 +160,8 @@ class Settings:
             raise ValueError(
                 f"rcoder:egressPolicy must be allow, allowlist or none, not {self.egress_policy!r}"
             )
+        if self.backend not in ("docker", "swarm"):
+            raise ValueError(f"rcoder:backend must be docker or swarm, not {self.backend!r}")
         if self.registry_password is not None and not self.registry:
             raise ValueError("rcoder:registryPassword is set but rcoder:registry is not")
 

@@ -261,6 +261,7 @@ def test_a_registry_replaces_the_builds_and_its_password_is_secret():
         ({"proxyPort": "70000"}, "rcoder:proxyPort"),
         ({"dockerHost": "http://docker-1"}, "rcoder:dockerHost"),
         ({"registryPassword": "x"}, "rcoder:registry"),
+        ({"backend": "kubernetes"}, "rcoder:backend"),
     ],
 )
 def test_config_that_cannot_work_is_refused_naming_the_key(config, message):
@@ -287,6 +288,56 @@ def test_make_up_and_the_program_give_the_gateway_the_same_settings(graph):
         "RCODER_MODEL_PROVIDER_PROTOCOL",
     }
     assert compose["services"]["proxy"]["network_mode"] == "host" == gateway.inputs["networkMode"]
+
+
+SWARM = {"backend": "swarm", "swarmConstraints": "node.labels.rcoder.agents==true"}
+
+
+@pytest.fixture(scope="module")
+def swarm_graph() -> Graph:
+    return run_program({"stack": "prod", **SWARM, **SECRETS}, tuple(SECRETS))
+
+
+def test_on_a_swarm_the_gateway_and_proxy_share_a_bridge_and_run_workloads_as_services(swarm_graph):
+    gateway, proxy = swarm_graph.container("rcoder-gateway"), swarm_graph.container("rcoder-proxy")
+    [front] = swarm_graph.of_type(NETWORK)
+    variables = envs(gateway)
+
+    assert front.inputs["name"] == "rcoder-prod-front" and not front.inputs.get("options")
+    assert swarm_graph.exports["networks"] == ["rcoder-prod-front"]
+    assert swarm_graph.depends_on(gateway, front) and swarm_graph.depends_on(proxy, gateway)
+    for container in (gateway, proxy):
+        assert container.inputs["networkMode"] == "rcoder-prod-front"
+    assert gateway.inputs["ports"] == [{"internal": 8087, "external": 8087, "ip": "127.0.0.1"}]
+    assert proxy.inputs["ports"] == [{"internal": 8088, "external": 8088, "ip": "127.0.0.1"}]
+    assert "NET_ADMIN" not in gateway.inputs["capabilities"].get("adds", []), "no host firewall to install"
+    assert variables["RCODER_BACKEND"] == "swarm"
+    assert variables["RCODER_HOST"] == "rcoder-prod-gateway.rcoder-prod-front", "its bridge address only"
+    assert variables["RCODER_SWARM_ATTACH"] == "rcoder-prod-gateway,rcoder-prod-proxy"
+    assert variables["RCODER_SWARM_CONSTRAINTS"] == "node.labels.rcoder.agents==true"
+    assert variables["RCODER_PROXY_CONTROL_HOST"] == "rcoder-prod-proxy.rcoder-prod-front"
+    assert envs(proxy)["RCODER_GATEWAY"] == "rcoder-prod-gateway.rcoder-prod-front:8087"
+    assert envs(proxy)["RCODER_PROXY_PORT"] == "rcoder-prod-proxy.rcoder-prod-front:8088"
+
+
+def test_make_up_on_a_swarm_and_the_program_give_the_same_swarm_settings(swarm_graph):
+    compose = yaml.safe_load((ROOT / "docker-compose.swarm.yml").read_text())
+    stack = {
+        "${RCODER_STACK:-default}": "prod",
+        "${RCODER_PORT:-8087}": "8087",
+        "${RCODER_PROXY_PORT:-8088}": "8088",
+    }
+
+    def resolved(value: str) -> str:
+        for variable, setting in stack.items():
+            value = value.replace(variable, setting)
+        return value
+
+    for role in ("gateway", "proxy"):
+        program = envs(swarm_graph.container(f"rcoder-{role}"))
+        quickstart = compose["services"][role]["environment"]
+        fixed = {k: resolved(v) for k, v in quickstart.items() if not v.startswith("${RCODER_SWARM")}
+        assert {k: program[k] for k in fixed} == fixed, role
 
 
 def test_a_source_change_changes_the_images_trigger(tmp_path):

@@ -1,10 +1,13 @@
-"""What `pulumi destroy` cannot remove: the containers and volumes the gateway created at run time
-(agents, desktops, workspaces, homes), found by their stack label, and its host firewall rules."""
+"""What `pulumi destroy` cannot remove: the containers (on a swarm, services) and volumes the gateway
+created at run time (agents, desktops, workspaces, homes), found by their stack label, and its host
+firewall rules."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import time
 
 import docker
 
@@ -12,9 +15,21 @@ from appliance.containers import labels
 
 
 def remove_runtime_containers(engine: docker.DockerClient, stack: str) -> list[str]:
-    """Remove the stack's agent and desktop containers (before `destroy`, which removes their networks),
-    then the gateway's firewall rules, with the gateway's own image, on the Docker host."""
+    """Remove the stack's agent and desktop containers, or services on a swarm (before `destroy`, which
+    removes their networks), then the gateway's firewall rules, with the gateway's own image, on the
+    Docker host."""
     removed = []
+    for service in services(engine, stack):
+        service.remove()
+        removed.append(f"service {service.name}")
+    # Their overlays: the gateway, which removes them as their services go, is not asked here.
+    for network in engine.networks.list(filters={"label": f"{labels.STACK}={stack}", "driver": "overlay"}):
+        network.reload()
+        for container in network.attrs.get("Containers") or {}:
+            with contextlib.suppress(docker.errors.APIError):
+                network.disconnect(container, force=True)
+        remove_network(network)
+        removed.append(f"network {network.name}")
     for kind in (labels.KIND_AGENT, labels.KIND_DESKTOP):
         selector = [f"{labels.STACK}={stack}", f"{labels.KIND}={kind}"]
         for container in engine.containers.list(all=True, filters={"label": selector}):
@@ -35,19 +50,50 @@ def remove_runtime_containers(engine: docker.DockerClient, stack: str) -> list[s
 
 
 def remove_leftovers(engine: docker.DockerClient, stack: str) -> list[str]:
-    """Remove every container, network and volume still labelled with the stack (after `destroy`)."""
+    """Remove every container, network, workspace placement record (a swarm's) and volume still labelled
+    with the stack (after `destroy`)."""
     selector = {"label": [f"{labels.STACK}={stack}"]}
     removed = []
+    for service in services(engine, stack):
+        service.remove()
+        removed.append(f"service {service.name}")
     for container in engine.containers.list(all=True, filters=selector):
         container.remove(force=True)
         removed.append(f"container {container.name}")
     for network in engine.networks.list(filters=selector):
-        network.remove()
+        remove_network(network)
         removed.append(f"network {network.name}")
+    for record in engine.configs.list(filters=selector) if swarm_manager(engine) else []:
+        record.remove()
+        removed.append(f"placement record {record.name}")
     for volume in engine.volumes.list(filters=selector):
         volume.remove(force=True)
         removed.append(f"volume {volume.name}")
     return removed
+
+
+def swarm_manager(engine: docker.DockerClient) -> bool:
+    return bool((engine.info().get("Swarm") or {}).get("ControlAvailable"))
+
+
+def services(engine: docker.DockerClient, stack: str) -> list:
+    """The stack's services, on a swarm manager (none elsewhere)."""
+    if not swarm_manager(engine):
+        return []
+    return engine.services.list(filters={"label": f"{labels.STACK}={stack}"})
+
+
+def remove_network(network) -> None:
+    """Remove the network, waiting (up to a minute) while a removed service's task still holds it."""
+    for _ in range(120):
+        try:
+            network.remove()
+            return
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            time.sleep(0.5)
+    network.remove()
 
 
 def main() -> int:

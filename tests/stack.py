@@ -12,7 +12,6 @@ import os
 import secrets
 import socket
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from docker.models.containers import Container
 from pytest_docker.plugin import Services, get_docker_services
 
 from appliance.containers.firewall import Firewall
+from infra.teardown import remove_network
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = str(ROOT / "docker-compose.yml")
@@ -171,19 +171,6 @@ def run_appliance(
             for network in engine.networks.list(filters={"label": f"rcoder.stack={stack}"}):
                 print(f"removing network {network.name}")
                 remove_network(network)
-
-
-def remove_network(network) -> None:
-    """Remove the network, waiting (for a while) until a removed service's tasks have left it on every node."""
-    for _ in range(120):
-        try:
-            network.remove()
-            return
-        except docker.errors.NotFound:
-            return
-        except docker.errors.APIError:
-            time.sleep(0.5)
-    network.remove()
 
 
 def containers(engine: docker.DockerClient, **filters: str | list[str]) -> list[Container]:

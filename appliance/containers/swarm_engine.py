@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -65,6 +65,10 @@ POLL_SECONDS = 1.0
 START_SECONDS = 60.0
 # How often a removed workload's network is tried again while its task still holds it.
 LEAVE_PAUSE_SECONDS = 0.5
+# How many polls (of POLL_SECONDS) apart the attached containers rejoin the workloads' overlays.
+REJOIN_POLLS = 30
+# How often a starting or stopping task is looked at.
+POLL_PAUSE_SECONDS = 0.2
 # Task states before running (swarmkit's TaskState); any other but running is an end.
 STARTING = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
 DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -165,8 +169,36 @@ class SwarmEngine(DockerEngine):
 
     async def ensure_network(self, name: str, labels: dict[str, str]) -> Network:
         """Nothing to make ahead: each workload gets an overlay of its own when it starts, as overlays
-        have no switch that keeps their members apart (docs/scale-out.md §2.3)."""
+        have no switch that keeps their members apart (docs/scale-out.md §2.3). The attached containers
+        rejoin the overlays (`labels`) of the workloads there are, in case they were made anew."""
+        await self._run(self._rejoin, labels)
         return Network(bridge="", host_address="")
+
+    def _rejoin(self, labels: dict[str, str]) -> None:
+        """Attach the attached containers to every overlay carrying `labels`, and give the services on
+        it the model host's address there, if it changed."""
+        client = self._client()
+        # The proxy starts after the gateway: it may not be there yet.
+        present = [c for c in self._attach if client.containers.list(all=True, filters={"name": f"^/{c}$"})]
+        for network in client.networks.list(filters={"label": selector(labels), "driver": "overlay"}):
+            try:
+                self._rejoin_network(network, present)
+            except docker.errors.APIError as exc:  # e.g. removed with its workload meanwhile
+                log.info("could not rejoin network %s: %s", network.name, exc)
+
+    def _rejoin_network(self, network: Any, present: list[str]) -> None:
+        for container in present:
+            with _already_done("already exists"):
+                network.connect(container)
+        if self._model_host not in present:
+            return
+        attached = self._client().containers.get(self._model_host).attrs["NetworkSettings"]["Networks"]
+        address = attached[network.name]["IPAddress"]
+        api = self._client().api
+        for service in api.services(filters={"label": f"{label_keys.NETWORK}={network.name}"}):
+            service_labels = service["Spec"].get("Labels") or {}
+            if service_labels.get(label_keys.HOST_ADDRESS) != address:
+                self._update(service, labels={**service_labels, label_keys.HOST_ADDRESS: address})
 
     def _open_network(self, spec: ContainerSpec) -> tuple[str, str]:
         """The workload's own attachable overlay, with the attached containers on it: its name, and the
@@ -257,12 +289,12 @@ class SwarmEngine(DockerEngine):
         found = self._client().api.configs(filters={"label": f"{label_keys.VOLUME}={volume}"})
         return found[0] if found else None
 
-    def _placement(self, spec: ContainerSpec) -> list[str]:
-        """Where the workload may run: anywhere the constraints allow for a new workspace, else only on
-        the node its workspace is on (WorkspaceUnavailable while that node cannot run it)."""
-        record = self._placement_record(spec.volume)
+    def _workspace_node(self, volume: str, workload: str) -> str | None:
+        """The id of the node the volume lives on (None: a new workspace, anywhere the constraints
+        allow); WorkspaceUnavailable while that node cannot run it."""
+        record = self._placement_record(volume)
         if record is None:
-            return self._constraints
+            return None
         node_id = record["Spec"]["Labels"][label_keys.NODE]
         try:
             node = self._client().api.inspect_node(node_id)
@@ -274,16 +306,17 @@ class SwarmEngine(DockerEngine):
             raise WorkspaceUnavailable(
                 "the workspace of {workload} is on swarm node {node}, which is {state}: make that node "
                 "active again (docker node update --availability active {node}), or remove the project",
-                workload=spec.name,
+                workload=workload,
                 node=name,
                 state=availability if state == "ready" else state,
             )
-        return [*self._constraints, f"node.id=={node_id}"]
+        return node_id
 
-    def _pin(self, service_id: str, spec: ContainerSpec, node_id: str) -> None:
+    def _pin(self, service_id: str, spec: ContainerSpec) -> None:
         """Keep the workload on the node its new workspace was made on: the service's placement (which
         Swarm applies without replacing a task that already satisfies it) and a placement record,
         which outlives the service."""
+        node_id = (self._newest_task(service_id) or {})["NodeID"]
         if self._placement_record(spec.volume) is None:
             labels = {**spec.volume_labels, label_keys.VOLUME: spec.volume, label_keys.NODE: node_id}
             self._client().api.create_config(service_name(f"{spec.volume}.ws"), b"{}", labels=labels)
@@ -333,34 +366,55 @@ class SwarmEngine(DockerEngine):
         return await self._run(rename)
 
     async def pause(self, container_id: str) -> None:
-        def pause() -> None:
+        """Scaled to zero, once its task is gone (its memory freed)."""
+
+        def scale_down() -> None:
             api = self._client().api
             self._update(api.inspect_service(container_id), mode=ServiceMode("replicated", replicas=0))
-            deadline = time.monotonic() + self._start_seconds
-            while api.tasks(filters={"service": container_id}) and time.monotonic() < deadline:
-                time.sleep(0.2)
 
-        await self._run(pause)
+        await self._run(scale_down)
+        for _ in range(int(self._start_seconds / POLL_PAUSE_SECONDS)):
+            if not await self._run(lambda: self._client().api.tasks(filters={"service": container_id})):
+                return
+            await asyncio.sleep(POLL_PAUSE_SECONDS)
 
     async def unpause(self, container: Container) -> Container:
-        """Scaled back to one: a new task, with a new address, once it runs."""
+        """Scaled back to one: a new task, with a new address, once it runs (on its workspace's node,
+        or WorkspaceUnavailable at once if that node cannot run it)."""
 
-        def unpause() -> Container:
+        def scale_up() -> None:
             service = self._client().api.inspect_service(container.id)
+            mounts = service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Mounts") or []
+            for volume in (m["Source"] for m in mounts if m.get("Type") == "volume"):
+                self._workspace_node(volume, container.name)
             self._update(service, mode=ServiceMode("replicated", replicas=1))
-            return self._running(container.id, container.name)
 
-        return await self._run(unpause)
+        await self._run(scale_up)
+        return await self._running(container.id, container.name)
 
     async def start(self, spec: ContainerSpec) -> Container:
-        """Create the service and wait for its task to run; remove the service if it does not."""
-        return await self._run(self._start_service, spec)
+        """Create the service and wait for its task to run; remove the service (and its overlay) if it
+        does not. The waiting is done here, not in the engine's few threads."""
+        service_id, network, pinned = await self._run(self._create_service, spec)
+        try:
+            running = await self._running(service_id, spec.name)
+            if not pinned:  # a new workspace, on the node Swarm chose
+                await self._run(self._pin, service_id, spec)
+            return running
+        except BaseException:
+            with contextlib.suppress(docker.errors.APIError):
+                await self._run(self._client().api.remove_service, service_id)
+            await self._leave_network(network)
+            raise
 
-    def _start_service(self, spec: ContainerSpec) -> Container:
+    def _create_service(self, spec: ContainerSpec) -> tuple[str, str, bool]:
+        """The service, on an overlay of its own: its id, the overlay, and whether it is pinned to the
+        node its workspace is on already."""
         api = self._client().api
         if api.services(filters={"label": f"{label_keys.NAME}={spec.name}"}):
             raise NameTaken(spec.name)
-        constraints = self._placement(spec)
+        node = self._workspace_node(spec.volume, spec.name)
+        constraints = [*self._constraints, f"node.id=={node}"] if node else self._constraints
         network, host_address = self._open_network(spec)
         labels = {
             **spec.labels,
@@ -402,26 +456,13 @@ class SwarmEngine(DockerEngine):
         except BaseException:
             self._close_network(network)
             raise
-        try:
-            running = self._running(created["ID"], spec.name)
-            if constraints == self._constraints:  # a new workspace, on the node Swarm chose
-                self._pin(created["ID"], spec, (self._newest_task(created["ID"]) or {})["NodeID"])
-            return running
-        except (ContainerFailed, docker.errors.APIError):
-            with contextlib.suppress(docker.errors.APIError):
-                api.remove_service(created["ID"])
-            deadline = time.monotonic() + self._start_seconds
-            while not self._close_network(network) and time.monotonic() < deadline:
-                time.sleep(LEAVE_PAUSE_SECONDS)
-            raise
+        return created["ID"], network, node is not None
 
-    def _running(self, service_id: str, name: str) -> Container:
+    async def _running(self, service_id: str, name: str) -> Container:
         """The service's task once it runs with an address; ContainerFailed if it fails or takes too long."""
-        api = self._client().api
-        deadline = time.monotonic() + self._start_seconds
-        while True:
-            service = api.inspect_service(service_id)
-            task = self._newest_task(service_id)
+        state, task = "new", None
+        for _ in range(int(self._start_seconds / POLL_PAUSE_SECONDS)):
+            service, task = await self._run(self._service_and_task, service_id)
             state = task["Status"]["State"] if task else "new"
             if task is not None and state == "running":
                 container = self._container(service, task)
@@ -432,21 +473,26 @@ class SwarmEngine(DockerEngine):
                     "service {name} did not start: {detail}\n{logs}",
                     name=name,
                     detail=task["Status"].get("Err") or state,
-                    logs=self._service_logs(service_id),
+                    logs=await self._run(self._service_logs, service_id),
                 )
-            if time.monotonic() > deadline:
-                detail = (task or {}).get("Status", {}).get("Err") or f"still {state}"
-                raise ContainerFailed(
-                    "service {name} did not start: {detail}\n{logs}", name=name, detail=detail, logs=""
-                )
-            time.sleep(0.2)
+            await asyncio.sleep(POLL_PAUSE_SECONDS)
+        detail = (task or {}).get("Status", {}).get("Err") or f"still {state}"
+        raise ContainerFailed(
+            "service {name} did not start: {detail}\n{logs}", name=name, detail=detail, logs=""
+        )
+
+    def _service_and_task(self, service_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        return self._client().api.inspect_service(service_id), self._newest_task(service_id)
 
     async def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
         """Services carrying `labels` whose task stops running (die) or that go (destroy), read every
         POLL_SECONDS, as the manager reports no task events. A service paused (scaled to zero) is
-        neither."""
+        neither. Every REJOIN_POLLS polls, the attached containers rejoin the overlays (a proxy made
+        anew after the gateway started)."""
         running: dict[str, Container] = {}
-        while True:
+        for polls in itertools.count():
+            if polls % REJOIN_POLLS == REJOIN_POLLS - 1:
+                await self._run(self._rejoin, {**labels, label_keys.KIND: "network"})
             now = {c.id: c for c in await self.find(labels)}
             for service_id, known in list(running.items()):
                 current = now.get(service_id)

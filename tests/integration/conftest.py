@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.eventually import eventually
+from tests.integration.pulumi_cli import show, toolchain  # noqa: F401 (fixtures)
 from tests.stack import IMAGES, Appliance, containers, free_port, remove, run_appliance
 
 

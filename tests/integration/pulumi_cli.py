@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLCHAIN = Path(os.environ.get("PULUMI_TOOLCHAIN_DIR") or ROOT / ".pulumi-toolchain")
 BUILD_LOG = ROOT / ".build" / "pulumi-toolchain.log"  # where scripts/test's background build writes
@@ -141,3 +143,26 @@ def wait_for(check: Callable[[], bool], seconds: float, interval: float = 0.5) -
             return False
         time.sleep(interval)
     return True
+
+
+@pytest.fixture
+def show(capsys):
+    """Print straight to the terminal, captured or not, so the CI log shows each pulumi command."""
+
+    def show(line: str) -> None:
+        with capsys.disabled():
+            print(line, flush=True)
+
+    return show
+
+
+@pytest.fixture
+def toolchain(show, tmp_path) -> dict[str, str]:
+    """Build the toolchain, or wait for scripts/test's background build, or find it built."""
+    try:
+        run(["bash", "scripts/pulumi-toolchain"], {}, tmp_path / "toolchain.log", show, timeout=3000)
+    except AssertionError:
+        if BUILD_LOG.exists():
+            show(f"background build, last lines of {BUILD_LOG}:\n{BUILD_LOG.read_text()[-3000:]}")
+        raise
+    return toolchain_env()

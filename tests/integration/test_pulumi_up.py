@@ -19,36 +19,13 @@ import pytest
 from appliance.containers.firewall import Firewall
 from infra import smoke, teardown
 from tests.integration.conftest import wait_listening
-from tests.integration.pulumi_cli import BUILD_LOG, ROOT, Stack, run, toolchain_env, wait_for
+from tests.integration.pulumi_cli import ROOT, Stack, run, wait_for
 from tests.integration.reach import host_targets, opened, reach
 from tests.stack import agent_containers, free_port
 
 # The toolchain's first build takes many minutes (scripts/test starts it in the background).
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(3600)]
 IMAGE_TAG = "pulumi"  # not the dev tag the other integration tests use; kept on destroy and reused
-
-
-@pytest.fixture
-def show(capsys):
-    """Print straight to the terminal, captured or not, so the CI log shows each pulumi command."""
-
-    def show(line: str) -> None:
-        with capsys.disabled():
-            print(line, flush=True)
-
-    return show
-
-
-@pytest.fixture
-def toolchain(show, tmp_path) -> dict[str, str]:
-    """Build the toolchain, or wait for scripts/test's background build, or find it built."""
-    try:
-        run(["bash", "scripts/pulumi-toolchain"], {}, tmp_path / "toolchain.log", show, timeout=3000)
-    except AssertionError:
-        if BUILD_LOG.exists():
-            show(f"background build, last lines of {BUILD_LOG}:\n{BUILD_LOG.read_text()[-3000:]}")
-        raise
-    return toolchain_env()
 
 
 def labelled(engine, stack: str) -> list[str]:

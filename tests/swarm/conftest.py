@@ -15,7 +15,8 @@ from appliance.config import Config, DockerConfig
 from appliance.containers.engine import ContainerSpec
 from appliance.containers.swarm_engine import SwarmEngine
 from appliance.containers.workloads import Workloads
-from tests.stack import remove_network
+from infra.teardown import remove_network
+from tests.integration.pulumi_cli import show, toolchain  # noqa: F401 (fixtures)
 
 # Where scripts/swarm-up lets workloads run: its worker nodes.
 AGENTS = "node.labels.rcoder.agents==true"

@@ -68,6 +68,7 @@ def test_an_agent_cannot_reach_another_projects_agent_on_its_own_overlay(engine,
     attempt = worker_docker(engine, one.id, "exec", "python3", "-c", connect.format(two.ip))
 
     assert "open" not in attempt.splitlines(), attempt
+    assert worker_docker(engine, one.id, "exec", "python3", "-c", connect.format(one.ip)) == "open", "itself"
     assert overlay(two) != overlay(one)
     assert health_from(engine, overlay(two), two.ip) == "SERVING", "while its own overlay reaches it"
 

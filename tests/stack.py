@@ -24,6 +24,7 @@ from pytest_docker.plugin import Services, get_docker_services
 
 from appliance.containers.firewall import Firewall
 from infra.teardown import remove_network
+from infra.teardown import services as services_of  # `services` is the compose project here
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = str(ROOT / "docker-compose.yml")
@@ -152,7 +153,7 @@ def run_appliance(
                     yield Appliance(stack, url, gateway, api_key, services, control_port, model_port)
                 finally:
                     # Agent containers and services were made by the gateway, not compose: they go first.
-                    for service in engine.services.list(filters={"label": f"rcoder.stack={stack}"}):
+                    for service in services_of(engine, stack):
                         print(f"removing service {service.name}")
                         service.remove()
                     made = containers(engine, label=f"rcoder.stack={stack}")

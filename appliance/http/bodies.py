@@ -43,6 +43,9 @@ BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=
 # the schema's regex engines do not share). A symlink leading out is still refused by the runner.
 _SEGMENT = r"(?:[^/.\x00][^/\x00]*|\.[^/.\x00][^/\x00]*|\.\.[^/\x00]+|\.)"
 WORKSPACE_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*/?$"
+# Some character that is not whitespace, whitespace being exactly what Python's str.strip() removes (the
+# runner refuses a prompt that strips to nothing); spelled out, since `\s` differs between regex engines.
+NOT_BLANK_PATTERN = r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -253,7 +256,12 @@ POD_SCHEMA = {
 
 
 class ChatFields(Body):
-    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    prompt: str = Field(
+        min_length=1,
+        max_length=MAX_PROMPT_CHARS,
+        pattern=NOT_BLANK_PATTERN,
+        description="not only whitespace",
+    )
     project_id: ProjectId | None = None
     session_id: SessionId | None = None
     request_id: str | None = Field(default=None, max_length=256)

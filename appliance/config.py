@@ -96,6 +96,11 @@ class DockerConfig:
     swarm_attach: str = ""
     # Swarm: whether the overlays encrypt their traffic between nodes (IPsec).
     swarm_encrypted: bool = True
+    # Swarm: the account the nodes pull the agent and desktop images with, when those are named with a
+    # registry (<registry>/rcoder/agent:<tag>); the password inline or in a file (a Docker secret).
+    registry_username: str = ""
+    registry_password: str = field(default="", metadata=_SECRET)
+    registry_password_file: str = ""
 
     @property
     def constraints(self) -> tuple[str, ...]:
@@ -375,6 +380,16 @@ def read_secret(value: str, path: str, key: str) -> str:
         return Path(path).read_text().strip()
     except OSError as exc:
         raise ConfigError(f"cannot read {key} {path}: {exc.strerror}") from exc
+
+
+def registry_login(docker: DockerConfig) -> tuple[str, str] | None:
+    """The user name and password of the images' registry, if one is configured."""
+    if not docker.registry_username:
+        return None
+    password = read_secret(
+        docker.registry_password, docker.registry_password_file, "docker_config.registry_password_file"
+    )
+    return docker.registry_username, password
 
 
 def read_api_key(auth: ApiKeyAuthConfig) -> str:

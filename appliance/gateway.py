@@ -17,7 +17,7 @@ from typing import Any
 
 from appliance import chat_request
 from appliance.api_key import ApiKey
-from appliance.config import Config, DockerConfig, ProxyConfig, read_api_key, read_secret
+from appliance.config import Config, DockerConfig, ProxyConfig, read_api_key, read_secret, registry_login
 from appliance.containers import labels
 from appliance.containers.cleanup import Cleanup
 from appliance.containers.docker_engine import DockerEngine
@@ -53,6 +53,7 @@ def engine_for(docker: DockerConfig, proxy: ProxyConfig) -> Engine:
             docker.swarm_encrypted,
             docker.attach,
             model_host=proxy.control_host.partition(".")[0],
+            registry_login=registry_login(docker),
         )
     return DockerEngine(docker.host, docker.api_timeout_seconds)
 

@@ -24,6 +24,8 @@ def secret_files(settings: Settings) -> dict[str, tuple[str, pulumi.Output[str]]
         "RCODER_API_KEY_FILE": ("api_key", settings.api_key),
         "RCODER_MODEL_PROVIDER_API_KEY_FILE": ("model_provider_api_key", settings.model_provider.api_key),
         "RCODER_PROXY_TOKEN_SECRET_FILE": ("proxy_token_secret", settings.proxy_token_secret),
+        # On a swarm, the nodes pull the agent and desktop images from the registry with it.
+        "RCODER_REGISTRY_PASSWORD_FILE": ("registry_password", settings.registry_password),
     }
     return {
         variable: (f"{SECRETS_DIR}/{file}", pulumi.Output.secret(value))
@@ -88,6 +90,7 @@ def swarm_environment(settings: Settings) -> dict[str, str]:
         "RCODER_SWARM_ENCRYPTED": "true" if settings.swarm_encrypted else "false",
         "RCODER_HOST_FIREWALL": "false",
         "RCODER_PROXY_CONTROL_HOST": settings.on_front("proxy"),
+        "RCODER_REGISTRY_USERNAME": settings.registry_username,
     }
 
 

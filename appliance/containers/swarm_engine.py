@@ -16,6 +16,10 @@ What differs from one Docker host, by the interface's methods:
 - `events`: the manager sees no task events, so the stack's tasks are polled once a second.
 - Services have no `no-new-privileges` option on this engine's API (1.41) and their tmpfs mounts take
   only a size and a mode.
+- Images: one named with a registry (`<registry>/rcoder/agent:dev`) is resolved to its digest when a
+  service is made, as the docker CLI does and the API does not, so every node runs the same bytes; the
+  nodes pull it with the credentials the engine was given. An image without a registry must be on every
+  node already.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import docker.errors
+from docker import auth
 from docker.types import ContainerSpec as SwarmContainerSpec
 from docker.types import (
     DriverConfig,
@@ -122,7 +127,8 @@ class SwarmEngine(DockerEngine):
     `node.labels.rcoder.agents==true`); `encrypted`: whether overlays encrypt their traffic; `attach`:
     the containers (the gateway's and the proxy's) joined to each workload's overlay; `model_host`:
     the one of them where agents reach the model port (its address on the workload's overlay is kept
-    in the service's `rcoder.host-address` label)."""
+    in the service's `rcoder.host-address` label); `registry_login`: the user name and password the
+    nodes pull the images from a registry with."""
 
     def __init__(
         self,
@@ -133,8 +139,10 @@ class SwarmEngine(DockerEngine):
         attach: Sequence[str] = (),
         model_host: str = "",
         start_seconds: float = START_SECONDS,
+        registry_login: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(host, api_timeout)
+        self._registry_login = registry_login
         self._constraints = constraints
         self._encrypted = encrypted
         self._attach = tuple(attach)
@@ -407,6 +415,36 @@ class SwarmEngine(DockerEngine):
             await self._leave_network(network)
             raise
 
+    def _pinned_image(self, image: str) -> str:
+        """`image@sha256:…` for an image from a registry, as the registry has it now."""
+        registry, _ = auth.resolve_repository_name(image)
+        if "@" in image or registry == auth.INDEX_NAME:
+            return image
+        api = self._client().api
+        try:
+            self._log_in(api, registry)
+            digest = api.inspect_distribution(image)["Descriptor"]["digest"]
+        except docker.errors.APIError as exc:
+            raise EngineUnavailable(
+                "the registry {registry} does not give image {image}: {detail}",
+                registry=registry,
+                image=image,
+                detail=str(exc.explanation or exc),
+            ) from exc
+        return f"{image}@{digest}"
+
+    def _log_in(self, api: docker.APIClient, registry: str) -> None:
+        """Log this thread's client in to the registry once: the service then carries the credentials
+        its nodes pull with (X-Registry-Auth)."""
+        if self._registry_login is None:
+            return
+        if not hasattr(self._local, "registries"):
+            self._local.registries = set()
+        if registry not in self._local.registries:
+            username, password = self._registry_login
+            api.login(username, password, registry=registry)
+            self._local.registries.add(registry)
+
     def _create_service(self, spec: ContainerSpec) -> tuple[str, str, bool]:
         """The service, on an overlay of its own: its id, the overlay, and whether it is pinned to the
         node its workspace is on already."""
@@ -415,6 +453,7 @@ class SwarmEngine(DockerEngine):
             raise NameTaken(spec.name)
         node = self._workspace_node(spec.volume, spec.name)
         constraints = [*self._constraints, f"node.id=={node}"] if node else self._constraints
+        image = self._pinned_image(spec.image)
         network, host_address = self._open_network(spec)
         labels = {
             **spec.labels,
@@ -427,7 +466,7 @@ class SwarmEngine(DockerEngine):
             spec.mount_path, spec.volume, type="volume", labels=spec.volume_labels, driver_config=driver
         )
         container = SwarmContainerSpec(
-            spec.image,
+            image,
             None,
             env=spec.environment,
             labels=labels,

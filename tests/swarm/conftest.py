@@ -1,12 +1,14 @@
 """The Swarm suite's fixtures (make test-swarm): the swarm scripts/swarm-up made (the local engine as
-manager, worker nodes as containers), the Swarm backend on it, and a stack id whose services and
-networks are removed after each test."""
+manager, worker nodes as containers, a registry the nodes pull from), the Swarm backend on it, and a
+stack id whose services and networks are removed after each test."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import pytest
@@ -20,6 +22,29 @@ from tests.integration.pulumi_cli import show, toolchain  # noqa: F401 (fixtures
 
 # Where scripts/swarm-up lets workloads run: its worker nodes.
 AGENTS = "node.labels.rcoder.agents==true"
+REGISTRY_PASSWORD = Path(__file__).resolve().parents[2] / ".build" / "registry" / "password"
+
+
+@dataclasses.dataclass(frozen=True)
+class Registry:
+    address: str
+    username: str
+    password: str
+
+    def image(self, name: str) -> str:
+        """Where scripts/swarm-up pushed rcoder/<name>:dev."""
+        return f"{self.address}/rcoder/{name}:dev"
+
+    @property
+    def login(self) -> tuple[str, str]:
+        return self.username, self.password
+
+
+@functools.cache
+def registry() -> Registry:
+    """The registry scripts/swarm-up runs on the manager (scripts/registry-up), and its account."""
+    container = docker.from_env().containers.get("rcoder-registry")
+    return Registry(container.labels["rcoder.registry"], "rcoder", REGISTRY_PASSWORD.read_text().strip())
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +76,18 @@ def worker_docker(engine: docker.DockerClient, service_id: str, command: str, *a
 
 
 @pytest.fixture
-def swarm(engine) -> SwarmEngine:
+def no_docker_login(monkeypatch, tmp_path_factory) -> None:
+    """Engines the tests make read an empty docker config, not the manager's (logged in to the registry
+    by scripts/registry-up): registry credentials come from what the engine is given, as in the gateway."""
+    config = tmp_path_factory.mktemp("docker-config")
+    (config / "config.json").write_text('{"auths": {}}')  # where none is, the SDK reads ~/.docker's
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+
+
+@pytest.fixture
+def swarm(engine, no_docker_login) -> SwarmEngine:
     # Overlays unencrypted: IPsec between the host and worker containers does not pass here (README).
-    return SwarmEngine("", 30, [AGENTS], encrypted=False, start_seconds=90)
+    return SwarmEngine("", 30, [AGENTS], encrypted=False, start_seconds=90, registry_login=registry().login)
 
 
 @pytest.fixture
@@ -69,6 +103,10 @@ def stack(engine) -> Iterator[str]:
 
 
 def agent_spec(stack: str, project: str, network: str) -> ContainerSpec:
-    """The spec the gateway gives a project's agent, on the project's own overlay."""
-    config = Config(docker_config=DockerConfig(stack=stack, memory_limit_bytes=1024**3, cpu_limit=1.0))
+    """The spec the gateway gives a project's agent (its image from the registry), on the project's own
+    overlay."""
+    docker_config = DockerConfig(
+        stack=stack, memory_limit_bytes=1024**3, cpu_limit=1.0, agent_image=registry().image("agent")
+    )
+    config = Config(docker_config=docker_config)
     return dataclasses.replace(Workloads(config).agent(project).spec, network=network)

@@ -14,7 +14,7 @@ from tests.integration.audio import record_rms
 from tests.integration.conftest import chat, project_id
 from tests.integration.sse import read_across, read_all
 from tests.stack import Appliance, run_appliance
-from tests.swarm.conftest import AGENTS, node_of, running_task, worker_docker
+from tests.swarm.conftest import AGENTS, node_of, registry, running_task, worker_docker
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -26,6 +26,10 @@ def appliance(engine: docker.DockerClient) -> Iterator[Appliance]:
         "RCODER_SWARM_CONSTRAINTS": AGENTS,
         "RCODER_SWARM_ENCRYPTED": "false",
         "RCODER_WARM_POOL_SIZE": "0",
+        "RCODER_AGENT_IMAGE": registry().image("agent"),
+        "RCODER_DESKTOP_IMAGE": registry().image("desktop"),
+        "RCODER_REGISTRY_USERNAME": registry().username,
+        "RCODER_REGISTRY_PASSWORD": registry().password,
     }
     with run_appliance(engine, swarm=True, **settings) as appliance:
         yield appliance
@@ -104,6 +108,40 @@ def test_an_agent_reaches_neither_another_projects_agent_nor_the_gateway(engine,
     assert attempt(proxy, port_of(appliance.url)) != "open", "the proxy's public port, but from its front"
     assert attempt(proxy, appliance.control_port) != "open", "the proxy's control port"
     assert attempt(proxy, appliance.model_port) == "open", "while the model port is the agents' to use"
+
+
+# Asks the registry at ADDRESS, without an account, which agent images it has: the HTTP status.
+ANONYMOUS_PULL = """
+import ssl, sys, urllib.error, urllib.request
+url = f"https://{sys.argv[1]}/v2/rcoder/agent/tags/list"
+try:
+    urllib.request.urlopen(url, context=ssl._create_unverified_context(), timeout=5)
+    print("200")
+except urllib.error.HTTPError as exc:
+    print(exc.code)
+except OSError as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_an_agent_can_neither_use_the_registry_nor_find_its_password(engine, appliance):
+    """The registry every node pulls from is not the agents': anonymous requests are refused (pushing a
+    changed agent image there would run in every later project), and its password is in no task."""
+    project = project_id()
+    with appliance.client() as client:
+        read_all(client, chat(client, project, "hello")["session_id"])
+    service = agent_service(engine, appliance, project)
+    address = registry().address
+
+    answer = worker_docker(engine, service.id, "exec", "python3", "-c", ANONYMOUS_PULL, address)
+    environment = worker_docker(engine, service.id, "exec", "sh", "-c", "env; cat /proc/1/environ")
+    inspected = worker_docker(engine, service.id, "inspect")
+
+    assert answer == "401" or answer in ("ConnectionRefusedError", "TimeoutError"), answer
+    assert registry().password not in environment + inspected + str(service.attrs)
+    assert service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].startswith(
+        f"{registry().image('agent')}@sha256:"
+    ), "pinned to what the registry held"
 
 
 def port_of(url: str) -> int:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Iterator
 
 import docker
 import pytest
 
 from appliance.containers.engine import Container, ContainerGone, NameGone, NameTaken
-from appliance.errors import ContainerFailed
-from tests.swarm.conftest import agent_spec, node_of, running_task, worker_docker
+from appliance.containers.swarm_engine import SwarmEngine
+from appliance.errors import ContainerFailed, EngineUnavailable
+from tests.swarm.conftest import AGENTS, agent_spec, node_of, registry, running_task, worker_docker
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -153,3 +155,44 @@ def test_a_removed_workloads_overlay_goes_after_it(engine, swarm, stack):
 
     assert asyncio.run(remove()) == []
     assert engine.services.list(filters={"label": f"rcoder.stack={stack}"}) == []
+
+
+@pytest.fixture
+def new_image(engine, stack, tmp_path) -> Iterator[str]:
+    """An agent image no node has (a label of its own), pushed to the registry (the manager's docker
+    CLI is logged in to it: scripts/registry-up)."""
+    image = f"{registry().address}/rcoder/pull-test:{stack}"
+    (tmp_path / "Dockerfile").write_text(f"FROM {registry().image('agent')}\nLABEL rcoder.test={stack}\n")
+    engine.images.build(path=str(tmp_path), tag=image)
+    for line in engine.api.push(image, stream=True, decode=True):
+        assert "error" not in line, line
+    yield image
+    engine.images.remove(image)
+
+
+def test_a_node_pulls_a_new_image_by_its_digest_with_the_credentials_the_engine_gave(
+    engine, swarm, stack, new_image
+):
+    """No node has the image, none is logged in to the registry, and neither is this process (the
+    fixture's engine reads no docker config): the service's nodes pull with the engine's account."""
+    digest = engine.images.get_registry_data(new_image).id
+
+    container = asyncio.run(swarm.start(dataclasses.replace(agent_spec(stack, "p1", "x"), image=new_image)))
+
+    image = engine.services.get(container.id).attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+    assert image == f"{new_image}@{digest}", "every node runs the bytes the registry had"
+    assert container.running and node_of(engine, container.id).startswith("rcoder-swarm-worker-")
+    assert worker_docker(engine, container.id, "inspect", "-f", "{{.Config.Image}}") == image
+
+
+def test_without_the_registrys_account_a_start_fails_clearly_and_leaves_nothing(
+    engine, stack, new_image, no_docker_login
+):
+    anonymous = SwarmEngine("", 30, [AGENTS], encrypted=False, start_seconds=90)
+    spec = dataclasses.replace(agent_spec(stack, "p1", "x"), image=new_image)
+
+    with pytest.raises(EngineUnavailable, match=f"the registry {registry().address} does not give image"):
+        asyncio.run(anonymous.start(spec))
+
+    assert engine.services.list(filters={"label": f"rcoder.stack={stack}"}) == []
+    assert engine.networks.list(filters={"label": f"rcoder.stack={stack}"}) == [], "nor an overlay"

@@ -13,7 +13,7 @@ import pytest
 from infra import smoke, teardown
 from tests.integration.pulumi_cli import Stack
 from tests.stack import free_port
-from tests.swarm.conftest import AGENTS, node_of
+from tests.swarm.conftest import AGENTS, node_of, registry
 
 pytestmark = pytest.mark.timeout(3600)
 
@@ -39,7 +39,9 @@ def test_pulumi_up_in_swarm_mode_serves_a_chat_from_a_worker_and_destroy_leaves_
         "proxyPort": free_port(),
         "proxyControlPort": free_port(),
         "modelPort": free_port(),
-        "imageTag": "dev",  # what scripts/swarm-up loaded into the workers (a registry is not built yet)
+        "imageTag": "dev",
+        "registry": registry().address,  # where scripts/swarm-up pushed the images
+        "registryUsername": registry().username,
         "backend": "swarm",
         "swarmConstraints": AGENTS,
         "swarmEncrypted": "false",  # IPsec between this host and its worker containers does not pass
@@ -48,6 +50,7 @@ def test_pulumi_up_in_swarm_mode_serves_a_chat_from_a_worker_and_destroy_leaves_
     for key, value in settings.items():
         stack.set_config(key, str(value))
     stack.set_config("apiKey", api_key, secret=True)
+    stack.set_config("registryPassword", registry().password, secret=True)
     try:
         stack.pulumi("up", "--yes", "--skip-preview", timeout=1800)
         project = smoke.check(stack.outputs()["url"], api_key)

@@ -16,7 +16,7 @@ import pytest
 from tests.integration.conftest import chat, project_id
 from tests.integration.sse import read_all
 from tests.stack import ROOT, free_port
-from tests.swarm.conftest import AGENTS
+from tests.swarm.conftest import AGENTS, registry
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -59,6 +59,9 @@ def test_up_serves_a_chat_from_the_swarm_and_down_leaves_nothing(engine):
         "RCODER_SWARM_CONSTRAINTS": AGENTS,
         "RCODER_SWARM_ENCRYPTED": "false",  # IPsec between this host and its worker containers does not pass
         "RCODER_WARM_POOL_SIZE": "1",
+        "RCODER_REGISTRY": registry().address,
+        "RCODER_REGISTRY_USERNAME": registry().username,
+        "RCODER_REGISTRY_PASSWORD": registry().password,
     }
     try:
         run("up", environment)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import Config, ConfigError, read_api_key
+from appliance.config import Config, ConfigError, read_api_key, registry_login
 from appliance.config_loader import describe, load_config
 
 
@@ -88,6 +88,17 @@ def test_the_api_key_can_come_from_a_file(tmp_path):
     secret.write_text("sk-from-file\n")
     auth = load_config({"api_key_auth.api_key_file": str(secret), "api_key_auth.enabled": True}, environ={})
     assert read_api_key(auth.api_key_auth) == "sk-from-file"
+
+
+def test_the_registry_account_comes_from_the_environment_its_password_also_from_a_file(tmp_path):
+    secret = tmp_path / "registry_password"
+    secret.write_text("pw-from-file\n")
+    environ = {"RCODER_REGISTRY_USERNAME": "deploy", "RCODER_REGISTRY_PASSWORD_FILE": str(secret)}
+
+    assert registry_login(load_config({}, environ=environ).docker_config) == ("deploy", "pw-from-file")
+    assert registry_login(Config().docker_config) is None
+    masked = describe(load_config({}, environ={"RCODER_REGISTRY_PASSWORD": "pw-inline"}))
+    assert masked["docker_config"]["registry_password"] == "***"
 
 
 def test_auth_enabled_without_a_key_stops_start_up():

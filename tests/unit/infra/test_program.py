@@ -336,8 +336,23 @@ def test_make_up_on_a_swarm_and_the_program_give_the_same_swarm_settings(swarm_g
     for role in ("gateway", "proxy"):
         program = envs(swarm_graph.container(f"rcoder-{role}"))
         quickstart = compose["services"][role]["environment"]
-        fixed = {k: resolved(v) for k, v in quickstart.items() if not v.startswith("${RCODER_SWARM")}
+        # The layout is fixed; what the operator passes through (`KEY: ${KEY:-…}`) is theirs.
+        fixed = {k: resolved(v) for k, v in quickstart.items() if not v.startswith(f"${{{k}:-")}
         assert {k: program[k] for k in fixed} == fixed, role
+
+
+def test_on_a_swarm_the_nodes_pull_from_the_registry_with_its_account():
+    registry = {"registry": "10.0.0.2:5000", "registryUsername": "deploy", "registryPassword": "pw-9"}
+    graph = run_program({**SWARM, **registry}, ("registryPassword",))
+    gateway = graph.container("rcoder-gateway")
+    variables = envs(gateway)
+    uploads = {u["file"]: u for u in gateway.inputs["uploads"]}
+
+    assert variables["RCODER_AGENT_IMAGE"] == "10.0.0.2:5000/rcoder/agent:dev"
+    assert variables["RCODER_DESKTOP_IMAGE"] == "10.0.0.2:5000/rcoder/desktop:dev"
+    assert variables["RCODER_REGISTRY_USERNAME"] == "deploy"
+    assert uploads[variables["RCODER_REGISTRY_PASSWORD_FILE"]]["content"] == "pw-9"
+    assert "uploads" in gateway.secrets and "RCODER_REGISTRY_PASSWORD" not in variables
 
 
 def test_a_source_change_changes_the_images_trigger(tmp_path):

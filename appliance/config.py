@@ -96,6 +96,8 @@ class DockerConfig:
     swarm_attach: str = ""
     # Swarm: whether the overlays encrypt their traffic between nodes (IPsec).
     swarm_encrypted: bool = True
+    # Swarm: the image of the guard that holds the host firewall on every node (the gateway's image).
+    node_guard_image: str = "rcoder/gateway:dev"
     # Swarm: the account the nodes pull the agent and desktop images with, when those are named with a
     # registry (<registry>/rcoder/agent:<tag>); the password inline or in a file (a Docker secret).
     registry_username: str = ""

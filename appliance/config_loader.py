@@ -45,6 +45,7 @@ ENVIRONMENT = {
     "RCODER_SWARM_CONSTRAINTS": ("docker_config", "swarm_constraints"),
     "RCODER_SWARM_ATTACH": ("docker_config", "swarm_attach"),
     "RCODER_SWARM_ENCRYPTED": ("docker_config", "swarm_encrypted"),
+    "RCODER_NODE_GUARD_IMAGE": ("docker_config", "node_guard_image"),
     "RCODER_REGISTRY_USERNAME": ("docker_config", "registry_username"),
     "RCODER_REGISTRY_PASSWORD": ("docker_config", "registry_password"),
     "RCODER_REGISTRY_PASSWORD_FILE": ("docker_config", "registry_password_file"),

@@ -223,7 +223,14 @@ class Gateway:
         containers_only = (model_port,) if model_port else ()
 
         async def apply(networks: Sequence[str] | None) -> None:
-            await firewall.install(bridges, (*docker.open_ports, *containers_only), networks, containers_only)
+            if isinstance(self.engine, SwarmEngine):  # on every node, for the bridge tasks leave it by
+                await self.engine.guard_nodes(
+                    docker.stack, docker.node_guard_image, docker.open_ports, networks
+                )
+            else:
+                await firewall.install(
+                    bridges, (*docker.open_ports, *containers_only), networks, containers_only
+                )
 
         try:
             networks = await policy.networks()

@@ -75,20 +75,21 @@ def environment(settings: Settings, networks: Networks, images: Images) -> dict[
     if settings.otlp_endpoint:
         variables["OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.otlp_endpoint
     if settings.swarm:
-        variables |= swarm_environment(settings)
+        variables |= swarm_environment(settings, images)
     return variables
 
 
-def swarm_environment(settings: Settings) -> dict[str, str]:
+def swarm_environment(settings: Settings, images: Images) -> dict[str, pulumi.Input[str]]:
     """On a swarm, as docker-compose.swarm.yml: the gateway listens on the front bridge, runs workloads as
-    services, and joins itself and the proxy to each one's overlay; no host firewall (it is per node)."""
+    services, and joins itself and the proxy to each one's overlay; the host firewall is held on every
+    node by a guard service of the gateway's image."""
     return {
         "RCODER_HOST": settings.on_front("gateway"),
         "RCODER_BACKEND": "swarm",
         "RCODER_SWARM_ATTACH": f"{settings.prefix()}-gateway,{settings.prefix()}-proxy",
         "RCODER_SWARM_CONSTRAINTS": settings.swarm_constraints,
         "RCODER_SWARM_ENCRYPTED": "true" if settings.swarm_encrypted else "false",
-        "RCODER_HOST_FIREWALL": "false",
+        "RCODER_NODE_GUARD_IMAGE": images.gateway.name,
         "RCODER_PROXY_CONTROL_HOST": settings.on_front("proxy"),
         "RCODER_REGISTRY_USERNAME": settings.registry_username,
     }

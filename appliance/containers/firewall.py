@@ -15,6 +15,12 @@ A third chain keeps the host ports that only the stack's containers may reach (t
 which listens on every address so that each bridge's containers find it): new connections to them from
 anywhere but the stack's bridges and loopback are rejected.
 
+On a swarm, each node holds the rules for the bridge its tasks leave it by (docker_gwbridge), and also
+rejects the swarm's node addresses (`denied`): `rcoder-firewall hold`, run on every node by the
+gateway's guard service (swarm_engine.py), installs them, says so in a file its health check reads,
+and installs them again every minute, until it is stopped. It does not remove them: a guard replaced by
+a newer one must leave no gap.
+
 The rules live in chains of the stack's own, so installing is idempotent and removing takes them
 all. A chain whose rules are already the wanted ones (a digest in their first rule's comment says so) is
 left as it is, so a restarting gateway never opens a gap; a chain whose rules change is replaced in one
@@ -29,12 +35,16 @@ import hashlib
 import logging
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 METADATA_NETWORKS = ("169.254.0.0/16",)
+# `hold`: how often the rules are installed again, and the file that says they hold.
+HOLD_SECONDS = 60
+READY_FILE = "/run/rcoder-guard/ready"
 # iptables-nft first: Docker uses it on current Debian. The legacy backend also needs CAP_NET_RAW.
 BACKENDS = ("iptables-nft", "iptables-legacy", "iptables")
 
@@ -66,9 +76,12 @@ def input_rules(chain: str, open_ports: Sequence[int] = ()) -> list[list[str]]:
     ]
 
 
-def forward_rules(chain: str, egress: Sequence[str] | None = None) -> list[list[str]]:
-    """Beyond the host: never link-local; with `egress` (CIDRs), new connections only to those."""
-    metadata = [["-A", chain, "-d", network, "-j", "REJECT"] for network in METADATA_NETWORKS]
+def forward_rules(
+    chain: str, egress: Sequence[str] | None = None, denied: Sequence[str] = ()
+) -> list[list[str]]:
+    """Beyond the host: never link-local, nor `denied` (CIDRs); with `egress` (CIDRs), new connections
+    only to those."""
+    metadata = [["-A", chain, "-d", network, "-j", "REJECT"] for network in (*METADATA_NETWORKS, *denied)]
     if egress is None:
         return metadata
     return [
@@ -125,15 +138,16 @@ class Firewall:
         open_ports: Sequence[int] = (),
         egress: Sequence[str] | None = None,
         containers_only: Sequence[int] = (),
+        denied: Sequence[str] = (),
     ) -> None:
         """Make the rules for exactly these bridge interfaces hold (idempotent); `open_ports`: the host's
         TCP ports containers may connect to; `egress`: the only networks beyond the host they may
         connect to (None: any); `containers_only`: host ports open to the stack's containers (add them
-        to `open_ports` too) and to nobody else."""
+        to `open_ports` too) and to nobody else; `denied`: networks beyond the host they never reach."""
         co = self.chains.containers_only
         for chain, rules in (
             (self.chains.input, input_rules(self.chains.input, open_ports)),
-            (self.chains.forward, forward_rules(self.chains.forward, egress)),
+            (self.chains.forward, forward_rules(self.chains.forward, egress, denied)),
             (co, containers_only_rules(co, bridges)),
         ):
             await self._ensure_chain(chain, rules)
@@ -223,20 +237,26 @@ async def _run(command: str, *args: str, stdin: str | None = None) -> tuple[int,
     return process.returncode or 0, output.decode(errors="replace").strip()
 
 
-async def _act(
-    action: str, stack: str, bridges: list[str], open_ports: list[int], containers_only: list[int]
-) -> list[str]:
-    firewall = Firewall(stack)
-    if action == "install":
-        await firewall.install(bridges, [*open_ports, *containers_only], None, containers_only)
-    elif action == "remove":
+async def _act(args: argparse.Namespace, ready: Callable[[], None]) -> list[str]:
+    """Do the action; `hold`: say so once the rules hold (`ready`), then install them again every
+    HOLD_SECONDS, for good."""
+    firewall = Firewall(args.stack)
+    egress = None if args.egress is None else [n for n in args.egress.split(",") if n]
+    open_ports = [*args.open_port, *args.containers_only_port]
+    if args.action == "remove":
         await firewall.remove()
+    elif args.action in ("install", "hold"):
+        await firewall.install(args.bridges, open_ports, egress, args.containers_only_port, args.deny)
+    while args.action == "hold":
+        ready()
+        await asyncio.sleep(HOLD_SECONDS)
+        await firewall.install(args.bridges, open_ports, egress, args.containers_only_port, args.deny)
     return await firewall.bridges()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="rcoder-firewall", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=("install", "remove", "show"))
+    parser.add_argument("action", choices=("install", "hold", "remove", "show"))
     parser.add_argument("--stack", required=True)
     parser.add_argument("bridges", nargs="*", help="bridge interfaces (install)")
     parser.add_argument("--open-port", type=int, action="append", default=[], help="a host port to allow")
@@ -247,11 +267,20 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="a host port the stack's containers may reach, and nobody else",
     )
+    parser.add_argument("--deny", action="append", default=[], help="a network containers never reach")
+    parser.add_argument("--egress", help="the only networks beyond the host, comma-separated (default: any)")
+    parser.add_argument("--ready-file", default=READY_FILE, help="hold: written once the rules hold")
     args = parser.parse_intermixed_args(argv)
+    ready_file = Path(args.ready_file)
+
+    def ready() -> None:
+        if not ready_file.exists():
+            ready_file.parent.mkdir(parents=True, exist_ok=True)
+            ready_file.write_text(f"{args.stack}\n")
+            print(f"stack {args.stack}: rules hold on {', '.join(args.bridges)}", flush=True)
+
     try:
-        bridges = asyncio.run(
-            _act(args.action, args.stack, args.bridges, args.open_port, args.containers_only_port)
-        )
+        bridges = asyncio.run(_act(args, ready))
     except FirewallError as exc:
         sys.exit(f"rcoder-firewall: {exc}")
     print(f"stack {args.stack}: {'rules on ' + ', '.join(bridges) if bridges else 'no rules'}")

@@ -59,7 +59,9 @@ from appliance.containers.engine import (
     NameTaken,
     Network,
 )
-from appliance.containers.labels import selector
+from appliance.containers.firewall import FirewallError
+from appliance.containers.labels import labels_for, selector
+from appliance.containers.node_guard import guard_command, guard_template, node_addresses
 from appliance.errors import ContainerFailed, EngineUnavailable, WorkspaceUnavailable
 
 log = logging.getLogger(__name__)
@@ -143,6 +145,7 @@ class SwarmEngine(DockerEngine):
     ) -> None:
         super().__init__(host, api_timeout)
         self._registry_login = registry_login
+        self._guard_id = ""  # the guard service (node_guard.py), once guard_nodes made it
         self._constraints = constraints
         self._encrypted = encrypted
         self._attach = tuple(attach)
@@ -339,7 +342,9 @@ class SwarmEngine(DockerEngine):
     async def find(self, labels: dict[str, str]) -> list[Container]:
         def find() -> list[Container]:
             services = self._client().api.services(filters={"label": selector(labels)})
-            return [self._service_container(service) for service in services]
+            # Workloads are replicated services; the one global service is the guard.
+            workloads = [s for s in services if "Global" not in s["Spec"].get("Mode", {})]
+            return [self._service_container(service) for service in workloads]
 
         return await self._run(find)
 
@@ -498,15 +503,18 @@ class SwarmEngine(DockerEngine):
         return created["ID"], network, node is not None
 
     async def _running(self, service_id: str, name: str) -> Container:
-        """The service's task once it runs with an address; ContainerFailed if it fails or takes too long."""
+        """The service's task once it runs with an address, on a node where the host firewall holds
+        (its guard may start there after it); ContainerFailed if it fails or takes too long."""
         state, task = "new", None
         for _ in range(int(self._start_seconds / POLL_PAUSE_SECONDS)):
             service, task = await self._run(self._service_and_task, service_id)
             state = task["Status"]["State"] if task else "new"
             if task is not None and state == "running":
                 container = self._container(service, task)
-                if container.ip:
+                if container.ip and await self._run(self._guarded, task["NodeID"]):
                     return container
+                if container.ip:
+                    state = f"running on node {task['NodeID']}, where the host firewall does not hold yet"
             elif state not in STARTING:
                 raise ContainerFailed(
                     "service {name} did not start: {detail}\n{logs}",
@@ -519,6 +527,57 @@ class SwarmEngine(DockerEngine):
         raise ContainerFailed(
             "service {name} did not start: {detail}\n{logs}", name=name, detail=detail, logs=""
         )
+
+    async def guard_nodes(
+        self, stack: str, image: str, open_ports: Sequence[int], egress: Sequence[str] | None
+    ) -> None:
+        """Hold the host firewall on every node workloads may run on (node_guard.py) and wait until it
+        holds on each; from then on a workload starts only on a node where it does. FirewallError if
+        it does not hold everywhere within the start time."""
+        self._guard_id = await self._run(self._ensure_guard, stack, image, list(open_ports), egress)
+        tasks: list[dict[str, Any]] = []
+        for _ in range(int(self._start_seconds / POLL_PAUSE_SECONDS)):
+            tasks = await self._run(self._guard_tasks)
+            if tasks and all(task["Status"]["State"] == "running" for task in tasks):
+                log.info("the host firewall holds on %d swarm nodes", len(tasks))
+                return
+            await asyncio.sleep(POLL_PAUSE_SECONDS)
+        states = ", ".join(
+            f"{t['NodeID'][:12]}: {t['Status'].get('Err') or t['Status']['State']}" for t in tasks
+        )
+        raise FirewallError(f"the host firewall does not hold on every swarm node ({states or 'no node'})")
+
+    def _ensure_guard(self, stack: str, image: str, open_ports: list[int], egress: list[str] | None) -> str:
+        """The stack's guard service, made anew if its rules changed (the rules stay on the nodes
+        meanwhile: `hold` never removes them)."""
+        api = self._client().api
+        command = guard_command(stack, open_ports, egress, node_addresses(api.nodes()))
+        pinned = self._pinned_image(image)
+        name = service_name(f"rcoder-{stack}-guard")
+        for service in api.services(filters={"name": name}):
+            container = service["Spec"]["TaskTemplate"]["ContainerSpec"]
+            if service["Spec"]["Name"] != name:
+                continue
+            if container.get("Command") == command and container["Image"] == pinned:
+                return service["ID"]
+            api.remove_service(service["ID"])
+        template = guard_template(pinned, command, self._constraints)
+        labels = labels_for(stack, "guard")
+        created = api.create_service(template, name=name, labels=labels, mode=ServiceMode("global"))
+        return created["ID"]
+
+    def _guard_tasks(self) -> list[dict[str, Any]]:
+        """The guard's tasks meant to run; none when it was removed (no workload starts then)."""
+        try:
+            return self._client().api.tasks(filters={"service": self._guard_id, "desired-state": "running"})
+        except docker.errors.NotFound:
+            return []
+
+    def _guarded(self, node_id: str) -> bool:
+        """Whether the host firewall holds on the node (true where no guard is asked for)."""
+        if not self._guard_id:
+            return True
+        return any(t["NodeID"] == node_id and t["Status"]["State"] == "running" for t in self._guard_tasks())
 
     def _service_and_task(self, service_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
         return self._client().api.inspect_service(service_id), self._newest_task(service_id)

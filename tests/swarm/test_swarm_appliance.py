@@ -30,6 +30,7 @@ def appliance(engine: docker.DockerClient) -> Iterator[Appliance]:
         "RCODER_DESKTOP_IMAGE": registry().image("desktop"),
         "RCODER_REGISTRY_USERNAME": registry().username,
         "RCODER_REGISTRY_PASSWORD": registry().password,
+        "RCODER_NODE_GUARD_IMAGE": registry().image("gateway"),
     }
     with run_appliance(engine, swarm=True, **settings) as appliance:
         yield appliance
@@ -37,10 +38,12 @@ def appliance(engine: docker.DockerClient) -> Iterator[Appliance]:
 
 @pytest.fixture(autouse=True)
 def remove_services_after_each_test(engine, appliance) -> Iterator[None]:
-    """Each test starts on an empty swarm, so that Swarm spreads its services over both workers."""
+    """Each test starts on an empty swarm, so that Swarm spreads its services over both workers (the
+    gateway's guard, the one global service, stays)."""
     yield
     for service in engine.services.list(filters={"label": f"rcoder.stack={appliance.stack}"}):
-        service.remove()
+        if "Global" not in service.attrs["Spec"]["Mode"]:
+            service.remove()
 
 
 def agent_service(engine: docker.DockerClient, appliance: Appliance, project: str):
@@ -108,6 +111,14 @@ def test_an_agent_reaches_neither_another_projects_agent_nor_the_gateway(engine,
     assert attempt(proxy, port_of(appliance.url)) != "open", "the proxy's public port, but from its front"
     assert attempt(proxy, appliance.control_port) != "open", "the proxy's control port"
     assert attempt(proxy, appliance.model_port) == "open", "while the model port is the agents' to use"
+    nodes = {
+        node.attrs["Description"]["Hostname"]: node.attrs["Status"]["Addr"] for node in engine.nodes.list()
+    }
+    own = nodes.pop(node_of(engine, one.id))
+    assert attempt(own, 7946) != "open", "its own node (Swarm's gossip port)"
+    for name, address in nodes.items():
+        assert attempt(address, 7946) != "open", f"node {name}"
+    assert attempt(registry().address.partition(":")[0], 5000) != "open", "the registry on the manager"
 
 
 # Asks the registry at ADDRESS, without an account, which agent images it has: the HTTP status.
@@ -119,14 +130,15 @@ try:
     print("200")
 except urllib.error.HTTPError as exc:
     print(exc.code)
-except OSError as exc:
-    print(type(exc).__name__)
+except urllib.error.URLError as exc:
+    print(type(exc.reason).__name__)
 """
 
 
 def test_an_agent_can_neither_use_the_registry_nor_find_its_password(engine, appliance):
-    """The registry every node pulls from is not the agents': anonymous requests are refused (pushing a
-    changed agent image there would run in every later project), and its password is in no task."""
+    """The registry every node pulls from is not the agents' (pushing a changed agent image there would
+    run in every later project): the guard on their node keeps them from the manager it runs on, and
+    it would want an account anyway (401); its password is in no task."""
     project = project_id()
     with appliance.client() as client:
         read_all(client, chat(client, project, "hello")["session_id"])

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +123,26 @@ def test_a_containers_only_port_admits_the_stacks_bridges_and_loopback_and_nobod
     assert not [rule for rule in rules(netns) if "--dport 8090" in rule], "a port no longer listed is let go"
     inside(netns, FIREWALL, "remove", "--stack", "stack-c")
     assert not [rule for rule in rules(netns) if only in rule]
+
+
+def test_hold_installs_says_so_and_leaves_the_rules_when_stopped(netns, tmp_path):
+    """A swarm node's guard: the rules, also rejecting the swarm's nodes, then the ready file its
+    health check reads; stopped (a newer guard replacing it), it must not open a gap."""
+    chains = Chains.of("stack-h")
+    ready = tmp_path / "ready"
+    hold = [FIREWALL, "hold", "--stack", "stack-h", "docker_gwbridge", "--deny=10.0.0.5/32"]
+    process = subprocess.Popen(["ip", "netns", "exec", netns, *hold, f"--ready-file={ready}"])
+    try:
+        for _ in range(100):
+            if ready.exists() or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        held = rules(netns)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+    assert ready.read_text() == "stack-h\n"
+    assert f"-A {chains.forward} -d 10.0.0.5/32 -j REJECT --reject-with icmp-port-unreachable" in held
+    assert f"-A INPUT -i docker_gwbridge -j {chains.input}" in held
+    assert rules(netns) == held, "stopping it leaves the rules"

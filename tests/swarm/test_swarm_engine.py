@@ -163,7 +163,7 @@ def new_image(engine, stack, tmp_path) -> Iterator[str]:
     CLI is logged in to it: scripts/registry-up)."""
     image = f"{registry().address}/rcoder/pull-test:{stack}"
     (tmp_path / "Dockerfile").write_text(f"FROM {registry().image('agent')}\nLABEL rcoder.test={stack}\n")
-    engine.images.build(path=str(tmp_path), tag=image)
+    engine.images.build(path=str(tmp_path), tag=image, rm=True, forcerm=True)
     for line in engine.api.push(image, stream=True, decode=True):
         assert "error" not in line, line
     yield image

@@ -62,7 +62,7 @@ from appliance.containers.engine import (
 from appliance.containers.firewall import FirewallError
 from appliance.containers.labels import labels_for, selector
 from appliance.containers.node_guard import guard_command, guard_template, node_addresses
-from appliance.errors import ContainerFailed, EngineUnavailable, WorkspaceUnavailable
+from appliance.errors import ApplianceError, ContainerFailed, EngineUnavailable, WorkspaceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -533,15 +533,19 @@ class SwarmEngine(DockerEngine):
     ) -> None:
         """Hold the host firewall on every node workloads may run on (node_guard.py) and wait until it
         holds on each; from then on a workload starts only on a node where it does. FirewallError if
-        it does not hold everywhere within the start time."""
-        self._guard_id = await self._run(self._ensure_guard, stack, image, list(open_ports), egress)
-        tasks: list[dict[str, Any]] = []
-        for _ in range(int(self._start_seconds / POLL_PAUSE_SECONDS)):
-            tasks = await self._run(self._guard_tasks)
-            if tasks and all(task["Status"]["State"] == "running" for task in tasks):
-                log.info("the host firewall holds on %d swarm nodes", len(tasks))
-                return
-            await asyncio.sleep(POLL_PAUSE_SECONDS)
+        it does not hold everywhere within the start time, or the engine refuses (e.g. the registry
+        refuses the guard's image)."""
+        try:
+            self._guard_id = await self._run(self._ensure_guard, stack, image, list(open_ports), egress)
+            tasks: list[dict[str, Any]] = []
+            for _ in range(int(self._start_seconds / POLL_PAUSE_SECONDS)):
+                tasks = await self._run(self._guard_tasks)
+                if tasks and all(task["Status"]["State"] == "running" for task in tasks):
+                    log.info("the host firewall holds on %d swarm nodes", len(tasks))
+                    return
+                await asyncio.sleep(POLL_PAUSE_SECONDS)
+        except ApplianceError as exc:
+            raise FirewallError(f"the guard service cannot hold the host firewall: {exc.message}") from exc
         states = ", ".join(
             f"{t['NodeID'][:12]}: {t['Status'].get('Err') or t['Status']['State']}" for t in tasks
         )

@@ -12,6 +12,7 @@ import docker
 import pytest
 
 from appliance.containers.engine import Container, ContainerGone, NameGone, NameTaken
+from appliance.containers.firewall import FirewallError
 from appliance.containers.swarm_engine import SwarmEngine
 from appliance.errors import ContainerFailed, EngineUnavailable
 from tests.swarm.conftest import AGENTS, agent_spec, node_of, registry, running_task, worker_docker
@@ -196,3 +197,15 @@ def test_without_the_registrys_account_a_start_fails_clearly_and_leaves_nothing(
 
     assert engine.services.list(filters={"label": f"rcoder.stack={stack}"}) == []
     assert engine.networks.list(filters={"label": f"rcoder.stack={stack}"}) == [], "nor an overlay"
+
+
+def test_a_guard_whose_image_the_registry_refuses_is_a_firewall_error_and_is_not_made(
+    engine, stack, no_docker_login
+):
+    """The gateway then starts no workload and says why (as when iptables fails on one host)."""
+    anonymous = SwarmEngine("", 30, [AGENTS], encrypted=False, start_seconds=90)
+
+    with pytest.raises(FirewallError, match="cannot hold the host firewall: the registry"):
+        asyncio.run(anonymous.guard_nodes(stack, registry().image("gateway"), [], None))
+
+    assert engine.services.list(filters={"label": f"rcoder.stack={stack}"}) == []

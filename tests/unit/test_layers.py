@@ -15,7 +15,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 APPLIANCE = ROOT / "appliance"
 CLIENT = ROOT / "rcoder"
-ENGINE_BACKENDS = {"appliance/containers/docker_engine.py", "appliance/containers/swarm_engine.py"}
+ENGINE_BACKENDS = {
+    "appliance/containers/docker_engine.py",
+    "appliance/containers/swarm_engine.py",
+    "appliance/containers/node_guard.py",  # the swarm backend's guard service
+}
 # Who may import what (a top-level module name, or a package of ours).
 ALLOWED = {
     "sanic": lambda path: path.startswith("appliance/http/"),

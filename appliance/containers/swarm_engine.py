@@ -146,6 +146,7 @@ class SwarmEngine(DockerEngine):
         super().__init__(host, api_timeout)
         self._registry_login = registry_login
         self._guard_id = ""  # the guard service (node_guard.py), once guard_nodes made it
+        self._guard_args: tuple[str, str, list[int], list[str] | None] | None = None
         self._constraints = constraints
         self._encrypted = encrypted
         self._attach = tuple(attach)
@@ -535,8 +536,9 @@ class SwarmEngine(DockerEngine):
         holds on each; from then on a workload starts only on a node where it does. FirewallError if
         it does not hold everywhere within the start time, or the engine refuses (e.g. the registry
         refuses the guard's image)."""
+        self._guard_args = (stack, image, list(open_ports), list(egress) if egress is not None else None)
         try:
-            self._guard_id = await self._run(self._ensure_guard, stack, image, list(open_ports), egress)
+            self._guard_id = await self._run(self._ensure_guard, *self._guard_args)
             tasks: list[dict[str, Any]] = []
             for _ in range(int(self._start_seconds / POLL_PAUSE_SECONDS)):
                 tasks = await self._run(self._guard_tasks)
@@ -550,6 +552,16 @@ class SwarmEngine(DockerEngine):
             f"{t['NodeID'][:12]}: {t['Status'].get('Err') or t['Status']['State']}" for t in tasks
         )
         raise FirewallError(f"the host firewall does not hold on every swarm node ({states or 'no node'})")
+
+    async def reguard(self) -> None:
+        """Make the guard anew if the swarm's nodes changed (a node that joins gets a guard task of
+        its own at once, but the others deny its address only from then on)."""
+        if self._guard_args is None:
+            return
+        try:
+            self._guard_id = await self._run(self._ensure_guard, *self._guard_args)
+        except ApplianceError as exc:
+            log.error("the guard could not follow the swarm's nodes (%s); trying again", exc.message)
 
     def _ensure_guard(self, stack: str, image: str, open_ports: list[int], egress: list[str] | None) -> str:
         """The stack's guard service, made anew if its rules changed (the rules stay on the nodes
@@ -590,11 +602,12 @@ class SwarmEngine(DockerEngine):
         """Services carrying `labels` whose task stops running (die) or that go (destroy), read every
         POLL_SECONDS, as the manager reports no task events. A service paused (scaled to zero) is
         neither. Every REJOIN_POLLS polls, the attached containers rejoin the overlays (a proxy made
-        anew after the gateway started)."""
+        anew after the gateway started), and the guard denies nodes that joined since it was made."""
         running: dict[str, Container] = {}
         for polls in itertools.count():
             if polls % REJOIN_POLLS == REJOIN_POLLS - 1:
                 await self._run(self._rejoin, {**labels, label_keys.KIND: "network"})
+                await self.reguard()
             now = {c.id: c for c in await self.find(labels)}
             for service_id, known in list(running.items()):
                 current = now.get(service_id)

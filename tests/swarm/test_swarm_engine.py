@@ -5,7 +5,10 @@ and are found, claimed, paused, reported when they die and removed as the lifecy
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import os
+import subprocess
 from collections.abc import Iterator
 
 import docker
@@ -15,6 +18,8 @@ from appliance.containers.engine import Container, ContainerGone, NameGone, Name
 from appliance.containers.firewall import FirewallError
 from appliance.containers.swarm_engine import SwarmEngine
 from appliance.errors import ContainerFailed, EngineUnavailable
+from tests.eventually import eventually
+from tests.stack import ROOT
 from tests.swarm.conftest import AGENTS, agent_spec, node_of, registry, running_task, worker_docker
 
 pytestmark = pytest.mark.timeout(300)
@@ -209,3 +214,63 @@ def test_a_guard_whose_image_the_registry_refuses_is_a_firewall_error_and_is_not
         asyncio.run(anonymous.guard_nodes(stack, registry().image("gateway"), [], None))
 
     assert engine.services.list(filters={"label": f"rcoder.stack={stack}"}) == []
+
+
+@contextlib.contextmanager
+def joined_worker(engine: docker.DockerClient, number: int) -> Iterator[tuple[str, str]]:
+    """A worker that joins now (scripts/swarm-worker, nothing pulled ahead): its node id and address;
+    taken out of the swarm again afterwards."""
+    name = f"rcoder-swarm-worker-{number}"
+    joined = subprocess.run(
+        ["bash", "scripts/swarm-worker", str(number)],
+        env={**os.environ, "RCODER_SWARM_PULL": ""},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert joined.returncode == 0, joined.stderr
+    node_id = joined.stdout.strip()
+    try:
+        yield node_id, engine.nodes.get(node_id).attrs["Status"]["Addr"]
+    finally:
+        engine.containers.get(name).remove(force=True)
+        engine.volumes.get(name).remove(force=True)
+        engine.api.remove_node(node_id, force=True)
+
+
+def guard_of(engine: docker.DockerClient, stack: str):
+    [guard] = [
+        s
+        for s in engine.services.list(filters={"label": f"rcoder.stack={stack}"})
+        if "Global" in s.attrs["Spec"]["Mode"]
+    ]
+    return guard
+
+
+def test_a_node_that_joins_later_gets_a_guard_and_the_other_nodes_deny_it(engine, swarm, stack):
+    asyncio.run(swarm.guard_nodes(stack, registry().image("gateway"), [], None))
+    agent = asyncio.run(swarm.start(agent_spec(stack, "p1", "x")))  # on worker 1 or 2
+    with joined_worker(engine, 3) as (node_id, address):
+        before = guard_of(engine, stack).attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Command"]
+
+        asyncio.run(swarm.reguard())  # what the gateway's event loop does every REJOIN_POLLS polls
+
+        guard = guard_of(engine, stack)
+        after = guard.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Command"]
+        on_new_node = lambda: [  # noqa: E731
+            t
+            for t in guard.tasks({"node": node_id, "desired-state": "running"})
+            if t["Status"]["State"] == "running"
+        ]
+        eventually(on_new_node, 180, "the guard running on the node that joined")
+        eventually(
+            lambda: all(t["Status"]["State"] == "running" for t in guard.tasks({"desired-state": "running"})),
+            120,
+            "the guard made anew running on every node",
+        )
+        connect = f"import socket; socket.create_connection(('{address}', 7946), timeout=3); print('open')"
+        attempt = worker_docker(engine, agent.id, "exec", "python3", "-c", connect)
+
+    assert f"--deny={address}/32" not in before and f"--deny={address}/32" in after
+    assert "open" not in attempt.splitlines(), f"an agent on {node_of(engine, agent.id)} reached the new node"

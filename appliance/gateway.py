@@ -23,7 +23,7 @@ from appliance.containers.cleanup import Cleanup
 from appliance.containers.docker_engine import DockerEngine
 from appliance.containers.egress import EgressPolicy, follow
 from appliance.containers.engine import Bounds, Engine
-from appliance.containers.firewall import Firewall, FirewallError
+from appliance.containers.firewall import FirewallError
 from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.pool import WarmPool
 from appliance.containers.reconcile import Reconciler
@@ -54,6 +54,7 @@ def engine_for(docker: DockerConfig, proxy: ProxyConfig) -> Engine:
             docker.attach,
             model_host=proxy.control_host.partition(".")[0],
             registry_login=registry_login(docker),
+            guard_image=docker.node_guard_image,
         )
     return DockerEngine(docker.host, docker.api_timeout_seconds)
 
@@ -216,21 +217,12 @@ class Gateway:
             log.warning("host_firewall is off: agent and desktop containers can reach this host's services")
             return None
         docker = self.config.docker_config
-        firewall = Firewall(docker.stack)
         policy = EgressPolicy.of(self.config)
-
         model_port = self.config.proxy_config.model_port
         containers_only = (model_port,) if model_port else ()
 
         async def apply(networks: Sequence[str] | None) -> None:
-            if isinstance(self.engine, SwarmEngine):  # on every node, for the bridge tasks leave it by
-                await self.engine.guard_nodes(
-                    docker.stack, docker.node_guard_image, docker.open_ports, networks
-                )
-            else:
-                await firewall.install(
-                    bridges, (*docker.open_ports, *containers_only), networks, containers_only
-                )
+            await self.engine.isolate(docker.stack, bridges, docker.open_ports, containers_only, networks)
 
         try:
             networks = await policy.networks()

@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -31,6 +31,7 @@ from appliance.containers.engine import (
     NameTaken,
     Network,
 )
+from appliance.containers.firewall import Firewall
 from appliance.containers.labels import selector
 from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
 
@@ -280,6 +281,17 @@ class DockerEngine:
                 self._client().containers.get(container_id).remove(force=True)
 
         await self._run(remove)
+
+    async def isolate(
+        self,
+        stack: str,
+        bridges: Sequence[str],
+        open_ports: Sequence[int],
+        containers_only: Sequence[int],
+        egress: Sequence[str] | None,
+    ) -> None:
+        """The rules on this host, where the engine runs (the gateway runs here with NET_ADMIN)."""
+        await Firewall(stack).install(bridges, (*open_ports, *containers_only), egress, containers_only)
 
     def _info(self, container: DockerContainer) -> Container:
         created = container.attrs.get("Created", "")

@@ -6,7 +6,7 @@ outside a backend knows an engine's API or its JSON.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -182,5 +182,18 @@ class Engine(Protocol):
 
     async def remove(self, container_id: str) -> None:
         """Remove the container whatever its state; one already gone is not an error."""
+
+    async def isolate(
+        self,
+        stack: str,
+        bridges: Sequence[str],
+        open_ports: Sequence[int],
+        containers_only: Sequence[int],
+        egress: Sequence[str] | None,
+    ) -> None:
+        """Make the host firewall hold for the stack's containers (firewall.py), which leave their
+        host by `bridges`: the host's own services closed to them but `open_ports` and
+        `containers_only` (open to them alone), and under an egress policy nothing beyond the host but
+        the `egress` networks. Idempotent; FirewallError when it cannot hold."""
 
     async def close(self) -> None: ...

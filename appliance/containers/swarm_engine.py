@@ -142,11 +142,14 @@ class SwarmEngine(DockerEngine):
         model_host: str = "",
         start_seconds: float = START_SECONDS,
         registry_login: tuple[str, str] | None = None,
+        guard_image: str = "",
     ) -> None:
         super().__init__(host, api_timeout)
         self._registry_login = registry_login
+        self._guard_image = guard_image
         self._guard_id = ""  # the guard service (node_guard.py), once guard_nodes made it
         self._guard_args: tuple[str, str, list[int], list[str] | None] | None = None
+        self._guard_denies: set[str] = set()  # the node addresses the guard's rules deny
         self._constraints = constraints
         self._encrypted = encrypted
         self._attach = tuple(attach)
@@ -529,6 +532,18 @@ class SwarmEngine(DockerEngine):
             "service {name} did not start: {detail}\n{logs}", name=name, detail=detail, logs=""
         )
 
+    async def isolate(
+        self,
+        stack: str,
+        bridges: Sequence[str],
+        open_ports: Sequence[int],
+        containers_only: Sequence[int],
+        egress: Sequence[str] | None,
+    ) -> None:
+        """The rules on every node, by the guard; tasks leave their node by its `docker_gwbridge`, and
+        reach no node's services (the model port is on the gateway's overlay, not on a node)."""
+        await self.guard_nodes(stack, self._guard_image, open_ports, egress)
+
     async def guard_nodes(
         self, stack: str, image: str, open_ports: Sequence[int], egress: Sequence[str] | None
     ) -> None:
@@ -559,6 +574,8 @@ class SwarmEngine(DockerEngine):
         if self._guard_args is None:
             return
         try:
+            if await self._run(self._node_addresses) == self._guard_denies:
+                return
             self._guard_id = await self._run(self._ensure_guard, *self._guard_args)
         except ApplianceError as exc:
             log.error("the guard could not follow the swarm's nodes (%s); trying again", exc.message)
@@ -567,7 +584,8 @@ class SwarmEngine(DockerEngine):
         """The stack's guard service, made anew if its rules changed (the rules stay on the nodes
         meanwhile: `hold` never removes them)."""
         api = self._client().api
-        command = guard_command(stack, open_ports, egress, node_addresses(api.nodes()))
+        denied = self._node_addresses()
+        command = guard_command(stack, open_ports, egress, denied)
         pinned = self._pinned_image(image)
         name = service_name(f"rcoder-{stack}-guard")
         for service in api.services(filters={"name": name}):
@@ -575,12 +593,17 @@ class SwarmEngine(DockerEngine):
             if service["Spec"]["Name"] != name:
                 continue
             if container.get("Command") == command and container["Image"] == pinned:
+                self._guard_denies = denied
                 return service["ID"]
             api.remove_service(service["ID"])
         template = guard_template(pinned, command, self._constraints)
         labels = labels_for(stack, "guard")
         created = api.create_service(template, name=name, labels=labels, mode=ServiceMode("global"))
+        self._guard_denies = denied
         return created["ID"]
+
+    def _node_addresses(self) -> set[str]:
+        return node_addresses(self._client().api.nodes())
 
     def _guard_tasks(self) -> list[dict[str, Any]]:
         """The guard's tasks meant to run; none when it was removed (no workload starts then)."""

@@ -1,9 +1,9 @@
--- The routing decision for a /proxy or /computer request whose decision known.lua did not find kept
+-- The routing decision for a /proxy or /computer request whose decision routing.known did not find kept
 -- (access phase): who may pass, and to which upstream. The gateway decides (GET /internal/proxy-auth,
 -- a subrequest over the keepalive pool to it); a decision is kept 2 s per route and credential (nginx
 -- makes the key, $rcoder_key) in the shared dict `routes` (never one that sets a cookie), and the
 -- gateway empties the dict when a container goes or is paused, so that a kept decision never sends
--- bytes to whoever has that address next. balancer.lua then connects to the upstream.
+-- bytes to whoever has that address next. routing.balance then connects to the upstream.
 local routes = ngx.shared.routes
 local var = ngx.var
 local KEEP_SECONDS = 2
@@ -49,15 +49,15 @@ if decision == nil then
   end
 end
 
-local peer = require("peers").parse(decision)
-if peer == nil then
+local route = require("routing").parse(decision)
+if route == nil then
   ngx.log(ngx.ERR, "the gateway's routing decision named no upstream: ", decision)
   return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR)
 end
-ngx.ctx.peer = peer
-if peer.path ~= "" then
-  var.rcoder_target = peer.path
+var.rcoder_peer = route.upstream
+if route.path ~= "" then
+  var.rcoder_target = route.path
 end
-if peer.cookie ~= "" then
-  var.rcoder_cookie = peer.cookie
+if route.cookie ~= "" then
+  var.rcoder_cookie = route.cookie
 end

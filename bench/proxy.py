@@ -3,7 +3,9 @@
 - a plain nginx reverse proxy in front of it with an upstream keepalive pool (the best any proxy does),
 - the appliance's proxy with the API key (the seed's /proxy/{port}/ route, to the same server),
 - the appliance's proxy with a project token (/proxy/{project}/{port}/, to the same server planted as
-  the project's container on the agents' network, and that container straight for reference);
+  the project's container on the agents' network, that container straight for reference, and a plain
+  nginx with a keepalive pool to it: the token route's baseline, since its upstream is behind the
+  agents' bridge, which costs more than loopback);
 and WebSocket echo round trips per second straight and through the proxy. wrk makes the HTTP load,
 against each in turn, in rounds (the figures are the medians; ratios are taken within a round), and
 the CPU time each proxy spends per request is read from its cgroup.
@@ -42,7 +44,7 @@ PLAIN_PROXY_CONF = """worker_processes auto;
 events {}
 http {
   access_log off;
-  upstream static { server 127.0.0.1:STATIC; keepalive 64; }
+  upstream static { server UPSTREAM; keepalive 64; }
   server {
     listen 127.0.0.1:LISTEN;
     location / { proxy_pass http://static; proxy_http_version 1.1; proxy_set_header Connection ""; }
@@ -50,7 +52,14 @@ http {
 }
 """
 PLAIN = "plain nginx, keepalive pool"
-PROXIES = ("appliance proxy, API key", "appliance proxy, project token")
+PLAIN_TO_PROJECT = "plain nginx, to the project's server"
+STRAIGHT, PROJECT_STRAIGHT = "static, straight", "the project's server, straight"
+# Each proxy, the plain nginx that takes the same way to the same server, and that server straight:
+# its ratios' baselines.
+PROXIES = {
+    "appliance proxy, API key": (PLAIN, STRAIGHT),
+    "appliance proxy, project token": (PLAIN_TO_PROJECT, PROJECT_STRAIGHT),
+}
 WS_ECHO = ROOT / "tests" / "integration" / "ws_echo_server.py"
 
 
@@ -94,7 +103,7 @@ def loaded(target: Target, seconds: int, connections: int) -> dict[str, float]:
 def interleaved(targets: dict[str, Target], seconds: int, connections: int) -> dict[str, dict[str, float]]:
     """wrk against each target in turn, in rounds of about 2 s each, and the median of each figure: this
     machine is shared, and a slow moment then costs one round of every target rather than all of one.
-    Each proxy's ratios to the plain nginx are taken within a round (neighbours in time), then the
+    Each proxy's ratios to its plain nginx are taken within a round (neighbours in time), then the
     median of those."""
     rounds = max(1, min(5, seconds // 2))
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
@@ -105,9 +114,8 @@ def interleaved(targets: dict[str, Target], seconds: int, connections: int) -> d
         name: {figure: statistics.median(run[figure] for run in done) for figure in done[0]}
         for name, done in runs.items()
     }
-    plain = runs[PLAIN]
-    for name in PROXIES:
-        pairs = list(zip(runs[name], plain, strict=True))
+    for name, (baseline, _) in PROXIES.items():
+        pairs = list(zip(runs[name], runs[baseline], strict=True))
         results[name]["rps_vs_plain"] = statistics.median(mine["rps"] / base["rps"] for mine, base in pairs)
         results[name]["p99_vs_plain"] = statistics.median(
             mine["p99_ms"] / base["p99_ms"] for mine, base in pairs
@@ -154,10 +162,11 @@ async def echo_rate(url: str, seconds: float, headers: dict[str, str] | None = N
     return done / seconds
 
 
-def planted_project(engine, appliance: Appliance, files: Path, stack_conf: str):
+@contextlib.contextmanager
+def planted_project(engine, appliance: Appliance, files: Path, stack_conf: str) -> Iterator:
     """A static nginx planted as project `bench`'s container: the gateway routes by the name."""
     (files / "planted.conf").write_text(stack_conf)
-    return engine.containers.run(
+    container = engine.containers.run(
         image("proxy"),
         ["nginx", "-g", "daemon off;", "-c", "/srv/planted.conf"],
         name=f"rcoder-{appliance.stack}-agent-bench",
@@ -171,64 +180,82 @@ def planted_project(engine, appliance: Appliance, files: Path, stack_conf: str):
         volumes={str(files): {"bind": "/srv", "mode": "ro"}},
         detach=True,
     )
+    try:
+        container.reload()
+        yield container
+    finally:
+        container.remove(force=True)
+
+
+def plain_proxy(upstream: str, port: int) -> str:
+    return PLAIN_PROXY_CONF.replace("UPSTREAM", upstream).replace("LISTEN", str(port))
 
 
 def run(seconds: int = 10, connections: int = 32) -> Figure:
     engine = docker.from_env()
-    static_port, plain_port, echo_port = free_port(), free_port(), free_port()
+    static_port, plain_port, plain_project_port, echo_port = (free_port() for _ in range(4))
     settings = {"RCODER_PROXY_ALLOWED_PORTS": "1024-65535", "RCODER_WARM_POOL_SIZE": "0"}
-    with tempfile.TemporaryDirectory() as folder, measure.appliance(engine, **settings) as appliance:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        measure.appliance(engine, **settings) as appliance,
+        contextlib.ExitStack() as running,
+    ):
         files = Path(folder)
         files.chmod(0o755)  # nginx's workers (www-data) read from it
         (files / SMALL).write_bytes(b"x" * 1024)
-        static_conf = STATIC_CONF.replace("LISTEN", f"127.0.0.1:{static_port}")
-        plain_conf = PLAIN_PROXY_CONF.replace("STATIC", str(static_port)).replace("LISTEN", str(plain_port))
+
+        def serve(name: str, conf: str):
+            return running.enter_context(
+                nginx(engine, appliance.stack, name, conf, files, network_mode="host")
+            )
+
+        static = serve("static", STATIC_CONF.replace("LISTEN", f"127.0.0.1:{static_port}"))
+        plain = serve("plain", plain_proxy(f"127.0.0.1:{static_port}", plain_port))
+        planted = running.enter_context(
+            planted_project(engine, appliance, files, STATIC_CONF.replace("LISTEN", "8080"))
+        )
+        planted_ip = next(iter(planted.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+        plain_project = serve("plain-project", plain_proxy(f"{planted_ip}:8080", plain_project_port))
+        echo = running.enter_context(subprocess.Popen([sys.executable, str(WS_ECHO), str(echo_port)]))
+        running.callback(echo.kill)
+
+        token = appliance.client().post("/proxy/token", json={"project_id": "bench", "port": 8080})
+        cookie = f"Cookie: rcoder_p_bench={token.json()['data']['token']}"
         key = f"x-api-key: {appliance.api_key}"
-        with (
-            nginx(engine, appliance.stack, "static", static_conf, files, network_mode="host") as static,
-            nginx(engine, appliance.stack, "plain", plain_conf, files, network_mode="host") as plain,
-            subprocess.Popen([sys.executable, str(WS_ECHO), str(echo_port)]) as echo,
-        ):
-            planted = planted_project(engine, appliance, files, STATIC_CONF.replace("LISTEN", "8080"))
-            try:
-                planted.reload()
-                planted_ip = next(iter(planted.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
-                token = appliance.client().post("/proxy/token", json={"project_id": "bench", "port": 8080})
-                cookie = f"Cookie: rcoder_p_bench={token.json()['data']['token']}"
-                proxy = engine.containers.get(f"rcoder-{appliance.stack}-proxy").id
-                targets = {
-                    "static, straight": Target(f"http://127.0.0.1:{static_port}/{SMALL}", None, static.id),
-                    PLAIN: Target(f"http://127.0.0.1:{plain_port}/{SMALL}", None, plain.id),
-                    PROXIES[0]: Target(f"{appliance.url}/proxy/{static_port}/{SMALL}", key, proxy),
-                    PROXIES[1]: Target(f"{appliance.url}/proxy/bench/8080/{SMALL}", cookie, proxy),
-                    "the project's server, straight": Target(f"http://{planted_ip}:8080/{SMALL}"),
-                }
-                for target in targets.values():
-                    wait_answers(target.url, dict([target.header.split(": ", 1)]) if target.header else None)
-                results = interleaved(targets, seconds, connections)
-                ws_key = {"x-api-key": appliance.api_key}
-                results["websocket echo, straight"] = {
-                    "messages_per_s": asyncio.run(echo_rate(f"ws://127.0.0.1:{echo_port}/", seconds / 2))
-                }
-                results["websocket echo, appliance proxy"] = {
-                    "messages_per_s": asyncio.run(
-                        echo_rate(
-                            f"ws://127.0.0.1:{appliance.url.rsplit(':', 1)[1]}/proxy/{echo_port}/",
-                            seconds / 2,
-                            ws_key,
-                        )
-                    )
-                }
-            finally:
-                planted.remove(force=True)
-                echo.kill()
+        proxy = engine.containers.get(f"rcoder-{appliance.stack}-proxy").id
+        api_key_route, token_route = PROXIES
+        targets = {
+            STRAIGHT: Target(f"http://127.0.0.1:{static_port}/{SMALL}", None, static.id),
+            PLAIN: Target(f"http://127.0.0.1:{plain_port}/{SMALL}", None, plain.id),
+            api_key_route: Target(f"{appliance.url}/proxy/{static_port}/{SMALL}", key, proxy),
+            PROJECT_STRAIGHT: Target(f"http://{planted_ip}:8080/{SMALL}"),
+            PLAIN_TO_PROJECT: Target(
+                f"http://127.0.0.1:{plain_project_port}/{SMALL}", None, plain_project.id
+            ),
+            token_route: Target(f"{appliance.url}/proxy/bench/8080/{SMALL}", cookie, proxy),
+        }
+        for target in targets.values():
+            wait_answers(target.url, dict([target.header.split(": ", 1)]) if target.header else None)
+        results = interleaved(targets, seconds, connections)
+        results["websocket echo, straight"] = {
+            "messages_per_s": asyncio.run(echo_rate(f"ws://127.0.0.1:{echo_port}/", seconds / 2))
+        }
+        proxy_port = appliance.url.rsplit(":", 1)[1]
+        results["websocket echo, appliance proxy"] = {
+            "messages_per_s": asyncio.run(
+                echo_rate(
+                    f"ws://127.0.0.1:{proxy_port}/proxy/{echo_port}/",
+                    seconds / 2,
+                    {"x-api-key": appliance.api_key},
+                )
+            )
+        }
     return figure(results)
 
 
 def figure(results: dict[str, dict[str, float]]) -> Figure:
     figure = Figure("proxy (1 KiB responses)")
     figure.data = dict(results)
-    direct = results["static, straight"]
     for name, values in results.items():
         if "rps" in values:
             cpu = (
@@ -243,15 +270,15 @@ def figure(results: dict[str, dict[str, float]]) -> Figure:
         else:
             figure.row(name, f"{values['messages_per_s']:.0f} messages/s")
     ratios = {}
-    for name in PROXIES:
+    for name, (baseline, straight) in PROXIES.items():
         mine = results[name]
         ratios[name] = {
             "rps_vs_plain_nginx": mine["rps_vs_plain"],
             "p99_vs_plain_nginx": mine["p99_vs_plain"],
-            "rps_vs_straight": mine["rps"] / direct["rps"],
+            "rps_vs_straight": mine["rps"] / results[straight]["rps"],
         }
         figure.row(
-            f"{name} / plain nginx",
+            f"{name} / {baseline}",
             f"{ratios[name]['rps_vs_plain_nginx']:.2f}x req/s, p99 {ratios[name]['p99_vs_plain_nginx']:.2f}x "
             f"({ratios[name]['rps_vs_straight']:.2f}x straight)",
         )

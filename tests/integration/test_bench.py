@@ -25,6 +25,7 @@ FIGURES = {
     "proxy (1 KiB responses)": (
         "static, straight",
         "plain nginx, keepalive pool",
+        "plain nginx, to the project's server",
         "appliance proxy, API key",
         "appliance proxy, project token",
         "websocket echo, appliance proxy",

@@ -245,12 +245,12 @@ async def _act(args: argparse.Namespace, ready: Callable[[], None]) -> list[str]
     open_ports = [*args.open_port, *args.containers_only_port]
     if args.action == "remove":
         await firewall.remove()
-    elif args.action in ("install", "hold"):
+    while args.action in ("install", "hold"):
         await firewall.install(args.bridges, open_ports, egress, args.containers_only_port, args.deny)
-    while args.action == "hold":
+        if args.action == "install":
+            break
         ready()
         await asyncio.sleep(HOLD_SECONDS)
-        await firewall.install(args.bridges, open_ports, egress, args.containers_only_port, args.deny)
     return await firewall.bridges()
 
 

@@ -119,6 +119,11 @@ def _volume_labels(record_labels: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in record_labels.items() if k not in (label_keys.VOLUME, label_keys.NODE)}
 
 
+def _scaled_to_zero(service: dict[str, Any]) -> bool:
+    """Whether the service is paused (replicated, no replicas)."""
+    return (service["Spec"]["Mode"].get("Replicated") or {}).get("Replicas") == 0
+
+
 def _bytes(text: str) -> int:
     units = {"k": 1024, "m": 1024**2, "g": 1024**3}
     return int(text[:-1]) * units[text[-1].lower()] if text[-1].lower() in units else int(text)
@@ -190,18 +195,27 @@ class SwarmEngine(DockerEngine):
         return Network(bridge="", host_address="")
 
     def _rejoin(self, labels: dict[str, str]) -> None:
-        """Attach the attached containers to every overlay carrying `labels`, and give the services on
-        it the model host's address there, if it changed."""
+        """Attach the attached containers to every overlay carrying `labels` but those of paused
+        workloads (unpause joins them), and give the services on it the model host's address there,
+        if it changed."""
         client = self._client()
-        # The proxy starts after the gateway: it may not be there yet.
-        present = [c for c in self._attach if client.containers.list(all=True, filters={"name": f"^/{c}$"})]
+        present = self._present()
+        api = client.api
         for network in client.networks.list(filters={"label": selector(labels), "driver": "overlay"}):
             try:
-                self._rejoin_network(network, present)
+                services = api.services(filters={"label": f"{label_keys.NETWORK}={network.name}"})
+                if services and all(_scaled_to_zero(service) for service in services):
+                    continue
+                self._join_network(network, present, services)
             except docker.errors.APIError as exc:  # e.g. removed with its workload meanwhile
                 log.info("could not rejoin network %s: %s", network.name, exc)
 
-    def _rejoin_network(self, network: Any, present: list[str]) -> None:
+    def _present(self) -> list[str]:
+        """The attached containers there are (the proxy starts after the gateway: it may not be yet)."""
+        client = self._client()
+        return [c for c in self._attach if client.containers.list(all=True, filters={"name": f"^/{c}$"})]
+
+    def _join_network(self, network: Any, present: list[str], services: list[dict[str, Any]]) -> None:
         for container in present:
             with _already_done("already exists"):
                 network.connect(container)
@@ -209,11 +223,22 @@ class SwarmEngine(DockerEngine):
             return
         attached = self._client().containers.get(self._model_host).attrs["NetworkSettings"]["Networks"]
         address = attached[network.name]["IPAddress"]
-        api = self._client().api
-        for service in api.services(filters={"label": f"{label_keys.NETWORK}={network.name}"}):
+        for service in services:
             service_labels = service["Spec"].get("Labels") or {}
             if service_labels.get(label_keys.HOST_ADDRESS) != address:
                 self._update(service, labels={**service_labels, label_keys.HOST_ADDRESS: address})
+
+    def _leave_overlay(self, service_id: str) -> None:
+        """Detach the attached containers from a paused workload's overlay: a container can hold only
+        so many interfaces, and paused workloads pile up. The overlay itself is kept for unpause."""
+        labels = self._client().api.inspect_service(service_id)["Spec"].get("Labels") or {}
+        try:
+            network = self._client().networks.get(labels.get(label_keys.NETWORK, ""))
+        except docker.errors.NotFound:
+            return
+        for container in self._attach:
+            with _already_done("is not connected"), contextlib.suppress(docker.errors.NotFound):
+                network.disconnect(container, force=True)
 
     def _open_network(self, spec: ContainerSpec) -> tuple[str, str]:
         """The workload's own attachable overlay, with the attached containers on it: its name, and the
@@ -383,7 +408,8 @@ class SwarmEngine(DockerEngine):
         return await self._run(rename)
 
     async def pause(self, container_id: str) -> None:
-        """Scaled to zero, once its task is gone (its memory freed)."""
+        """Scaled to zero, once its task is gone (its memory freed); the attached containers leave its
+        overlay."""
 
         def scale_down() -> None:
             api = self._client().api
@@ -392,6 +418,7 @@ class SwarmEngine(DockerEngine):
         await self._run(scale_down)
         for _ in range(int(self._start_seconds / POLL_PAUSE_SECONDS)):
             if not await self._run(lambda: self._client().api.tasks(filters={"service": container_id})):
+                await self._run(self._leave_overlay, container_id)
                 return
             await asyncio.sleep(POLL_PAUSE_SECONDS)
 
@@ -400,10 +427,14 @@ class SwarmEngine(DockerEngine):
         or WorkspaceUnavailable at once if that node cannot run it)."""
 
         def scale_up() -> None:
-            service = self._client().api.inspect_service(container.id)
+            api = self._client().api
+            service = api.inspect_service(container.id)
             mounts = service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Mounts") or []
             for volume in (m["Source"] for m in mounts if m.get("Type") == "volume"):
                 self._workspace_node(volume, container.name)
+            if network := (service["Spec"].get("Labels") or {}).get(label_keys.NETWORK):
+                self._join_network(self._client().networks.get(network), self._present(), [service])
+                service = api.inspect_service(container.id)  # the model host's address may be new
             self._update(service, mode=ServiceMode("replicated", replicas=1))
 
         await self._run(scale_up)

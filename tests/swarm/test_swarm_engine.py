@@ -16,6 +16,7 @@ import pytest
 
 from appliance.containers.engine import Container, ContainerGone, NameGone, NameTaken
 from appliance.containers.firewall import FirewallError
+from appliance.containers.labels import labels_for
 from appliance.containers.swarm_engine import SwarmEngine
 from appliance.errors import ContainerFailed, EngineUnavailable
 from tests.eventually import eventually
@@ -111,6 +112,40 @@ def test_pause_scales_to_zero_and_unpause_runs_a_new_task(engine, swarm, stack):
     assert resumed.running and running_task(engine, started.id)["ID"] != first_task
     assert resumed == asyncio.run(swarm.inspect(started.id))
     assert health_from(engine, overlay(resumed), resumed.ip) == "SERVING"
+
+
+def test_a_paused_workload_leaves_the_attached_containers_and_unpause_joins_them_again(
+    engine, stack, no_docker_login
+):
+    """The gateway and the proxy hold an interface on each running workload's overlay, none on a
+    paused one's (they would pile up), and reach the workload again once it is unpaused."""
+    attached = engine.containers.run(
+        "rcoder/gateway:dev", ["sleep", "infinity"], name=f"rcoder-{stack}-attached", detach=True
+    )
+    try:
+        swarm = SwarmEngine(
+            "", 30, [AGENTS], False, attach=[attached.name], start_seconds=90, registry_login=registry().login
+        )
+        started = asyncio.run(swarm.start(agent_spec(stack, "p1", f"rcoder-{stack}-agents")))
+
+        def networks() -> set[str]:
+            attached.reload()
+            return set(attached.attrs["NetworkSettings"]["Networks"])
+
+        while_running = networks()
+        asyncio.run(swarm.pause(started.id))
+        # What the gateway does at start and every REJOIN_POLLS polls: a paused workload is left out.
+        asyncio.run(swarm.ensure_network(f"rcoder-{stack}-agents", labels_for(stack, "network")))
+        while_paused = networks()
+        resumed = asyncio.run(swarm.unpause(asyncio.run(swarm.inspect(started.id))))
+
+        assert overlay(started) in while_running
+        assert overlay(started) not in while_paused
+        assert overlay(resumed) in networks()
+        reach = attached.exec_run(["python3", "-c", HEALTH, f"{resumed.ip}:50051"])
+        assert reach.output.decode().strip() == "SERVING", "the attached container reaches it again"
+    finally:
+        attached.remove(force=True)
 
 
 def test_a_task_that_dies_and_a_service_removed_are_reported(engine, swarm, stack):

@@ -6,9 +6,9 @@
   the project's container on the agents' network, that container straight for reference, and a plain
   nginx with a keepalive pool to it: the token route's baseline, since its upstream is behind the
   agents' bridge, which costs more than loopback);
-and WebSocket echo round trips per second straight and through the proxy. wrk makes the HTTP load,
-against each in turn, in rounds (the figures are the medians; ratios are taken within a round), and
-the CPU time each proxy spends per request is read from its cgroup.
+and WebSocket echo round trips per second straight, through a plain nginx and through the proxy.
+wrk makes the HTTP load, against each in turn, in rounds (the figures are the medians; ratios are
+taken within a round), and the CPU time each proxy spends per request is read from its cgroup.
 Every server and load generator is on this machine (loopback or the stack's own network).
 
     python -m bench.proxy [--seconds 10] [--connections 32]
@@ -51,8 +51,28 @@ http {
   }
 }
 """
+# The same for WebSockets: the upgrade passed on, as any reverse proxy in front of them does.
+PLAIN_WS_CONF = """worker_processes auto;
+events {}
+http {
+  access_log off;
+  upstream echo { server UPSTREAM; }
+  server {
+    listen 127.0.0.1:LISTEN;
+    location / {
+      proxy_pass http://echo; proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";
+    }
+  }
+}
+"""
 PLAIN = "plain nginx, keepalive pool"
 PLAIN_TO_PROJECT = "plain nginx, to the project's server"
+ECHO_STRAIGHT, ECHO_PLAIN, ECHO_PROXY = (
+    "websocket echo, straight",
+    "websocket echo, plain nginx",
+    "websocket echo, appliance proxy",
+)
 STRAIGHT, PROJECT_STRAIGHT = "static, straight", "the project's server, straight"
 # Each proxy, the plain nginx that takes the same way to the same server, and that server straight:
 # its ratios' baselines.
@@ -151,7 +171,7 @@ def wait_answers(url: str, headers: dict[str, str] | None = None) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-async def echo_rate(url: str, seconds: float, headers: dict[str, str] | None = None) -> float:
+async def echo_rate(url: str, seconds: float, headers: dict[str, str] | None) -> float:
     """WebSocket echo round trips per second over one connection."""
     async with connect(url, additional_headers=headers or {}) as socket:
         done, deadline = 0, time.perf_counter() + seconds
@@ -187,13 +207,24 @@ def planted_project(engine, appliance: Appliance, files: Path, stack_conf: str) 
         container.remove(force=True)
 
 
-def plain_proxy(upstream: str, port: int) -> str:
-    return PLAIN_PROXY_CONF.replace("UPSTREAM", upstream).replace("LISTEN", str(port))
+def plain_proxy(upstream: str, port: int, conf: str = PLAIN_PROXY_CONF) -> str:
+    return conf.replace("UPSTREAM", upstream).replace("LISTEN", str(port))
+
+
+def echo_rates(echoes: dict[str, tuple[str, dict[str, str] | None]], seconds: float) -> dict[str, dict]:
+    """WebSocket echo round trips per second through each of `echoes` (URL, headers), in turn, in
+    three rounds (the medians), as `interleaved` does for HTTP."""
+    rounds = 3
+    runs: dict[str, list[float]] = {name: [] for name in echoes}
+    for _ in range(rounds):
+        for name, (url, headers) in echoes.items():
+            runs[name].append(asyncio.run(echo_rate(url, seconds / rounds, headers)))
+    return {name: {"messages_per_s": statistics.median(rates)} for name, rates in runs.items()}
 
 
 def run(seconds: int = 10, connections: int = 32) -> Figure:
     engine = docker.from_env()
-    static_port, plain_port, plain_project_port, echo_port = (free_port() for _ in range(4))
+    static_port, plain_port, plain_project_port, plain_ws_port, echo_port = (free_port() for _ in range(5))
     settings = {"RCODER_PROXY_ALLOWED_PORTS": "1024-65535", "RCODER_WARM_POOL_SIZE": "0"}
     with (
         tempfile.TemporaryDirectory() as folder,
@@ -217,6 +248,7 @@ def run(seconds: int = 10, connections: int = 32) -> Figure:
         planted_ip = next(iter(planted.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
         plain_project = serve("plain-project", plain_proxy(f"{planted_ip}:8080", plain_project_port))
         echo = running.enter_context(subprocess.Popen([sys.executable, str(WS_ECHO), str(echo_port)]))
+        serve("plain-ws", plain_proxy(f"127.0.0.1:{echo_port}", plain_ws_port, PLAIN_WS_CONF))
         running.callback(echo.kill)
 
         token = appliance.client().post("/proxy/token", json={"project_id": "bench", "port": 8080})
@@ -237,19 +269,13 @@ def run(seconds: int = 10, connections: int = 32) -> Figure:
         for target in targets.values():
             wait_answers(target.url, dict([target.header.split(": ", 1)]) if target.header else None)
         results = interleaved(targets, seconds, connections)
-        results["websocket echo, straight"] = {
-            "messages_per_s": asyncio.run(echo_rate(f"ws://127.0.0.1:{echo_port}/", seconds / 2))
-        }
         proxy_port = appliance.url.rsplit(":", 1)[1]
-        results["websocket echo, appliance proxy"] = {
-            "messages_per_s": asyncio.run(
-                echo_rate(
-                    f"ws://127.0.0.1:{proxy_port}/proxy/{echo_port}/",
-                    seconds / 2,
-                    {"x-api-key": appliance.api_key},
-                )
-            )
+        echoes = {
+            ECHO_STRAIGHT: (f"ws://127.0.0.1:{echo_port}/", None),
+            ECHO_PLAIN: (f"ws://127.0.0.1:{plain_ws_port}/", None),
+            ECHO_PROXY: (f"ws://127.0.0.1:{proxy_port}/proxy/{echo_port}/", {"x-api-key": appliance.api_key}),
         }
+        results.update(echo_rates(echoes, seconds))
     return figure(results)
 
 
@@ -282,12 +308,15 @@ def figure(results: dict[str, dict[str, float]]) -> Figure:
             f"{ratios[name]['rps_vs_plain_nginx']:.2f}x req/s, p99 {ratios[name]['p99_vs_plain_nginx']:.2f}x "
             f"({ratios[name]['rps_vs_straight']:.2f}x straight)",
         )
-    echo = (
-        results["websocket echo, appliance proxy"]["messages_per_s"]
-        / results["websocket echo, straight"]["messages_per_s"]
+    echo = {
+        "vs_straight": results[ECHO_PROXY]["messages_per_s"] / results[ECHO_STRAIGHT]["messages_per_s"],
+        "vs_plain_nginx": results[ECHO_PROXY]["messages_per_s"] / results[ECHO_PLAIN]["messages_per_s"],
+    }
+    ratios["websocket echo"] = echo
+    figure.row(
+        "websocket echo, proxy / plain nginx",
+        f"{echo['vs_plain_nginx']:.2f}x messages/s ({echo['vs_straight']:.2f}x straight)",
     )
-    ratios["websocket echo"] = {"vs_straight": echo}
-    figure.row("websocket echo, proxy / straight", f"{echo:.2f}x")
     figure.data["ratios"] = ratios
     return figure
 

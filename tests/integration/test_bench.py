@@ -28,6 +28,7 @@ FIGURES = {
         "plain nginx, to the project's server",
         "appliance proxy, API key",
         "appliance proxy, project token",
+        "websocket echo, plain nginx",
         "websocket echo, appliance proxy",
         "ratios",
     ),

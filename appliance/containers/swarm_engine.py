@@ -119,9 +119,11 @@ def _volume_labels(record_labels: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in record_labels.items() if k not in (label_keys.VOLUME, label_keys.NODE)}
 
 
-def _scaled_to_zero(service: dict[str, Any]) -> bool:
-    """Whether the service is paused (replicated, no replicas)."""
-    return (service["Spec"]["Mode"].get("Replicated") or {}).get("Replicas") == 0
+def _all_paused(services: list[dict[str, Any]]) -> bool:
+    """Whether there are services and each is paused (replicated, no replicas)."""
+    return bool(services) and all(
+        (service["Spec"]["Mode"].get("Replicated") or {}).get("Replicas") == 0 for service in services
+    )
 
 
 def _bytes(text: str) -> int:
@@ -200,15 +202,17 @@ class SwarmEngine(DockerEngine):
         if it changed."""
         client = self._client()
         present = self._present()
-        api = client.api
         for network in client.networks.list(filters={"label": selector(labels), "driver": "overlay"}):
             try:
-                services = api.services(filters={"label": f"{label_keys.NETWORK}={network.name}"})
-                if services and all(_scaled_to_zero(service) for service in services):
+                services = self._overlay_services(network.name)
+                if _all_paused(services):
                     continue
                 self._join_network(network, present, services)
             except docker.errors.APIError as exc:  # e.g. removed with its workload meanwhile
                 log.info("could not rejoin network %s: %s", network.name, exc)
+
+    def _overlay_services(self, network: str) -> list[dict[str, Any]]:
+        return self._client().api.services(filters={"label": f"{label_keys.NETWORK}={network}"})
 
     def _present(self) -> list[str]:
         """The attached containers there are (the proxy starts after the gateway: it may not be yet)."""
@@ -229,11 +233,15 @@ class SwarmEngine(DockerEngine):
                 self._update(service, labels={**service_labels, label_keys.HOST_ADDRESS: address})
 
     def _leave_overlay(self, service_id: str) -> None:
-        """Detach the attached containers from a paused workload's overlay: a container can hold only
-        so many interfaces, and paused workloads pile up. The overlay itself is kept for unpause."""
+        """Detach the attached containers from a paused workload's overlay, once every service on it is
+        paused (as `_rejoin` leaves it then): a container can hold only so many interfaces, and paused
+        workloads pile up. The overlay itself is kept for unpause."""
         labels = self._client().api.inspect_service(service_id)["Spec"].get("Labels") or {}
+        name = labels.get(label_keys.NETWORK)
+        if not name or not _all_paused(self._overlay_services(name)):
+            return
         try:
-            network = self._client().networks.get(labels.get(label_keys.NETWORK, ""))
+            network = self._client().networks.get(name)
         except docker.errors.NotFound:
             return
         for container in self._attach:

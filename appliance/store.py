@@ -30,7 +30,16 @@ WRITE_BEHIND_SECONDS = 0.05
 # While the state cannot be written (volume full or read-only), how often deferred writes are tried again.
 RETRY_SECONDS = 1.0
 # What a write that the file system refused raises (a full or read-only volume, lost permissions).
-UNWRITABLE = (duckdb.IOException, duckdb.TransactionException, duckdb.PermissionException, OSError)
+# A write the state's file system refused. DuckDB raises FatalException when that happens during a
+# checkpoint, and then refuses every later use until the gateway restarts ("database has been
+# invalidated"): that too is a state that cannot be written, not a write to log and drop.
+UNWRITABLE = (
+    duckdb.IOException,
+    duckdb.TransactionException,
+    duckdb.PermissionException,
+    duckdb.FatalException,
+    OSError,
+)
 log = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -241,6 +250,8 @@ class Store:
 
     def _unwritable(self, exc: BaseException) -> None:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, duckdb.FatalException):
+            problem += "; restart the gateway once the volume can be written"
         if self.problem is None:
             log.error("the state cannot be written, so no new work is taken: %s", problem)
         self.problem = problem

@@ -155,3 +155,24 @@ async def test_a_refused_deferred_write_is_kept_in_order_and_the_state_is_unwrit
     await asyncio.sleep(0)
     assert store.problem is None
     store.require_writable()
+
+
+async def test_a_fatal_engine_error_marks_the_state_unwritable_rather_than_dropping_the_write(store):
+    """What DuckDB raises when the volume turns read-only during a checkpoint (seen on ext4 with
+    `remount,abort`): the database is invalidated, and only a restarted gateway writes again."""
+    fatal = duckdb.FatalException(
+        'FATAL Error: Failed to create checkpoint because of error: Could not write file "state.wal": '
+        "Read-only file system"
+    )
+
+    def invalidated(con) -> None:
+        raise fatal
+
+    store.defer(invalidated)
+    await store.project("anything")
+    await asyncio.sleep(0)
+
+    assert store.problem is not None and "Read-only file system" in store.problem
+    assert "restart the gateway" in store.problem
+    with pytest.raises(StateUnavailable, match="cannot write its state"):
+        store.require_writable()

@@ -30,9 +30,9 @@ WRITE_BEHIND_SECONDS = 0.05
 # While the state cannot be written (volume full or read-only), how often deferred writes are tried again.
 RETRY_SECONDS = 1.0
 # What a write that the file system refused raises (a full or read-only volume, lost permissions).
-# A write the state's file system refused. DuckDB raises FatalException when that happens during a
-# checkpoint, and then refuses every later use until the gateway restarts ("database has been
-# invalidated"): that too is a state that cannot be written, not a write to log and drop.
+# DuckDB raises FatalException when that happens during a checkpoint, and then refuses every later
+# use until the gateway restarts ("database has been invalidated"): that too is a state that cannot
+# be written, not a write to log and drop.
 UNWRITABLE = (
     duckdb.IOException,
     duckdb.TransactionException,

@@ -58,7 +58,9 @@ def sequential(appliance: Appliance, n: int, before=None) -> dict[str, float]:
 def stack_agents(engine, stack: str) -> set[str]:
     """The ids of the stack's agent containers (pooled ones included)."""
     labels = [f"rcoder.stack={stack}", "rcoder.kind=agent"]
-    return {container.id for container in engine.containers.list(filters={"label": labels})}
+    return {
+        container.id for container in engine.containers.list(filters={"label": labels}, ignore_removed=True)
+    }
 
 
 def burst(appliance: Appliance, n: int) -> dict[str, float]:

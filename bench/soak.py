@@ -73,7 +73,9 @@ def left_over(app: Appliance, engine: docker.DockerClient) -> dict[str, list[str
     kept = tuple(f"rcoder-{app.stack}-{kind}" for kind in ("ws-", "home-", "state"))
     return {
         "containers": [
-            c.name for c in engine.containers.list(all=True, filters=label) if c.name not in services
+            c.name
+            for c in engine.containers.list(all=True, filters=label, ignore_removed=True)
+            if c.name not in services
         ],
         "networks": sorted(n.name for n in engine.networks.list(filters=label)),
         "volumes": [v.name for v in engine.volumes.list(filters=label) if not v.name.startswith(kept)],

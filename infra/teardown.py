@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import sys
 import time
+from typing import Any
 
 import docker
 
@@ -20,7 +21,8 @@ def remove_runtime_containers(engine: docker.DockerClient, stack: str) -> list[s
     Docker host."""
     removed = []
     for service in services(engine, stack):
-        service.remove()
+        with contextlib.suppress(docker.errors.NotFound):
+            service.remove()
         removed.append(f"service {service.name}")
     # Their overlays: the gateway, which removes them as their services go, is not asked here.
     for network in engine.networks.list(filters={"label": f"{labels.STACK}={stack}", "driver": "overlay"}):
@@ -32,11 +34,11 @@ def remove_runtime_containers(engine: docker.DockerClient, stack: str) -> list[s
         removed.append(f"network {network.name}")
     for kind in (labels.KIND_AGENT, labels.KIND_DESKTOP):
         selector = [f"{labels.STACK}={stack}", f"{labels.KIND}={kind}"]
-        for container in engine.containers.list(all=True, filters={"label": selector}):
-            container.remove(force=True)
+        for container in listed_containers(engine, {"label": selector}):
+            remove_container(container)
             removed.append(container.name)
     selector = [f"{labels.STACK}={stack}", f"{labels.KIND}=gateway"]
-    for gateway in engine.containers.list(all=True, filters={"label": selector}):
+    for gateway in listed_containers(engine, {"label": selector}):
         output = engine.containers.run(
             gateway.image.id,
             ["rcoder-firewall", "remove", "--stack", stack],
@@ -55,10 +57,11 @@ def remove_leftovers(engine: docker.DockerClient, stack: str) -> list[str]:
     selector = {"label": [f"{labels.STACK}={stack}"]}
     removed = []
     for service in services(engine, stack):
-        service.remove()
+        with contextlib.suppress(docker.errors.NotFound):
+            service.remove()
         removed.append(f"service {service.name}")
-    for container in engine.containers.list(all=True, filters=selector):
-        container.remove(force=True)
+    for container in listed_containers(engine, selector):
+        remove_container(container)
         removed.append(f"container {container.name}")
     for network in engine.networks.list(filters=selector):
         remove_network(network)
@@ -70,6 +73,23 @@ def remove_leftovers(engine: docker.DockerClient, stack: str) -> list[str]:
         volume.remove(force=True)
         removed.append(f"volume {volume.name}")
     return removed
+
+
+def listed_containers(engine: docker.DockerClient, filters: dict[str, Any]) -> list:
+    """The containers, stopped ones too, that match `filters`; one removed between the engine's list and
+    the SDK's inspect of it is left out (the gateway may still be removing containers)."""
+    return engine.containers.list(all=True, filters=filters, ignore_removed=True)
+
+
+def remove_container(container: Any) -> None:
+    """Force-remove the container; one already gone, or on its way out (409), is what was wanted."""
+    try:
+        container.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:
+            raise
 
 
 def swarm_manager(engine: docker.DockerClient) -> bool:

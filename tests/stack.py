@@ -23,7 +23,7 @@ from docker.models.containers import Container
 from pytest_docker.plugin import Services, get_docker_services
 
 from appliance.containers.firewall import Firewall
-from infra.teardown import remove_network
+from infra.teardown import listed_containers, remove_container, remove_network
 from infra.teardown import services as services_of  # `services` is the compose project here
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,20 +178,14 @@ def containers(engine: docker.DockerClient, **filters: str | list[str]) -> list[
     """The containers, stopped ones too, that match the engine's filters. The gateway removes containers
     while a test looks (the warm pool, cleanup): one gone between the engine's list and the SDK's inspect
     of it is left out, not a NotFound."""
-    return engine.containers.list(all=True, filters=filters, ignore_removed=True)
+    return listed_containers(engine, filters)
 
 
 def remove(found: list[Container]) -> None:
     """Force-remove each container; one the gateway removed meanwhile is already what we wanted."""
     for container in found:
         print(f"removing container {container.name}")
-        try:
-            container.remove(force=True)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as error:
-            if error.status_code != 409:  # 409: its removal is already in progress
-                raise
+        remove_container(container)
 
 
 def agent_containers(engine: docker.DockerClient, stack: str, project: str) -> list[Container]:
@@ -203,5 +197,5 @@ def agent_containers(engine: docker.DockerClient, stack: str, project: str) -> l
 def unclaimed(engine: docker.DockerClient, stack: str) -> list:
     """The warm pool's ready containers: pool-labelled, and still named as the pool names them."""
     labels = [f"rcoder.stack={stack}", "rcoder.pool=true"]
-    found = engine.containers.list(filters={"label": labels})
+    found = engine.containers.list(filters={"label": labels}, ignore_removed=True)
     return [c for c in found if c.name.startswith(f"rcoder-{stack}-pool-")]

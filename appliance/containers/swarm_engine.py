@@ -31,8 +31,8 @@ import itertools
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import docker.errors
 from docker import auth
@@ -65,6 +65,8 @@ from appliance.containers.node_guard import guard_command, guard_template, node_
 from appliance.errors import ApplianceError, ContainerFailed, EngineUnavailable, WorkspaceUnavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 
 # How often the stack's tasks are read for ones that stopped (the manager has no task events).
 POLL_SECONDS = 1.0
@@ -124,6 +126,18 @@ def _all_paused(services: list[dict[str, Any]]) -> bool:
     return bool(services) and all(
         (service["Spec"]["Mode"].get("Replicated") or {}).get("Replicas") == 0 for service in services
     )
+
+
+def _present_only(items: Iterable[T], read: Callable[[T], R]) -> list[R]:
+    """`read` of each listed object still there: one removed since the list was taken is gone, not an
+    error (the engine lists, then each object is asked about on its own)."""
+    found = []
+    for item in items:
+        try:
+            found.append(read(item))
+        except docker.errors.NotFound:
+            continue
+    return found
 
 
 def _bytes(text: str) -> int:
@@ -217,7 +231,11 @@ class SwarmEngine(DockerEngine):
     def _present(self) -> list[str]:
         """The attached containers there are (the proxy starts after the gateway: it may not be yet)."""
         client = self._client()
-        return [c for c in self._attach if client.containers.list(all=True, filters={"name": f"^/{c}$"})]
+        return [
+            c
+            for c in self._attach
+            if client.containers.list(all=True, filters={"name": f"^/{c}$"}, sparse=True)
+        ]
 
     def _join_network(self, network: Any, present: list[str], services: list[dict[str, Any]]) -> None:
         for container in present:
@@ -236,7 +254,10 @@ class SwarmEngine(DockerEngine):
         """Detach the attached containers from a paused workload's overlay, once every service on it is
         paused (as `_rejoin` leaves it then): a container can hold only so many interfaces, and paused
         workloads pile up. The overlay itself is kept for unpause."""
-        labels = self._client().api.inspect_service(service_id)["Spec"].get("Labels") or {}
+        try:
+            labels = self._client().api.inspect_service(service_id)["Spec"].get("Labels") or {}
+        except docker.errors.NotFound:  # removed meanwhile: its network goes with it
+            return
         name = labels.get(label_keys.NETWORK)
         if not name or not _all_paused(self._overlay_services(name)):
             return
@@ -287,7 +308,7 @@ class SwarmEngine(DockerEngine):
         except docker.errors.NotFound:
             return True
         for container in self._attach:
-            with _already_done("is not connected"):
+            with _already_done("is not connected"), contextlib.suppress(docker.errors.NotFound):
                 network.disconnect(container, force=True)
         try:
             network.remove()
@@ -381,7 +402,7 @@ class SwarmEngine(DockerEngine):
             services = self._client().api.services(filters={"label": selector(labels)})
             # Workloads are replicated services; the one global service is the guard.
             workloads = [s for s in services if "Global" not in s["Spec"].get("Mode", {})]
-            return [self._service_container(service) for service in workloads]
+            return _present_only(workloads, self._service_container)
 
         return await self._run(find)
 
@@ -407,11 +428,13 @@ class SwarmEngine(DockerEngine):
             spec = service["Spec"]
             try:
                 self._update(service, labels={**spec.get("Labels", {}), label_keys.NAME: new})
+                return self._service_container(api.inspect_service(service["ID"]))
+            except docker.errors.NotFound as exc:  # removed since it was listed
+                raise NameGone(current) from exc
             except docker.errors.APIError as exc:
                 if "out of sequence" in str(exc.explanation or exc):
                     raise NameGone(current) from exc
                 raise
-            return self._service_container(api.inspect_service(service["ID"]))
 
         return await self._run(rename)
 
@@ -634,7 +657,8 @@ class SwarmEngine(DockerEngine):
             if container.get("Command") == command and container["Image"] == pinned:
                 self._guard_denies = denied
                 return service["ID"]
-            api.remove_service(service["ID"])
+            with contextlib.suppress(docker.errors.NotFound):
+                api.remove_service(service["ID"])
         template = guard_template(pinned, command, self._constraints)
         labels = labels_for(stack, "guard")
         created = api.create_service(template, name=name, labels=labels, mode=ServiceMode("global"))
@@ -686,8 +710,15 @@ class SwarmEngine(DockerEngine):
             await asyncio.sleep(POLL_SECONDS)
 
     async def _exit_code(self, service_id: str) -> int | None:
-        task = await self._run(self._newest_task, service_id)
-        return (task or {}).get("Status", {}).get("ContainerStatus", {}).get("ExitCode")
+        """The exit code of the service's task; None if it has none, or the service went meanwhile."""
+
+        def exit_code() -> int | None:
+            with contextlib.suppress(docker.errors.NotFound):
+                task = self._newest_task(service_id) or {}
+                return task.get("Status", {}).get("ContainerStatus", {}).get("ExitCode")
+            return None
+
+        return await self._run(exit_code)
 
     async def logs(self, container_id: str) -> str:
         return await self._run(self._service_logs, container_id)

@@ -17,7 +17,7 @@ from appliance.config import Config, DockerConfig
 from appliance.containers.engine import ContainerSpec
 from appliance.containers.swarm_engine import SwarmEngine
 from appliance.containers.workloads import Workloads
-from infra.teardown import remove_network
+from infra.teardown import remove_leftovers
 from tests.integration.pulumi_cli import show, toolchain  # noqa: F401 (fixtures)
 
 # Where scripts/swarm-up lets workloads run: its worker nodes.
@@ -94,12 +94,7 @@ def swarm(engine, no_docker_login) -> SwarmEngine:
 def stack(engine) -> Iterator[str]:
     stack = f"sw{uuid.uuid4().hex[:8]}"
     yield stack
-    for service in engine.services.list(filters={"label": f"rcoder.stack={stack}"}):
-        service.remove()
-    for network in engine.networks.list(filters={"label": f"rcoder.stack={stack}"}):
-        remove_network(network)
-    for config in engine.configs.list(filters={"label": f"rcoder.stack={stack}"}):
-        config.remove()
+    remove_leftovers(engine, stack)
 
 
 def agent_spec(stack: str, project: str, network: str) -> ContainerSpec:

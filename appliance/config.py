@@ -273,7 +273,7 @@ def default_agents() -> dict[str, AgentDefinition]:
             description="RCoder's demo agent: no model, follows simple instructions",
         ),
         "claude-code": AgentDefinition(
-            command="claude-code-acp", kind="claude-code", description="Claude Code, through its ACP adapter"
+            command="claude-agent-acp", kind="claude-code", description="Claude Code, through its ACP adapter"
         ),
         "codex": AgentDefinition(
             command="codex-acp", kind="codex", description="OpenAI Codex, through its ACP adapter"

@@ -16,7 +16,7 @@ OPENAI = agent_pb2.ModelProviderConfig(
 
 
 def test_claude_code_reads_anthropic_variables_and_the_model_as_every_default(tmp_path):
-    spec = launch(AgentSpec("claude-code", "claude-code-acp", kind="claude-code"), ANTHROPIC, tmp_path / "h")
+    spec = launch(AgentSpec("claude-code", "claude-agent-acp", kind="claude-code"), ANTHROPIC, tmp_path / "h")
     env = spec.env
     assert (env["ANTHROPIC_BASE_URL"], env["ANTHROPIC_API_KEY"]) == ("http://models:8000", "sk-a")
     assert (

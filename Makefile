@@ -1,6 +1,6 @@
 # RCoder appliance. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help up down clean test test-swarm test-unit lint images codegen bench bench-proxy soak ci-stack pulumi-toolchain
+.PHONY: help up down clean test test-swarm test-unit lint lock images codegen bench bench-proxy soak ci-stack pulumi-toolchain
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ test-unit: ## ruff and the unit tests only (no Docker engine needed)
 
 lint: ## ruff check and ruff format --check
 	@bash scripts/bootstrap >/dev/null && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+lock: ## resolve every Python install's packages, with their hashes, into locks/ (from pyproject.toml)
+	@bash scripts/lock
 
 images: ## build the images (base, agent, gateway, proxy, desktop)
 	@bash scripts/build-images

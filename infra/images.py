@@ -5,6 +5,8 @@ agent and desktop images, by name."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import tomllib
 from pathlib import Path
 
 import pulumi
@@ -20,7 +22,10 @@ CONTEXT = (
     "runner",
     "proto",
     "images",
-    "scripts/pinned-requirements",
+    "locks",
+    "LICENSE",
+    "LICENSE-MIT",
+    "LICENSE-APACHE",
 )
 CA_BUNDLE = ".build/extra-ca.pem"  # the extra CAs baked into the base image (scripts/build-images writes it)
 
@@ -35,6 +40,26 @@ def context_digest(root: Path) -> str:
             if file.exists() and "__pycache__" not in file.parts:
                 digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
     return digest.hexdigest()
+
+
+def oci_labels(root: Path, title: str) -> dict[str, str]:
+    """The OCI image annotations scripts/lib/build.sh gives its builds, for this checkout's commit."""
+
+    def git(*args: str) -> str:
+        found = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+        return found.stdout.strip() if found.returncode == 0 else ""
+
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    labels = {
+        "title": title,
+        "source": git("config", "--get", "remote.origin.url") or f"file://{root.resolve()}",
+        "version": project["version"],
+        "revision": git("rev-parse", "HEAD") or "unknown",
+        "created": git("log", "-1", "--format=%cI"),
+        "licenses": project["license"],
+        "vendor": "RCoder appliance",
+    }
+    return {f"org.opencontainers.image.{key}": value for key, value in labels.items() if value}
 
 
 def prepare_ca_bundle(root: Path, source: str) -> None:
@@ -97,6 +122,7 @@ class Images(pulumi.ComponentResource):
                 context=str(self._root),
                 dockerfile=f"images/{folder or image}/Dockerfile",
                 build_args=build_args,
+                label=oci_labels(self._root, image),
                 target=target,
                 remove=True,
                 # The builder scripts/build-images uses: after `make images` its layer cache makes these

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -19,8 +20,10 @@ from appliance.containers.engine import (
     Network,
 )
 
-# A loopback address of its own, so that a runner of the test can listen on the runners' port.
-RUNNER_IP = "127.0.0.77"
+# A loopback address of its own (all of 127/8 is loopback), so that a runner of the test can listen on the
+# runners' port: one per test process, because gRPC binds with SO_REUSEPORT and two suites running at once
+# on one address would take each other's calls.
+RUNNER_IP = f"127.77.{os.getpid() // 254 % 256}.{os.getpid() % 254 + 1}"
 
 
 class FakeEngine:

@@ -1,6 +1,6 @@
 # RCoder appliance. `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help up down clean test test-swarm test-unit lint lock images codegen bench bench-proxy soak ci-stack pulumi-toolchain
+.PHONY: help up down clean test test-swarm test-fresh test-unit lint lock images codegen bench bench-proxy soak ci-stack pulumi-toolchain
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ test: ## ruff, then the whole suite: unit tests and integration tests on the rea
 
 test-swarm: ## the Swarm backend on a real swarm: this engine as manager, two worker nodes as containers
 	@bash scripts/test-swarm
+
+test-fresh: ## the README's commands on fresh Debian 12 and 13 machines (containers with their own engine)
+	@bash scripts/test-fresh
 
 test-unit: ## ruff and the unit tests only (no Docker engine needed)
 	@bash scripts/test tests/unit

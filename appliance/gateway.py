@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance import chat_request
+from appliance import chat_request, labels
 from appliance.api_key import ApiKey
 from appliance.config import Config, DockerConfig, ProxyConfig, read_api_key, read_secret, registry_login
-from appliance.containers import labels
 from appliance.containers.cleanup import Cleanup
 from appliance.containers.docker_engine import DockerEngine
 from appliance.containers.egress import EgressPolicy, follow
@@ -151,8 +150,9 @@ class Gateway:
         await self.store.open()
         self.bounds.fit(await self.engine.capacity())
         bridges = []
+        network_labels = labels.labels_for(docker.stack, labels.KIND_NETWORK)
         for name in (docker.network_base_name, docker.desktop_network):
-            network = await self.engine.ensure_network(name, labels.labels_for(docker.stack, "network"))
+            network = await self.engine.ensure_network(name, network_labels)
             self.model_forwarding.hosts[name] = network.host_address
             bridges.append(network.bridge)
         self.lifecycle.isolation_problem = await self._isolate(bridges)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from appliance.containers import labels
+from appliance import labels
 from appliance.containers.engine import Container
 from appliance.errors import Forbidden, Unauthorized
 from rcoder_rpc import agent_pb2

@@ -32,8 +32,8 @@ from appliance.containers.engine import (
     Network,
 )
 from appliance.containers.firewall import Firewall
-from appliance.containers.labels import selector
 from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
+from appliance.labels import selector
 
 T = TypeVar("T")
 LOG_TAIL_LINES = 30

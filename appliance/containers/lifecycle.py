@@ -17,9 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from appliance import metrics
+from appliance import labels, metrics
 from appliance.config import Config
-from appliance.containers import labels
 from appliance.containers.engine import Container, ContainerSpec, Engine, Limits, NameGone, NameTaken
 from appliance.containers.workloads import Workload, Workloads
 from appliance.errors import ApplianceError, ContainerFailed, IsolationUnavailable, TooManyRequests

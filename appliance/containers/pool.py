@@ -18,7 +18,7 @@ import logging
 import uuid
 from collections import deque
 
-from appliance.containers import labels
+from appliance import labels
 from appliance.containers.engine import Engine
 from appliance.containers.lifecycle import Lifecycle, Pooled
 from appliance.errors import ApplianceError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from appliance.containers import labels
+from appliance import labels
 from appliance.containers.engine import ContainerGone, Engine
 from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.workloads import Workload

@@ -48,7 +48,7 @@ from docker.types import (
     TaskTemplate,
 )
 
-from appliance.containers import labels as label_keys
+from appliance import labels as label_keys
 from appliance.containers.docker_engine import CONTAINER_LOGS, LOG_TAIL_LINES, DockerEngine, parse_time
 from appliance.containers.engine import (
     Capacity,
@@ -60,9 +60,9 @@ from appliance.containers.engine import (
     Network,
 )
 from appliance.containers.firewall import FirewallError
-from appliance.containers.labels import labels_for, selector
 from appliance.containers.node_guard import guard_command, guard_template, node_addresses
 from appliance.errors import ApplianceError, ContainerFailed, EngineUnavailable, WorkspaceUnavailable
+from appliance.labels import labels_for, selector
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -275,7 +275,7 @@ class SwarmEngine(DockerEngine):
         may still be on its way out."""
         client = self._client()
         name = service_name(f"{spec.name}.net.{uuid.uuid4().hex[:8]}")
-        labels = {label_keys.MANAGED: "true", label_keys.KIND: "network"}
+        labels = {label_keys.MANAGED: "true", label_keys.KIND: label_keys.KIND_NETWORK}
         if label_keys.STACK in spec.labels:
             labels[label_keys.STACK] = spec.labels[label_keys.STACK]
         options = {"encrypted": ""} if self._encrypted else {}
@@ -660,7 +660,7 @@ class SwarmEngine(DockerEngine):
             with contextlib.suppress(docker.errors.NotFound):
                 api.remove_service(service["ID"])
         template = guard_template(pinned, command, self._constraints)
-        labels = labels_for(stack, "guard")
+        labels = labels_for(stack, label_keys.KIND_GUARD)
         created = api.create_service(template, name=name, labels=labels, mode=ServiceMode("global"))
         self._guard_denies = denied
         return created["ID"]
@@ -692,7 +692,7 @@ class SwarmEngine(DockerEngine):
         running: dict[str, Container] = {}
         for polls in itertools.count():
             if polls % REJOIN_POLLS == REJOIN_POLLS - 1:
-                await self._run(self._rejoin, {**labels, label_keys.KIND: "network"})
+                await self._run(self._rejoin, {**labels, label_keys.KIND: label_keys.KIND_NETWORK})
                 await self.reguard()
             now = {c.id: c for c in await self.find(labels)}
             for service_id, known in list(running.items()):

@@ -16,9 +16,9 @@ import pytest
 
 from appliance.containers.engine import Container, ContainerGone, NameGone, NameTaken
 from appliance.containers.firewall import FirewallError
-from appliance.containers.labels import labels_for
 from appliance.containers.swarm_engine import SwarmEngine
 from appliance.errors import ContainerFailed, EngineUnavailable
+from appliance.labels import labels_for
 from tests.eventually import eventually
 from tests.stack import ROOT
 from tests.swarm.conftest import AGENTS, agent_spec, node_of, registry, running_task, worker_docker

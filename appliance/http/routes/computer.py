@@ -10,7 +10,7 @@ from urllib.parse import quote
 from sanic import Blueprint
 from sanic_ext import openapi
 
-from appliance.containers import labels
+from appliance import labels
 from appliance.containers.engine import Container
 from appliance.containers.lifecycle import RunningContainer
 from appliance.errors import BadRequest

@@ -27,6 +27,11 @@ KIND_DESKTOP = "desktop"
 KIND_POD = "pod"
 KIND_WORKSPACE = "workspace"
 KIND_HOME = "home"
+KIND_NETWORK = "network"
+# The Swarm backend's node guard service.
+KIND_GUARD = "guard"
+# Workload.kind of a warm-pool container, never a label: a pooled container is labelled an agent.
+KIND_POOL = "pool"
 
 
 def labels_for(

@@ -19,16 +19,17 @@ from appliance import chat_request, labels
 from appliance.api_key import ApiKey
 from appliance.config import Config, DockerConfig, ProxyConfig, read_api_key, read_secret, registry_login
 from appliance.containers.cleanup import Cleanup
-from appliance.containers.docker_engine import DockerEngine
-from appliance.containers.egress import EgressPolicy, follow
-from appliance.containers.engine import Bounds, Engine
-from appliance.containers.firewall import FirewallError
 from appliance.containers.lifecycle import Lifecycle
+from appliance.containers.limits import Bounds
 from appliance.containers.pool import WarmPool
 from appliance.containers.reconcile import Reconciler
 from appliance.containers.swarm_engine import SwarmEngine
 from appliance.containers.workloads import Workload
 from appliance.desktops import Desktops
+from appliance.engines.docker import DockerEngine
+from appliance.engines.egress import EgressPolicy, follow
+from appliance.engines.engine import Engine
+from appliance.engines.firewall import FirewallError
 from appliance.events import EventHub
 from appliance.model_forwarding import ModelForwarding
 from appliance.proxy.decisions import Router

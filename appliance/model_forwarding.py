@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from appliance import labels
-from appliance.containers.engine import Container
+from appliance.engines.engine import Container
 from appliance.errors import Forbidden, Unauthorized
 from rcoder_rpc import agent_pb2
 

@@ -14,7 +14,7 @@ from typing import Any
 from docker.types import ContainerSpec as SwarmContainerSpec
 from docker.types import Healthcheck, Mount, Placement, RestartPolicy, TaskTemplate
 
-from appliance.containers.firewall import READY_FILE
+from appliance.engines.firewall import READY_FILE
 
 # The bridge a swarm task's traffic leaves its node by (anything not on its overlays).
 GATEWAY_BRIDGE = "docker_gwbridge"

@@ -19,8 +19,8 @@ import uuid
 from collections import deque
 
 from appliance import labels
-from appliance.containers.engine import Engine
 from appliance.containers.lifecycle import Lifecycle, Pooled
+from appliance.engines.engine import Engine
 from appliance.errors import ApplianceError
 from appliance.runner_client import RunnerClient
 

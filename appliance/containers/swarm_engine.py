@@ -1,4 +1,4 @@
-"""A Docker Swarm as the container engine (appliance/containers/engine.py's interface), through one of
+"""A Docker Swarm as the container engine (appliance/engines/engine.py's interface), through one of
 its managers: each workload is a service with one replica, scheduled on any node that carries the
 placement constraints, on an overlay network. docs/scale-out.md is the design; what is built so far is
 the engine itself, proven on a real multi-node swarm by `make test-swarm` (tests/swarm/).
@@ -30,6 +30,7 @@ import hashlib
 import itertools
 import logging
 import re
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -49,8 +50,9 @@ from docker.types import (
 )
 
 from appliance import labels as label_keys
-from appliance.containers.docker_engine import CONTAINER_LOGS, LOG_TAIL_LINES, DockerEngine, parse_time
-from appliance.containers.engine import (
+from appliance.containers.node_guard import guard_command, guard_template, node_addresses
+from appliance.engines.docker_sdk import CONTAINER_LOGS, LOG_TAIL_LINES, DockerSdk, parse_time
+from appliance.engines.engine import (
     Capacity,
     Container,
     ContainerGone,
@@ -59,8 +61,7 @@ from appliance.containers.engine import (
     NameTaken,
     Network,
 )
-from appliance.containers.firewall import FirewallError
-from appliance.containers.node_guard import guard_command, guard_template, node_addresses
+from appliance.engines.firewall import FirewallError
 from appliance.errors import ApplianceError, ContainerFailed, EngineUnavailable, WorkspaceUnavailable
 from appliance.labels import labels_for, selector
 
@@ -145,7 +146,7 @@ def _bytes(text: str) -> int:
     return int(text[:-1]) * units[text[-1].lower()] if text[-1].lower() in units else int(text)
 
 
-class SwarmEngine(DockerEngine):
+class SwarmEngine:
     """The swarm through a manager's engine API. `constraints`: where workloads may run (e.g.
     `node.labels.rcoder.agents==true`); `encrypted`: whether overlays encrypt their traffic; `attach`:
     the containers (the gateway's and the proxy's) joined to each workload's overlay; `model_host`:
@@ -165,8 +166,9 @@ class SwarmEngine(DockerEngine):
         registry_login: tuple[str, str] | None = None,
         guard_image: str = "",
     ) -> None:
-        super().__init__(host, api_timeout)
+        self._sdk = DockerSdk(host, api_timeout)
         self._registry_login = registry_login
+        self._logins = threading.local()  # per worker thread, as its client: the registries it logged in to
         self._guard_image = guard_image
         self._guard_id = ""  # the guard service (node_guard.py), once guard_nodes made it
         self._guard_args: tuple[str, str, list[int], list[str] | None] | None = None
@@ -180,17 +182,17 @@ class SwarmEngine(DockerEngine):
 
     async def ping(self) -> None:
         def ping() -> None:
-            swarm = self._client().info().get("Swarm") or {}
+            swarm = self._sdk.client().info().get("Swarm") or {}
             if not swarm.get("ControlAvailable"):
                 raise EngineUnavailable("the Docker engine is not a swarm manager (docker swarm init)")
 
-        await self._run(ping)
+        await self._sdk.run(ping)
 
     async def capacity(self) -> Capacity:
         """The largest node that is ready and active: no workload can be given more than it has."""
 
         def capacity() -> Capacity:
-            nodes = self._client().api.nodes(filters={"role": "worker"}) or self._client().api.nodes()
+            nodes = self._sdk.client().api.nodes(filters={"role": "worker"}) or self._sdk.client().api.nodes()
             usable = [
                 n["Description"]["Resources"]
                 for n in nodes
@@ -201,20 +203,20 @@ class SwarmEngine(DockerEngine):
             largest = max(usable, key=lambda r: (r["MemoryBytes"], r["NanoCPUs"]))
             return Capacity(cpus=largest["NanoCPUs"] / 1e9, memory_bytes=largest["MemoryBytes"])
 
-        return await self._run(capacity)
+        return await self._sdk.run(capacity)
 
     async def ensure_network(self, name: str, labels: dict[str, str]) -> Network:
         """Nothing to make ahead: each workload gets an overlay of its own when it starts, as overlays
         have no switch that keeps their members apart (docs/scale-out.md §2.3). The attached containers
         rejoin the overlays (`labels`) of the workloads there are, in case they were made anew."""
-        await self._run(self._rejoin, labels)
+        await self._sdk.run(self._rejoin, labels)
         return Network(bridge="", host_address="")
 
     def _rejoin(self, labels: dict[str, str]) -> None:
         """Attach the attached containers to every overlay carrying `labels` but those of paused
         workloads (unpause joins them), and give the services on it the model host's address there,
         if it changed."""
-        client = self._client()
+        client = self._sdk.client()
         present = self._present()
         for network in client.networks.list(filters={"label": selector(labels), "driver": "overlay"}):
             try:
@@ -226,11 +228,11 @@ class SwarmEngine(DockerEngine):
                 log.info("could not rejoin network %s: %s", network.name, exc)
 
     def _overlay_services(self, network: str) -> list[dict[str, Any]]:
-        return self._client().api.services(filters={"label": f"{label_keys.NETWORK}={network}"})
+        return self._sdk.client().api.services(filters={"label": f"{label_keys.NETWORK}={network}"})
 
     def _present(self) -> list[str]:
         """The attached containers there are (the proxy starts after the gateway: it may not be yet)."""
-        client = self._client()
+        client = self._sdk.client()
         return [
             c
             for c in self._attach
@@ -243,7 +245,7 @@ class SwarmEngine(DockerEngine):
                 network.connect(container)
         if self._model_host not in present:
             return
-        attached = self._client().containers.get(self._model_host).attrs["NetworkSettings"]["Networks"]
+        attached = self._sdk.client().containers.get(self._model_host).attrs["NetworkSettings"]["Networks"]
         address = attached[network.name]["IPAddress"]
         for service in services:
             service_labels = service["Spec"].get("Labels") or {}
@@ -255,14 +257,14 @@ class SwarmEngine(DockerEngine):
         paused (as `_rejoin` leaves it then): a container can hold only so many interfaces, and paused
         workloads pile up. The overlay itself is kept for unpause."""
         try:
-            labels = self._client().api.inspect_service(service_id)["Spec"].get("Labels") or {}
+            labels = self._sdk.client().api.inspect_service(service_id)["Spec"].get("Labels") or {}
         except docker.errors.NotFound:  # removed meanwhile: its network goes with it
             return
         name = labels.get(label_keys.NETWORK)
         if not name or not _all_paused(self._overlay_services(name)):
             return
         try:
-            network = self._client().networks.get(name)
+            network = self._sdk.client().networks.get(name)
         except docker.errors.NotFound:
             return
         for container in self._attach:
@@ -273,7 +275,7 @@ class SwarmEngine(DockerEngine):
         """The workload's own attachable overlay, with the attached containers on it: its name, and the
         model host's address on it ("" if there is none). Each start makes a new one: the last start's
         may still be on its way out."""
-        client = self._client()
+        client = self._sdk.client()
         name = service_name(f"{spec.name}.net.{uuid.uuid4().hex[:8]}")
         labels = {label_keys.MANAGED: "true", label_keys.KIND: label_keys.KIND_NETWORK}
         if label_keys.STACK in spec.labels:
@@ -302,7 +304,7 @@ class SwarmEngine(DockerEngine):
 
     def _close_network(self, name: str) -> bool:
         """Detach the attached containers and remove the network; False while a task still uses it."""
-        client = self._client()
+        client = self._sdk.client()
         try:
             network = client.networks.get(name)
         except docker.errors.NotFound:
@@ -323,7 +325,7 @@ class SwarmEngine(DockerEngine):
     async def _leave_network(self, name: str) -> None:
         """Remove the network once its last task is gone from every node (tasks take seconds to stop)."""
         for _ in range(int(self._start_seconds / LEAVE_PAUSE_SECONDS)):
-            if await self._run(self._close_network, name):
+            if await self._sdk.run(self._close_network, name):
                 return
             await asyncio.sleep(LEAVE_PAUSE_SECONDS)
         log.warning("network %s is still in use; it is left behind", name)
@@ -332,13 +334,15 @@ class SwarmEngine(DockerEngine):
         """The workspace volumes on any node, as their placement records have them."""
 
         def volumes() -> dict[str, dict[str, str]]:
-            records = self._client().api.configs(filters={"label": [*selector(labels), label_keys.VOLUME]})
+            records = self._sdk.client().api.configs(
+                filters={"label": [*selector(labels), label_keys.VOLUME]}
+            )
             return {
                 record["Spec"]["Labels"][label_keys.VOLUME]: _volume_labels(record["Spec"]["Labels"])
                 for record in records
             }
 
-        return await self._run(volumes)
+        return await self._sdk.run(volumes)
 
     async def remove_volume(self, name: str) -> None:
         """Forget where the volume lives. The volume itself stays on its node (the manager cannot reach
@@ -350,12 +354,12 @@ class SwarmEngine(DockerEngine):
                     "workspace volume %s is left on node %s", name, record["Spec"]["Labels"][label_keys.NODE]
                 )
                 with contextlib.suppress(docker.errors.NotFound):
-                    self._client().api.remove_config(record["ID"])
+                    self._sdk.client().api.remove_config(record["ID"])
 
-        await self._run(remove)
+        await self._sdk.run(remove)
 
     def _placement_record(self, volume: str) -> dict[str, Any] | None:
-        found = self._client().api.configs(filters={"label": f"{label_keys.VOLUME}={volume}"})
+        found = self._sdk.client().api.configs(filters={"label": f"{label_keys.VOLUME}={volume}"})
         return found[0] if found else None
 
     def _workspace_node(self, volume: str, workload: str) -> str | None:
@@ -366,7 +370,7 @@ class SwarmEngine(DockerEngine):
             return None
         node_id = record["Spec"]["Labels"][label_keys.NODE]
         try:
-            node = self._client().api.inspect_node(node_id)
+            node = self._sdk.client().api.inspect_node(node_id)
             name, state = node["Description"]["Hostname"], node["Status"]["State"]
             availability = node["Spec"].get("Availability", "active")
         except docker.errors.NotFound:
@@ -388,8 +392,8 @@ class SwarmEngine(DockerEngine):
         node_id = (self._newest_task(service_id) or {})["NodeID"]
         if self._placement_record(spec.volume) is None:
             labels = {**spec.volume_labels, label_keys.VOLUME: spec.volume, label_keys.NODE: node_id}
-            self._client().api.create_config(service_name(f"{spec.volume}.ws"), b"{}", labels=labels)
-        service = self._client().api.inspect_service(service_id)
+            self._sdk.client().api.create_config(service_name(f"{spec.volume}.ws"), b"{}", labels=labels)
+        service = self._sdk.client().api.inspect_service(service_id)
         template = dict(service["Spec"]["TaskTemplate"])
         template["Placement"] = {"Constraints": [*self._constraints, f"node.id=={node_id}"]}
         self._update(service, task_template=template)
@@ -399,16 +403,16 @@ class SwarmEngine(DockerEngine):
 
     async def find(self, labels: dict[str, str]) -> list[Container]:
         def find() -> list[Container]:
-            services = self._client().api.services(filters={"label": selector(labels)})
+            services = self._sdk.client().api.services(filters={"label": selector(labels)})
             # Workloads are replicated services; the one global service is the guard.
             workloads = [s for s in services if "Global" not in s["Spec"].get("Mode", {})]
             return _present_only(workloads, self._service_container)
 
-        return await self._run(find)
+        return await self._sdk.run(find)
 
     async def inspect(self, container_id: str) -> Container:
-        return await self._run(
-            lambda: self._service_container(self._client().api.inspect_service(container_id))
+        return await self._sdk.run(
+            lambda: self._service_container(self._sdk.client().api.inspect_service(container_id))
         )
 
     async def find_named(self, name: str) -> Container | None:
@@ -419,7 +423,7 @@ class SwarmEngine(DockerEngine):
         """Move the `rcoder.name` label from `current` to `new`, at the version read with it."""
 
         def rename() -> Container:
-            api = self._client().api
+            api = self._sdk.client().api
             if api.services(filters={"label": f"{label_keys.NAME}={new}"}):
                 raise NameTaken(new)
             [service, *_] = api.services(filters={"label": f"{label_keys.NAME}={current}"}) or [None]
@@ -436,20 +440,22 @@ class SwarmEngine(DockerEngine):
                     raise NameGone(current) from exc
                 raise
 
-        return await self._run(rename)
+        return await self._sdk.run(rename)
 
     async def pause(self, container_id: str) -> None:
         """Scaled to zero, once its task is gone (its memory freed); the attached containers leave its
         overlay."""
 
         def scale_down() -> None:
-            api = self._client().api
+            api = self._sdk.client().api
             self._update(api.inspect_service(container_id), mode=ServiceMode("replicated", replicas=0))
 
-        await self._run(scale_down)
+        await self._sdk.run(scale_down)
         for _ in range(int(self._start_seconds / POLL_PAUSE_SECONDS)):
-            if not await self._run(lambda: self._client().api.tasks(filters={"service": container_id})):
-                await self._run(self._leave_overlay, container_id)
+            if not await self._sdk.run(
+                lambda: self._sdk.client().api.tasks(filters={"service": container_id})
+            ):
+                await self._sdk.run(self._leave_overlay, container_id)
                 return
             await asyncio.sleep(POLL_PAUSE_SECONDS)
 
@@ -458,31 +464,31 @@ class SwarmEngine(DockerEngine):
         or WorkspaceUnavailable at once if that node cannot run it)."""
 
         def scale_up() -> None:
-            api = self._client().api
+            api = self._sdk.client().api
             service = api.inspect_service(container.id)
             mounts = service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Mounts") or []
             for volume in (m["Source"] for m in mounts if m.get("Type") == "volume"):
                 self._workspace_node(volume, container.name)
             if network := (service["Spec"].get("Labels") or {}).get(label_keys.NETWORK):
-                self._join_network(self._client().networks.get(network), self._present(), [service])
+                self._join_network(self._sdk.client().networks.get(network), self._present(), [service])
                 service = api.inspect_service(container.id)  # the model host's address may be new
             self._update(service, mode=ServiceMode("replicated", replicas=1))
 
-        await self._run(scale_up)
+        await self._sdk.run(scale_up)
         return await self._running(container.id, container.name)
 
     async def start(self, spec: ContainerSpec) -> Container:
         """Create the service and wait for its task to run; remove the service (and its overlay) if it
         does not. The waiting is done here, not in the engine's few threads."""
-        service_id, network, pinned = await self._run(self._create_service, spec)
+        service_id, network, pinned = await self._sdk.run(self._create_service, spec)
         try:
             running = await self._running(service_id, spec.name)
             if not pinned:  # a new workspace, on the node Swarm chose
-                await self._run(self._pin, service_id, spec)
+                await self._sdk.run(self._pin, service_id, spec)
             return running
         except BaseException:
             with contextlib.suppress(docker.errors.APIError):
-                await self._run(self._client().api.remove_service, service_id)
+                await self._sdk.run(self._sdk.client().api.remove_service, service_id)
             await self._leave_network(network)
             raise
 
@@ -491,7 +497,7 @@ class SwarmEngine(DockerEngine):
         registry, _ = auth.resolve_repository_name(image)
         if "@" in image or registry == auth.INDEX_NAME:
             return image
-        api = self._client().api
+        api = self._sdk.client().api
         try:
             self._log_in(api, registry)
             digest = api.inspect_distribution(image)["Descriptor"]["digest"]
@@ -509,17 +515,17 @@ class SwarmEngine(DockerEngine):
         its nodes pull with (X-Registry-Auth)."""
         if self._registry_login is None:
             return
-        if not hasattr(self._local, "registries"):
-            self._local.registries = set()
-        if registry not in self._local.registries:
+        if not hasattr(self._logins, "registries"):
+            self._logins.registries = set()
+        if registry not in self._logins.registries:
             username, password = self._registry_login
             api.login(username, password, registry=registry)
-            self._local.registries.add(registry)
+            self._logins.registries.add(registry)
 
     def _create_service(self, spec: ContainerSpec) -> tuple[str, str, bool]:
         """The service, on an overlay of its own: its id, the overlay, and whether it is pinned to the
         node its workspace is on already."""
-        api = self._client().api
+        api = self._sdk.client().api
         if api.services(filters={"label": f"{label_keys.NAME}={spec.name}"}):
             raise NameTaken(spec.name)
         node = self._workspace_node(spec.volume, spec.name)
@@ -573,11 +579,11 @@ class SwarmEngine(DockerEngine):
         (its guard may start there after it); ContainerFailed if it fails or takes too long."""
         state, task = "new", None
         for _ in range(int(self._start_seconds / POLL_PAUSE_SECONDS)):
-            service, task = await self._run(self._service_and_task, service_id)
+            service, task = await self._sdk.run(self._service_and_task, service_id)
             state = task["Status"]["State"] if task else "new"
             if task is not None and state == "running":
                 container = self._container(service, task)
-                if container.ip and await self._run(self._guarded, task["NodeID"]):
+                if container.ip and await self._sdk.run(self._guarded, task["NodeID"]):
                     return container
                 if container.ip:
                     state = f"running on node {task['NodeID']}, where the host firewall does not hold yet"
@@ -586,7 +592,7 @@ class SwarmEngine(DockerEngine):
                     "service {name} did not start: {detail}\n{logs}",
                     name=name,
                     detail=task["Status"].get("Err") or state,
-                    logs=await self._run(self._service_logs, service_id),
+                    logs=await self._sdk.run(self._service_logs, service_id),
                 )
             await asyncio.sleep(POLL_PAUSE_SECONDS)
         detail = (task or {}).get("Status", {}).get("Err") or f"still {state}"
@@ -615,10 +621,10 @@ class SwarmEngine(DockerEngine):
         refuses the guard's image)."""
         self._guard_args = (stack, image, list(open_ports), list(egress) if egress is not None else None)
         try:
-            self._guard_id = await self._run(self._ensure_guard, *self._guard_args)
+            self._guard_id = await self._sdk.run(self._ensure_guard, *self._guard_args)
             tasks: list[dict[str, Any]] = []
             for _ in range(int(self._start_seconds / POLL_PAUSE_SECONDS)):
-                tasks = await self._run(self._guard_tasks)
+                tasks = await self._sdk.run(self._guard_tasks)
                 if tasks and all(task["Status"]["State"] == "running" for task in tasks):
                     log.info("the host firewall holds on %d swarm nodes", len(tasks))
                     return
@@ -636,16 +642,16 @@ class SwarmEngine(DockerEngine):
         if self._guard_args is None:
             return
         try:
-            if await self._run(self._node_addresses) == self._guard_denies:
+            if await self._sdk.run(self._node_addresses) == self._guard_denies:
                 return
-            self._guard_id = await self._run(self._ensure_guard, *self._guard_args)
+            self._guard_id = await self._sdk.run(self._ensure_guard, *self._guard_args)
         except ApplianceError as exc:
             log.error("the guard could not follow the swarm's nodes (%s); trying again", exc.message)
 
     def _ensure_guard(self, stack: str, image: str, open_ports: list[int], egress: list[str] | None) -> str:
         """The stack's guard service, made anew if its rules changed (the rules stay on the nodes
         meanwhile: `hold` never removes them)."""
-        api = self._client().api
+        api = self._sdk.client().api
         denied = self._node_addresses()
         command = guard_command(stack, open_ports, egress, denied)
         pinned = self._pinned_image(image)
@@ -666,12 +672,14 @@ class SwarmEngine(DockerEngine):
         return created["ID"]
 
     def _node_addresses(self) -> set[str]:
-        return node_addresses(self._client().api.nodes())
+        return node_addresses(self._sdk.client().api.nodes())
 
     def _guard_tasks(self) -> list[dict[str, Any]]:
         """The guard's tasks meant to run; none when it was removed (no workload starts then)."""
         try:
-            return self._client().api.tasks(filters={"service": self._guard_id, "desired-state": "running"})
+            return self._sdk.client().api.tasks(
+                filters={"service": self._guard_id, "desired-state": "running"}
+            )
         except docker.errors.NotFound:
             return []
 
@@ -682,7 +690,7 @@ class SwarmEngine(DockerEngine):
         return any(t["NodeID"] == node_id and t["Status"]["State"] == "running" for t in self._guard_tasks())
 
     def _service_and_task(self, service_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        return self._client().api.inspect_service(service_id), self._newest_task(service_id)
+        return self._sdk.client().api.inspect_service(service_id), self._newest_task(service_id)
 
     async def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
         """Services carrying `labels` whose task stops running (die) or that go (destroy), read every
@@ -692,7 +700,7 @@ class SwarmEngine(DockerEngine):
         running: dict[str, Container] = {}
         for polls in itertools.count():
             if polls % REJOIN_POLLS == REJOIN_POLLS - 1:
-                await self._run(self._rejoin, {**labels, label_keys.KIND: label_keys.KIND_NETWORK})
+                await self._sdk.run(self._rejoin, {**labels, label_keys.KIND: label_keys.KIND_NETWORK})
                 await self.reguard()
             now = {c.id: c for c in await self.find(labels)}
             for service_id, known in list(running.items()):
@@ -718,16 +726,16 @@ class SwarmEngine(DockerEngine):
                 return task.get("Status", {}).get("ContainerStatus", {}).get("ExitCode")
             return None
 
-        return await self._run(exit_code)
+        return await self._sdk.run(exit_code)
 
     async def logs(self, container_id: str) -> str:
-        return await self._run(self._service_logs, container_id)
+        return await self._sdk.run(self._service_logs, container_id)
 
     async def remove(self, container_id: str) -> None:
         """Remove the service, whatever its state, and then its network; one already gone is not an error."""
 
         def remove() -> str | None:
-            api = self._client().api
+            api = self._sdk.client().api
             try:
                 network = api.inspect_service(container_id)["Spec"].get("Labels", {}).get(label_keys.NETWORK)
                 api.remove_service(container_id)
@@ -735,7 +743,7 @@ class SwarmEngine(DockerEngine):
                 return None
             return network
 
-        if network := await self._run(remove):
+        if network := await self._sdk.run(remove):
             self._leave_later(network)
 
     def _leave_later(self, network: str) -> None:
@@ -750,12 +758,12 @@ class SwarmEngine(DockerEngine):
             await asyncio.wait(self._leaving, timeout=10)
         for task in self._leaving:
             task.cancel()
-        await super().close()
+        await self._sdk.close()
 
     def _update(self, service: dict[str, Any], **changes: Any) -> None:
         """Update the service's spec with `changes`, at the version it was read at."""
         spec = service["Spec"]
-        self._client().api.update_service(
+        self._sdk.client().api.update_service(
             service["ID"],
             service["Version"]["Index"],
             task_template=changes.get("task_template", spec["TaskTemplate"]),
@@ -768,7 +776,7 @@ class SwarmEngine(DockerEngine):
     def _newest_task(self, service_id: str) -> dict[str, Any] | None:
         """The service's current task: the newest one meant to run, else the newest of all (a task
         being shut down may still be running after a newer one was made)."""
-        tasks = self._client().api.tasks(filters={"service": service_id})
+        tasks = self._sdk.client().api.tasks(filters={"service": service_id})
         meant = [t for t in tasks if t.get("DesiredState") == "running"]
         return max(meant or tasks, key=lambda t: t["CreatedAt"], default=None)
 
@@ -806,7 +814,7 @@ class SwarmEngine(DockerEngine):
 
     def _service_logs(self, service_id: str) -> str:
         try:
-            chunks = self._client().api.service_logs(
+            chunks = self._sdk.client().api.service_logs(
                 service_id, stdout=True, stderr=True, tail=LOG_TAIL_LINES
             )
             return b"".join(chunks).decode(errors="replace")

@@ -15,7 +15,7 @@ from google.protobuf import json_format
 
 from appliance import chat_request, labels
 from appliance.config import Config
-from appliance.containers.engine import Container, ContainerSpec
+from appliance.engines.engine import Container, ContainerSpec
 from rcoder_rpc import agent_pb2
 
 AGENT_TMPFS = {

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from appliance.containers.engine import Container, ContainerGone, NameGone, NameTaken
-from appliance.containers.firewall import FirewallError
 from appliance.containers.swarm_engine import SwarmEngine
+from appliance.engines.engine import Container, ContainerGone, NameGone, NameTaken
+from appliance.engines.firewall import FirewallError
 from appliance.errors import ContainerFailed, EngineUnavailable
 from appliance.labels import labels_for
 from tests.eventually import eventually

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 APPLIANCE = ROOT / "appliance"
 CLIENT = ROOT / "rcoder"
 ENGINE_BACKENDS = {
-    "appliance/containers/docker_engine.py",
+    "appliance/engines/docker_sdk.py",  # the Docker plumbing the Docker-based backends share
     "appliance/containers/swarm_engine.py",
     "appliance/containers/node_guard.py",  # the swarm backend's guard service
 }
@@ -24,7 +24,7 @@ ENGINE_BACKENDS = {
 ALLOWED = {
     "sanic": lambda path: path.startswith("appliance/http/"),
     "sanic_ext": lambda path: path.startswith("appliance/http/"),
-    "docker": lambda path: path in ENGINE_BACKENDS,
+    "docker": lambda path: path in ENGINE_BACKENDS or path.startswith("appliance/engines/docker/"),
     "grpc": lambda path: path == "appliance/runner_client.py",
     "grpc_health": lambda path: path == "appliance/runner_client.py",
     # The HTTP layer sits on top: only it and the command that serves it import it.

@@ -11,8 +11,8 @@ from sanic import Blueprint
 from sanic_ext import openapi
 
 from appliance import labels
-from appliance.containers.engine import Container
 from appliance.containers.lifecycle import RunningContainer
+from appliance.engines.engine import Container
 from appliance.errors import BadRequest
 from appliance.http.bodies import ID_PATTERN, PodBody, check_id, parse, whole_number
 from appliance.http.context import GatewayRequest

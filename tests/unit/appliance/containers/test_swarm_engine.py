@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from appliance.containers.engine import NameGone
 from appliance.containers.swarm_engine import SwarmEngine, service_name, tmpfs_mounts
-from tests.unit.appliance.containers.fake_docker_api import fake_docker_api
+from appliance.engines.engine import NameGone
+from tests.unit.appliance.engines.fake_docker_api import fake_docker_api
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 

@@ -86,7 +86,7 @@ class DockerConfig:
     # and /health says why.
     workspace_volume_driver: str = "rcoder/workspace-volumes"
     # Where workloads run: "docker", containers on this one engine; "swarm", services on the swarm
-    # this engine manages (appliance/containers/swarm_engine.py, docs/scale-out.md).
+    # this engine manages (appliance/engines/swarm/, docs/scale-out.md).
     backend: str = field(
         default="docker", metadata=_check(lambda v: v in ("docker", "swarm"), "docker or swarm")
     )

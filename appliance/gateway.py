@@ -23,13 +23,13 @@ from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.limits import Bounds
 from appliance.containers.pool import WarmPool
 from appliance.containers.reconcile import Reconciler
-from appliance.containers.swarm_engine import SwarmEngine
 from appliance.containers.workloads import Workload
 from appliance.desktops import Desktops
 from appliance.engines.docker import DockerEngine
 from appliance.engines.egress import EgressPolicy, follow
 from appliance.engines.engine import Engine
 from appliance.engines.firewall import FirewallError
+from appliance.engines.swarm import SwarmEngine
 from appliance.events import EventHub
 from appliance.model_forwarding import ModelForwarding
 from appliance.proxy.decisions import Router

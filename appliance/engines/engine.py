@@ -1,7 +1,7 @@
 """What the container lifecycle needs of an engine, and the small types it speaks in.
 
-A backend (`docker/` for one Docker host, `appliance/containers/swarm_engine.py` for a swarm)
-implements `Engine`; nothing outside a backend knows an engine's API or its JSON.
+A backend (`docker/` for one Docker host, `swarm/` for a Docker Swarm) implements `Engine`; nothing
+outside a backend knows an engine's API or its JSON.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ anywhere but the stack's bridges and loopback are rejected.
 
 On a swarm, each node holds the rules for the bridge its tasks leave it by (docker_gwbridge), and also
 rejects the swarm's node addresses (`denied`): `rcoder-firewall hold`, run on every node by the
-gateway's guard service (appliance/containers/node_guard.py), installs them, says so in a file its
+gateway's guard service (appliance/engines/swarm/guard.py), installs them, says so in a file its
 health check reads, and installs them again every minute, until it is stopped. It does not remove
 them: a guard replaced by a newer one must leave no gap.
 

@@ -14,9 +14,9 @@ import docker
 import pytest
 
 from appliance.config import Config, DockerConfig
-from appliance.containers.swarm_engine import SwarmEngine
 from appliance.containers.workloads import Workloads
 from appliance.engines.engine import ContainerSpec
+from appliance.engines.swarm import SwarmEngine
 from infra.teardown import remove_leftovers
 from tests.integration.pulumi_cli import show, toolchain  # noqa: F401 (fixtures)
 

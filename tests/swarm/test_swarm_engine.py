@@ -1,4 +1,4 @@
-"""appliance/containers/swarm_engine.py on a real swarm of three nodes (make test-swarm): agents run as
+"""appliance/engines/swarm/ on a real swarm of three nodes (make test-swarm): agents run as
 services on worker nodes, answer across nodes on their overlay, cannot reach each other's overlay,
 and are found, claimed, paused, reported when they die and removed as the lifecycle needs."""
 
@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from appliance.containers.swarm_engine import SwarmEngine
 from appliance.engines.engine import Container, ContainerGone, NameGone, NameTaken
 from appliance.engines.firewall import FirewallError
+from appliance.engines.swarm import SwarmEngine
 from appliance.errors import ContainerFailed, EngineUnavailable
 from appliance.labels import labels_for
 from tests.eventually import eventually

@@ -55,7 +55,8 @@ class DockerConfig:
     work_dir: str = field(default="/app", metadata=_check(os.path.isabs, "an absolute path"))
     auto_cleanup: bool = True
     # Install the iptables rules that keep containers away from the host and from link-local metadata
-    # addresses (appliance/firewall.py). Turn off only where the operator's own firewall does that.
+    # addresses (appliance/engines/firewall.py). Turn off only where the operator's own firewall does
+    # that.
     host_firewall: bool = True
     # The host's TCP ports that containers may still connect to, comma-separated (e.g. a model server
     # running on the host); every other port of the host is closed to them.
@@ -85,7 +86,7 @@ class DockerConfig:
     # and /health says why.
     workspace_volume_driver: str = "rcoder/workspace-volumes"
     # Where workloads run: "docker", containers on this one engine; "swarm", services on the swarm
-    # this engine manages (appliance/containers/swarm_engine.py, docs/scale-out.md).
+    # this engine manages (appliance/engines/swarm/, docs/scale-out.md).
     backend: str = field(
         default="docker", metadata=_check(lambda v: v in ("docker", "swarm"), "docker or swarm")
     )
@@ -155,7 +156,7 @@ EGRESS_POLICIES = ("allow", "allowlist", "none")
 @dataclass(frozen=True)
 class EgressConfig:
     """Where agent and desktop containers may open connections beyond this host; the host firewall
-    holds it, outside their reach (appliance/containers/egress.py)."""
+    holds it, outside their reach (appliance/engines/egress.py)."""
 
     # "allow": anywhere (link-local metadata aside); "allowlist": only `allow`; "none": nowhere.
     # The default model provider's host stays reachable under each.

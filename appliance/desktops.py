@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.config import Config
-from appliance.containers.engine import Container, Limits
 from appliance.containers.lifecycle import Lifecycle, RunningContainer
+from appliance.containers.limits import Limits
+from appliance.engines.engine import Container
 from appliance.errors import NotFound
 from appliance.projects import ProjectRef
 from appliance.proxy.tokens import Tokens, desktop_scope

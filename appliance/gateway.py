@@ -15,21 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance import chat_request
+from appliance import chat_request, labels
 from appliance.api_key import ApiKey
 from appliance.config import Config, DockerConfig, ProxyConfig, read_api_key, read_secret, registry_login
-from appliance.containers import labels
 from appliance.containers.cleanup import Cleanup
-from appliance.containers.docker_engine import DockerEngine
-from appliance.containers.egress import EgressPolicy, follow
-from appliance.containers.engine import Bounds, Engine
-from appliance.containers.firewall import FirewallError
 from appliance.containers.lifecycle import Lifecycle
+from appliance.containers.limits import Bounds
 from appliance.containers.pool import WarmPool
 from appliance.containers.reconcile import Reconciler
-from appliance.containers.swarm_engine import SwarmEngine
 from appliance.containers.workloads import Workload
 from appliance.desktops import Desktops
+from appliance.engines.docker import DockerEngine
+from appliance.engines.egress import EgressPolicy, follow
+from appliance.engines.engine import Engine
+from appliance.engines.firewall import FirewallError
+from appliance.engines.swarm import SwarmEngine
 from appliance.events import EventHub
 from appliance.model_forwarding import ModelForwarding
 from appliance.proxy.decisions import Router
@@ -151,8 +151,9 @@ class Gateway:
         await self.store.open()
         self.bounds.fit(await self.engine.capacity())
         bridges = []
+        network_labels = labels.labels_for(docker.stack, labels.KIND_NETWORK)
         for name in (docker.network_base_name, docker.desktop_network):
-            network = await self.engine.ensure_network(name, labels.labels_for(docker.stack, "network"))
+            network = await self.engine.ensure_network(name, network_labels)
             self.model_forwarding.hosts[name] = network.host_address
             bridges.append(network.bridge)
         self.lifecycle.isolation_problem = await self._isolate(bridges)

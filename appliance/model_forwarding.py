@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from appliance.containers import labels
-from appliance.containers.engine import Container
+from appliance import labels
+from appliance.engines.engine import Container
 from appliance.errors import Forbidden, Unauthorized
 from rcoder_rpc import agent_pb2
 

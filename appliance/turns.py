@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from appliance import chat_request
 from appliance.config import Config
-from appliance.containers.engine import Limits
 from appliance.containers.lifecycle import Lifecycle, RunningContainer
+from appliance.containers.limits import Limits
 from appliance.errors import Conflict, ProjectNotFound, SessionNotFound
 from appliance.events import EventHub, Follower
 from appliance.messages import Phrase

@@ -138,8 +138,8 @@ class Gateway(pulumi.ComponentResource):
                 retries=3,
             ),
             # Root for the Docker socket, without privilege escalation, and with NET_ADMIN only: the
-            # host firewall that keeps agents and desktops off the host (appliance/firewall.py), which
-            # a swarm does not have yet.
+            # host firewall that keeps agents and desktops off the host (appliance/engines/firewall.py),
+            # which a swarm does not have yet.
             capabilities=docker.ContainerCapabilitiesArgs(
                 drops=["ALL"], adds=[] if settings.swarm else ["NET_ADMIN"]
             ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from appliance.containers import labels
+from appliance import labels
 
 LabelArgs = TypeVar("LabelArgs")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
+from appliance import labels
 from infra.labels import label_args
 from infra.settings import Settings
 
@@ -38,7 +39,7 @@ class Networks(pulumi.ComponentResource):
                 name=f"{settings.prefix()}-{purpose}",
                 driver="bridge",
                 options=options,
-                labels=label_args(docker.NetworkLabelArgs, settings.stack, "network"),
+                labels=label_args(docker.NetworkLabelArgs, settings.stack, labels.KIND_NETWORK),
                 opts=child,
             )
             for purpose, options in bridges.items()

@@ -12,7 +12,7 @@ from typing import Any
 
 import docker
 
-from appliance.containers import labels
+from appliance import labels
 
 
 def remove_runtime_containers(engine: docker.DockerClient, stack: str) -> list[str]:

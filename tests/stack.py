@@ -22,7 +22,7 @@ import httpx
 from docker.models.containers import Container
 from pytest_docker.plugin import Services, get_docker_services
 
-from appliance.containers.firewall import Firewall
+from appliance.engines.firewall import Firewall
 from infra.teardown import listed_containers, remove_container, remove_network
 from infra.teardown import services as services_of  # `services` is the compose project here
 

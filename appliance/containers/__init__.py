@@ -1,2 +1,2 @@
-"""The agent and desktop containers: their lifecycle, the engine backends, labels, reconciliation,
-cleanup, and the host firewall that isolates them."""
+"""The agent and desktop containers, whatever the engine (appliance/engines/): their lifecycle, limits,
+warm pool, reconciliation and cleanup."""

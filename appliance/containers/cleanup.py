@@ -20,9 +20,9 @@ from pathlib import Path
 
 from appliance import metrics
 from appliance.config import CleanupConfig
-from appliance.containers.engine import Container
 from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.workloads import Workload
+from appliance.engines.engine import Container
 from appliance.errors import ApplianceError
 from appliance.runner_client import RunnerClient
 from appliance.store import Store

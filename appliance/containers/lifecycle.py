@@ -1,7 +1,7 @@
 """Containers: one agent per project and one desktop per user, started on first use (or claimed from
 the warm pool), ready once their runner is SERVING, paused when idle and resumed when needed.
 
-Engine-neutral: it speaks to an `appliance.containers.engine.Engine`, so that another orchestrator
+Engine-neutral: it speaks to an `appliance.engines.engine.Engine`, so that another orchestrator
 is a sibling backend behind the same calls.
 """
 
@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from appliance import metrics
+from appliance import labels, metrics
 from appliance.config import Config
-from appliance.containers import labels
-from appliance.containers.engine import Container, ContainerSpec, Engine, Limits, NameGone, NameTaken
+from appliance.containers.limits import Limits
 from appliance.containers.workloads import Workload, Workloads
+from appliance.engines.engine import Container, ContainerSpec, Engine, NameGone, NameTaken
 from appliance.errors import ApplianceError, ContainerFailed, IsolationUnavailable, TooManyRequests
 from appliance.messages import Phrase
 from appliance.projects import Pod, ProjectRef

@@ -18,9 +18,9 @@ import logging
 import uuid
 from collections import deque
 
-from appliance.containers import labels
-from appliance.containers.engine import Engine
+from appliance import labels
 from appliance.containers.lifecycle import Lifecycle, Pooled
+from appliance.engines.engine import Engine
 from appliance.errors import ApplianceError
 from appliance.runner_client import RunnerClient
 

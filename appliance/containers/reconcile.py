@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from appliance.containers import labels
-from appliance.containers.engine import ContainerGone, Engine
+from appliance import labels
 from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.workloads import Workload
+from appliance.engines.engine import ContainerGone, Engine
 from appliance.errors import ApplianceError, EngineUnavailable
 from appliance.events import EventHub
 from appliance.projects import ProjectRef

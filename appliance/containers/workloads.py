@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from google.protobuf import json_format
 
-from appliance import chat_request
+from appliance import chat_request, labels
 from appliance.config import Config
-from appliance.containers import labels
-from appliance.containers.engine import Container, ContainerSpec
+from appliance.engines.engine import Container, ContainerSpec
 from rcoder_rpc import agent_pb2
 
 AGENT_TMPFS = {
@@ -101,7 +100,7 @@ class Workloads:
             volume=f"rcoder-{self._stack}-ws-pool-{slot}",
             volume_labels=labels.labels_for(self._stack, labels.KIND_WORKSPACE) | pool,
         )
-        return Workload("pool", slot, spec)
+        return Workload(labels.KIND_POOL, slot, spec)
 
     def _agent_spec(
         self,

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from appliance.containers.engine import MAX_CPUS, MAX_MEMORY, MIN_CPUS, MIN_MEMORY, Bounds, Limits
+from appliance.containers.limits import MAX_CPUS, MAX_MEMORY, MIN_CPUS, MIN_MEMORY, Bounds, Limits
 from appliance.errors import BadRequest
 from appliance.projects import Pod
 from rcoder_rpc import agent_pb2

@@ -1,4 +1,4 @@
-"""An in-memory container engine (appliance/containers/engine.py's interface): containers "run" at
+"""An in-memory container engine (appliance/engines/engine.py's interface): containers "run" at
 one address, where the test serves a real runner on RUNNER_PORT."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from appliance.containers.engine import (
+from appliance.engines.engine import (
     Capacity,
     Container,
     ContainerGone,

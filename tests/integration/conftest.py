@@ -21,7 +21,7 @@ def engine() -> docker.DockerClient:
         client = docker.from_env()
         client.ping()
     except docker.errors.DockerException as exc:
-        pytest.skip(f"no Docker engine answers ({exc}); run scripts/engine-up")
+        pytest.skip(f"no Docker engine answers ({exc}); run scripts/lib/engine-up")
     for name in IMAGES:
         try:
             client.images.get(name)

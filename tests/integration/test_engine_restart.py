@@ -28,7 +28,7 @@ def restart_engine() -> None:
     pid = int(Path("/var/run/docker.pid").read_text())
     os.kill(pid, signal.SIGTERM)
     eventually(lambda: not Path(f"/proc/{pid}").exists(), 120, "dockerd stopping")
-    subprocess.run(["bash", "scripts/engine-up"], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["bash", "scripts/lib/engine-up"], cwd=ROOT, check=True, capture_output=True)
 
 
 def test_an_engine_restart_ends_the_turn_with_an_error_and_the_appliance_comes_back(engine):

@@ -16,7 +16,7 @@ import uuid
 import httpx
 import pytest
 
-from appliance.containers.firewall import Firewall
+from appliance.engines.firewall import Firewall
 from infra import smoke, teardown
 from tests.integration.conftest import wait_listening
 from tests.integration.pulumi_cli import ROOT, Stack, run, wait_for

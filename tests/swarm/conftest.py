@@ -1,4 +1,4 @@
-"""The Swarm suite's fixtures (make test-swarm): the swarm scripts/swarm-up made (the local engine as
+"""The Swarm suite's fixtures (make test-swarm): the swarm scripts/lib/swarm-up made (the local engine as
 manager, worker nodes as containers, a registry the nodes pull from), the Swarm backend on it, and a
 stack id whose services and networks are removed after each test."""
 
@@ -14,13 +14,13 @@ import docker
 import pytest
 
 from appliance.config import Config, DockerConfig
-from appliance.containers.engine import ContainerSpec
-from appliance.containers.swarm_engine import SwarmEngine
 from appliance.containers.workloads import Workloads
+from appliance.engines.engine import ContainerSpec
+from appliance.engines.swarm import SwarmEngine
 from infra.teardown import remove_leftovers
 from tests.integration.pulumi_cli import show, toolchain  # noqa: F401 (fixtures)
 
-# Where scripts/swarm-up lets workloads run: its worker nodes.
+# Where scripts/lib/swarm-up lets workloads run: its worker nodes.
 AGENTS = "node.labels.rcoder.agents==true"
 REGISTRY_PASSWORD = Path(__file__).resolve().parents[2] / ".build" / "registry" / "password"
 
@@ -32,7 +32,7 @@ class Registry:
     password: str
 
     def image(self, name: str) -> str:
-        """Where scripts/swarm-up pushed rcoder/<name>:dev."""
+        """Where scripts/lib/swarm-up pushed rcoder/<name>:dev."""
         return f"{self.address}/rcoder/{name}:dev"
 
     @property
@@ -42,7 +42,7 @@ class Registry:
 
 @functools.cache
 def registry() -> Registry:
-    """The registry scripts/swarm-up runs on the manager (scripts/registry-up), and its account."""
+    """The registry scripts/lib/swarm-up runs on the manager (scripts/lib/registry-up), and its account."""
     container = docker.from_env().containers.get("rcoder-registry")
     return Registry(container.labels["rcoder.registry"], "rcoder", REGISTRY_PASSWORD.read_text().strip())
 
@@ -52,9 +52,9 @@ def engine() -> docker.DockerClient:
     client = docker.from_env()
     swarm = client.info()["Swarm"]
     if not swarm.get("ControlAvailable"):
-        pytest.skip("the local engine is no swarm manager: run scripts/swarm-up (make test-swarm does)")
+        pytest.skip("the local engine is no swarm manager: run scripts/lib/swarm-up (make test-swarm does)")
     workers = client.nodes.list(filters={"role": "worker"})
-    assert len(workers) >= 2, "scripts/swarm-up starts two workers"
+    assert len(workers) >= 2, "scripts/lib/swarm-up starts two workers"
     return client
 
 
@@ -78,7 +78,8 @@ def worker_docker(engine: docker.DockerClient, service_id: str, command: str, *a
 @pytest.fixture
 def no_docker_login(monkeypatch, tmp_path_factory) -> None:
     """Engines the tests make read an empty docker config, not the manager's (logged in to the registry
-    by scripts/registry-up): registry credentials come from what the engine is given, as in the gateway."""
+    by scripts/lib/registry-up): registry credentials come from what the engine is given, as in the
+    gateway."""
     config = tmp_path_factory.mktemp("docker-config")
     (config / "config.json").write_text('{"auths": {}}')  # where none is, the SDK reads ~/.docker's
     monkeypatch.setenv("DOCKER_CONFIG", str(config))

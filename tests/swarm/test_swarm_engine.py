@@ -1,4 +1,4 @@
-"""appliance/containers/swarm_engine.py on a real swarm of three nodes (make test-swarm): agents run as
+"""appliance/engines/swarm/ on a real swarm of three nodes (make test-swarm): agents run as
 services on worker nodes, answer across nodes on their overlay, cannot reach each other's overlay,
 and are found, claimed, paused, reported when they die and removed as the lifecycle needs."""
 
@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from appliance.containers.engine import Container, ContainerGone, NameGone, NameTaken
-from appliance.containers.firewall import FirewallError
-from appliance.containers.labels import labels_for
-from appliance.containers.swarm_engine import SwarmEngine
+from appliance.engines.engine import Container, ContainerGone, NameGone, NameTaken
+from appliance.engines.firewall import FirewallError
+from appliance.engines.swarm import SwarmEngine
 from appliance.errors import ContainerFailed, EngineUnavailable
+from appliance.labels import labels_for
 from tests.eventually import eventually
 from tests.stack import ROOT
 from tests.swarm.conftest import AGENTS, agent_spec, node_of, registry, running_task, worker_docker
@@ -201,7 +201,7 @@ def test_a_removed_workloads_overlay_goes_after_it(engine, swarm, stack):
 @pytest.fixture
 def new_image(engine, stack, tmp_path) -> Iterator[str]:
     """An agent image no node has (a label of its own), pushed to the registry (the manager's docker
-    CLI is logged in to it: scripts/registry-up)."""
+    CLI is logged in to it: scripts/lib/registry-up)."""
     image = f"{registry().address}/rcoder/pull-test:{stack}"
     (tmp_path / "Dockerfile").write_text(f"FROM {registry().image('agent')}\nLABEL rcoder.test={stack}\n")
     engine.images.build(path=str(tmp_path), tag=image, rm=True, forcerm=True)
@@ -253,11 +253,11 @@ def test_a_guard_whose_image_the_registry_refuses_is_a_firewall_error_and_is_not
 
 @contextlib.contextmanager
 def joined_worker(engine: docker.DockerClient, number: int) -> Iterator[tuple[str, str]]:
-    """A worker that joins now (scripts/swarm-worker, nothing pulled ahead): its node id and address;
+    """A worker that joins now (scripts/lib/swarm-worker, nothing pulled ahead): its node id and address;
     taken out of the swarm again afterwards."""
     name = f"rcoder-swarm-worker-{number}"
     joined = subprocess.run(
-        ["bash", "scripts/swarm-worker", str(number)],
+        ["bash", "scripts/lib/swarm-worker", str(number)],
         env={**os.environ, "RCODER_SWARM_PULL": ""},
         cwd=ROOT,
         capture_output=True,

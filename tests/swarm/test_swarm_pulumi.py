@@ -40,7 +40,7 @@ def test_pulumi_up_in_swarm_mode_serves_a_chat_from_a_worker_and_destroy_leaves_
         "proxyControlPort": free_port(),
         "modelPort": free_port(),
         "imageTag": "dev",
-        "registry": registry().address,  # where scripts/swarm-up pushed the images
+        "registry": registry().address,  # where scripts/lib/swarm-up pushed the images
         "registryUsername": registry().username,
         "backend": "swarm",
         "swarmConstraints": AGENTS,

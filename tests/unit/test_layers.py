@@ -1,7 +1,7 @@
 """Package boundaries are dependency boundaries: only the HTTP package imports Sanic, only the engine
-backends import docker, only the runner client imports grpc, and nothing below the HTTP layer
-imports it (STYLE.md, guideline 0). The client (rcoder/) speaks HTTP only: of the gateway it reads
-the models that document the API, and none of the server side."""
+backends import docker (and no backend imports another), only the runner client imports grpc, and
+nothing below the HTTP layer imports it (STYLE.md, guidelines 0 and 3). The client (rcoder/) speaks
+HTTP only: of the gateway it reads the models that document the API, and none of the server side."""
 
 from __future__ import annotations
 
@@ -15,16 +15,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 APPLIANCE = ROOT / "appliance"
 CLIENT = ROOT / "rcoder"
-ENGINE_BACKENDS = {
-    "appliance/containers/docker_engine.py",
-    "appliance/containers/swarm_engine.py",
-    "appliance/containers/node_guard.py",  # the swarm backend's guard service
-}
+ENGINES = "appliance/engines/"
+BACKENDS = ("docker", "swarm", "kubernetes")  # one package each
+DOCKER_PLUMBING = {"appliance/engines/docker_sdk.py"}  # shared by docker/ and swarm/, by composition
+
+
+def backend_of(path: str) -> str | None:
+    """The engine backend whose package holds `path` (e.g. appliance/engines/swarm/guard.py: swarm)."""
+    parts = path.split("/")
+    return parts[2] if path.startswith(ENGINES) and len(parts) > 3 and parts[2] in BACKENDS else None
+
+
 # Who may import what (a top-level module name, or a package of ours).
 ALLOWED = {
     "sanic": lambda path: path.startswith("appliance/http/"),
     "sanic_ext": lambda path: path.startswith("appliance/http/"),
-    "docker": lambda path: path in ENGINE_BACKENDS,
+    "docker": lambda path: backend_of(path) in ("docker", "swarm") or path in DOCKER_PLUMBING,
+    "kubernetes": lambda path: backend_of(path) == "kubernetes",
     "grpc": lambda path: path == "appliance/runner_client.py",
     "grpc_health": lambda path: path == "appliance/runner_client.py",
     # The HTTP layer sits on top: only it and the command that serves it import it.
@@ -74,6 +81,19 @@ def violations() -> list[str]:
     return found
 
 
+def backend_violations() -> list[str]:
+    """No backend module imports another backend."""
+    found = []
+    for path in sorted((APPLIANCE / "engines").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        own = backend_of(relative)
+        for name in sorted(imported_names(path)):
+            other = name.split(".")[2] if name.startswith("appliance.engines.") else None
+            if own and other in BACKENDS and other != own:
+                found.append(f"{relative} imports {name}")
+    return found
+
+
 def client_violations() -> list[str]:
     found = []
     for path in sorted(CLIENT.rglob("*.py")):
@@ -90,6 +110,7 @@ def client_violations() -> list[str]:
 
 def test_each_dependency_stays_inside_its_layer():
     assert violations() == []
+    assert backend_violations() == []
     assert client_violations() == []
 
 
@@ -122,6 +143,11 @@ def test_the_check_sees_a_violation(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
     monkeypatch.setattr(sys.modules[__name__], "APPLIANCE", tmp_path / "appliance")
     assert violations() == ["appliance/turns.py imports docker", "appliance/turns.py imports sanic"]
+    (tmp_path / "appliance" / "engines" / "swarm").mkdir(parents=True)
+    (tmp_path / "appliance" / "engines" / "swarm" / "x.py").write_text(
+        "from appliance.engines.docker import DockerEngine\n"
+    )
+    assert backend_violations() == ["appliance/engines/swarm/x.py imports appliance.engines.docker"]
     (tmp_path / "rcoder").mkdir()
     (tmp_path / "rcoder" / "client.py").write_text(
         "import duckdb\nfrom appliance.http.replies import Health\nfrom appliance.turns import Turns\n"

@@ -10,9 +10,9 @@ from urllib.parse import quote
 from sanic import Blueprint
 from sanic_ext import openapi
 
-from appliance.containers import labels
-from appliance.containers.engine import Container
+from appliance import labels
 from appliance.containers.lifecycle import RunningContainer
+from appliance.engines.engine import Container
 from appliance.errors import BadRequest
 from appliance.http.bodies import ID_PATTERN, PodBody, check_id, parse, whole_number
 from appliance.http.context import GatewayRequest

@@ -10,8 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sanic import Blueprint, raw
 from sanic_ext import openapi
 
-from appliance import metrics
-from appliance.containers import labels
+from appliance import labels, metrics
 from appliance.errors import ApplianceError
 from appliance.gateway import Gateway
 from appliance.http.context import GatewayRequest

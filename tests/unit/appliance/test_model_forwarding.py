@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.containers.engine import Container
+from appliance.engines.engine import Container
 from appliance.errors import Forbidden, Unauthorized
 from appliance.model_forwarding import STAND_IN_PREFIX, ModelForwarding, check_destination, presented
 from rcoder_rpc import agent_pb2

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from appliance.containers.engine import Limits
+from appliance.containers.limits import Limits
 from appliance.errors import ContainerFailed, IsolationUnavailable, TooManyRequests
 from appliance.gateway import Gateway
 from appliance.projects import ProjectRef

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from appliance.containers.engine import Limits
+from appliance.containers.limits import Limits
 from appliance.gateway import Gateway
 from tests.fakes.engine import FakeEngine
 from tests.unit.appliance.conftest import core_config

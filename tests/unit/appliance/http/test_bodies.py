@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.containers.engine import MIN_CPUS, MIN_MEMORY, Bounds, Capacity
+from appliance.containers.limits import MIN_CPUS, MIN_MEMORY, Bounds
+from appliance.engines.engine import Capacity
 from appliance.errors import BadRequest
 from appliance.http.bodies import ChatBody, check_id, parse
 from appliance.projects import Pod

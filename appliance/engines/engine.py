@@ -1,6 +1,6 @@
 """What the container lifecycle needs of an engine, and the small types it speaks in.
 
-A backend (`docker_engine.py` for one Docker host; Swarm later) implements `Engine`; nothing
+A backend (`docker/` for one Docker host, `swarm/` for a Docker Swarm) implements `Engine`; nothing
 outside a backend knows an engine's API or its JSON.
 """
 
@@ -45,44 +45,11 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
-class Limits:
-    """A request's resource limits for a new container; None: the configured default."""
-
-    memory_bytes: int | None = None
-    cpus: float | None = None
-    memory_swap_bytes: int | None = None
-
-    @property
-    def any(self) -> bool:
-        return any(value is not None for value in (self.memory_bytes, self.cpus, self.memory_swap_bytes))
-
-
-# The seed's bounds on what a request may ask for one container.
-MIN_MEMORY = 512 * 1024**2
-MAX_MEMORY = 64 * 1024**3
-MIN_CPUS = 0.5
-MAX_CPUS = 32.0
-
-
-@dataclass(frozen=True)
 class Capacity:
     """What the engine's host has to give one container: its CPUs and its memory."""
 
     cpus: float
     memory_bytes: int
-
-
-@dataclass
-class Bounds:
-    """The most a request may ask for one container: the seed's bounds, or less on a smaller host."""
-
-    cpus: float = MAX_CPUS
-    memory_bytes: int = MAX_MEMORY
-
-    def fit(self, host: Capacity) -> None:
-        """Lower the bounds to what the engine's host has (read when the gateway starts)."""
-        self.cpus = min(MAX_CPUS, max(MIN_CPUS, host.cpus))
-        self.memory_bytes = min(MAX_MEMORY, max(MIN_MEMORY, host.memory_bytes))
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from appliance.config_loader import load_config
-from appliance.containers.egress import EgressPolicy, follow
-from appliance.containers.firewall import forward_rules
+from appliance.engines.egress import EgressPolicy, follow
+from appliance.engines.firewall import forward_rules
 
 
 def policy(**environ: str) -> EgressPolicy:

@@ -1,8 +1,8 @@
-"""appliance/containers/node_guard.py: what the guard service runs, and where."""
+"""appliance/engines/swarm/guard.py: what the guard service runs, and where."""
 
 from __future__ import annotations
 
-from appliance.containers.node_guard import guard_command, guard_template, node_addresses
+from appliance.engines.swarm.guard import guard_command, guard_template, node_addresses
 
 NODES = [
     {"Status": {"Addr": "0.0.0.0"}, "ManagerStatus": {"Addr": "172.17.0.1:2377"}},

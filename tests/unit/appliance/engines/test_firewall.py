@@ -1,4 +1,4 @@
-"""appliance/firewall.py against a real iptables, in a network namespace of the test's own."""
+"""appliance/engines/firewall.py against a real iptables, in a network namespace of the test's own."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.containers.firewall import Chains
+from appliance.engines.firewall import Chains
 
 FIREWALL = str(Path(sys.executable).with_name("rcoder-firewall"))
 

@@ -8,7 +8,7 @@ comes first. For each bridge of the stack:
   come in, and new connections to the ports the operator opened (e.g. a model server on the host);
   every other new connection from a container to the host is rejected, whatever the address or port.
 - DOCKER-USER: link-local addresses (169.254.0.0/16, where clouds serve instance metadata) are rejected;
-  under an egress policy other than "allow" (appliance/containers/egress.py), so is every new
+  under an egress policy other than "allow" (appliance/engines/egress.py), so is every new
   connection to anywhere but the allowed networks.
 
 A third chain keeps the host ports that only the stack's containers may reach (the proxy's model port,
@@ -17,9 +17,9 @@ anywhere but the stack's bridges and loopback are rejected.
 
 On a swarm, each node holds the rules for the bridge its tasks leave it by (docker_gwbridge), and also
 rejects the swarm's node addresses (`denied`): `rcoder-firewall hold`, run on every node by the
-gateway's guard service (swarm_engine.py), installs them, says so in a file its health check reads,
-and installs them again every minute, until it is stopped. It does not remove them: a guard replaced by
-a newer one must leave no gap.
+gateway's guard service (appliance/engines/swarm/guard.py), installs them, says so in a file its
+health check reads, and installs them again every minute, until it is stopped. It does not remove
+them: a guard replaced by a newer one must leave no gap.
 
 The rules live in chains of the stack's own, so installing is idempotent and removing takes them
 all. A chain whose rules are already the wanted ones (a digest in their first rule's comment says so) is

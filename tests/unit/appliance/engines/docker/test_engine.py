@@ -1,10 +1,12 @@
-"""appliance/containers/docker_engine.py: Docker's errors and JSON become the appliance's, once, here."""
+"""appliance/engines/docker/: Docker's errors and JSON become the appliance's, once, here."""
 
 from __future__ import annotations
 
 import pytest
 
-from appliance.containers.docker_engine import DockerEngine, _gone, parse_time
+from appliance.engines.docker import DockerEngine
+from appliance.engines.docker.events import gone
+from appliance.engines.docker_sdk import parse_time
 from appliance.errors import EngineUnavailable
 
 
@@ -30,8 +32,8 @@ def test_an_event_becomes_what_happened_to_which_container():
         "Action": "die",
         "Actor": {"Attributes": {"rcoder.project": "p1", "exitCode": "137", "name": "x"}},
     }
-    gone = _gone(event)
-    assert (gone.container_id, gone.action, gone.exit_code) == ("c0ffee", "die", 137)
-    assert gone.labels == {"rcoder.project": "p1"} and gone.name == "x"
-    assert gone.describe() == "die with exit code 137"
-    assert _gone({"id": "c", "Action": "destroy", "Actor": {"Attributes": {}}}).describe() == "destroy"
+    what = gone(event)
+    assert (what.container_id, what.action, what.exit_code) == ("c0ffee", "die", 137)
+    assert what.labels == {"rcoder.project": "p1"} and what.name == "x"
+    assert what.describe() == "die with exit code 137"
+    assert gone({"id": "c", "Action": "destroy", "Actor": {"Attributes": {}}}).describe() == "destroy"

@@ -1,4 +1,4 @@
-"""appliance/containers/swarm_engine.py's translations that need no swarm (the rest: tests/swarm/)."""
+"""appliance/engines/swarm/'s translations that need no swarm (the rest: tests/swarm/)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from appliance.containers.engine import NameGone
-from appliance.containers.swarm_engine import SwarmEngine, service_name, tmpfs_mounts
-from tests.unit.appliance.containers.fake_docker_api import fake_docker_api
+from appliance.engines.engine import NameGone
+from appliance.engines.swarm import SwarmEngine
+from appliance.engines.swarm.services import service_name, tmpfs_mounts
+from tests.unit.appliance.engines.fake_docker_api import fake_docker_api
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -94,8 +95,8 @@ async def test_the_exit_code_of_a_service_removed_meanwhile_is_unknown_not_an_er
     with fake_docker_api(routes) as (host, _):
         swarm = SwarmEngine(host, api_timeout=5, constraints=[], encrypted=False)
         try:
-            assert await swarm._exit_code("gone") is None
-            assert await swarm._exit_code("kept") == 137
+            assert await swarm._services.exit_code("gone") is None
+            assert await swarm._services.exit_code("kept") == 137
         finally:
             await swarm.close()
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from appliance.config import Config
-from appliance.containers.firewall import FirewallError
+from appliance.engines.firewall import FirewallError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ STACK = "rcoder.stack"
 POOL = "rcoder.pool"
 # On a pod (a container several projects share, as in the seed) and its workspace volume: the pod's id.
 POD = "rcoder.pod"
-# On Swarm services (appliance/containers/swarm_engine.py): the workload's name (a service's own name
+# On Swarm services (appliance/engines/swarm/): the workload's name (a service's own name
 # must be a DNS label, and cannot change), the network its address is on, and the proxy's address on
 # that network (where it reaches the model port).
 NAME = "rcoder.name"
@@ -27,6 +27,11 @@ KIND_DESKTOP = "desktop"
 KIND_POD = "pod"
 KIND_WORKSPACE = "workspace"
 KIND_HOME = "home"
+KIND_NETWORK = "network"
+# The Swarm backend's node guard service.
+KIND_GUARD = "guard"
+# Workload.kind of a warm-pool container, never a label: a pooled container is labelled an agent.
+KIND_POOL = "pool"
 
 
 def labels_for(

@@ -1,104 +1,55 @@
-"""One Docker host as the container engine (appliance/containers/engine.py's interface).
+"""One Docker host as the container engine (appliance/engines/engine.py's interface).
 
-The only module that imports `docker`. The SDK blocks, so every call runs in a worker
-thread; Docker's errors and its JSON become the appliance's types here, once.
+With docker_sdk.py and the Swarm backend, the only modules that import `docker`. The SDK blocks, so
+every call runs in one of docker_sdk.py's worker threads; Docker's JSON becomes the appliance's types
+here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
-import functools
-import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Sequence
 
-import docker
 import docker.errors
 from docker.models.containers import Container as DockerContainer
 from docker.types import LogConfig, Mount
 
-from appliance.containers.engine import (
+from appliance.engines.docker.events import container_events
+from appliance.engines.docker_sdk import CONTAINER_LOGS, LOG_TAIL_LINES, DockerSdk, parse_time
+from appliance.engines.engine import (
     Capacity,
     Container,
     ContainerGone,
     ContainerSpec,
     NameGone,
-    NameTaken,
     Network,
 )
-from appliance.containers.firewall import Firewall
-from appliance.containers.labels import selector
-from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
-
-T = TypeVar("T")
-LOG_TAIL_LINES = 30
-# Each container's own log (json-file): three files of 10 MiB at most, the oldest dropped.
-CONTAINER_LOGS = {"max-size": "10m", "max-file": "3"}
-
-
-def parse_time(text: str) -> datetime | None:
-    """Docker's RFC 3339 times carry nanoseconds, which datetime does not take."""
-    if not text:
-        return None
-    seconds = text.removesuffix("Z").partition(".")[0]
-    return datetime.fromisoformat(seconds).replace(tzinfo=UTC)
+from appliance.engines.firewall import Firewall
+from appliance.errors import ContainerFailed, NotFound
+from appliance.labels import selector
 
 
 class DockerEngine:
     def __init__(self, host: str, api_timeout: int) -> None:
-        self._host = host
-        self._api_timeout = api_timeout
-        self._local = threading.local()
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="docker")
-
-    def _client(self) -> docker.DockerClient:
-        """One SDK client per worker thread: the SDK makes no thread-safety promise."""
-        client = getattr(self._local, "client", None)
-        if client is None:
-            if self._host:
-                client = docker.DockerClient(base_url=self._host, timeout=self._api_timeout)
-            else:
-                client = docker.from_env(timeout=self._api_timeout)
-            self._local.client = client
-        return client
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
-        except docker.errors.NotFound as exc:
-            raise NotFound(
-                "the Docker engine found no such object: {detail}", detail=str(exc.explanation or exc)
-            ) from exc
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:
-                raise NameTaken(str(exc.explanation)) from exc
-            raise EngineUnavailable(
-                "the Docker engine refused the request: {detail}", detail=str(exc.explanation or exc)
-            ) from exc
-        except docker.errors.DockerException as exc:
-            raise EngineUnavailable("the Docker engine is not reachable: {detail}", detail=str(exc)) from exc
+        self._sdk = DockerSdk(host, api_timeout)
 
     async def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        await self._sdk.close()
 
     async def ping(self) -> None:
-        await self._run(lambda: self._client().ping())
+        await self._sdk.run(lambda: self._sdk.client().ping())
 
     async def capacity(self) -> Capacity:
-        info = await self._run(lambda: self._client().info())
+        info = await self._sdk.run(lambda: self._sdk.client().info())
         return Capacity(cpus=float(info["NCPU"]), memory_bytes=int(info["MemTotal"]))
 
     async def ensure_network(self, name: str, labels: dict[str, str]) -> Network:
         """Create a network for containers when the deployer has not."""
 
         def ensure() -> Network:
-            client = self._client()
+            client = self._sdk.client()
             found = [n for n in client.networks.list(names=[name]) if n.name == name]
             if found:
                 network = found[0]
@@ -112,13 +63,13 @@ class DockerEngine:
             [subnet, *_] = network.attrs["IPAM"]["Config"]
             return Network(bridge, subnet["Gateway"])
 
-        return await self._run(ensure)
+        return await self._sdk.run(ensure)
 
     async def volume_quota_problem(self, driver: str) -> str | None:
         """A small volume made with the driver says whether it is installed, enabled and working."""
 
         def probe() -> str | None:
-            client = self._client()
+            client = self._sdk.client()
             name = f"rcoder-quota-probe-{uuid.uuid4().hex[:12]}"
             try:
                 client.volumes.create(name, driver=driver, driver_opts={"size": str(1024**2)})
@@ -127,20 +78,20 @@ class DockerEngine:
             client.volumes.get(name).remove(force=True)
             return None
 
-        return await self._run(probe)
+        return await self._sdk.run(probe)
 
     async def find(self, labels: dict[str, str]) -> list[Container]:
         def find() -> list[Container]:
             # The SDK inspects each container it lists: one removed meanwhile is skipped, not an error.
-            containers = self._client().containers.list(
+            containers = self._sdk.client().containers.list(
                 all=True, filters={"label": selector(labels)}, ignore_removed=True
             )
             return [self._info(c) for c in containers]
 
-        return await self._run(find)
+        return await self._sdk.run(find)
 
     async def inspect(self, container_id: str) -> Container:
-        return await self._run(lambda: self._info(self._client().containers.get(container_id)))
+        return await self._sdk.run(lambda: self._info(self._sdk.client().containers.get(container_id)))
 
     async def find_named(self, name: str) -> Container | None:
         try:
@@ -151,43 +102,43 @@ class DockerEngine:
     async def rename(self, current: str, new: str) -> Container:
         # The engine resolves `current` when it takes the request: a container renamed meanwhile is 404.
         def rename() -> Container:
-            client = self._client()
+            client = self._sdk.client()
             client.api.rename(current, new)
             return self._info(client.containers.get(new))
 
         try:
-            return await self._run(rename)
+            return await self._sdk.run(rename)
         except NotFound as exc:
             raise NameGone(current) from exc
 
     async def pause(self, container_id: str) -> None:
-        await self._run(lambda: self._client().api.pause(container_id))
+        await self._sdk.run(lambda: self._sdk.client().api.pause(container_id))
 
     async def unpause(self, container: Container) -> Container:
         """Thawed where it was: the same address."""
-        await self._run(lambda: self._client().api.unpause(container.id))
+        await self._sdk.run(lambda: self._sdk.client().api.unpause(container.id))
         return dataclasses.replace(container, status="running")
 
     async def volumes(self, labels: dict[str, str]) -> dict[str, dict[str, str]]:
         def volumes() -> dict[str, dict[str, str]]:
-            found = self._client().volumes.list(filters={"label": selector(labels)})
+            found = self._sdk.client().volumes.list(filters={"label": selector(labels)})
             return {volume.name: dict(volume.attrs.get("Labels") or {}) for volume in found}
 
-        return await self._run(volumes)
+        return await self._sdk.run(volumes)
 
     async def remove_volume(self, name: str) -> None:
         def remove() -> None:
             with contextlib.suppress(docker.errors.NotFound):
-                self._client().volumes.get(name).remove(force=True)
+                self._sdk.client().volumes.get(name).remove(force=True)
 
-        await self._run(remove)
+        await self._sdk.run(remove)
 
     async def start(self, spec: ContainerSpec) -> Container:
         """Create and start the container (and its workspace volume); remove it again if that fails."""
-        return await self._run(self._start, spec)
+        return await self._sdk.run(self._start, spec)
 
     def _start(self, spec: ContainerSpec) -> Container:
-        client = self._client()
+        client = self._sdk.client()
         try:
             client.volumes.get(spec.volume)
         except docker.errors.NotFound:
@@ -236,51 +187,21 @@ class DockerEngine:
             ) from exc
         return self._info(container)
 
-    async def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
-        """Containers carrying `labels` that die, are removed or run out of memory, as it happens.
-
-        The SDK's event stream blocks, so it runs in a thread of its own and hands each event over.
-        """
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[dict[str, Any] | BaseException] = asyncio.Queue()
-        filters = {"type": "container", "event": ["die", "destroy", "oom"], "label": selector(labels)}
-        stream = await self._run(lambda: self._client().events(decode=True, filters=filters))
-
-        def read() -> None:
-            try:
-                for event in stream:
-                    loop.call_soon_threadsafe(queue.put_nowait, event)
-                loop.call_soon_threadsafe(
-                    queue.put_nowait, EngineUnavailable("the engine closed its event stream")
-                )
-            except Exception as exc:  # handed to the reader below, which raises it there
-                loop.call_soon_threadsafe(
-                    queue.put_nowait,
-                    EngineUnavailable("engine event stream failed: {detail}", detail=str(exc)),
-                )
-
-        reader = threading.Thread(target=read, name="docker-events", daemon=True)
-        reader.start()
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, BaseException):
-                    raise item
-                yield _gone(item)
-        finally:
-            stream.close()
+    def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
+        """Containers carrying `labels` that die, are removed or run out of memory, as it happens."""
+        return container_events(self._sdk, labels)
 
     async def logs(self, container_id: str) -> str:
-        return await self._run(lambda: self._logs(self._client().containers.get(container_id)))
+        return await self._sdk.run(lambda: self._logs(self._sdk.client().containers.get(container_id)))
 
     async def remove(self, container_id: str) -> None:
         """Remove the container, whatever its state; a container already gone is not an error."""
 
         def remove() -> None:
             with contextlib.suppress(docker.errors.NotFound):
-                self._client().containers.get(container_id).remove(force=True)
+                self._sdk.client().containers.get(container_id).remove(force=True)
 
-        await self._run(remove)
+        await self._sdk.run(remove)
 
     async def isolate(
         self,
@@ -313,16 +234,3 @@ class DockerEngine:
             return container.logs(tail=LOG_TAIL_LINES).decode(errors="replace")
         except docker.errors.APIError:
             return "(no logs)"
-
-
-def _gone(event: dict[str, Any]) -> ContainerGone:
-    """Docker's event JSON: {"id", "Action", "Actor": {"Attributes": {labels..., "exitCode"}}}."""
-    attributes = dict(event.get("Actor", {}).get("Attributes", {}))
-    exit_code = attributes.pop("exitCode", None)
-    return ContainerGone(
-        container_id=event.get("id", ""),
-        action=event.get("Action", "die"),
-        labels={key: value for key, value in attributes.items() if key not in ("name", "image")},
-        name=attributes.get("name", ""),
-        exit_code=int(exit_code) if exit_code is not None else None,
-    )

@@ -39,7 +39,7 @@ class Desktops:
     async def open(self, user_id: str, project_id: str) -> OpenDesktop:
         """Start the user's desktop if needed, count the project as active, and issue a token for it."""
         running, _ = await self._lifecycle.ensure(self._lifecycle.workloads.desktop(user_id))
-        await self._store.touch_project(ProjectRef(project_id, user_id))
+        await self._store.projects.touch(ProjectRef(project_id, user_id))
         ttl = self._config.proxy_config.token_ttl_seconds
         token, expires = self._tokens.issue(desktop_scope(user_id), ttl)
         return OpenDesktop(running, token, expires)
@@ -48,7 +48,7 @@ class Desktops:
         self, user_id: str, project_id: str, limits: Limits | None
     ) -> tuple[RunningContainer, bool]:
         """The user's desktop, started when it is not running; and whether it was started now."""
-        await self._store.touch_project(ProjectRef(project_id, user_id))
+        await self._store.projects.touch(ProjectRef(project_id, user_id))
         return await self._lifecycle.ensure(self._lifecycle.workloads.desktop(user_id), limits)
 
     async def restart(self, user_id: str, limits: Limits | None) -> RunningContainer:
@@ -72,8 +72,8 @@ class Desktops:
     ) -> tuple[ProjectRow | None, RunningContainer | None]:
         """Count the project as active now; its activity before, and the user's running desktop."""
         ref = ProjectRef(project_id, user_id)
-        previous = await self._store.project(ref.key)
-        await self._store.touch_project(ref)
+        previous = await self._store.projects.get(ref.key)
+        await self._store.projects.touch(ref)
         return previous, await self.find(user_id)
 
     async def pods(self) -> list[Container]:

@@ -107,7 +107,7 @@ class EventHub:
 
     async def _feed(self, session_id: str) -> Feed | None:
         if session_id not in self._feeds:
-            state = await self._store.session_state(session_id)
+            state = await self._store.sessions.state(session_id)
             if state is None:
                 return None
             self._feeds.setdefault(session_id, Feed(state))
@@ -259,7 +259,7 @@ class EventHub:
         if cursor >= feed.state.last_sequence:
             return []
         await self.flush()
-        return await self._store.events_after(feed.state.session_id, cursor, PAGE)
+        return await self._store.sessions.events_after(feed.state.session_id, cursor, PAGE)
 
     async def flush(self) -> None:
         events, self._unwritten = self._unwritten, []
@@ -267,7 +267,7 @@ class EventHub:
         if not (events or dirty):
             return
         try:
-            await self._store.write_events(events, list(dirty.values()))
+            await self._store.sessions.write_events(events, list(dirty.values()))
         except BaseException:
             # Keep them for the next attempt; writing is idempotent (upserts on the keys).
             self._unwritten[:0] = events

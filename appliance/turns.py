@@ -19,14 +19,9 @@ from appliance.model_forwarding import ModelForwarding
 from appliance.projects import Pod, ProjectRef
 from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
-from appliance.store import (
-    ProjectRow,
-    Store,
-    model_provider_noted,
-    placed_in_pod,
-    project_touched,
-    session_recorded,
-)
+from appliance.store import ProjectRow, Store
+from appliance.store.projects import model_provider_noted, placed_in_pod, project_touched
+from appliance.store.sessions import session_recorded
 from rcoder_rpc import agent_pb2
 
 log = logging.getLogger(__name__)
@@ -72,7 +67,7 @@ class Turns:
 
     async def _latest_session(self, key: str) -> str | None:
         if key not in self._latest:
-            project = await self._store.project(key)
+            project = await self._store.projects.get(key)
             self._latest[key] = project.latest_session_id if project else None
         return self._latest[key]
 
@@ -183,7 +178,7 @@ class Turns:
 
     async def status(self, ref: ProjectRef, session_id: str | None = None) -> AgentStatus:
         """What the project's agent is doing (for a desktop project: whether its agent process runs)."""
-        project = await self._store.project(ref.key)
+        project = await self._store.projects.get(ref.key)
         if project is None and ref.user_id:
             raise ProjectNotFound(
                 "user {user!r} has no project {project!r}; it exists once it received a chat",

@@ -115,10 +115,10 @@ class Cleanup:
 
     async def _candidates(self) -> list[Candidate]:
         now = self._clock()
-        workloads = self._lifecycle.workloads
-        pairs = [(workloads.agent(p), last) for p, last in await self._store.projects_with_containers()]
-        pairs += [(workloads.desktop(u), last) for u, last in await self._store.desktops_with_activity()]
-        pairs += [(workloads.pod(pod), last) for pod, last in await self._store.pods_with_activity()]
+        workloads, containers = self._lifecycle.workloads, self._store.containers
+        pairs = [(workloads.agent(p), last) for p, last in await self._store.projects.with_containers()]
+        pairs += [(workloads.desktop(u), last) for u, last in await containers.desktops_with_activity()]
+        pairs += [(workloads.pod(pod), last) for pod, last in await containers.pods_with_activity()]
         candidates = []
         for workload, last_activity in pairs:
             container = await self._lifecycle.inspect(workload)

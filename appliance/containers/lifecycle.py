@@ -102,8 +102,8 @@ class Lifecycle:
     async def load_workspaces(self) -> None:
         """Learn which projects have a workspace already: those bound to a pool volume in the store,
         those whose own volume exists, and those in a pod."""
-        self.pods.update(await self._store.pods())
-        for project_id, volume in (await self._store.workspaces()).items():
+        self.pods.update(await self._store.projects.pods())
+        for project_id, volume in (await self._store.projects.workspaces()).items():
             self.workloads.know_workspace(project_id, volume)
         selector = {labels.STACK: self._docker.stack, labels.KIND: labels.KIND_WORKSPACE}
         for volume, volume_labels in (await self._engine.volumes(selector)).items():
@@ -268,7 +268,7 @@ class Lifecycle:
                 raise ContainerFailed("container {name} exists already; retry", name=workload.name) from None
             volume = pooled.volume
             self.workloads.know_workspace(workload.key, volume)
-            await self._store.bind_workspace(workload.key, volume)
+            await self._store.projects.bind_workspace(workload.key, volume)
             log.info("project %s claimed pool container %s", workload.key, pooled.container.name)
             return RunningContainer(container, runner_address(container))
         return None
@@ -316,7 +316,7 @@ class Lifecycle:
     async def record(self, container: Container, workload: Workload) -> None:
         """Note a running container in the store."""
         kind = workload.kind
-        await self._store.record_container(
+        await self._store.containers.record(
             {
                 "container_id": container.id,
                 "container_name": container.name,
@@ -384,5 +384,5 @@ class Lifecycle:
             await self.gone(workload)
             if container.ip:
                 await self._runners.forget(runner_address(container))
-            await self._store.container_removed(container.id)
+            await self._store.containers.removed(container.id)
             return True

@@ -41,7 +41,7 @@ class Reconciler:
             if not container.alive:
                 log.info("removing stopped container %s (%s %s)", container.name, workload.kind, workload.key)
                 await self._engine.remove(container.id)
-                await self._store.container_removed(container.id)
+                await self._store.containers.removed(container.id)
                 continue
             log.info(
                 "adopting %s container %s (%s %s)",
@@ -51,11 +51,11 @@ class Reconciler:
                 workload.key,
             )
             if workload.kind == labels.KIND_AGENT:
-                await self._store.ensure_project(workload.key)
+                await self._store.projects.ensure(workload.key)
             await self._lifecycle.record(container, workload)
             if container.running:
                 adopted.append(workload)
-        for state in await self._store.sessions_in_turn():
+        for state in await self._store.sessions.in_turn():
             workload = self._lifecycle.serving(ProjectRef.from_key(state.project_id))
             running = await self._lifecycle.find(workload)
             if running is not None:
@@ -98,13 +98,13 @@ class Reconciler:
         if workload is None:
             return
         await self._lifecycle.gone(workload)
-        await self._store.container_removed(gone.container_id)
+        await self._store.containers.removed(gone.container_id)
         if workload.kind == labels.KIND_AGENT:
-            sessions = await self._store.sessions_in_turn(key=workload.key)
+            sessions = await self._store.sessions.in_turn(key=workload.key)
         elif workload.kind == labels.KIND_POD:
-            sessions = await self._store.sessions_in_turn(pod_id=workload.key)
+            sessions = await self._store.sessions.in_turn(pod_id=workload.key)
         else:
-            sessions = await self._store.sessions_in_turn(user_id=workload.key)
+            sessions = await self._store.sessions.in_turn(user_id=workload.key)
         await self._hub.end_turns(
             sessions, f"the {workload.kind} container {gone.describe()}: the turn was lost"
         )

@@ -106,7 +106,7 @@ async def test_a_new_runner_numbers_from_one_and_the_log_continues_after_what_it
     assert await asyncio.wait_for(follow(hub, after=3), 5) == [4, 5, 6, 7]
 
     await hub.flush()
-    stored = await store.events_after("s1", 0, 100)
+    stored = await store.sessions.events_after("s1", 0, 100)
     assert [e.sequence for e in stored] == [1, 2, 3, 4, 5, 6, 7]
     assert [e.sub_type for e in stored][-1] == "end_turn"
 
@@ -121,13 +121,13 @@ async def test_after_a_restart_the_same_runners_events_are_taken_once(hub, store
     await hub.close()  # the gateway stops mid-turn; what it had is written
 
     written: list[int] = []
-    real_write = store.write_events
+    real_write = store.sessions.write_events
 
     async def counted(events, sessions):
         written.extend(e.sequence for e in events)
         await real_write(events, sessions)
 
-    monkeypatch.setattr(store, "write_events", counted)
+    monkeypatch.setattr(store.sessions, "write_events", counted)
     again = EventHub(store, runners)  # ... and starts again, on the same store
     await again.start()
     try:
@@ -140,7 +140,7 @@ async def test_after_a_restart_the_same_runners_events_are_taken_once(hub, store
         await again.close()
     assert runners.asked[-1] == ("a1", 3), "it asked for what came after what it had"
     assert written == [4, 5], "what it had already was not taken again"
-    assert [e.sequence for e in await store.events_after("s1", 0, 100)] == [1, 2, 3, 4, 5]
+    assert [e.sequence for e in await store.sessions.events_after("s1", 0, 100)] == [1, 2, 3, 4, 5]
 
 
 async def test_a_runner_that_goes_away_mid_turn_ends_it_with_an_error(hub, store):
@@ -151,9 +151,9 @@ async def test_a_runner_that_goes_away_mid_turn_ends_it_with_an_error(hub, store
 
     assert await asyncio.wait_for(follow(hub), 5) == [1, 2, 3]
     await hub.flush()
-    last = (await store.events_after("s1", 2, 10))[0]
+    last = (await store.sessions.events_after("s1", 2, 10))[0]
     assert last.sub_type == "error" and "runner went away" in json.loads(last.payload)["message"]
-    assert await store.sessions_in_turn() == [], "the turn is over"
+    assert await store.sessions.in_turn() == [], "the turn is over"
 
 
 async def test_old_events_come_from_the_store_once_memory_has_let_them_go(hub, store, monkeypatch):
@@ -176,7 +176,7 @@ async def test_a_failed_write_keeps_the_events_for_the_next_one(hub, store, monk
     for item in turn(1, 1):
         runners.queue("a1").put_nowait(item)
     await asyncio.wait_for(follow(hub), 5)
-    real_write = store.write_events
+    real_write = store.sessions.write_events
     failures = []
 
     async def failing_once(events, sessions):
@@ -185,14 +185,14 @@ async def test_a_failed_write_keeps_the_events_for_the_next_one(hub, store, monk
             raise OSError("disk full")
         await real_write(events, sessions)
 
-    monkeypatch.setattr(store, "write_events", failing_once)
+    monkeypatch.setattr(store.sessions, "write_events", failing_once)
     with pytest.raises(OSError):
         await hub.flush()
     await hub.flush()
 
     assert failures == [3]
-    assert [e.sequence for e in await store.events_after("s1", 0, 100)] == [1, 2, 3]
-    assert (await store.session_state("s1")).last_sequence == 3
+    assert [e.sequence for e in await store.sessions.events_after("s1", 0, 100)] == [1, 2, 3]
+    assert (await store.sessions.state("s1")).last_sequence == 3
 
 
 async def test_a_turn_whose_container_went_ends_with_an_error_for_its_followers(hub, store):
@@ -201,7 +201,7 @@ async def test_a_turn_whose_container_went_ends_with_an_error_for_its_followers(
     runners.queue("a1").put_nowait(event(1, PROMPT_START, "prompt_start"))
     follower = asyncio.create_task(follow(hub))
     await hub.flush()
-    [state] = await store.sessions_in_turn()
+    [state] = await store.sessions.in_turn()
 
     await hub.end_turns([state], "the agent container died: the turn was lost")
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from rcoder_wire.contract import MAX_CPUS, MAX_MEMORY, MIN_CPUS, MIN_MEMORY
+
 
 class NameTaken(Exception):
     """A container with that name exists already (another start won the race)."""
@@ -55,13 +57,6 @@ class Limits:
     @property
     def any(self) -> bool:
         return any(value is not None for value in (self.memory_bytes, self.cpus, self.memory_swap_bytes))
-
-
-# The seed's bounds on what a request may ask for one container.
-MIN_MEMORY = 512 * 1024**2
-MAX_MEMORY = 64 * 1024**3
-MIN_CPUS = 0.5
-MAX_CPUS = 32.0
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Package boundaries are dependency boundaries: only the HTTP package imports Sanic, only the engine
 backends import docker, only the runner client imports grpc, and nothing below the HTTP layer
-imports it (STYLE.md, guideline 0). The client (rcoder/) speaks HTTP only: of the gateway it reads
-the models that document the API, and none of the server side."""
+imports it (STYLE.md, guideline 0). The client (rcoder/) speaks HTTP only: it shares with the gateway
+the models that document the API (rcoder_wire/, which needs nothing but pydantic), and none of the
+server side."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 APPLIANCE = ROOT / "appliance"
 CLIENT = ROOT / "rcoder"
+WIRE = ROOT / "rcoder_wire"
 ENGINE_BACKENDS = {
     "appliance/containers/docker_engine.py",
     "appliance/containers/swarm_engine.py",
@@ -32,14 +34,10 @@ ALLOWED = {
 }
 
 
-# What the client never loads, and the only modules of the gateway it may import.
+# What the client never loads.
 SERVER_SIDE = ("sanic", "sanic_ext", "docker", "grpc", "grpc_health", "duckdb")
-CLIENT_MAY_IMPORT = {
-    "appliance.http.bodies",
-    "appliance.http.replies",
-    "appliance.errors",
-    "rcoder_rpc.contract",
-}
+# What the wire models may import besides the standard library.
+WIRE_MAY_IMPORT = ("pydantic", "rcoder_wire")
 # `rcoder` with no subcommand is the gateway: its dispatcher imports the gateway's command, lazily.
 DISPATCHER = ("rcoder/cli.py", "appliance.cli")
 
@@ -80,10 +78,19 @@ def client_violations() -> list[str]:
         relative = path.relative_to(ROOT).as_posix()
         for name in sorted(imported_names(path)):
             server_side = name.split(".")[0] in SERVER_SIDE
-            gateway = (
-                name.split(".")[0] in ("appliance", "runner", "rcoder_rpc") and name not in CLIENT_MAY_IMPORT
-            )
+            gateway = name.split(".")[0] in ("appliance", "runner", "rcoder_rpc")
             if (server_side or gateway) and (relative, name) != DISPATCHER:
+                found.append(f"{relative} imports {name}")
+    return found
+
+
+def wire_violations() -> list[str]:
+    found = []
+    for path in sorted(WIRE.rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        for name in sorted(imported_names(path)):
+            top = name.split(".")[0]
+            if top not in sys.stdlib_module_names and top not in WIRE_MAY_IMPORT:
                 found.append(f"{relative} imports {name}")
     return found
 
@@ -91,6 +98,7 @@ def client_violations() -> list[str]:
 def test_each_dependency_stays_inside_its_layer():
     assert violations() == []
     assert client_violations() == []
+    assert wire_violations() == []
 
 
 def loaded_by(statement: str) -> list[str]:
@@ -115,19 +123,30 @@ def test_the_gateways_command_loads_none_of_the_client(statement):
     assert [name for name in ("httpx", "rich", "pydantic", "yaml") if name in loaded] == []
 
 
+def plant(monkeypatch: pytest.MonkeyPatch, root: Path, module: str, source: str, folder: str) -> None:
+    """Write `module` (a path under `root`) and point ROOT and the check's `folder` constant at it."""
+    path = root / module
+    path.parent.mkdir()
+    path.write_text(source)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", root)
+    monkeypatch.setattr(sys.modules[__name__], folder, path.parent)
+
+
 def test_the_check_sees_a_violation(tmp_path, monkeypatch):
     """The rule itself can fail: a core module that imported docker would be reported."""
-    (tmp_path / "appliance").mkdir()
-    (tmp_path / "appliance" / "turns.py").write_text("import docker\nfrom sanic import Sanic\n")
-    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
-    monkeypatch.setattr(sys.modules[__name__], "APPLIANCE", tmp_path / "appliance")
-    assert violations() == ["appliance/turns.py imports docker", "appliance/turns.py imports sanic"]
-    (tmp_path / "rcoder").mkdir()
-    (tmp_path / "rcoder" / "client.py").write_text(
-        "import duckdb\nfrom appliance.http.replies import Health\nfrom appliance.turns import Turns\n"
+    plant(
+        monkeypatch, tmp_path, "appliance/turns.py", "import docker\nfrom sanic import Sanic\n", "APPLIANCE"
     )
-    monkeypatch.setattr(sys.modules[__name__], "CLIENT", tmp_path / "rcoder")
+    assert violations() == ["appliance/turns.py imports docker", "appliance/turns.py imports sanic"]
+    client = "import duckdb\nfrom rcoder_wire.replies import Health\nfrom appliance.turns import Turns\n"
+    plant(monkeypatch, tmp_path, "rcoder/client.py", client, "CLIENT")
     assert client_violations() == [
         "rcoder/client.py imports appliance.turns",
         "rcoder/client.py imports duckdb",
+    ]
+    wire = "import re\nfrom pydantic import BaseModel\nfrom rcoder_rpc.contract import ID\nimport yaml\n"
+    plant(monkeypatch, tmp_path, "rcoder_wire/bodies.py", wire, "WIRE")
+    assert wire_violations() == [
+        "rcoder_wire/bodies.py imports rcoder_rpc.contract",
+        "rcoder_wire/bodies.py imports yaml",
     ]

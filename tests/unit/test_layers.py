@@ -34,12 +34,13 @@ ALLOWED = {
 }
 
 
-# What the client never loads.
+# What the client never imports: the server side's dependencies, and its packages.
 SERVER_SIDE = ("sanic", "sanic_ext", "docker", "grpc", "grpc_health", "duckdb")
+GATEWAY_PACKAGES = ("appliance", "runner", "rcoder_rpc")
+# What the client never loads: the packages above, and the gRPC side's dependencies.
+NOT_IN_THE_CLIENT = (*SERVER_SIDE, *GATEWAY_PACKAGES, "google", "polib", "opentelemetry")
 # What the wire models may import besides the standard library.
 WIRE_MAY_IMPORT = ("pydantic", "rcoder_wire")
-# `rcoder` with no subcommand is the gateway: its dispatcher imports the gateway's command, lazily.
-DISPATCHER = ("rcoder/cli.py", "appliance.cli")
 
 
 def imported_names(path: Path) -> set[str]:
@@ -77,9 +78,7 @@ def client_violations() -> list[str]:
     for path in sorted(CLIENT.rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
         for name in sorted(imported_names(path)):
-            server_side = name.split(".")[0] in SERVER_SIDE
-            gateway = name.split(".")[0] in ("appliance", "runner", "rcoder_rpc")
-            if (server_side or gateway) and (relative, name) != DISPATCHER:
+            if name.split(".")[0] in (*SERVER_SIDE, *GATEWAY_PACKAGES):
                 found.append(f"{relative} imports {name}")
     return found
 
@@ -111,16 +110,25 @@ def loaded_by(statement: str) -> list[str]:
 
 
 def test_the_client_loads_none_of_the_server_side():
-    loaded = loaded_by("import rcoder; rcoder.Appliance; import rcoder.commands, rcoder.sync")
-    assert "httpx" in loaded and "rich" in loaded, "the check sees what the client loads"
-    assert [name for name in SERVER_SIDE if name in loaded] == []
+    """`pip install 'rcoder[client]'` installs none of it: the client must not need it."""
+    loaded = loaded_by("import rcoder; rcoder.Appliance; import rcoder.commands, rcoder.project, rcoder.sync")
+    assert "httpx" in loaded and "rich" in loaded and "rcoder_wire" in loaded, "the check sees the client"
+    assert [name for name in NOT_IN_THE_CLIENT if name in loaded] == []
 
 
 @pytest.mark.parametrize("statement", ["import rcoder.cli", "import rcoder"])
-def test_the_gateways_command_loads_none_of_the_client(statement):
-    """`rcoder` runs the gateway in its image, which carries none of the client's dependencies."""
+def test_rcoder_serve_loads_nothing_before_it_hands_over(statement):
+    """`rcoder serve` runs where only the gateway is installed (the gateway's image carries no rich)."""
     loaded = loaded_by(statement)
-    assert [name for name in ("httpx", "rich", "pydantic", "yaml") if name in loaded] == []
+    assert [name for name in ("httpx", "rich", "pydantic", "yaml", "appliance") if name in loaded] == []
+
+
+def test_the_gateways_command_loads_none_of_the_client():
+    """httpx, pydantic and PyYAML are the gateway's too; rich (which httpx loads when it is there) and
+    the client's own modules are not: the gateway's command imports without them."""
+    loaded = loaded_by("import sys; sys.modules['rich'] = None; import appliance.cli")
+    assert "sanic" in loaded, "the check sees the gateway"
+    assert "rcoder" not in loaded
 
 
 def plant(monkeypatch: pytest.MonkeyPatch, root: Path, module: str, source: str, folder: str) -> None:

@@ -1,5 +1,5 @@
-"""The runner's ChatRequest, completed with what the operator decides: which agent runs, with which
-model provider, MCP servers and permission policy.
+"""The runner's ChatRequest: the prompt as the client sent it, completed with what the operator decides:
+which agent runs, with which model provider, MCP servers and permission policy.
 
 Agents come from the operator's registry (config `agents`). A request may pick one by id; it may
 describe a command of its own, or add environment variables, only where the operator allows custom
@@ -11,9 +11,79 @@ from __future__ import annotations
 from appliance.config import Config, read_secret
 from appliance.errors import BadRequest, Forbidden
 from rcoder_rpc import agent_pb2
+from rcoder_wire.bodies import (
+    AgentConfig,
+    Attachment,
+    Base64Source,
+    ChatFields,
+    FilePathSource,
+    ModelProvider,
+)
 
 # Agents that cannot open a session without a model provider's key.
 MODEL_AGENTS = ("claude-code", "codex")
+
+
+def as_sent(prompt: ChatFields) -> agent_pb2.ChatRequest:
+    """The prompt as the client sent it (which project it is for, the turn's service decides)."""
+    return agent_pb2.ChatRequest(
+        session_id=prompt.session_id or "",
+        prompt=prompt.prompt,
+        request_id=prompt.request_id,
+        system_prompt=prompt.system_prompt,
+        user_prompt=prompt.user_prompt,
+        model_config=_model_provider(prompt.model_provider) if prompt.model_provider else None,
+        agent_config=_agent_config(prompt.agent_config) if prompt.agent_config else None,
+        permission_policy=prompt.permission_policy,
+        attachments=[_attachment(attachment) for attachment in prompt.attachments],
+        data_source_attachments=prompt.data_source_attachments,
+    )
+
+
+def _model_provider(provider: ModelProvider) -> agent_pb2.ModelProviderConfig:
+    return agent_pb2.ModelProviderConfig(
+        id=provider.id,
+        provider=provider.name,
+        model=provider.default_model,
+        api_key=provider.api_key,
+        api_base=provider.base_url,
+        requires_openai_auth=provider.requires_openai_auth,
+        api_protocol=provider.api_protocol,
+    )
+
+
+def _agent_config(settings: AgentConfig) -> agent_pb2.ChatAgentConfig:
+    server = settings.agent_server
+    return agent_pb2.ChatAgentConfig(
+        agent_server=agent_pb2.ChatAgentServerConfig(**server.model_dump()) if server else None,
+        context_servers={
+            name: agent_pb2.ChatContextServerConfig(**mcp.model_dump())
+            for name, mcp in settings.context_servers.items()
+        },
+    )
+
+
+def _attachment(attachment: Attachment) -> agent_pb2.Attachment:
+    c = attachment.content
+    source = agent_pb2.AttachmentSource()
+    if isinstance(c.source, FilePathSource):
+        source.file_path = c.source.data.path
+    elif isinstance(c.source, Base64Source):
+        source.base64.CopyFrom(agent_pb2.Base64Data(**c.source.data.model_dump()))
+    else:
+        source.url = c.source.data.url
+    common = {"id": c.id, "source": source, "filename": c.filename, "description": c.description}
+    if attachment.type == "Text":
+        return agent_pb2.Attachment(text=agent_pb2.TextAttachment(**common))
+    if attachment.type == "Image":
+        dimensions = agent_pb2.Dimensions(**c.dimensions.model_dump()) if c.dimensions else None
+        mime = c.mime_type or (c.source.data.mime_type if isinstance(c.source, Base64Source) else "")
+        return agent_pb2.Attachment(
+            image=agent_pb2.ImageAttachment(**common, mime_type=mime, dimensions=dimensions)
+        )
+    if attachment.type == "Audio":
+        return agent_pb2.Attachment(audio=agent_pb2.AudioAttachment(**common, duration=c.duration))
+    return agent_pb2.Attachment(document=agent_pb2.DocumentAttachment(**common, size=c.size))
 
 
 def agent_server(

@@ -1,4 +1,4 @@
-"""rcoder: run the gateway."""
+"""rcoder-gateway (or `rcoder serve`): run the gateway."""
 
 from __future__ import annotations
 
@@ -20,10 +20,9 @@ from rcoder_rpc.tracing import setup_tracing
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="rcoder",
+        prog="rcoder-gateway",
         description="The RCoder gateway: AI coding agents over HTTP/SSE.",
-        epilog="The client's commands: rcoder chat|status|stop|cancel|preview|desktop|logs|pods|agents "
-        "(rcoder chat -h).",
+        epilog="The client is `rcoder` (pip install 'rcoder[client]'; rcoder -h).",
     )
     parser.add_argument("-p", "--port", type=int, help="port of the HTTP API (default 8087)")
     parser.add_argument(
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         config = load_config(cli, config_file=args.config)
         read_api_key(config.api_key_auth)
     except ConfigError as exc:
-        sys.exit(f"rcoder: {exc}")
+        sys.exit(f"rcoder-gateway: {exc}")
     if args.print_config:
         print(yaml.safe_dump(describe(config), sort_keys=False), end="")
         return
@@ -82,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             config_file=Path(config_file) if config_file else None,
         )
     except ConfigError as exc:
-        sys.exit(f"rcoder: {exc}")
+        sys.exit(f"rcoder-gateway: {exc}")
     app = create_app(gateway)
     # What start-up made lives as long as the process: out of the collector's sight, so that its full
     # collections, which stop every stream while they run, stay short.

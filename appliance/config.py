@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rcoder_rpc.contract import AGENT_KINDS, DEFAULT_AGENT_ID, PERMISSION_POLICIES
+from rcoder_rpc.contract import DEFAULT_AGENT_ID
+from rcoder_wire.contract import AGENT_KINDS, PERMISSION_POLICIES
 
 
 class ConfigError(Exception):

@@ -233,7 +233,7 @@ def _to_bool(value: Any) -> bool:
 
 
 def describe(config: Any) -> dict[str, Any]:
-    """The configuration as a plain mapping, secrets masked (for `rcoder --print-config`)."""
+    """The configuration as a plain mapping, secrets masked (for `rcoder-gateway --print-config`)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)

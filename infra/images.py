@@ -21,6 +21,8 @@ CONTEXT = (
     "appliance",
     "runner",
     "proto",
+    "rcoder",
+    "rcoder_wire",
     "images",
     "locks",
     "LICENSE",

@@ -7,8 +7,8 @@
         async for event in turn:
             ...
 
-Names are imported on first use, so that `rcoder` (the gateway's command, whose image carries no
-client dependencies) can import this package.
+Names are imported on first use, so that `rcoder serve` (which hands over to the gateway) imports
+none of the client's dependencies.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`Appliance`: one appliance's HTTP API, typed with the request and response models the gateway
-documents (`appliance/http/bodies.py`, `replies.py`). Every request goes through `call`, where httpx's
+documents (`rcoder_wire/bodies.py`, `replies.py`). Every request goes through `call`, where httpx's
 errors and the appliance's error replies become `rcoder.errors`."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from urllib.parse import urljoin
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from appliance.http.replies import AgentsData, DesktopData, Health, PodCountData, PodListData
 from rcoder import config
 from rcoder.errors import TransportError, error_for
 from rcoder.project import Project
+from rcoder_wire.replies import AgentsData, DesktopData, Health, PodCountData, PodListData
 
 M = TypeVar("M", bound=BaseModel)
 # The stream sends a keep-alive every 15 s: a read that waits much longer has lost its connection.

@@ -1,4 +1,5 @@
-"""The client's commands: `rcoder chat|status|stop|cancel|preview|desktop|logs|pods|agents`.
+"""The client's commands: `rcoder chat|status|stop|cancel|preview|desktop|logs|pods|agents` (and
+`rcoder serve`, which rcoder/cli.py hands to the gateway before these are parsed).
 
 Each is parse → one call of the client → print: for people with rich, or with `--json` as JSON (one
 line per event for chat and logs). Errors print one line and exit 1.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import sys
@@ -34,6 +36,13 @@ be set in ~/.config/rcoder/client.yml (url:, api_key:, user:, project:) or given
 """
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("rcoder")
+    except importlib.metadata.PackageNotFoundError:  # a checkout on sys.path, not installed
+        return "unknown"
+
+
 def command(function: Command) -> Command:
     COMMANDS[function.__name__] = function
     return function
@@ -49,6 +58,7 @@ def parser() -> argparse.ArgumentParser:
     project.add_argument("--user", help="a Computer Agent project: the one of this user, in their desktop")
 
     top = argparse.ArgumentParser(prog="rcoder", description="The RCoder client.", epilog=ENVIRONMENT_HELP)
+    top.add_argument("--version", action="version", version=f"rcoder {version()}")
     sub = top.add_subparsers(dest="command", required=True)
     chat_ = sub.add_parser("chat", parents=[project], help="send a prompt and show the turn live")
     chat_.add_argument("prompt", help='the prompt ("-" reads it from stdin)')
@@ -87,6 +97,9 @@ def parser() -> argparse.ArgumentParser:
     pods_ = sub.add_parser("pods", parents=[common], help="the agent and desktop containers")
     pods_.add_argument("--limit", type=int, default=100)
     sub.add_parser("agents", parents=[common], help="the agents the appliance runs")
+    sub.add_parser(
+        "serve", help="run the gateway (the same as rcoder-gateway; rcoder serve -h for its flags)"
+    )
     return top
 
 

@@ -14,8 +14,8 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import ValidationError
 
-from appliance.http.replies import ProgressEventData
 from rcoder.sse import ServerSentEvent
+from rcoder_wire.replies import ProgressEventData
 
 Responder = Callable[[str, str | None], Awaitable[None]]
 R = TypeVar("R")

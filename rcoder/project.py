@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-import appliance.http.bodies as bodies
-from appliance.errors import BadRequest as InvalidBody
-from appliance.http.replies import (
+import rcoder_wire.bodies as bodies
+from rcoder.errors import BadRequest
+from rcoder.turn import Turn
+from rcoder_wire.contract import PermissionPolicy
+from rcoder_wire.replies import (
     CancelData,
     ChatData,
     ComputerStatusData,
@@ -25,9 +27,6 @@ from appliance.http.replies import (
     StopData,
     TokenData,
 )
-from rcoder.errors import BadRequest
-from rcoder.turn import Turn
-from rcoder_rpc.contract import PermissionPolicy
 
 if TYPE_CHECKING:
     from rcoder.client import Appliance
@@ -38,7 +37,7 @@ def checked() -> Iterator[None]:
     """Input checked as the gateway checks it: what it would refuse is refused before it is sent."""
     try:
         yield
-    except InvalidBody as exc:
+    except bodies.InvalidBody as exc:
         raise BadRequest(exc.message, status_code=exc.status_code, code=exc.code) from None
 
 

@@ -7,7 +7,8 @@ import sys
 from dataclasses import dataclass, field
 
 from rcoder_rpc import agent_pb2
-from rcoder_rpc.contract import AGENT_KINDS, DEFAULT_AGENT_ID
+from rcoder_rpc.contract import DEFAULT_AGENT_ID
+from rcoder_wire.contract import AGENT_KINDS
 from runner.errors import InvalidRequest
 
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rcoder_rpc.contract import PERMISSION_POLICIES
+from rcoder_wire.contract import PERMISSION_POLICIES
 from runner.errors import InvalidRequest, NotFound
 
 DEFAULT_TIMEOUT = 300.0

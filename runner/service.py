@@ -17,7 +17,8 @@ from pathlib import Path
 import grpc
 
 from rcoder_rpc import agent_pb2, agent_pb2_grpc, messages
-from rcoder_rpc.contract import ID, LANGUAGE_METADATA
+from rcoder_rpc.contract import LANGUAGE_METADATA
+from rcoder_wire.contract import ID
 from runner import prompt
 from runner.errors import InvalidRequest, RunnerError
 from runner.events import Event

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.engines.engine import Capacity
+from rcoder_wire.contract import MAX_CPUS, MAX_MEMORY, MIN_CPUS, MIN_MEMORY
 
 
 @dataclass(frozen=True)
@@ -18,13 +19,6 @@ class Limits:
     @property
     def any(self) -> bool:
         return any(value is not None for value in (self.memory_bytes, self.cpus, self.memory_swap_bytes))
-
-
-# The seed's bounds on what a request may ask for one container.
-MIN_MEMORY = 512 * 1024**2
-MAX_MEMORY = 64 * 1024**3
-MIN_CPUS = 0.5
-MAX_CPUS = 32.0
 
 
 @dataclass

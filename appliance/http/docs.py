@@ -18,10 +18,11 @@ from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
 from appliance.gateway import Gateway
 from appliance.http.auth import is_exempt
-from appliance.http.bodies import ID_PATTERN, SESSION_ID_PATTERN, body_limit_of
+from appliance.http.bodies import body_limit_of
 from appliance.http.context import App
-from appliance.http.replies import ErrorReply
 from appliance.http.sse import MAX_EVENT_ID
+from rcoder_wire.bodies import ID_PATTERN, SESSION_ID_PATTERN
+from rcoder_wire.replies import ErrorReply
 
 DOCS_PREFIX = "/api/docs"
 ASSETS = f"{DOCS_PREFIX}/assets"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from sanic import HTTPResponse, json
 
 from appliance.messages import translate
@@ -25,6 +26,11 @@ def ok(data: Any, message: str = "success") -> HTTPResponse:
         "success": True,
     }
     return json(body)
+
+
+def data(model: BaseModel) -> dict[str, Any]:
+    """A reply model as the envelope's `data`."""
+    return model.model_dump(mode="json")
 
 
 def failure(status: int, code: str, message: str) -> HTTPResponse:

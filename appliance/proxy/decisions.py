@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 
 from appliance.config import Config
 from appliance.proxy.tokens import Tokens, desktop_scope, project_scope
-from rcoder_rpc.contract import ID, RUNNER_PORT
+from rcoder_rpc.contract import RUNNER_PORT
+from rcoder_wire.contract import ID
 
 PROJECT_ROUTE = re.compile(rf"^/proxy/(?P<project>{ID})/(?P<port>\d{{1,5}})(?P<path>/.*)?$")
 SEED_ROUTE = re.compile(r"^/proxy/(?P<port>\d{1,5})(?P<path>/.*)?$")

@@ -1,4 +1,4 @@
-"""The gateway image's `rcoder`: configuration precedence at each level, and start-up refusing bad keys."""
+"""The gateway image's `rcoder-gateway`: configuration precedence at each level, and start-up refusing bad keys."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ pytestmark = pytest.mark.engine
 CONFIG_PATH = "/etc/rcoder/config.yml"
 
 
-def rcoder(engine, tmp_path, *args: str, environment: dict | None = None, config: str | None = None):
-    """Run `rcoder ARGS` in the gateway image; returns (exit code, output)."""
+def rcoder_gateway(engine, tmp_path, *args: str, environment: dict | None = None, config: str | None = None):
+    """Run `rcoder-gateway ARGS` in the gateway image; returns (exit code, output)."""
     volumes = {}
     if config is not None:
         (tmp_path / "config.yml").write_text(config)
         volumes[str(tmp_path / "config.yml")] = {"bind": CONFIG_PATH, "mode": "ro"}
     container = engine.containers.run(
-        image("gateway"), ["rcoder", *args], environment=environment or {}, volumes=volumes, detach=True
+        image("gateway"),
+        ["rcoder-gateway", *args],
+        environment=environment or {},
+        volumes=volumes,
+        detach=True,
     )
     try:
         exit_code = container.wait(timeout=60)["StatusCode"]
@@ -29,7 +33,7 @@ def rcoder(engine, tmp_path, *args: str, environment: dict | None = None, config
 
 
 def effective(engine, tmp_path, *args, **kwargs) -> dict:
-    exit_code, output = rcoder(engine, tmp_path, "--print-config", *args, **kwargs)
+    exit_code, output = rcoder_gateway(engine, tmp_path, "--print-config", *args, **kwargs)
     assert exit_code == 0, output
     return yaml.safe_load(output)
 
@@ -67,6 +71,6 @@ def test_secrets_are_masked(engine, tmp_path):
     ],
 )
 def test_a_bad_config_file_stops_start_up_naming_the_key_and_the_file(engine, tmp_path, config, expected):
-    exit_code, output = rcoder(engine, tmp_path, "--config", CONFIG_PATH, config=config)
+    exit_code, output = rcoder_gateway(engine, tmp_path, "--config", CONFIG_PATH, config=config)
     assert exit_code != 0
     assert expected in output

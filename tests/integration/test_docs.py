@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 from appliance.config_loader import load_config
 from appliance.gateway import Gateway
 from appliance.http.app import create_app
-from appliance.http.bodies import ID_PATTERN
+from rcoder_wire.bodies import ID_PATTERN
 from tests.integration.browser import FLAGS
 
 pytestmark = pytest.mark.engine

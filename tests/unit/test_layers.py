@@ -1,7 +1,8 @@
 """Package boundaries are dependency boundaries: only the HTTP package imports Sanic, only the engine
-backends import docker (and no backend imports another), only the runner client imports grpc, and
-nothing below the HTTP layer imports it (STYLE.md, guidelines 0 and 3). The client (rcoder/) speaks
-HTTP only: of the gateway it reads the models that document the API, and none of the server side."""
+backends import docker (and no backend imports another), only the runner client imports grpc,
+and nothing below the HTTP layer imports it (STYLE.md, guidelines 0 and 3). The client (rcoder/)
+speaks HTTP only: it shares with the gateway the models that document the API (rcoder_wire/, which
+needs nothing but pydantic), and none of the server side."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 APPLIANCE = ROOT / "appliance"
 CLIENT = ROOT / "rcoder"
+WIRE = ROOT / "rcoder_wire"
 ENGINES = "appliance/engines/"
 BACKENDS = ("docker", "swarm", "kubernetes")  # one package each
 DOCKER_PLUMBING = {"appliance/engines/docker_sdk.py"}  # shared by docker/ and swarm/, by composition
@@ -39,16 +41,13 @@ ALLOWED = {
 }
 
 
-# What the client never loads, and the only modules of the gateway it may import.
+# What the client never imports: the server side's dependencies, and its packages.
 SERVER_SIDE = ("sanic", "sanic_ext", "docker", "grpc", "grpc_health", "duckdb")
-CLIENT_MAY_IMPORT = {
-    "appliance.http.bodies",
-    "appliance.http.replies",
-    "appliance.errors",
-    "rcoder_rpc.contract",
-}
-# `rcoder` with no subcommand is the gateway: its dispatcher imports the gateway's command, lazily.
-DISPATCHER = ("rcoder/cli.py", "appliance.cli")
+GATEWAY_PACKAGES = ("appliance", "runner", "rcoder_rpc")
+# What the client never loads: the packages above, and the gRPC side's dependencies.
+NOT_IN_THE_CLIENT = (*SERVER_SIDE, *GATEWAY_PACKAGES, "google", "polib", "opentelemetry")
+# What the wire models may import besides the standard library.
+WIRE_MAY_IMPORT = ("pydantic", "rcoder_wire")
 
 
 def imported_names(path: Path) -> set[str]:
@@ -99,11 +98,18 @@ def client_violations() -> list[str]:
     for path in sorted(CLIENT.rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
         for name in sorted(imported_names(path)):
-            server_side = name.split(".")[0] in SERVER_SIDE
-            gateway = (
-                name.split(".")[0] in ("appliance", "runner", "rcoder_rpc") and name not in CLIENT_MAY_IMPORT
-            )
-            if (server_side or gateway) and (relative, name) != DISPATCHER:
+            if name.split(".")[0] in (*SERVER_SIDE, *GATEWAY_PACKAGES):
+                found.append(f"{relative} imports {name}")
+    return found
+
+
+def wire_violations() -> list[str]:
+    found = []
+    for path in sorted(WIRE.rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        for name in sorted(imported_names(path)):
+            top = name.split(".")[0]
+            if top not in sys.stdlib_module_names and top not in WIRE_MAY_IMPORT:
                 found.append(f"{relative} imports {name}")
     return found
 
@@ -112,6 +118,7 @@ def test_each_dependency_stays_inside_its_layer():
     assert violations() == []
     assert backend_violations() == []
     assert client_violations() == []
+    assert wire_violations() == []
 
 
 def loaded_by(statement: str) -> list[str]:
@@ -124,36 +131,55 @@ def loaded_by(statement: str) -> list[str]:
 
 
 def test_the_client_loads_none_of_the_server_side():
-    loaded = loaded_by("import rcoder; rcoder.Appliance; import rcoder.commands, rcoder.sync")
-    assert "httpx" in loaded and "rich" in loaded, "the check sees what the client loads"
-    assert [name for name in SERVER_SIDE if name in loaded] == []
+    """`pip install 'rcoder[client]'` installs none of it: the client must not need it."""
+    loaded = loaded_by("import rcoder; rcoder.Appliance; import rcoder.commands, rcoder.project, rcoder.sync")
+    assert "httpx" in loaded and "rich" in loaded and "rcoder_wire" in loaded, "the check sees the client"
+    assert [name for name in NOT_IN_THE_CLIENT if name in loaded] == []
 
 
 @pytest.mark.parametrize("statement", ["import rcoder.cli", "import rcoder"])
-def test_the_gateways_command_loads_none_of_the_client(statement):
-    """`rcoder` runs the gateway in its image, which carries none of the client's dependencies."""
+def test_rcoder_serve_loads_nothing_before_it_hands_over(statement):
+    """`rcoder serve` runs where only the gateway is installed (the gateway's image carries no rich)."""
     loaded = loaded_by(statement)
-    assert [name for name in ("httpx", "rich", "pydantic", "yaml") if name in loaded] == []
+    assert [name for name in ("httpx", "rich", "pydantic", "yaml", "appliance") if name in loaded] == []
+
+
+def test_the_gateways_command_loads_none_of_the_client():
+    """httpx, pydantic and PyYAML are the gateway's too; rich (which httpx loads when it is there) and
+    the client's own modules are not: the gateway's command imports without them."""
+    loaded = loaded_by("import sys; sys.modules['rich'] = None; import appliance.cli")
+    assert "sanic" in loaded, "the check sees the gateway"
+    assert "rcoder" not in loaded
+
+
+def plant(monkeypatch: pytest.MonkeyPatch, root: Path, module: str, source: str, folder: str) -> None:
+    """Write `module` (a path under `root`) and point ROOT and the check's `folder` constant at it."""
+    path = root / module
+    path.parent.mkdir()
+    path.write_text(source)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", root)
+    monkeypatch.setattr(sys.modules[__name__], folder, path.parent)
 
 
 def test_the_check_sees_a_violation(tmp_path, monkeypatch):
     """The rule itself can fail: a core module that imported docker would be reported."""
-    (tmp_path / "appliance").mkdir()
-    (tmp_path / "appliance" / "turns.py").write_text("import docker\nfrom sanic import Sanic\n")
-    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
-    monkeypatch.setattr(sys.modules[__name__], "APPLIANCE", tmp_path / "appliance")
+    plant(
+        monkeypatch, tmp_path, "appliance/turns.py", "import docker\nfrom sanic import Sanic\n", "APPLIANCE"
+    )
     assert violations() == ["appliance/turns.py imports docker", "appliance/turns.py imports sanic"]
-    (tmp_path / "appliance" / "engines" / "swarm").mkdir(parents=True)
-    (tmp_path / "appliance" / "engines" / "swarm" / "x.py").write_text(
-        "from appliance.engines.docker import DockerEngine\n"
-    )
+    swarm = tmp_path / "appliance" / "engines" / "swarm"
+    swarm.mkdir(parents=True)
+    (swarm / "x.py").write_text("from appliance.engines.docker import DockerEngine\n")
     assert backend_violations() == ["appliance/engines/swarm/x.py imports appliance.engines.docker"]
-    (tmp_path / "rcoder").mkdir()
-    (tmp_path / "rcoder" / "client.py").write_text(
-        "import duckdb\nfrom appliance.http.replies import Health\nfrom appliance.turns import Turns\n"
-    )
-    monkeypatch.setattr(sys.modules[__name__], "CLIENT", tmp_path / "rcoder")
+    client = "import duckdb\nfrom rcoder_wire.replies import Health\nfrom appliance.turns import Turns\n"
+    plant(monkeypatch, tmp_path, "rcoder/client.py", client, "CLIENT")
     assert client_violations() == [
         "rcoder/client.py imports appliance.turns",
         "rcoder/client.py imports duckdb",
+    ]
+    wire = "import re\nfrom pydantic import BaseModel\nfrom rcoder_rpc.contract import ID\nimport yaml\n"
+    plant(monkeypatch, tmp_path, "rcoder_wire/bodies.py", wire, "WIRE")
+    assert wire_violations() == [
+        "rcoder_wire/bodies.py imports rcoder_rpc.contract",
+        "rcoder_wire/bodies.py imports yaml",
     ]

@@ -25,6 +25,8 @@ PROJECT_LOCKS = {
 }
 IN_LOCKS = ["build", "node", "mcp-fetch", "go"]
 PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;\\]+)")
+# An extra that includes others of this project: "rcoder[rpc]".
+SELF = re.compile(r"^rcoder\[([^\]]+)\]$")
 
 
 def normal(name: str) -> str:
@@ -55,11 +57,27 @@ def pins(lines: list[str]) -> dict[str, str]:
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
 
+def extra_pins(extra: str) -> dict[str, str]:
+    """The pins of one of pyproject's extras, with those of the extras it includes."""
+    requirements = PROJECT["optional-dependencies"][extra]
+    found = pins(requirements)
+    for requirement in requirements:
+        if included := SELF.match(requirement):
+            for name in included[1].split(","):
+                found |= extra_pins(name)
+    return found
+
+
+def test_an_extra_that_includes_another_has_its_pins():
+    assert extra_pins("gateway")["grpcio"] == extra_pins("rpc")["grpcio"]
+    assert "grpcio" not in extra_pins("client")
+
+
 @pytest.mark.parametrize("lock", PROJECT_LOCKS)
 def test_a_project_lock_holds_every_pin_of_its_extras_at_that_version_with_hashes(lock):
     wanted = pins(PROJECT["dependencies"])
     for extra in PROJECT_LOCKS[lock]:
-        wanted |= pins(PROJECT["optional-dependencies"][extra])
+        wanted |= extra_pins(extra)
     wanted |= pins((LOCKS / "build.in").read_text().splitlines())
 
     found = locked(lock)

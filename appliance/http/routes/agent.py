@@ -7,11 +7,17 @@ import uuid
 from sanic import Blueprint
 from sanic_ext import openapi
 
-from appliance.http.bodies import SESSION_ID_PATTERN, ChatBody, PermissionBody, ProjectBody, check_id, parse
+from appliance import chat_request
+from appliance.http.bodies import chat_limits, check_id, parse, pod_of
 from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body, responses
-from appliance.http.envelope import ok
-from appliance.http.replies import (
+from appliance.http.envelope import data, ok
+from appliance.http.sse import last_event_id, stream_events
+from appliance.messages import translate
+from appliance.projects import ProjectRef
+from appliance.turns import Started
+from rcoder_wire.bodies import SESSION_ID_PATTERN, ChatBody, PermissionBody, ProjectBody
+from rcoder_wire.replies import (
     AgentInfo,
     AgentsData,
     AgentsReply,
@@ -25,12 +31,7 @@ from appliance.http.replies import (
     StatusData,
     StatusReply,
     StopReply,
-    data,
 )
-from appliance.http.sse import last_event_id, stream_events
-from appliance.messages import translate
-from appliance.projects import ProjectRef
-from appliance.turns import Started
 
 bp = Blueprint("agent")
 
@@ -47,7 +48,8 @@ bp = Blueprint("agent")
 async def chat(request: GatewayRequest):
     body = parse(ChatBody, request.json, request.app.ctx.bounds)
     ref = ProjectRef(body.project_id or uuid.uuid4().hex)
-    started = await request.app.ctx.turns.chat(ref, body.to_proto(), body.limits(), body.pod(ref.project_id))
+    prompt, pod = chat_request.as_sent(body), pod_of(body, ref.project_id)
+    started = await request.app.ctx.turns.chat(ref, prompt, chat_limits(body), pod)
     return ok(data(chat_data(ref, body, started)))
 
 

@@ -14,11 +14,14 @@ from appliance import labels
 from appliance.containers.lifecycle import RunningContainer
 from appliance.engines.engine import Container
 from appliance.errors import BadRequest
-from appliance.http.bodies import ID_PATTERN, PodBody, check_id, parse, whole_number
+from appliance.http.bodies import check_id, limits_of, parse, whole_number
 from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body, responses
-from appliance.http.envelope import ok
-from appliance.http.replies import (
+from appliance.http.envelope import data, ok
+from appliance.messages import translate
+from appliance.proxy.decisions import TOKEN_PARAM
+from rcoder_wire.bodies import ID_PATTERN, PodBody
+from rcoder_wire.replies import (
     ContainerInfoData,
     DesktopData,
     DesktopReply,
@@ -35,10 +38,7 @@ from appliance.http.replies import (
     PodStatusReply,
     VncStatusData,
     VncStatusReply,
-    data,
 )
-from appliance.messages import translate
-from appliance.proxy.decisions import TOKEN_PARAM
 
 bp = Blueprint("computer")
 
@@ -102,7 +102,9 @@ async def desktop(request: GatewayRequest, user_id: str, project_id: str):
 )
 async def ensure(request: GatewayRequest):
     body = parse(PodBody, request.json, request.app.ctx.bounds)
-    running, created = await request.app.ctx.desktops.ensure(body.user_id, body.project_id, body.limits())
+    running, created = await request.app.ctx.desktops.ensure(
+        body.user_id, body.project_id, limits_of(body.resource_limits)
+    )
     return pod_reply(running, created, translate("desktop created" if created else "desktop already running"))
 
 
@@ -115,7 +117,7 @@ async def ensure(request: GatewayRequest):
 )
 async def restart(request: GatewayRequest):
     body = parse(PodBody, request.json, request.app.ctx.bounds)
-    running = await request.app.ctx.desktops.restart(body.user_id, body.limits())
+    running = await request.app.ctx.desktops.restart(body.user_id, limits_of(body.resource_limits))
     return pod_reply(running, True, translate("desktop restarted"))
 
 

@@ -12,11 +12,16 @@ import uuid
 from sanic import Blueprint
 from sanic_ext import openapi
 
-from appliance.http.bodies import ComputerChatBody, ComputerProjectBody, parse
+from appliance import chat_request
+from appliance.http.bodies import chat_limits, parse
 from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body, responses
-from appliance.http.envelope import ok
-from appliance.http.replies import (
+from appliance.http.envelope import data, ok
+from appliance.http.routes.agent import chat_data, progress_doc, stream_session
+from appliance.messages import translate
+from appliance.projects import ProjectRef
+from rcoder_wire.bodies import ComputerChatBody, ComputerProjectBody
+from rcoder_wire.replies import (
     CancelData,
     CancelReply,
     ChatReply,
@@ -24,11 +29,7 @@ from appliance.http.replies import (
     ComputerStatusReply,
     ComputerStopData,
     ComputerStopReply,
-    data,
 )
-from appliance.http.routes.agent import chat_data, progress_doc, stream_session
-from appliance.messages import translate
-from appliance.projects import ProjectRef
 
 bp = Blueprint("computer_agent")
 
@@ -53,7 +54,7 @@ STOP_MESSAGES = {
 async def chat(request: GatewayRequest):
     body = parse(ComputerChatBody, request.json, request.app.ctx.bounds)
     ref = ProjectRef(body.project_id or uuid.uuid4().hex, body.user_id)
-    started = await request.app.ctx.turns.chat(ref, body.to_proto(), body.limits())
+    started = await request.app.ctx.turns.chat(ref, chat_request.as_sent(body), chat_limits(body))
     return ok(data(chat_data(ref, body, started)))
 
 

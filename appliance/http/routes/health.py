@@ -10,7 +10,8 @@ from sanic_ext import openapi
 
 from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body
-from appliance.http.replies import Health, data
+from appliance.http.envelope import data
+from rcoder_wire.replies import Health
 
 bp = Blueprint("health")
 

@@ -16,11 +16,15 @@ from sanic_ext import openapi
 
 from appliance import metrics
 from appliance.errors import BadRequest, ProxyUnavailable
-from appliance.http.bodies import TokenBody, parse
+from appliance.http.bodies import parse
 from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body, responses
-from appliance.http.envelope import failure, ok
-from appliance.http.replies import (
+from appliance.http.envelope import data, failure, ok
+from appliance.messages import translate
+from appliance.proxy.decisions import DECISION_KEEP_SECONDS, ROUTES, TOKEN_PARAM, Decision, Problem
+from appliance.proxy.tokens import project_scope
+from rcoder_wire.bodies import TokenBody
+from rcoder_wire.replies import (
     ProxyConfig,
     ProxyConfigReply,
     ProxyStats,
@@ -29,11 +33,7 @@ from appliance.http.replies import (
     ProxyStatusReply,
     TokenData,
     TokenReply,
-    data,
 )
-from appliance.messages import translate
-from appliance.proxy.decisions import DECISION_KEEP_SECONDS, ROUTES, TOKEN_PARAM, Decision, Problem
-from appliance.proxy.tokens import project_scope
 
 bp = Blueprint("proxy")
 

@@ -1,4 +1,5 @@
-"""appliance/chat_request.py: the operator's registry decides what runs; requests choose within it."""
+"""appliance/chat_request.py: the prompt reaches the runner as the client sent it; the operator's
+registry decides what runs, and requests choose within it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,47 @@ from appliance import chat_request
 from appliance.config import Config, ContextServerConfig, ModelProviderConfig
 from appliance.config_loader import load_config
 from appliance.errors import BadRequest, Forbidden
-from appliance.http.bodies import ChatBody, parse
+from rcoder_wire.bodies import ChatBody, parse
 
 
 def request_for(config: Config, **body):
-    return chat_request.complete(config, parse(ChatBody, {"prompt": "hi", **body}).to_proto())
+    return chat_request.complete(config, chat_request.as_sent(parse(ChatBody, {"prompt": "hi", **body})))
+
+
+def test_a_valid_chat_becomes_the_runners_request():
+    body = parse(
+        ChatBody,
+        {
+            "prompt": "hi",
+            "project_id": "demo-1",
+            "request_id": "r1",
+            "model_provider": {"id": "p1", "api_key": "k", "api_protocol": "anthropic", "default_model": "m"},
+            "agent_config": {"context_servers": {"fs": {"command": "mcp-fs", "args": ["--root", "."]}}},
+            "unknown_field": "ignored: a field this version does not know",
+        },
+    )
+    request = chat_request.as_sent(body)
+    assert (request.prompt, request.request_id, request.session_id) == ("hi", "r1", "")
+    assert request.agent_config.context_servers["fs"].command == "mcp-fs"
+    assert list(request.agent_config.context_servers["fs"].args) == ["--root", "."]
+    assert request.model_config.api_protocol == "anthropic" and request.model_config.model == "m"
+
+
+def attachment(kind: str, source_type: str, data: dict) -> dict:
+    return {"type": kind, "content": {"id": "a", "source": {"source_type": source_type, "data": data}}}
+
+
+def test_base64_attachment_data_is_passed_on():
+    text = attachment("Text", "Base64", {"data": "aGk=", "mime_type": "text/plain"})
+    request = chat_request.as_sent(parse(ChatBody, {"prompt": "hi", "attachments": [text]}))
+    assert request.attachments[0].text.source.base64.data == "aGk="
+
+
+@pytest.mark.parametrize("path", ["notes.md", "src/main.py", ".env", "..hidden", "./a", "docs/"])
+def test_a_file_attachment_inside_the_workspace_is_passed_on(path):
+    document = attachment("Document", "FilePath", {"path": path})
+    request = chat_request.as_sent(parse(ChatBody, {"prompt": "hi", "attachments": [document]}))
+    assert request.attachments[0].document.source.file_path == path
 
 
 def test_the_default_agent_comes_from_the_registry():

@@ -15,8 +15,9 @@ from appliance.errors import SessionNotFound
 from runner import errors as runner_errors
 
 ROOT = Path(__file__).resolve().parents[3]
-# The code that words messages: the gateway's and the runner's.
-SOURCES = (ROOT / "appliance", ROOT / "runner")
+# The code that words messages: the gateway's, the runner's and the wire models' (whose refusals the
+# gateway passes on as a BadRequest with the same template).
+SOURCES = (ROOT / "appliance", ROOT / "runner", ROOT / "rcoder_wire")
 ERRORS = {
     name
     for module in (errors, runner_errors)
@@ -24,7 +25,7 @@ ERRORS = {
     if isinstance(value, type) and issubclass(value, Exception)
 }
 # Calls whose first string argument is a message template (refuse's is its second).
-TEMPLATE_CALLS = ERRORS | {"cls", "translate", "Problem", "Phrase", "_words"}
+TEMPLATE_CALLS = ERRORS | {"InvalidBody", "cls", "translate", "Problem", "Phrase", "_words"}
 # A template further along: refuse(status, template).
 POSITION = {"refuse": 1}
 # Templates kept in constants (a string, or a dict's values) and translated where they are used.
@@ -72,6 +73,13 @@ def test_the_check_sees_the_runners_templates():
     found = templates_in_code()
     assert {"prompt is empty", "the turn failed: {error}", "The turn was cancelled."} <= found
     assert "the runner shut down during the turn (its container was stopped)" in found
+
+
+def test_the_check_sees_the_wire_models_templates():
+    """Refusals of rcoder_wire reach the client through the gateway's BadRequest, in its language."""
+    found = templates_in_code()
+    assert {"invalid request: {problems}", "the request body must be a JSON object"} <= found
+    assert "invalid {what} {value!r}: use letters, digits, {allowed}" in found
 
 
 @pytest.mark.parametrize("lang", ["zh-CN", "zh-TW"])

@@ -1,11 +1,9 @@
-"""rcoder/commands.py and rcoder/cli.py: the commands against a recorded turn, and `rcoder` alone
-still the gateway."""
+"""rcoder/commands.py: the commands against a recorded turn."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import threading
 from collections.abc import Iterator
 
@@ -86,16 +84,3 @@ def test_errors_print_one_line_and_exit_1(capsys, monkeypatch, tmp_path):
     monkeypatch.delenv("RCODER_PROJECT", raising=False)
     assert run(["stop"]) == 1
     assert "give -p PROJECT" in capsys.readouterr().err
-
-
-def test_rcoder_alone_is_still_the_gateway(capsys):
-    cli.main(["--print-config", "--port", "9123"])
-    assert "port: 9123" in capsys.readouterr().out
-
-
-def test_without_the_gateway_installed_rcoder_alone_names_the_client_commands(monkeypatch):
-    monkeypatch.setitem(sys.modules, "appliance.cli", None)  # as if its dependencies were missing
-    with pytest.raises(SystemExit) as exited:
-        cli.main([])
-    assert "the gateway cannot run here" in str(exited.value.code)
-    assert "rcoder chat|status|stop|cancel|preview|desktop|logs|pods|agents" in str(exited.value.code)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from rcoder_rpc.contract import AgentKind, PermissionPolicy
+from rcoder_wire.contract import AgentKind, PermissionPolicy
 
 
 class Envelope(BaseModel):
@@ -322,7 +322,3 @@ class ProgressEventData(BaseModel):
     subType: str
     data: dict[str, Any]
     timestamp: str
-
-
-def data(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")

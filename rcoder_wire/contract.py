@@ -1,0 +1,26 @@
+"""What the HTTP API promises both its sides: the shape of ids, permission policies, kinds of agent
+and the seed's bounds on one container's resources."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# A project or user id: safe inside a container or volume name (Docker allows [a-zA-Z0-9][a-zA-Z0-9_.-]).
+ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+# A session id comes from the agent (UUIDs and the like).
+SESSION_ID = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
+
+# How an agent's permission requests are answered: allow, deny, or ask the client.
+PermissionPolicy = Literal["allow", "deny", "ask"]
+PERMISSION_POLICIES: tuple[str, ...] = get_args(PermissionPolicy)
+
+# How a model provider reaches an agent: Anthropic variables, an OpenAI Responses provider in
+# Codex's configuration, or not at all.
+AgentKind = Literal["plain", "claude-code", "codex"]
+AGENT_KINDS: tuple[str, ...] = get_args(AgentKind)
+
+# The seed's bounds on what a request may ask for one container.
+MIN_MEMORY = 512 * 1024**2
+MAX_MEMORY = 64 * 1024**3
+MIN_CPUS = 0.5
+MAX_CPUS = 32.0

@@ -1,0 +1,10 @@
+"""appliance/cli.py: `rcoder-gateway`, the gateway's command."""
+
+from __future__ import annotations
+
+from appliance import cli
+
+
+def test_the_gateway_prints_its_config(capsys):
+    cli.main(["--print-config", "--port", "9123"])
+    assert "port: 9123" in capsys.readouterr().out

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from appliance.config import Config
-from appliance.containers.lifecycle import Lifecycle, RunningContainer
+from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.limits import Limits
+from appliance.containers.running import RunningContainer
+from appliance.containers.workloads import Workloads
 from appliance.engines.engine import Container
 from appliance.errors import NotFound
 from appliance.projects import ProjectRef
@@ -28,17 +30,24 @@ class OpenDesktop:
 
 class Desktops:
     def __init__(
-        self, config: Config, lifecycle: Lifecycle, runners: RunnerClient, store: Store, tokens: Tokens
+        self,
+        config: Config,
+        lifecycle: Lifecycle,
+        workloads: Workloads,
+        runners: RunnerClient,
+        store: Store,
+        tokens: Tokens,
     ) -> None:
         self._config = config
         self._lifecycle = lifecycle
+        self._workloads = workloads
         self._runners = runners
         self._store = store
         self._tokens = tokens
 
     async def open(self, user_id: str, project_id: str) -> OpenDesktop:
         """Start the user's desktop if needed, count the project as active, and issue a token for it."""
-        running, _ = await self._lifecycle.ensure(self._lifecycle.workloads.desktop(user_id))
+        running, _ = await self._lifecycle.ensure(self._workloads.desktop(user_id))
         await self._store.projects.touch(ProjectRef(project_id, user_id))
         ttl = self._config.proxy_config.token_ttl_seconds
         token, expires = self._tokens.issue(desktop_scope(user_id), ttl)
@@ -49,17 +58,17 @@ class Desktops:
     ) -> tuple[RunningContainer, bool]:
         """The user's desktop, started when it is not running; and whether it was started now."""
         await self._store.projects.touch(ProjectRef(project_id, user_id))
-        return await self._lifecycle.ensure(self._lifecycle.workloads.desktop(user_id), limits)
+        return await self._lifecycle.ensure(self._workloads.desktop(user_id), limits)
 
     async def restart(self, user_id: str, limits: Limits | None) -> RunningContainer:
         """A new container for the user's desktop; their home (and files) stay."""
-        workload = self._lifecycle.workloads.desktop(user_id)
+        workload = self._workloads.desktop(user_id)
         await self._lifecycle.stop(workload)
         running, _ = await self._lifecycle.ensure(workload, limits)
         return running
 
     async def find(self, user_id: str) -> RunningContainer | None:
-        return await self._lifecycle.find(self._lifecycle.workloads.desktop(user_id))
+        return await self._lifecycle.find(self._workloads.desktop(user_id))
 
     async def vnc_status(self, user_id: str) -> tuple[RunningContainer, agent_pb2.GetVncStatusResponse]:
         running = await self.find(user_id)

@@ -23,7 +23,7 @@ from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.limits import Bounds
 from appliance.containers.pool import WarmPool
 from appliance.containers.reconcile import Reconciler
-from appliance.containers.workloads import Workload
+from appliance.containers.workloads import Workload, Workloads
 from appliance.desktops import Desktops
 from appliance.engines.docker import DockerEngine
 from appliance.engines.egress import EgressPolicy, follow
@@ -32,6 +32,7 @@ from appliance.engines.firewall import FirewallError
 from appliance.engines.swarm import SwarmEngine
 from appliance.events import EventHub
 from appliance.model_forwarding import ModelForwarding
+from appliance.projects import Placements
 from appliance.proxy.decisions import Router
 from appliance.proxy.route_cache import ProxyRoutes
 from appliance.proxy.tokens import Tokens, derive, load_secret
@@ -67,6 +68,8 @@ class Gateway:
     engine: Engine
     runners: RunnerClient
     lifecycle: Lifecycle
+    # What each container is for and is made of, and how big new workspaces may grow.
+    workloads: Workloads
     hub: EventHub
     turns: Turns
     desktops: Desktops
@@ -106,7 +109,6 @@ class Gateway:
         store = Store(Path(config.state_dir) / "rcoder.duckdb")
         engine = engine or engine_for(docker, proxy)
         runners = RunnerClient(traced=bool(config.otlp_endpoint))
-        lifecycle = Lifecycle(config, engine, runners, store)
         proxy_routes = ProxyRoutes(proxy.control_port, proxy.control_host)
         secret = read_secret(proxy.token_secret, proxy.token_secret_file, "proxy_config.token_secret_file")
         token_secret = load_secret(secret, Path(config.state_dir))
@@ -115,16 +117,20 @@ class Gateway:
             proxy.model_port,
             functools.partial(chat_request.default_model_provider, config),
         )
+        workloads = Workloads(config)
+        placements = Placements()
 
         async def gone(workload: Workload) -> None:
             forwarding.revoke(workload.name)
             await proxy_routes.forget()
 
-        lifecycle.on_gone = gone
         pool = None
         if config.warm_pool.size > 0:
-            pool = WarmPool(config.warm_pool.size, docker.stack, engine, lifecycle, runners)
-            lifecycle.pool = pool
+            start_seconds = docker.start_timeout_seconds
+            pool = WarmPool(
+                config.warm_pool.size, docker.stack, engine, runners, store, workloads, start_seconds
+            )
+        lifecycle = Lifecycle(config, engine, runners, store, workloads, placements, pool, gone)
         hub = EventHub(store, runners)
         tokens = Tokens(token_secret)
         return cls(
@@ -134,9 +140,10 @@ class Gateway:
             engine=engine,
             runners=runners,
             lifecycle=lifecycle,
+            workloads=workloads,
             hub=hub,
-            turns=Turns(config, lifecycle, runners, store, hub, forwarding),
-            desktops=Desktops(config, lifecycle, runners, store, tokens),
+            turns=Turns(config, lifecycle, workloads, placements, runners, store, hub, forwarding),
+            desktops=Desktops(config, lifecycle, workloads, runners, store, tokens),
             tokens=tokens,
             router=Router(config, tokens, lifecycle),
             proxy=proxy_routes,
@@ -156,17 +163,20 @@ class Gateway:
             network = await self.engine.ensure_network(name, network_labels)
             self.model_forwarding.hosts[name] = network.host_address
             bridges.append(network.bridge)
-        self.lifecycle.isolation_problem = await self._isolate(bridges)
+        isolation_problem = await self._isolate(bridges)
+        self.lifecycle.refuse_starts(isolation_problem)
         await self._bound_workspaces()
         await self.lifecycle.load_workspaces()
         await self.hub.start()
-        reconciler = Reconciler(docker.stack, self.engine, self.lifecycle, self.hub, self.store)
+        reconciler = Reconciler(
+            docker.stack, self.engine, self.lifecycle, self.workloads, self.hub, self.store
+        )
         await reconciler.adopt()
         self.tasks.append(asyncio.create_task(reconciler.watch(), name="reconcile"))
         if self.pool is not None:
             if discarded := await self.pool.discard_unclaimed():
                 log.info("removed %d unclaimed warm-pool containers of a previous run", len(discarded))
-            if self.lifecycle.isolation_problem is None:
+            if isolation_problem is None:
                 self.tasks.append(asyncio.create_task(self.pool.run(), name="warm-pool"))
         if self.config.cleanup_config.enabled and docker.auto_cleanup:
             cleanup = Cleanup(
@@ -174,6 +184,7 @@ class Gateway:
                 docker.container_ttl_seconds,
                 self.store,
                 self.lifecycle,
+                self.workloads,
                 self.runners,
             )
             self.tasks.append(asyncio.create_task(cleanup.run(), name="cleanup"))
@@ -197,15 +208,15 @@ class Gateway:
         """Make new workspace and home volumes with the sized-volume plugin, if it works here."""
         docker = self.config.docker_config
         if not docker.workspace_size_bytes or not docker.workspace_volume_driver:
-            self.lifecycle.workspace_quota_problem = (
+            self.workloads.leave_unsized(
                 "turned off (docker_config.workspace_size_bytes or workspace_volume_driver)"
             )
             return
         problem = await self.engine.volume_quota_problem(docker.workspace_volume_driver)
         if problem is None:
-            self.lifecycle.workloads.volume_bytes = docker.workspace_size_bytes
+            self.workloads.size_volumes(docker.workspace_size_bytes)
             return
-        self.lifecycle.workspace_quota_problem = problem
+        self.workloads.leave_unsized(problem)
         log.warning(
             "workspaces are not bounded: %s (scripts/build-images installs the plugin)",
             problem,

@@ -1,4 +1,4 @@
-"""Which project a request means, and the key it is stored under.
+"""Which project a request means, the key it is stored under, and the pod it lives in, if any.
 
 A /chat project has a container of its own, or a folder in a pod it shares with other projects, and
 its id is unique across the appliance. A Computer
@@ -8,6 +8,7 @@ project is stored as "<user_id>/<project_id>" (ids never contain "/").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 RCODER = "RCoder"
@@ -45,3 +46,23 @@ class Pod:
     @classmethod
     def of(cls, pod_id: str, tenant_id: str, space_id: str, project_id: str) -> Pod:
         return cls(pod_id, f"{tenant_id}/{space_id}/{project_id}")
+
+
+class Placements:
+    """Which projects live in a pod: {project key: its pod}, from the store at start-up and each
+    placement since. A project placed in a pod stays there."""
+
+    def __init__(self) -> None:
+        self._pods: dict[str, Pod] = {}
+
+    def load(self, pods: Mapping[str, Pod]) -> None:
+        self._pods.update(pods)
+
+    def pod_of(self, key: str) -> Pod | None:
+        return self._pods.get(key)
+
+    def place(self, key: str, pod: Pod) -> None:
+        self._pods[key] = pod
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._pods

@@ -10,13 +10,15 @@ from dataclasses import dataclass
 
 from appliance import chat_request
 from appliance.config import Config
-from appliance.containers.lifecycle import Lifecycle, RunningContainer
+from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.limits import Limits
+from appliance.containers.running import RunningContainer
+from appliance.containers.workloads import Workloads
 from appliance.errors import Conflict, ProjectNotFound, SessionNotFound
 from appliance.events import EventHub, Follower
 from appliance.messages import Phrase
 from appliance.model_forwarding import ModelForwarding
-from appliance.projects import Pod, ProjectRef
+from appliance.projects import Placements, Pod, ProjectRef
 from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
 from appliance.store import ProjectRow, Store
@@ -50,6 +52,8 @@ class Turns:
         self,
         config: Config,
         lifecycle: Lifecycle,
+        workloads: Workloads,
+        placements: Placements,
         runners: RunnerClient,
         store: Store,
         hub: EventHub,
@@ -58,6 +62,8 @@ class Turns:
         self._config = config
         self._forwarding = forwarding
         self._lifecycle = lifecycle
+        self._workloads = workloads
+        self._placements = placements
         self._runners = runners
         self._store = store
         self._hub = hub
@@ -115,7 +121,7 @@ class Turns:
         """The pod the project lives in: the one it was placed in before, or `pod`, where it stays. A
         project with a container or workspace of its own cannot move into a pod (its files are in its
         own volume), nor one in a pod into another."""
-        placed = self._lifecycle.pods.get(ref.key)
+        placed = self._placements.pod_of(ref.key)
         if pod is None or pod == placed:
             return placed
         if placed is not None:
@@ -125,19 +131,19 @@ class Turns:
                 pod=placed.pod_id,
                 other=pod.pod_id,
             )
-        if ref.user_id or self._lifecycle.workloads.has_workspace(ref.project_id):
+        if ref.user_id or self._workloads.has_workspace(ref.project_id):
             raise Conflict(
                 "project {project!r} has a container and workspace of its own; it cannot join pod {pod!r}",
                 project=ref.key,
                 pod=pod.pod_id,
             )
-        self._lifecycle.pods[ref.key] = pod
+        self._placements.place(ref.key, pod)
         self._store.defer(placed_in_pod(ref.key, pod))
         return pod
 
     def check_pod(self, ref: ProjectRef, pod_id: str | None) -> None:
         """A request that names the project's pod must name the right one."""
-        placed = self._lifecycle.pods.get(ref.key)
+        placed = self._placements.pod_of(ref.key)
         if pod_id is not None and (placed is None or placed.pod_id != pod_id):
             raise ProjectNotFound("project {project!r} is not in pod {pod!r}", project=ref.key, pod=pod_id)
 
@@ -201,8 +207,8 @@ class Turns:
         """Stop the project's agent: remove its own container (its workspace stays), or, in a pod the
         other projects go on using, end its agent process only. What happened: "removed", "stopped"
         (the agent in a pod), or "none" (nothing ran)."""
-        if ref.key not in self._lifecycle.pods:
-            removed = await self._lifecycle.stop(self._lifecycle.workloads.agent(ref.project_id))
+        if ref.key not in self._placements:
+            removed = await self._lifecycle.stop(self._workloads.agent(ref.project_id))
             return "removed" if removed else "none"
         running = await self.running(ref)
         if running is None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from appliance import metrics
 from appliance.config import CleanupConfig
 from appliance.containers.lifecycle import Lifecycle
-from appliance.containers.workloads import Workload
+from appliance.containers.workloads import Workload, Workloads
 from appliance.engines.engine import Container
 from appliance.errors import ApplianceError
 from appliance.runner_client import RunnerClient
@@ -44,7 +44,7 @@ class Candidate:
     container: Container
     idle_seconds: float
     age_seconds: float
-    # When it was found idle (time.time(), as Lifecycle.last_needed): a request since then spares it.
+    # When it was found idle (time.time(), as Lifecycle.last_needed()): a request since then spares it.
     seen_at: float
 
 
@@ -55,6 +55,7 @@ class Cleanup:
         ttl_seconds: int,
         store: Store,
         lifecycle: Lifecycle,
+        workloads: Workloads,
         runners: RunnerClient,
         memory_used: Callable[[], float] = memory_used_percent,
         clock: Callable[[], float] = time.time,
@@ -63,6 +64,7 @@ class Cleanup:
         self._ttl = ttl_seconds
         self._store = store
         self._lifecycle = lifecycle
+        self._workloads = workloads
         self._runners = runners
         self._memory_used = memory_used
         self._clock = clock
@@ -115,7 +117,7 @@ class Cleanup:
 
     async def _candidates(self) -> list[Candidate]:
         now = self._clock()
-        workloads, containers = self._lifecycle.workloads, self._store.containers
+        workloads, containers = self._workloads, self._store.containers
         pairs = [(workloads.agent(p), last) for p, last in await self._store.projects.with_containers()]
         pairs += [(workloads.desktop(u), last) for u, last in await containers.desktops_with_activity()]
         pairs += [(workloads.pod(pod), last) for pod, last in await containers.pods_with_activity()]
@@ -124,7 +126,7 @@ class Cleanup:
             container = await self._lifecycle.inspect(workload)
             if container is None or not container.alive or container.created is None:
                 continue
-            last = max(last_activity.timestamp(), self._lifecycle.last_needed.get(workload.name, 0.0))
+            last = max(last_activity.timestamp(), self._lifecycle.last_needed(workload))
             age = now - container.created.timestamp()
             candidates.append(Candidate(workload, container, now - last, age, time.time()))
         return candidates

@@ -14,61 +14,45 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
 
 from appliance import labels, metrics
 from appliance.config import Config
 from appliance.containers.limits import Limits
+from appliance.containers.pool import WarmPool
+from appliance.containers.running import RunningContainer, runner_address, start_container, wait_ready
 from appliance.containers.workloads import Workload, Workloads
-from appliance.engines.engine import Container, ContainerSpec, Engine, NameGone, NameTaken
+from appliance.engines.engine import Container, Engine, NameTaken
 from appliance.errors import ApplianceError, ContainerFailed, IsolationUnavailable, TooManyRequests
 from appliance.messages import Phrase
-from appliance.projects import Pod, ProjectRef
+from appliance.projects import Placements, ProjectRef
 from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
-from rcoder_rpc.contract import RUNNER_PORT
 
 log = logging.getLogger(__name__)
 
-# How long one readiness check waits for the runner before the container itself is looked at again.
-READY_WAIT_SECONDS = 1.0
 # When a client refused for the stack's container limit is told to try again.
 CONTAINER_RETRY_SECONDS = 30
 
 
-@dataclass(frozen=True)
-class RunningContainer:
-    """A running agent or desktop container, and the address of its runner."""
-
-    container: Container
-    address: str
-
-
-@dataclass(frozen=True)
-class Pooled:
-    """A ready warm-pool container and its workspace volume."""
-
-    container: Container
-    volume: str
-
-
-class Claimable(Protocol):
-    """What the lifecycle needs of the warm pool (appliance/containers/pool.py)."""
-
-    def take(self) -> Pooled | None: ...
-
-    def give_back(self, pooled: Pooled) -> None: ...
-
-
-def runner_address(container: Container) -> str:
-    return f"{container.ip}:{RUNNER_PORT}"
-
-
 class Lifecycle:
-    def __init__(self, config: Config, engine: Engine, runners: RunnerClient, store: Store) -> None:
+    """`pool`: the warm pool new projects claim from, if there is one; `on_gone`: told when a container
+    stops serving its workload (removed, died, paused), for the proxy's routes and the model
+    credentials its agents were given."""
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        runners: RunnerClient,
+        store: Store,
+        workloads: Workloads,
+        placements: Placements,
+        pool: WarmPool | None = None,
+        on_gone: Callable[[Workload], Awaitable[object]] | None = None,
+    ) -> None:
         self._docker = config.docker_config
+        self._start_seconds = config.docker_config.start_timeout_seconds
         self._max_containers = config.limits.max_containers
         self._starts = RateLimit(config.limits.starts_per_minute, Phrase("new containers"))
         # New containers being started right now (counted against max_containers).
@@ -76,9 +60,10 @@ class Lifecycle:
         self._engine = engine
         self._runners = runners
         self._store = store
-        self.workloads = Workloads(config)
-        # The warm pool new projects claim from (set by the gateway when it has one).
-        self.pool: Claimable | None = None
+        self._workloads = workloads
+        self._placements = placements
+        self._pool = pool
+        self._on_gone = on_gone
         # One start at a time per container: two concurrent first chats get one container.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         # container name → (when it was looked up, the running container): only running ones are kept.
@@ -88,27 +73,29 @@ class Lifecycle:
         # Containers (by name) that requests are working with right now; cleanup leaves them alone.
         self._users: Counter[str] = Counter()
         # container name → when a request last needed it (previews through the proxy included).
-        self.last_needed: dict[str, float] = {}
+        self._needed: dict[str, float] = {}
         # Why containers cannot be isolated from the host (then none is started), if they cannot.
-        self.isolation_problem: str | None = None
-        # Why workspaces are not bounded in size, if they are not (the engine's, or the configuration).
-        self.workspace_quota_problem: str | None = None
-        # The projects that live in a pod: {project key: its pod} (from the store, and each placement).
-        self.pods: dict[str, Pod] = {}
-        # Told when a container stops serving its workload (removed, died, paused): the proxy's routes
-        # and the model credentials its agents were given.
-        self.on_gone: Callable[[Workload], Awaitable[object]] | None = None
+        self._refused: str | None = None
+
+    def refuse_starts(self, problem: str | None) -> None:
+        """Start no container while `problem` stands: the containers could not be isolated from the host
+        (None: they can)."""
+        self._refused = problem
+
+    def last_needed(self, workload: Workload) -> float:
+        """When a request last needed the workload's container (time.time(); 0: none since the start)."""
+        return self._needed.get(workload.name, 0.0)
 
     async def load_workspaces(self) -> None:
         """Learn which projects have a workspace already: those bound to a pool volume in the store,
         those whose own volume exists, and those in a pod."""
-        self.pods.update(await self._store.projects.pods())
+        self._placements.load(await self._store.projects.pods())
         for project_id, volume in (await self._store.projects.workspaces()).items():
-            self.workloads.know_workspace(project_id, volume)
+            self._workloads.know_workspace(project_id, volume)
         selector = {labels.STACK: self._docker.stack, labels.KIND: labels.KIND_WORKSPACE}
         for volume, volume_labels in (await self._engine.volumes(selector)).items():
             if project_id := volume_labels.get(labels.PROJECT):
-                self.workloads.know_workspace(project_id, volume)
+                self._workloads.know_workspace(project_id, volume)
 
     @contextlib.asynccontextmanager
     async def using(self, workload: Workload) -> AsyncIterator[None]:
@@ -127,17 +114,17 @@ class Lifecycle:
     def serving(self, ref: ProjectRef) -> Workload:
         """The container a project's agent runs in: its own, its user's desktop, or its pod."""
         if ref.user_id:
-            return self.workloads.desktop(ref.user_id)
-        if (pod := self.pods.get(ref.key)) is not None:
-            return self.workloads.pod(pod.pod_id)
-        return self.workloads.agent(ref.project_id)
+            return self._workloads.desktop(ref.user_id)
+        if (pod := self._placements.pod_of(ref.key)) is not None:
+            return self._workloads.pod(pod.pod_id)
+        return self._workloads.agent(ref.project_id)
 
     async def find(self, workload: Workload, resume: bool = True) -> RunningContainer | None:
         """The workload's running container, if there is one (looked up at most every few seconds);
         a paused one is resumed first, unless `resume` is false (then it is not returned)."""
         loop = asyncio.get_running_loop()
         if resume:
-            self.last_needed[workload.name] = time.time()
+            self._needed[workload.name] = time.time()
         cached = self._found.get(workload.name)
         if cached is not None and loop.time() - cached[0] < self._docker.cache_status_ttl_seconds:
             return cached[1]
@@ -161,13 +148,13 @@ class Lifecycle:
         return running.container.ip if running else None
 
     async def desktop_ip(self, user_id: str) -> str | None:
-        running = await self.find(self.workloads.desktop(user_id))
+        running = await self.find(self._workloads.desktop(user_id))
         return running.container.ip if running else None
 
     async def containers(self) -> list[Container]:
         """Every agent and desktop container of this stack, running, paused or not, pooled ones aside."""
         found = await self._engine.find({labels.MANAGED: "true", labels.STACK: self._docker.stack})
-        return [c for c in found if self.workloads.of(c.name, c.labels) is not None]
+        return [c for c in found if self._workloads.of(c.name, c.labels) is not None]
 
     def forget(self, workload: Workload) -> None:
         """Drop what is known of the workload's container."""
@@ -178,13 +165,13 @@ class Lifecycle:
         """The workload's container stopped serving (removed, died or paused): forget it, and tell
         whoever keeps its address or credentials."""
         self.forget(workload)
-        if self.on_gone is not None:
-            await self.on_gone(workload)
+        if self._on_gone is not None:
+            await self._on_gone(workload)
 
     async def ensure(self, workload: Workload, limits: Limits | None = None) -> tuple[RunningContainer, bool]:
         """The workload's container, started (and waited for) when there is none; and whether it was started.
 
-        A new project takes a container from the warm pool when there is one ready and nothing about
+        A new project claims a container from the warm pool when there is one ready and nothing about
         the request needs another. `limits` apply to a container started now; a running one keeps
         those it was started with.
         """
@@ -196,42 +183,51 @@ class Lifecycle:
                 return running, False
             if running is not None:
                 try:
-                    await self._wait_ready(running)
+                    await wait_ready(self._engine, self._runners, running, self._start_seconds)
                     self._ready.add(running.container.id)
                     return running, False
                 except ContainerFailed:
                     self.forget(workload)  # it died since it was last seen: start a new one
-            if self.isolation_problem is not None:
+            if self._refused is not None:
                 raise IsolationUnavailable(
                     "no container is started until it can be isolated from the host: {problem}",
-                    problem=self.isolation_problem,
+                    problem=self._refused,
                 )
             # A stopped or half-started leftover goes before a new start.
             if (leftover := await self._engine.find_named(workload.name)) is not None:
                 await self._engine.remove(leftover.id)
-            source = "pool" if self._claimable(workload, limits) else "new"
-            try:
-                await self._admit()
-            except ApplianceError:
-                metrics.CONTAINER_STARTS.labels(workload.kind, source, "refused").inc()
-                raise
-            self._starting += 1
-            began = time.perf_counter()
-            try:
-                running = await self._claim(workload) if source == "pool" else None
-                if running is None:
-                    source = "new"
-                    running = await self._start(workload, limits)
-            except BaseException:
-                metrics.CONTAINER_STARTS.labels(workload.kind, source, "failed").inc()
-                raise
-            finally:
-                self._starting -= 1
-            metrics.CONTAINER_STARTS.labels(workload.kind, source, "started").inc()
-            metrics.CONTAINER_START_SECONDS.labels(workload.kind, source).observe(time.perf_counter() - began)
+            running = await self._claim_or_start(workload, limits)
             self._ready.add(running.container.id)
             await self.record(running.container, workload)
             return running, True
+
+    async def _claim_or_start(self, workload: Workload, limits: Limits) -> RunningContainer:
+        """A container claimed from the warm pool for the workload, or else a new one; counted by where
+        it came from ("pool" or "new") and how that went."""
+        pool = self._pool if self._pool is not None and not self._pool.cold_start(workload, limits) else None
+        source = "new" if pool is None else "pool"
+        try:
+            await self._admit()
+        except ApplianceError:
+            metrics.CONTAINER_STARTS.labels(workload.kind, source, "refused").inc()
+            raise
+        self._starting += 1
+        began = time.perf_counter()
+        try:
+            claim = await pool.claim(workload) if pool is not None else None
+            if claim is not None:
+                running = claim.running
+            else:
+                source = "new"
+                running = await self._start(workload, limits)
+        except BaseException:
+            metrics.CONTAINER_STARTS.labels(workload.kind, source, "failed").inc()
+            raise
+        finally:
+            self._starting -= 1
+        metrics.CONTAINER_STARTS.labels(workload.kind, source, "started").inc()
+        metrics.CONTAINER_START_SECONDS.labels(workload.kind, source).observe(time.perf_counter() - began)
+        return running
 
     async def _admit(self) -> None:
         """Refuse a new container while the state cannot be written, or beyond the stack's limits:
@@ -247,32 +243,6 @@ class Lifecycle:
                 limit=self._max_containers,
             )
 
-    def _claimable(self, workload: Workload, limits: Limits) -> bool:
-        return (
-            self.pool is not None
-            and workload.kind == labels.KIND_AGENT
-            and not limits.any
-            and not self.workloads.has_workspace(workload.key)
-        )
-
-    async def _claim(self, workload: Workload) -> RunningContainer | None:
-        """A pooled container, renamed to be the project's (None: the pool has none ready)."""
-        assert self.pool is not None
-        while (pooled := self.pool.take()) is not None:
-            try:
-                container = await self._engine.rename(pooled.container.name, workload.name)
-            except NameGone:
-                continue  # another claim got it first
-            except NameTaken:
-                self.pool.give_back(pooled)
-                raise ContainerFailed("container {name} exists already; retry", name=workload.name) from None
-            volume = pooled.volume
-            self.workloads.know_workspace(workload.key, volume)
-            await self._store.projects.bind_workspace(workload.key, volume)
-            log.info("project %s claimed pool container %s", workload.key, pooled.container.name)
-            return RunningContainer(container, runner_address(container))
-        return None
-
     async def _start(self, workload: Workload, limits: Limits) -> RunningContainer:
         memory = limits.memory_bytes or workload.spec.memory_bytes
         swap = limits.memory_swap_bytes
@@ -283,7 +253,7 @@ class Lifecycle:
         )
         log.info("starting container %s (%s %s)", spec.name, workload.kind, workload.key)
         try:
-            running = await self.start_container(spec)
+            running = await start_container(self._engine, self._runners, spec, self._start_seconds)
         except NameTaken:
             # Another gateway (or a leftover being removed) holds the name; use what is there.
             running = await self.find(workload)
@@ -291,26 +261,10 @@ class Lifecycle:
                 raise ContainerFailed(
                     "container {name} exists but is not running; retry", name=spec.name
                 ) from None
-            await self._wait_ready(running)
+            await wait_ready(self._engine, self._runners, running, self._start_seconds)
             return running
         if workload.kind == labels.KIND_AGENT:
-            self.workloads.know_workspace(workload.key, spec.volume)
-        return running
-
-    async def start_container(self, spec: ContainerSpec) -> RunningContainer:
-        """Create and start a container and wait until its runner is ready; remove it if that fails."""
-        container = await self._engine.start(spec)
-        if not container.ip:
-            await self._engine.remove(container.id)
-            raise ContainerFailed(
-                "container {name} has no address on network {network}", name=spec.name, network=spec.network
-            )
-        running = RunningContainer(container, runner_address(container))
-        try:
-            await self._wait_ready(running)
-        except BaseException:
-            await self._engine.remove(container.id)
-            raise
+            self._workloads.know_workspace(workload.key, spec.volume)
         return running
 
     async def record(self, container: Container, workload: Workload) -> None:
@@ -329,30 +283,9 @@ class Lifecycle:
             }
         )
 
-    async def _wait_ready(self, running: RunningContainer) -> None:
-        """Wait until the runner answers SERVING (the moment it can be reached); fail early, with its
-        logs, if the container exits."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._docker.start_timeout_seconds
-        while not await self._runners.serving(running.address, wait=READY_WAIT_SECONDS):
-            if loop.time() > deadline:
-                logs = await self._engine.logs(running.container.id)
-                raise ContainerFailed(
-                    "the runner in {name} did not become ready within {seconds} s; its last log lines:\n{logs}",
-                    name=running.container.name,
-                    seconds=self._docker.start_timeout_seconds,
-                    logs=logs,
-                )
-            state = await self._engine.inspect(running.container.id)
-            if not state.running:
-                logs = await self._engine.logs(running.container.id)
-                raise ContainerFailed(
-                    "container {name} stopped while starting; its log:\n{logs}", name=state.name, logs=logs
-                )
-
     def needed_since(self, workload: Workload, when: float) -> bool:
         """Whether a request is using the workload's container, or needed it after `when` (time.time())."""
-        return self.in_use(workload) or self.last_needed.get(workload.name, 0.0) > when
+        return self.in_use(workload) or self.last_needed(workload) > when
 
     async def pause(self, workload: Workload, idle_at: float) -> bool:
         """Freeze the workload's running container (its memory kept); False if it was not running, or

@@ -12,7 +12,7 @@ import logging
 
 from appliance import labels
 from appliance.containers.lifecycle import Lifecycle
-from appliance.containers.workloads import Workload
+from appliance.containers.workloads import Workload, Workloads
 from appliance.engines.engine import ContainerGone, Engine
 from appliance.errors import ApplianceError, EngineUnavailable
 from appliance.events import EventHub
@@ -25,17 +25,26 @@ RETRY_SECONDS = 2.0
 
 
 class Reconciler:
-    def __init__(self, stack: str, engine: Engine, lifecycle: Lifecycle, hub: EventHub, store: Store) -> None:
+    def __init__(
+        self,
+        stack: str,
+        engine: Engine,
+        lifecycle: Lifecycle,
+        workloads: Workloads,
+        hub: EventHub,
+        store: Store,
+    ) -> None:
         self._labels = {labels.MANAGED: "true", labels.STACK: stack}
         self._engine = engine
         self._lifecycle = lifecycle
+        self._workloads = workloads
         self._hub = hub
         self._store = store
 
     async def adopt(self) -> None:
         adopted = []
         for container in await self._engine.find(self._labels):
-            workload = self._lifecycle.workloads.of(container.name, container.labels)
+            workload = self._workloads.of(container.name, container.labels)
             if workload is None:
                 continue
             if not container.alive:
@@ -94,7 +103,7 @@ class Reconciler:
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def _container_gone(self, gone: ContainerGone) -> None:
-        workload = self._lifecycle.workloads.of(gone.name, gone.labels)
+        workload = self._workloads.of(gone.name, gone.labels)
         if workload is None:
             return
         await self._lifecycle.gone(workload)

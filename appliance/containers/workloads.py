@@ -1,5 +1,6 @@
-"""What each container is for, and what it is made of: one project's agent, one user's desktop, or a
-warm-pool container waiting for a project; and which container (by name or labels) serves which.
+"""What each container is for: one project's agent, one user's desktop, a pod, or a warm-pool container
+waiting for a project; which container (by name or labels) serves which; and which projects have a
+workspace. What a container is made of is its kind's template (appliance/containers/template.py).
 
 A project's agent container is named `rcoder-<stack>-agent-<project>`, whether it was started for the
 project (it then also carries the project's label) or claimed from the warm pool (renamed to that
@@ -15,13 +16,9 @@ from google.protobuf import json_format
 
 from appliance import chat_request, labels
 from appliance.config import Config
+from appliance.containers.template import Template
 from appliance.engines.engine import Container, ContainerSpec
 from rcoder_rpc import agent_pb2
-
-AGENT_TMPFS = {
-    "/tmp": "rw,nosuid,size=256m",
-    "/home/agent": "rw,nosuid,uid=1000,gid=1000,mode=0700,size=512m",
-}
 
 
 @dataclass(frozen=True)
@@ -49,15 +46,33 @@ def prestart_template(config: Config) -> str:
 
 class Workloads:
     def __init__(self, config: Config) -> None:
-        self._config = config
-        self._docker = config.docker_config
         self._stack = config.docker_config.stack
-        self._prestart = prestart_template(config)
+        self._agent = Template.agent(config)
+        self._desktop = Template.desktop(config)
+        self._prestart = {"RCODER_PRESTART_AGENT": prestart_template(config)}
         # Projects whose workspace exists: {project: its volume}.
         self._workspaces: dict[str, str] = {}
         # The most a workspace or home volume made now may hold (None: unbounded, in Docker's local
-        # volumes; the gateway sets it once it knows the volume driver works).
-        self.volume_bytes: int | None = None
+        # volumes, until the gateway finds the volume driver working), or why it is not bounded.
+        self._volume_bytes: int | None = None
+        self._quota_problem: str | None = None
+
+    @property
+    def volume_bytes(self) -> int | None:
+        return self._volume_bytes
+
+    @property
+    def quota_problem(self) -> str | None:
+        """Why workspaces are not bounded in size, if they are not (the engine's, or the configuration)."""
+        return self._quota_problem
+
+    def size_volumes(self, volume_bytes: int) -> None:
+        """Make new workspace and home volumes with the sized-volume plugin, holding `volume_bytes` at most."""
+        self._volume_bytes = volume_bytes
+
+    def leave_unsized(self, problem: str) -> None:
+        """Make new volumes Docker's local ones, unbounded, for this reason."""
+        self._quota_problem = problem
 
     def agent_name(self, project_id: str) -> str:
         return f"rcoder-{self._stack}-agent-{project_id}"
@@ -67,11 +82,13 @@ class Workloads:
 
     def agent(self, project_id: str) -> Workload:
         volume = self._workspaces.get(project_id, f"rcoder-{self._stack}-ws-{project_id}")
-        spec = self._agent_spec(
+        spec = self._agent.spec(
             name=self.agent_name(project_id),
             labels=labels.labels_for(self._stack, labels.KIND_AGENT, project_id=project_id),
             volume=volume,
             volume_labels=labels.labels_for(self._stack, labels.KIND_WORKSPACE, project_id=project_id),
+            volume_bytes=self._volume_bytes,
+            environment=self._prestart,
         )
         return Workload(labels.KIND_AGENT, project_id, spec)
 
@@ -82,66 +99,37 @@ class Workloads:
         """A pod: an agent container its projects share, each in its own folder of the pod's volume. No
         agent is started ahead of a chat: none would be in the right folder."""
         pod = {labels.POD: pod_id}
-        spec = self._agent_spec(
+        spec = self._agent.spec(
             name=self.pod_name(pod_id),
             labels=labels.labels_for(self._stack, labels.KIND_POD) | pod,
             volume=f"rcoder-{self._stack}-pod-{pod_id}",
             volume_labels=labels.labels_for(self._stack, labels.KIND_WORKSPACE) | pod,
-            prestart=False,
+            volume_bytes=self._volume_bytes,
         )
         return Workload(labels.KIND_POD, pod_id, spec)
 
     def pooled(self, slot: str) -> Workload:
         """A warm-pool container: an agent container for no project yet, on a fresh volume of its own."""
         pool = {labels.POOL: "true"}
-        spec = self._agent_spec(
+        spec = self._agent.spec(
             name=self.pool_name(slot),
             labels=labels.labels_for(self._stack, labels.KIND_AGENT) | pool,
             volume=f"rcoder-{self._stack}-ws-pool-{slot}",
             volume_labels=labels.labels_for(self._stack, labels.KIND_WORKSPACE) | pool,
+            volume_bytes=self._volume_bytes,
+            environment=self._prestart,
         )
         return Workload(labels.KIND_POOL, slot, spec)
 
-    def _agent_spec(
-        self,
-        name: str,
-        labels: dict[str, str],
-        volume: str,
-        volume_labels: dict[str, str],
-        prestart: bool = True,
-    ) -> ContainerSpec:
-        environment = self._environment()
-        if prestart:
-            environment["RCODER_PRESTART_AGENT"] = self._prestart
-        return ContainerSpec(
-            name=name,
-            image=self._docker.agent_image,
-            labels=labels,
-            network=self._docker.network_base_name,
-            volume=volume,
-            volume_labels=volume_labels,
-            mount_path=self._config.workspace_path,
-            environment=environment,
-            tmpfs=AGENT_TMPFS,
-            **self._volume(),
-            **self._default_limits(),
-        )
-
     def desktop(self, user_id: str) -> Workload:
         """The user's desktop: their home (a volume) holds a folder per project."""
-        spec = ContainerSpec(
+        spec = self._desktop.spec(
             name=f"rcoder-{self._stack}-desktop-{user_id}",
-            image=self._docker.desktop_image,
             labels=labels.labels_for(self._stack, labels.KIND_DESKTOP, user_id=user_id),
-            network=self._docker.desktop_network,
             volume=f"rcoder-{self._stack}-home-{user_id}",
             volume_labels=labels.labels_for(self._stack, labels.KIND_HOME, user_id=user_id),
-            mount_path="/home/agent",
-            environment={**self._environment(), "USER_ID": user_id},
-            tmpfs={"/tmp": "rw,nosuid,size=1g"},
-            shm_bytes=256 * 1024**2,
-            **self._volume(),
-            **self._default_limits(),
+            volume_bytes=self._volume_bytes,
+            environment={"USER_ID": user_id},
         )
         return Workload(labels.KIND_DESKTOP, user_id, spec)
 
@@ -174,23 +162,3 @@ class Workloads:
     def is_bound(self, volume: str) -> bool:
         """Whether the volume is some project's workspace."""
         return volume in self._workspaces.values()
-
-    def _default_limits(self) -> dict[str, int | float]:
-        docker = self._docker
-        return {
-            "memory_bytes": docker.memory_limit_bytes,
-            "cpus": docker.cpu_limit,
-            "pids_limit": docker.pids_limit,
-        }
-
-    def _volume(self) -> dict[str, str | int | None]:
-        """Sized volumes from the plugin once the gateway found it working; Docker's local otherwise."""
-        if self.volume_bytes is None:
-            return {}
-        return {"volume_driver": self._docker.workspace_volume_driver, "volume_bytes": self.volume_bytes}
-
-    def _environment(self) -> dict[str, str]:
-        environment = {"RCODER_DEFAULT_AGENT": self._config.default_agent_id}
-        if self._config.otlp_endpoint:
-            environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = self._config.otlp_endpoint
-        return environment

@@ -11,7 +11,7 @@ from sanic import Blueprint
 from sanic_ext import openapi
 
 from appliance import labels
-from appliance.containers.lifecycle import RunningContainer
+from appliance.containers.running import RunningContainer
 from appliance.engines.engine import Container
 from appliance.errors import BadRequest
 from appliance.http.bodies import check_id, limits_of, parse, whole_number
@@ -205,7 +205,7 @@ async def count(request: GatewayRequest):
 async def pod_list(request: GatewayRequest):
     limit = whole_number(request.get_args(keep_blank_values=True).get("limit", "100"), "limit", 1, 1000)
     containers = sorted(await request.app.ctx.desktops.pods(), key=lambda c: c.name)
-    workloads = request.app.ctx.lifecycle.workloads
+    workloads = request.app.ctx.workloads
     items = []
     for c in containers[:limit]:
         # A container claimed from the warm pool has no project label: its name says whose it is.

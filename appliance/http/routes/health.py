@@ -31,7 +31,7 @@ async def health(request: GatewayRequest):
         timestamp=datetime.now(UTC).isoformat(),
         service="rcoder-ai-service",
         problem=problem,
-        workspace_bytes=gateway.lifecycle.workloads.volume_bytes,
-        workspace_quota_problem=gateway.lifecycle.workspace_quota_problem,
+        workspace_bytes=gateway.workloads.volume_bytes,
+        workspace_quota_problem=gateway.workloads.quota_problem,
     )
     return json(data(reply))

@@ -22,6 +22,7 @@ def cleanup(gateway, later: float, memory_used: float = 10.0, **changes) -> Clea
         0,
         gateway.store,
         gateway.lifecycle,
+        gateway.workloads,
         gateway.runners,
         memory_used=lambda: memory_used,
         clock=lambda: time.time() + later,
@@ -39,7 +40,7 @@ async def finish(gateway, session: str) -> None:
 
 
 def status(gateway, project: str) -> str:
-    name = gateway.lifecycle.workloads.agent(project).name
+    name = gateway.workloads.agent(project).name
     return next(c.status for c in gateway.engine.containers.values() if c.name == name)
 
 
@@ -81,6 +82,4 @@ async def test_memory_pressure_removes_paused_containers_longest_idle_first(gate
     done = await cleanup(gateway, later=800, memory_used=95.0).once()
 
     assert done == ["removed agent first (memory pressure)"]
-    assert gateway.lifecycle.workloads.agent("first").name not in {
-        c.name for c in gateway.engine.containers.values()
-    }
+    assert gateway.workloads.agent("first").name not in {c.name for c in gateway.engine.containers.values()}

@@ -17,7 +17,7 @@ from tests.unit.appliance.conftest import core_config
 
 
 async def test_concurrent_first_uses_start_one_container(gateway):
-    workload = gateway.lifecycle.workloads.agent("p1")
+    workload = gateway.workloads.agent("p1")
 
     results = await asyncio.gather(*(gateway.lifecycle.ensure(workload) for _ in range(5)))
 
@@ -28,10 +28,8 @@ async def test_concurrent_first_uses_start_one_container(gateway):
 
 async def test_a_requests_limits_apply_to_the_container_it_starts_only(gateway):
     config = gateway.config.docker_config
-    await gateway.lifecycle.ensure(
-        gateway.lifecycle.workloads.agent("p1"), Limits(memory_bytes=1024**3, cpus=1.5)
-    )
-    await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p2"))
+    await gateway.lifecycle.ensure(gateway.workloads.agent("p1"), Limits(memory_bytes=1024**3, cpus=1.5))
+    await gateway.lifecycle.ensure(gateway.workloads.agent("p2"))
 
     limited, default = gateway.engine.started
     assert (limited.memory_bytes, limited.cpus) == (1024**3, 1.5)
@@ -40,10 +38,10 @@ async def test_a_requests_limits_apply_to_the_container_it_starts_only(gateway):
 
 
 async def test_nothing_starts_while_the_host_firewall_is_missing(gateway):
-    gateway.lifecycle.isolation_problem = "iptables said no"
+    gateway.lifecycle.refuse_starts("iptables said no")
 
     with pytest.raises(IsolationUnavailable, match="iptables said no") as refused:
-        await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p1"))
+        await gateway.lifecycle.ensure(gateway.workloads.agent("p1"))
 
     assert refused.value.status_code == 503 and gateway.engine.started == []
 
@@ -54,7 +52,7 @@ async def test_a_container_whose_runner_never_answers_is_removed_with_its_log(tm
     await gateway.start()
     try:
         with pytest.raises(ContainerFailed, match="did not become ready") as failed:
-            await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p1"))
+            await gateway.lifecycle.ensure(gateway.workloads.agent("p1"))
     finally:
         await gateway.close()
     assert "(fake log)" in failed.value.message
@@ -62,7 +60,7 @@ async def test_a_container_whose_runner_never_answers_is_removed_with_its_log(tm
 
 
 async def test_stopped_leftovers_go_before_a_start_and_stop_removes_what_runs(gateway):
-    workload = gateway.lifecycle.workloads.agent("p1")
+    workload = gateway.workloads.agent("p1")
     leftover = await gateway.engine.start(workload.spec)  # of a previous run, stopped
     gateway.engine.containers[leftover.id] = dataclasses.replace(leftover, status="exited")
 
@@ -75,14 +73,14 @@ async def test_stopped_leftovers_go_before_a_start_and_stop_removes_what_runs(ga
 
 
 async def test_a_project_runs_in_its_own_container_or_in_its_users_desktop(gateway):
-    lifecycle = gateway.lifecycle
+    lifecycle, workloads = gateway.lifecycle, gateway.workloads
     agent, desktop = lifecycle.serving(ProjectRef("p1")), lifecycle.serving(ProjectRef("p1", "ann"))
 
     assert (agent.kind, agent.key, desktop.kind, desktop.key) == ("agent", "p1", "desktop", "ann")
     assert agent.spec.mount_path == gateway.config.workspace_path and desktop.spec.mount_path == "/home/agent"
-    assert lifecycle.workloads.of(agent.name, agent.spec.labels) == agent
-    assert lifecycle.workloads.of(desktop.name, desktop.spec.labels) == desktop
-    assert lifecycle.workloads.of("rcoder-x-gateway", {"rcoder.kind": "gateway"}) is None
+    assert workloads.of(agent.name, agent.spec.labels) == agent
+    assert workloads.of(desktop.name, desktop.spec.labels) == desktop
+    assert workloads.of("rcoder-x-gateway", {"rcoder.kind": "gateway"}) is None
 
 
 async def test_no_container_starts_beyond_the_stacks_limit(tmp_path, runner):
@@ -91,22 +89,22 @@ async def test_no_container_starts_beyond_the_stacks_limit(tmp_path, runner):
     await gateway.start()
     try:
         for project in ("p1", "p2"):
-            await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent(project))
+            await gateway.lifecycle.ensure(gateway.workloads.agent(project))
         with pytest.raises(TooManyRequests, match=r"as many containers as it may \(2\)") as refused:
-            await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p3"))
+            await gateway.lifecycle.ensure(gateway.workloads.agent("p3"))
         assert refused.value.status_code == 429 and refused.value.retry_after > 0
         assert len(engine.started) == 2
         # A running project is still served, and a stop makes room.
-        await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p1"))
+        await gateway.lifecycle.ensure(gateway.workloads.agent("p1"))
         await gateway.turns.stop_project(ProjectRef("p1"))
-        await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p3"))
+        await gateway.lifecycle.ensure(gateway.workloads.agent("p3"))
     finally:
         await gateway.close()
 
 
 async def test_the_cleanup_does_not_remove_a_container_a_request_needed_after_it_looked(gateway):
     """The cleanup found the desktop idle, then waited for its lock while a request started it."""
-    workload = gateway.lifecycle.workloads.desktop("u1")
+    workload = gateway.workloads.desktop("u1")
     found_idle_at = time.time()
     ensuring = asyncio.create_task(gateway.lifecycle.ensure(workload))
     await asyncio.sleep(0)  # the request holds the workload now

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 
 from appliance.containers.limits import Limits
+from appliance.containers.pool import WarmPool
+from appliance.containers.workloads import Workloads
 from appliance.gateway import Gateway
+from appliance.runner_client import RunnerClient
+from appliance.store import Store
 from tests.fakes.engine import FakeEngine
 from tests.unit.appliance.conftest import core_config
 
@@ -34,7 +38,7 @@ async def test_concurrent_new_projects_claim_each_pooled_container_once_and_the_
     try:
         await filled(gateway)
         pooled = {c.name for c in engine.containers.values()}
-        workloads = [gateway.lifecycle.workloads.agent(f"p{i}") for i in range(5)]
+        workloads = [gateway.workloads.agent(f"p{i}") for i in range(5)]
 
         results = await asyncio.gather(*(gateway.lifecycle.ensure(w) for w in workloads))
         await filled(gateway)
@@ -55,15 +59,15 @@ async def test_a_claim_outlives_a_restart_and_the_unclaimed_ones_are_replaced(tm
     engine = FakeEngine()
     gateway = await pooled_gateway(tmp_path, engine)
     await filled(gateway)
-    running, _ = await gateway.lifecycle.ensure(gateway.lifecycle.workloads.agent("p1"))
-    volume = gateway.lifecycle.workloads.agent("p1").spec.volume
+    running, _ = await gateway.lifecycle.ensure(gateway.workloads.agent("p1"))
+    volume = gateway.workloads.agent("p1").spec.volume
     await filled(gateway)
     unclaimed_before = {c.name for c in engine.containers.values() if "-pool-" in c.name}
     await gateway.close()
 
     again = await pooled_gateway(tmp_path, engine)
     try:
-        found = await again.lifecycle.find(again.lifecycle.workloads.agent("p1"))
+        found = await again.lifecycle.find(again.workloads.agent("p1"))
         await filled(again)
         unclaimed_after = {c.name for c in engine.containers.values() if "-pool-" in c.name}
     finally:
@@ -71,7 +75,7 @@ async def test_a_claim_outlives_a_restart_and_the_unclaimed_ones_are_replaced(tm
 
     assert "-pool-" in volume, "the project kept the pool container's fresh workspace"
     assert found is not None and found.container.id == running.container.id, "still the project's"
-    assert again.lifecycle.workloads.agent("p1").spec.volume == volume, "its workspace is still bound"
+    assert again.workloads.agent("p1").spec.volume == volume, "its workspace is still bound"
     assert not unclaimed_before & unclaimed_after, "the unclaimed containers were replaced"
     assert volume in engine.volume_labels and len(unclaimed_after) == 2
 
@@ -81,7 +85,7 @@ async def test_projects_with_files_or_limits_of_their_own_start_their_own_contai
     gateway = await pooled_gateway(tmp_path, engine)
     try:
         await filled(gateway)
-        workloads = gateway.lifecycle.workloads
+        workloads = gateway.workloads
         workloads.know_workspace("old", workloads.agent("old").spec.volume)  # it has files already
         old, _ = await gateway.lifecycle.ensure(workloads.agent("old"))
         limited, _ = await gateway.lifecycle.ensure(workloads.agent("limited"), Limits(cpus=1.0))
@@ -91,3 +95,17 @@ async def test_projects_with_files_or_limits_of_their_own_start_their_own_contai
     started = {spec.name: spec for spec in engine.started}
     assert started[old.container.name].volume.endswith("-ws-old")
     assert started[limited.container.name].cpus == 1.0
+
+
+def test_only_a_new_projects_agent_with_no_limits_of_its_own_may_claim_a_pooled_container(tmp_path):
+    workloads = Workloads(core_config(tmp_path))
+    pool = WarmPool(
+        1, "unit", FakeEngine(), RunnerClient(), Store(tmp_path / "rcoder.duckdb"), workloads, 5.0
+    )
+    workloads.know_workspace("old", workloads.agent("old").spec.volume)
+
+    assert not pool.cold_start(workloads.agent("new"), Limits()), "a new project may claim one"
+    assert pool.cold_start(workloads.agent("new"), Limits(cpus=1.0)), "limits of its own: a new container"
+    assert pool.cold_start(workloads.agent("old"), Limits()), "its files are in its own volume"
+    assert pool.cold_start(workloads.desktop("ann"), Limits()), "a desktop is not a pooled agent"
+    assert pool.cold_start(workloads.pod("pod1"), Limits()), "nor is a pod"

@@ -1,0 +1,102 @@
+"""What every container of one kind is made of (agent-sandbox's SandboxTemplate): its image, network and
+mount, the environment it starts with, its scratch space and its default limits. A workload (appliance/
+containers/workloads.py) names one container made from a template, with its labels and volume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from appliance.config import Config
+from appliance.engines.engine import ContainerSpec
+
+AGENT_TMPFS = {
+    "/tmp": "rw,nosuid,size=256m",
+    "/home/agent": "rw,nosuid,uid=1000,gid=1000,mode=0700,size=512m",
+}
+DESKTOP_TMPFS = {"/tmp": "rw,nosuid,size=1g"}
+DESKTOP_SHM_BYTES = 256 * 1024**2
+
+
+@dataclass(frozen=True)
+class Template:
+    """One kind of container: an agent's (a project's, a pod's or a pooled one) or a user's desktop."""
+
+    image: str
+    network: str
+    mount_path: str
+    environment: dict[str, str]
+    tmpfs: dict[str, str]
+    memory_bytes: int
+    cpus: float
+    pids_limit: int
+    # The sized-volume plugin, for volumes that are bounded (see spec()).
+    volume_driver: str
+    shm_bytes: int | None = None
+
+    @classmethod
+    def agent(cls, config: Config) -> Template:
+        docker = config.docker_config
+        return cls(
+            image=docker.agent_image,
+            network=docker.network_base_name,
+            mount_path=config.workspace_path,
+            environment=_environment(config),
+            tmpfs=AGENT_TMPFS,
+            memory_bytes=docker.memory_limit_bytes,
+            cpus=docker.cpu_limit,
+            pids_limit=docker.pids_limit,
+            volume_driver=docker.workspace_volume_driver,
+        )
+
+    @classmethod
+    def desktop(cls, config: Config) -> Template:
+        """A desktop: an agent's environment and limits, in an image, network and mount of its own (its
+        user's home, a volume, holds a folder per project)."""
+        docker = config.docker_config
+        return dataclasses.replace(
+            cls.agent(config),
+            image=docker.desktop_image,
+            network=docker.desktop_network,
+            mount_path="/home/agent",
+            tmpfs=DESKTOP_TMPFS,
+            shm_bytes=DESKTOP_SHM_BYTES,
+        )
+
+    def spec(
+        self,
+        name: str,
+        labels: dict[str, str],
+        volume: str,
+        volume_labels: dict[str, str],
+        volume_bytes: int | None = None,
+        environment: dict[str, str] | None = None,
+    ) -> ContainerSpec:
+        """One container of this kind; its volume made by the sized-volume plugin, bounded to
+        `volume_bytes`, or Docker's local one (None); `environment` added to the template's."""
+        spec = ContainerSpec(
+            name=name,
+            image=self.image,
+            labels=labels,
+            network=self.network,
+            volume=volume,
+            volume_labels=volume_labels,
+            mount_path=self.mount_path,
+            environment={**self.environment, **(environment or {})},
+            tmpfs=self.tmpfs,
+            shm_bytes=self.shm_bytes,
+            memory_bytes=self.memory_bytes,
+            cpus=self.cpus,
+            pids_limit=self.pids_limit,
+        )
+        if volume_bytes is None:
+            return spec
+        return dataclasses.replace(spec, volume_driver=self.volume_driver, volume_bytes=volume_bytes)
+
+
+def _environment(config: Config) -> dict[str, str]:
+    environment = {"RCODER_DEFAULT_AGENT": config.default_agent_id}
+    if config.otlp_endpoint:
+        environment["OTEL_EXPORTER_OTLP_ENDPOINT"] = config.otlp_endpoint
+    return environment

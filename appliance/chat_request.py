@@ -1,5 +1,6 @@
-"""The runner's ChatRequest: the prompt as the client sent it, completed with what the operator decides:
-which agent runs, with which model provider, MCP servers and permission policy.
+"""The runner's ChatRequest, built in one place (`build`): the prompt as the client sent it, what the
+operator decides (which agent runs, with which model provider, MCP servers and permission policy), where
+the turn runs (project, service, pod folder, desktop user), and the model provider as the agent sees it.
 
 Agents come from the operator's registry (config `agents`). A request may pick one by id; it may
 describe a command of its own, or add environment variables, only where the operator allows custom
@@ -8,8 +9,11 @@ agents: both amount to running arbitrary code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from appliance.config import Config, read_secret
 from appliance.errors import BadRequest, Forbidden
+from appliance.projects import Pod, ProjectRef
 from rcoder_rpc import agent_pb2
 from rcoder_wire.bodies import (
     AgentConfig,
@@ -19,15 +23,53 @@ from rcoder_wire.bodies import (
     FilePathSource,
     ModelProvider,
 )
+from rcoder_wire.contract import KIND_CLAUDE_CODE, KIND_CODEX, KIND_PLAIN
 
 # Agents that cannot open a session without a model provider's key.
-MODEL_AGENTS = ("claude-code", "codex")
+MODEL_AGENTS = (KIND_CLAUDE_CODE, KIND_CODEX)
+
+# The model provider as the agent is to see it, given the real one and whether it is the operator's.
+StandIn = Callable[[agent_pb2.ModelProviderConfig, bool], agent_pb2.ModelProviderConfig]
 
 
-def as_sent(prompt: ChatFields) -> agent_pb2.ChatRequest:
-    """The prompt as the client sent it (which project it is for, the turn's service decides)."""
+def build(
+    config: Config,
+    prompt: ChatFields,
+    ref: ProjectRef,
+    session_id: str,
+    pod: Pod | None,
+    stand_in: StandIn | None = None,
+) -> agent_pb2.ChatRequest:
+    """The runner's request for one turn: the prompt as the client sent it, what the operator decides,
+    and where it runs (the project, in `session_id` or a new session, in its pod's folder if it lives
+    in a pod); the model provider as `stand_in` makes it."""
+    request = _prompt(prompt, session_id)
+    _operators_choices(config, request)
+    request.project_id = ref.project_id
+    request.service_type = ref.service_type
+    if pod is not None:
+        request.workspace = pod.folder
+    if stand_in is not None and request.HasField("model_config"):
+        # The agent gets a stand-in for the key (unless forwarding is off): the key stays here.
+        request.model_config.CopyFrom(stand_in(request.model_config, prompt.model_provider is None))
+    if ref.user_id:
+        request.user_id = ref.user_id
+    return request
+
+
+def prestarted(config: Config) -> agent_pb2.ChatRequest:
+    """The request a new agent container's runner starts its agent for, before any chat: the default
+    agent as a chat that names none would get it, with no model provider (so no key is in the
+    container's environment)."""
+    request = agent_pb2.ChatRequest(project_id="prestarted")
+    request.agent_config.agent_server.CopyFrom(agent_server(config, None))
+    return request
+
+
+def _prompt(prompt: ChatFields, session_id: str) -> agent_pb2.ChatRequest:
+    """The prompt as the client sent it."""
     return agent_pb2.ChatRequest(
-        session_id=prompt.session_id or "",
+        session_id=session_id,
         prompt=prompt.prompt,
         request_id=prompt.request_id,
         system_prompt=prompt.system_prompt,
@@ -38,6 +80,28 @@ def as_sent(prompt: ChatFields) -> agent_pb2.ChatRequest:
         attachments=[_attachment(attachment) for attachment in prompt.attachments],
         data_source_attachments=prompt.data_source_attachments,
     )
+
+
+def _operators_choices(config: Config, request: agent_pb2.ChatRequest) -> None:
+    """Fill in everything the operator decides: the agent, and the model provider, MCP servers and
+    permission policy where the request names none."""
+    settings = request.agent_config
+    requested = settings.agent_server if settings.HasField("agent_server") else None
+    server = agent_server(config, requested)
+    settings.agent_server.CopyFrom(server)
+    if not settings.context_servers:
+        for name, mcp in default_context_servers(config).items():
+            settings.context_servers[name].CopyFrom(mcp)
+    if not request.HasField("model_config") and (provider := default_model_provider(config)):
+        request.model_config.CopyFrom(provider)
+    if server.metadata.get("kind") in MODEL_AGENTS and not request.model_config.api_key:
+        raise Forbidden(
+            "agent {agent_id!r} needs a model provider with an api_key: send model_provider, or the "
+            "operator sets default_model_provider",
+            agent_id=server.agent_id,
+        )
+    request.permission_policy = permission_policy(config, request.permission_policy, server.agent_id)
+    request.permission_timeout_seconds = config.permission_timeout_seconds
 
 
 def _model_provider(provider: ModelProvider) -> agent_pb2.ModelProviderConfig:
@@ -104,7 +168,7 @@ def agent_server(
             command=command,
             args=requested.args,
             env=requested.env,
-            metadata={"kind": requested.metadata.get("kind", "plain")},
+            metadata={"kind": requested.metadata.get("kind", KIND_PLAIN)},
         )
     agent_id = requested_id or config.default_agent_id
     definition = config.agents.get(agent_id)
@@ -168,27 +232,3 @@ def public_provider(request: agent_pb2.ChatRequest) -> dict[str, str] | None:
         "api_protocol": provider.api_protocol,
         "default_model": provider.model,
     }
-
-
-def complete(config: Config, request: agent_pb2.ChatRequest) -> agent_pb2.ChatRequest:
-    """The request as a client sent it, with everything the operator decides filled in."""
-    completed = agent_pb2.ChatRequest()
-    completed.CopyFrom(request)
-    settings = completed.agent_config
-    requested = settings.agent_server if settings.HasField("agent_server") else None
-    server = agent_server(config, requested)
-    settings.agent_server.CopyFrom(server)
-    if not settings.context_servers:
-        for name, mcp in default_context_servers(config).items():
-            settings.context_servers[name].CopyFrom(mcp)
-    if not completed.HasField("model_config") and (provider := default_model_provider(config)):
-        completed.model_config.CopyFrom(provider)
-    if server.metadata.get("kind") in MODEL_AGENTS and not completed.model_config.api_key:
-        raise Forbidden(
-            "agent {agent_id!r} needs a model provider with an api_key: send model_provider, or the "
-            "operator sets default_model_provider",
-            agent_id=server.agent_id,
-        )
-    completed.permission_policy = permission_policy(config, completed.permission_policy, server.agent_id)
-    completed.permission_timeout_seconds = config.permission_timeout_seconds
-    return completed

@@ -1,11 +1,12 @@
 """Turns of a project's agent, wherever it runs: in the project's container (/chat, /agent/*) or in its
-user's desktop (/computer/chat, /computer/agent/*). Every agent route is one call here."""
+user's desktop (/computer/chat, /computer/agent/*). Every agent route is one call here, but the progress
+streams, which follow the event hub."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from appliance import chat_request
@@ -15,7 +16,7 @@ from appliance.containers.limits import Limits
 from appliance.containers.running import RunningContainer
 from appliance.containers.workloads import Workloads
 from appliance.errors import Conflict, ProjectNotFound, SessionNotFound
-from appliance.events import EventHub, Follower
+from appliance.events import EventHub
 from appliance.messages import Phrase
 from appliance.model_forwarding import ModelForwarding
 from appliance.projects import Placements, Pod, ProjectRef
@@ -24,7 +25,7 @@ from appliance.runner_client import RunnerClient
 from appliance.store import ProjectRow, Store
 from appliance.store.projects import model_provider_noted, placed_in_pod, project_touched
 from appliance.store.sessions import session_recorded
-from rcoder_rpc import agent_pb2
+from rcoder_wire.bodies import ChatFields
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class Turns:
         return self._latest[key]
 
     async def chat(
-        self, ref: ProjectRef, request: agent_pb2.ChatRequest, limits: Limits | None, pod: Pod | None = None
+        self, ref: ProjectRef, prompt: ChatFields, limits: Limits | None, pod: Pod | None = None
     ) -> Started:
         """Start the container if needed, then a turn of the project's agent, and pump its events.
 
@@ -93,24 +94,14 @@ class Turns:
         workload = self._lifecycle.serving(ref)
         async with self._lifecycle.using(workload):
             running, _ = await self._lifecycle.ensure(workload, limits)
-            asked_for = request.session_id or await self._latest_session(ref.key)
-            completed = chat_request.complete(self._config, request)
-            completed.project_id, completed.session_id = ref.project_id, asked_for or ""
-            completed.service_type = ref.service_type
-            if pod is not None:
-                completed.workspace = pod.folder
-            if completed.HasField("model_config"):
-                # The agent gets a stand-in for the key (unless forwarding is off): the key stays here.
-                operators = not request.HasField("model_config")
-                seen = self._forwarding.stand_in(
-                    workload.spec.network, running.container, ref.key, completed.model_config, operators
-                )
-                completed.model_config.CopyFrom(seen)
-            if ref.user_id:
-                completed.user_id = ref.user_id
-            reply = await self._runners.chat(running.address, completed)
+            asked_for = prompt.session_id or await self._latest_session(ref.key)
+            stand_in = functools.partial(
+                self._forwarding.stand_in, workload.spec.network, running.container, ref.key
+            )
+            request = chat_request.build(self._config, prompt, ref, asked_for or "", pod, stand_in)
+            reply = await self._runners.chat(running.address, request)
             self._latest[ref.key] = reply.session_id
-            self._store.defer(model_provider_noted(ref.key, chat_request.public_provider(completed)))
+            self._store.defer(model_provider_noted(ref.key, chat_request.public_provider(request)))
             self._store.defer(session_recorded(reply.session_id, ref.key))
             await self._hub.pump(reply.session_id, ref.key, running.container.id, running.address)
         log.info("chat queued: project %s, session %s", ref.key, reply.session_id)
@@ -146,22 +137,6 @@ class Turns:
         placed = self._placements.pod_of(ref.key)
         if pod_id is not None and (placed is None or placed.pod_id != pod_id):
             raise ProjectNotFound("project {project!r} is not in pod {pod!r}", project=ref.key, pod=pod_id)
-
-    async def position(self, session_id: str, after: int) -> int | None:
-        """Where a follower of the session starts (None: there is nothing to follow); see EventHub."""
-        return await self._hub.position(session_id, after)
-
-    async def follow(self, session_id: str, cursor: int, follower: Follower) -> None:
-        """Hand `follower` the session's events after `cursor`, then each new one, up to the turn's end."""
-        await self._hub.follow(session_id, cursor, follower)
-
-    def unfollow(self, session_id: str, follower: Follower) -> None:
-        self._hub.unfollow(session_id, follower)
-
-    def stream(self, session_id: str, after: int) -> AsyncIterator[list[agent_pb2.ProgressEvent]]:
-        """The session's events after `after` (0: from its latest turn's start), up to the turn's end,
-        in batches of what has arrived."""
-        return self._hub.stream(session_id, after)
 
     async def running(self, ref: ProjectRef) -> RunningContainer | None:
         """The running container the project's agent is in, if there is one."""

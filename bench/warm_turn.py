@@ -14,18 +14,19 @@ import grpc
 
 from appliance import chat_request
 from appliance.config import Config
+from appliance.projects import ProjectRef
 from bench.measure import Figure, ms, read_to_end, summary
 from rcoder_rpc import agent_pb2, agent_pb2_grpc
 from rcoder_rpc.contract import RUNNER_PORT
+from rcoder_wire.bodies import ChatFields
 from tests.stack import Appliance, agent_containers
 
 
 async def direct_turn(stub: agent_pb2_grpc.AgentServiceStub, project: str, session: str) -> tuple[float, str]:
     """Seconds from Chat to the first event of the new turn, straight to the runner; and its session."""
     # The request the gateway would send (the same agent command, so the same agent process serves both).
-    request = chat_request.complete(
-        Config(), agent_pb2.ChatRequest(project_id=project, session_id=session, prompt="hello")
-    )
+    prompt = ChatFields(prompt="hello", session_id=session or None)
+    request = chat_request.build(Config(), prompt, ProjectRef(project), session, None)
     started = time.perf_counter()
     reply = await stub.Chat(request)
     first = None

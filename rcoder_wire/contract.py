@@ -18,6 +18,7 @@ PERMISSION_POLICIES: tuple[str, ...] = get_args(PermissionPolicy)
 # Codex's configuration, or not at all.
 AgentKind = Literal["plain", "claude-code", "codex"]
 AGENT_KINDS: tuple[str, ...] = get_args(AgentKind)
+KIND_PLAIN, KIND_CLAUDE_CODE, KIND_CODEX = AGENT_KINDS
 
 # The seed's bounds on what a request may ask for one container.
 MIN_MEMORY = 512 * 1024**2

@@ -18,7 +18,6 @@ from appliance import chat_request, labels
 from appliance.config import Config
 from appliance.containers.template import Template
 from appliance.engines.engine import Container, ContainerSpec
-from rcoder_rpc import agent_pb2
 
 
 @dataclass(frozen=True)
@@ -36,12 +35,9 @@ class Workload:
 
 
 def prestart_template(config: Config) -> str:
-    """The request a new agent container's runner starts its agent for, before any chat (JSON): the
-    default agent as a chat that names none would get it, with no model provider (so no key is in the
-    container's environment)."""
-    request = agent_pb2.ChatRequest(project_id="prestarted")
-    request.agent_config.agent_server.CopyFrom(chat_request.agent_server(config, None))
-    return json_format.MessageToJson(request, indent=None)
+    """The request a new agent container's runner starts its agent for, as JSON in the container's
+    environment (RCODER_PRESTART_AGENT); see chat_request.prestarted."""
+    return json_format.MessageToJson(chat_request.prestarted(config), indent=None)
 
 
 class Workloads:

@@ -19,8 +19,8 @@ from sanic import Request, empty
 
 from appliance import metrics
 from appliance.errors import ApplianceError
+from appliance.events import EventHub
 from appliance.http.bodies import whole_number
-from appliance.turns import Turns
 from rcoder_rpc import agent_pb2
 from rcoder_rpc.contract import PROMPT_END
 
@@ -147,14 +147,14 @@ def chunk(event: agent_pb2.ProgressEvent) -> bytes:
     )
 
 
-async def stream_events(request: Request, session_id: str, after: int, turns: Turns) -> None:
+async def stream_events(request: Request, session_id: str, after: int, hub: EventHub) -> None:
     """Answer with the session's events as SSE, from after `after` to the turn's end.
 
     The position is settled before the response starts, so that an unknown session still gets a
     proper status code; when there is nothing to send (the client has seen every event and the
     session is idle) the answer is 204, which also tells EventSource not to reconnect.
     """
-    cursor = await turns.position(session_id, after)
+    cursor = await hub.position(session_id, after)
     if cursor is None:
         return await request.respond(empty())
     if sock := request.transport.get_extra_info("socket"):
@@ -167,7 +167,7 @@ async def stream_events(request: Request, session_id: str, after: int, turns: Tu
     stream = Stream(request, cursor)
     metrics.SSE_STREAMS.inc()
     try:
-        await turns.follow(session_id, cursor, stream)
+        await hub.follow(session_id, cursor, stream)
         while not stream.ended.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(stream.ended), HEARTBEAT_SECONDS)
@@ -177,7 +177,7 @@ async def stream_events(request: Request, session_id: str, after: int, turns: Tu
     except ApplianceError as exc:
         await response.send(format_error(session_id, exc))
     finally:
-        turns.unfollow(session_id, stream)
+        hub.unfollow(session_id, stream)
         metrics.SSE_STREAMS.dec()
     if stream.ended.done() and stream.ended.result() in ("slow", "gone"):
         log.info("a client of session %s fell behind or left; its stream is closed", session_id)

@@ -7,7 +7,6 @@ import uuid
 from sanic import Blueprint
 from sanic_ext import openapi
 
-from appliance import chat_request
 from appliance.http.bodies import chat_limits, check_id, parse, pod_of
 from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body, responses
@@ -48,8 +47,8 @@ bp = Blueprint("agent")
 async def chat(request: GatewayRequest):
     body = parse(ChatBody, request.json, request.app.ctx.bounds)
     ref = ProjectRef(body.project_id or uuid.uuid4().hex)
-    prompt, pod = chat_request.as_sent(body), pod_of(body, ref.project_id)
-    started = await request.app.ctx.turns.chat(ref, prompt, chat_limits(body), pod)
+    pod = pod_of(body, ref.project_id)
+    started = await request.app.ctx.turns.chat(ref, body, chat_limits(body), pod)
     return ok(data(chat_data(ref, body, started)))
 
 
@@ -94,7 +93,7 @@ def progress_doc(tag: str):
 async def stream_session(request: GatewayRequest, session_id: str) -> None:
     """Answer with the session's events as SSE, from the Last-Event-ID on."""
     check_id(session_id, SESSION_ID_PATTERN, "session_id")
-    await stream_events(request, session_id, last_event_id(request), request.app.ctx.turns)
+    await stream_events(request, session_id, last_event_id(request), request.app.ctx.hub)
 
 
 @bp.get("/agent/progress/<session_id:str>", unquote=True)

@@ -12,7 +12,6 @@ import uuid
 from sanic import Blueprint
 from sanic_ext import openapi
 
-from appliance import chat_request
 from appliance.http.bodies import chat_limits, parse
 from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body, responses
@@ -54,7 +53,7 @@ STOP_MESSAGES = {
 async def chat(request: GatewayRequest):
     body = parse(ComputerChatBody, request.json, request.app.ctx.bounds)
     ref = ProjectRef(body.project_id or uuid.uuid4().hex, body.user_id)
-    started = await request.app.ctx.turns.chat(ref, chat_request.as_sent(body), chat_limits(body))
+    started = await request.app.ctx.turns.chat(ref, body, chat_limits(body))
     return ok(data(chat_data(ref, body, started)))
 
 

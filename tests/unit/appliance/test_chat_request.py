@@ -11,11 +11,13 @@ from appliance import chat_request
 from appliance.config import Config, ContextServerConfig, ModelProviderConfig
 from appliance.config_loader import load_config
 from appliance.errors import BadRequest, Forbidden
+from appliance.projects import Pod, ProjectRef
+from rcoder_rpc import agent_pb2
 from rcoder_wire.bodies import ChatBody, parse
 
 
 def request_for(config: Config, **body):
-    return chat_request.complete(config, chat_request.as_sent(parse(ChatBody, {"prompt": "hi", **body})))
+    return chat_request.build(config, parse(ChatBody, {"prompt": "hi", **body}), ProjectRef("p1"), "", None)
 
 
 def test_a_valid_chat_becomes_the_runners_request():
@@ -30,11 +32,44 @@ def test_a_valid_chat_becomes_the_runners_request():
             "unknown_field": "ignored: a field this version does not know",
         },
     )
-    request = chat_request.as_sent(body)
+    request = chat_request.build(Config(), body, ProjectRef("demo-1"), "", None)
     assert (request.prompt, request.request_id, request.session_id) == ("hi", "r1", "")
     assert request.agent_config.context_servers["fs"].command == "mcp-fs"
     assert list(request.agent_config.context_servers["fs"].args) == ["--root", "."]
     assert request.model_config.api_protocol == "anthropic" and request.model_config.model == "m"
+
+
+def test_the_request_says_where_the_turn_runs_and_the_agent_sees_the_stand_in():
+    body = parse(ChatBody, {"prompt": "hi", "model_provider": {"id": "p", "api_key": "sk-real"}})
+    seen = []
+
+    def stand_in(provider: agent_pb2.ModelProviderConfig, operators: bool) -> agent_pb2.ModelProviderConfig:
+        seen.append((provider.api_key, operators))
+        return agent_pb2.ModelProviderConfig(id=provider.id, api_key="stand-in")
+
+    pod = Pod.of("pod1", "acme", "web", "p1")
+    in_pod = chat_request.build(Config(), body, ProjectRef("p1"), "s-1", pod, stand_in)
+    desktop = chat_request.build(Config(), body, ProjectRef("p1", "ann"), "", None)
+
+    assert (in_pod.project_id, in_pod.session_id, in_pod.service_type, in_pod.workspace, in_pod.user_id) == (
+        "p1",
+        "s-1",
+        "RCoder",
+        "acme/web/p1",
+        "",
+    )
+    assert (desktop.service_type, desktop.workspace, desktop.user_id) == ("ComputerAgentRunner", "", "ann")
+    assert in_pod.model_config.api_key == "stand-in" and seen == [("sk-real", False)], "the client's key"
+    assert desktop.model_config.api_key == "sk-real", "without a stand-in, the provider as sent"
+
+
+def test_a_new_container_prestarts_the_default_agent_with_no_model_provider():
+    config = dataclasses.replace(
+        Config(), default_model_provider=ModelProviderConfig(id="op", api_key="sk-op")
+    )
+    request = chat_request.prestarted(config)
+    assert (request.project_id, request.agent_config.agent_server.agent_id) == ("prestarted", "demo")
+    assert not request.HasField("model_config"), "no key in the container's environment"
 
 
 def attachment(kind: str, source_type: str, data: dict) -> dict:
@@ -43,14 +78,14 @@ def attachment(kind: str, source_type: str, data: dict) -> dict:
 
 def test_base64_attachment_data_is_passed_on():
     text = attachment("Text", "Base64", {"data": "aGk=", "mime_type": "text/plain"})
-    request = chat_request.as_sent(parse(ChatBody, {"prompt": "hi", "attachments": [text]}))
+    request = request_for(Config(), attachments=[text])
     assert request.attachments[0].text.source.base64.data == "aGk="
 
 
 @pytest.mark.parametrize("path", ["notes.md", "src/main.py", ".env", "..hidden", "./a", "docs/"])
 def test_a_file_attachment_inside_the_workspace_is_passed_on(path):
     document = attachment("Document", "FilePath", {"path": path})
-    request = chat_request.as_sent(parse(ChatBody, {"prompt": "hi", "attachments": [document]}))
+    request = request_for(Config(), attachments=[document])
     assert request.attachments[0].document.source.file_path == path
 
 

@@ -8,17 +8,17 @@ import pytest
 from appliance.errors import Conflict, ProjectNotFound
 from appliance.gateway import Gateway
 from appliance.projects import Pod, ProjectRef
-from rcoder_rpc import agent_pb2
+from rcoder_wire.bodies import ChatBody
 from tests.fakes.engine import FakeEngine
 from tests.unit.appliance.conftest import core_config
 
 
-def prompt(text: str, session_id: str = "") -> agent_pb2.ChatRequest:
-    return agent_pb2.ChatRequest(prompt=text, session_id=session_id)
+def prompt(text: str, session_id: str | None = None) -> ChatBody:
+    return ChatBody(prompt=text, session_id=session_id)
 
 
 async def turn_of(gateway: Gateway, session_id: str) -> list[str]:
-    return [event.sub_type async for batch in gateway.turns.stream(session_id, 0) for event in batch]
+    return [event.sub_type async for batch in gateway.hub.stream(session_id, 0) for event in batch]
 
 
 async def test_a_first_chat_starts_the_container_and_streams_the_turn_to_its_end(gateway):

@@ -9,7 +9,7 @@ import time
 from appliance.config import CleanupConfig
 from appliance.containers.cleanup import Cleanup
 from appliance.projects import ProjectRef
-from rcoder_rpc import agent_pb2
+from rcoder_wire.bodies import ChatBody
 
 HOUR = 3600.0
 CONFIG = CleanupConfig(idle_timeout_seconds=600, container_protection_seconds=0, paused_keep_seconds=3600)
@@ -30,12 +30,12 @@ def cleanup(gateway, later: float, memory_used: float = 10.0, **changes) -> Clea
 
 
 async def chat(gateway, project: str, prompt: str = "hello") -> str:
-    started = await gateway.turns.chat(ProjectRef(project), agent_pb2.ChatRequest(prompt=prompt), None)
+    started = await gateway.turns.chat(ProjectRef(project), ChatBody(prompt=prompt), None)
     return started.session_id
 
 
 async def finish(gateway, session: str) -> None:
-    async for _ in gateway.turns.stream(session, 0):
+    async for _ in gateway.hub.stream(session, 0):
         pass
 
 

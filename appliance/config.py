@@ -41,7 +41,11 @@ _SECRET = {"secret": True}
 
 
 @dataclass(frozen=True)
-class DockerConfig:
+class EngineConfig:
+    """Where workloads run (one Docker engine, or the swarm it manages) and what their containers are
+    made of: images, networks, limits, workspace volumes. Its old name, docker_config, is still read
+    (appliance/config_loader.py, RENAMED)."""
+
     # Engine address (unix://, tcp://, ssh://); empty: DOCKER_HOST or the local socket.
     host: str = ""
     # Groups what one appliance creates (label rcoder.stack and name prefix), so stacks can share an engine.
@@ -333,7 +337,7 @@ def default_context_servers() -> dict[str, ContextServerConfig]:
 class Config:
     host: str = "127.0.0.1"
     port: int = field(default=8087, metadata=_between(1, 65535))
-    # Where a project's workspace is mounted inside its agent container (relative: to docker_config.work_dir).
+    # Where a project's workspace is mounted inside its agent container (relative: to engine_config.work_dir).
     projects_dir: str = "./project_workspace"
     # Where the gateway keeps its DuckDB file.
     state_dir: str = "./state"
@@ -348,7 +352,7 @@ class Config:
             lambda v: v in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"
         ),
     )
-    docker_config: DockerConfig = field(default_factory=DockerConfig)
+    engine_config: EngineConfig = field(default_factory=EngineConfig)
     agents: dict[str, AgentDefinition] = field(default_factory=default_agents)
     # Whether a request may run a command of its own (agent_config.agent_server.command).
     allow_custom_agents: bool = False
@@ -373,7 +377,7 @@ class Config:
     @property
     def workspace_path(self) -> str:
         """The projects_dir as an absolute path inside agent containers."""
-        return os.path.normpath(os.path.join(self.docker_config.work_dir, self.projects_dir))
+        return os.path.normpath(os.path.join(self.engine_config.work_dir, self.projects_dir))
 
 
 def read_secret(value: str, path: str, key: str) -> str:
@@ -386,14 +390,14 @@ def read_secret(value: str, path: str, key: str) -> str:
         raise ConfigError(f"cannot read {key} {path}: {exc.strerror}") from exc
 
 
-def registry_login(docker: DockerConfig) -> tuple[str, str] | None:
+def registry_login(engine: EngineConfig) -> tuple[str, str] | None:
     """The user name and password of the images' registry, if one is configured."""
-    if not docker.registry_username:
+    if not engine.registry_username:
         return None
     password = read_secret(
-        docker.registry_password, docker.registry_password_file, "docker_config.registry_password_file"
+        engine.registry_password, engine.registry_password_file, "engine_config.registry_password_file"
     )
-    return docker.registry_username, password
+    return engine.registry_username, password
 
 
 def read_api_key(auth: ApiKeyAuthConfig) -> str:

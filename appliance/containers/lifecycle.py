@@ -68,7 +68,7 @@ def runner_address(container: Container) -> str:
 
 class Lifecycle:
     def __init__(self, config: Config, engine: Engine, runners: RunnerClient, store: Store) -> None:
-        self._docker = config.docker_config
+        self._docker = config.engine_config
         self._max_containers = config.limits.max_containers
         self._starts = RateLimit(config.limits.starts_per_minute, Phrase("new containers"))
         # New containers being started right now (counted against max_containers).

@@ -50,8 +50,8 @@ def prestart_template(config: Config) -> str:
 class Workloads:
     def __init__(self, config: Config) -> None:
         self._config = config
-        self._docker = config.docker_config
-        self._stack = config.docker_config.stack
+        self._docker = config.engine_config
+        self._stack = config.engine_config.stack
         self._prestart = prestart_template(config)
         # Projects whose workspace exists: {project: its volume}.
         self._workspaces: dict[str, str] = {}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rcoder_rpc.contract import DEFAULT_AGENT_ID
-from rcoder_wire.contract import AGENT_KINDS, PERMISSION_POLICIES
+from rcoder_wire.contract import AGENT_KINDS, CLAUDE_CODE, CODEX, PERMISSION_POLICIES, PLAIN
 
 
 class ConfigError(Exception):
@@ -263,7 +263,7 @@ class AgentDefinition:
     env: dict[str, str] = field(default_factory=dict, metadata=_SECRET)
     # How a request's model provider reaches it: "claude-code" (Anthropic variables),
     # "codex" (an OpenAI Responses provider in Codex's config), "plain" (not at all).
-    kind: str = field(default="plain", metadata=_check(lambda v: v in AGENT_KINDS, " or ".join(AGENT_KINDS)))
+    kind: str = field(default=PLAIN, metadata=_check(lambda v: v in AGENT_KINDS, " or ".join(AGENT_KINDS)))
     # How its permission requests are answered unless a request says otherwise.
     permission_policy: str = field(
         default="allow",
@@ -279,10 +279,10 @@ def default_agents() -> dict[str, AgentDefinition]:
             description="RCoder's demo agent: no model, follows simple instructions",
         ),
         "claude-code": AgentDefinition(
-            command="claude-agent-acp", kind="claude-code", description="Claude Code, through its ACP adapter"
+            command="claude-agent-acp", kind=CLAUDE_CODE, description="Claude Code, through its ACP adapter"
         ),
         "codex": AgentDefinition(
-            command="codex-acp", kind="codex", description="OpenAI Codex, through its ACP adapter"
+            command="codex-acp", kind=CODEX, description="OpenAI Codex, through its ACP adapter"
         ),
     }
 

@@ -147,7 +147,7 @@ class WarmPoolConfig:
 class LimitsConfig:
     """What one client or project may ask of the appliance; beyond it, 429 with Retry-After."""
 
-    # Agent and desktop containers of this stack at once (the warm pool's aside).
+    # Agent, desktop and pod containers of this stack at once (the warm pool's aside).
     max_containers: int = field(default=100, metadata=_between(1, 10_000))
     # Prompts per minute to one project (/chat and /computer/chat).
     chats_per_minute: int = field(default=60, metadata=_between(1, 100_000))
@@ -160,8 +160,8 @@ EGRESS_POLICIES = ("allow", "allowlist", "none")
 
 @dataclass(frozen=True)
 class EgressConfig:
-    """Where agent and desktop containers may open connections beyond this host; the host firewall
-    holds it, outside their reach (appliance/engines/egress.py)."""
+    """Where the workloads' containers (agents, desktops, pods) may open connections beyond this host;
+    the host firewall holds it, outside their reach (appliance/engines/egress.py)."""
 
     # "allow": anywhere (link-local metadata aside); "allowlist": only `allow`; "none": nowhere.
     # The default model provider's host stays reachable under each.

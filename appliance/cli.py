@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         "state_dir": args.state_dir,
         "default_agent_id": args.default_agent_id,
         "log_level": args.log_level,
-        "docker_config.stack": args.stack,
-        "docker_config.agent_image": args.agent_image,
+        "engine_config.stack": args.stack,
+        "engine_config.agent_image": args.agent_image,
         "api_key_auth.api_key_file": args.api_key_file,
     }
     try:
@@ -100,5 +100,5 @@ def setup_profiling(config: Config) -> None:
     pyroscope.configure(
         application_name="rcoder-gateway",
         server_address=config.pyroscope_endpoint,
-        tags={"stack": config.docker_config.stack},
+        tags={"stack": config.engine_config.stack},
     )

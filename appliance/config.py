@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rcoder_rpc.contract import DEFAULT_AGENT_ID
-from rcoder_wire.contract import AGENT_KINDS, PERMISSION_POLICIES
+from rcoder_wire.contract import AGENT_KINDS, CLAUDE_CODE, CODEX, PERMISSION_POLICIES, PLAIN
 
 
 class ConfigError(Exception):
@@ -41,7 +41,11 @@ _SECRET = {"secret": True}
 
 
 @dataclass(frozen=True)
-class DockerConfig:
+class EngineConfig:
+    """Where workloads run (one Docker engine, or the swarm it manages) and what their containers are
+    made of: images, networks, limits, workspace volumes. Its old name, docker_config, is still read
+    (appliance/config_loader.py, RENAMED)."""
+
     # Engine address (unix://, tcp://, ssh://); empty: DOCKER_HOST or the local socket.
     host: str = ""
     # Groups what one appliance creates (label rcoder.stack and name prefix), so stacks can share an engine.
@@ -143,7 +147,7 @@ class WarmPoolConfig:
 class LimitsConfig:
     """What one client or project may ask of the appliance; beyond it, 429 with Retry-After."""
 
-    # Agent and desktop containers of this stack at once (the warm pool's aside).
+    # Agent, desktop and pod containers of this stack at once (the warm pool's aside).
     max_containers: int = field(default=100, metadata=_between(1, 10_000))
     # Prompts per minute to one project (/chat and /computer/chat).
     chats_per_minute: int = field(default=60, metadata=_between(1, 100_000))
@@ -156,8 +160,8 @@ EGRESS_POLICIES = ("allow", "allowlist", "none")
 
 @dataclass(frozen=True)
 class EgressConfig:
-    """Where agent and desktop containers may open connections beyond this host; the host firewall
-    holds it, outside their reach (appliance/engines/egress.py)."""
+    """Where the workloads' containers (agents, desktops, pods) may open connections beyond this host;
+    the host firewall holds it, outside their reach (appliance/engines/egress.py)."""
 
     # "allow": anywhere (link-local metadata aside); "allowlist": only `allow`; "none": nowhere.
     # The default model provider's host stays reachable under each.
@@ -259,7 +263,7 @@ class AgentDefinition:
     env: dict[str, str] = field(default_factory=dict, metadata=_SECRET)
     # How a request's model provider reaches it: "claude-code" (Anthropic variables),
     # "codex" (an OpenAI Responses provider in Codex's config), "plain" (not at all).
-    kind: str = field(default="plain", metadata=_check(lambda v: v in AGENT_KINDS, " or ".join(AGENT_KINDS)))
+    kind: str = field(default=PLAIN, metadata=_check(lambda v: v in AGENT_KINDS, " or ".join(AGENT_KINDS)))
     # How its permission requests are answered unless a request says otherwise.
     permission_policy: str = field(
         default="allow",
@@ -275,10 +279,10 @@ def default_agents() -> dict[str, AgentDefinition]:
             description="RCoder's demo agent: no model, follows simple instructions",
         ),
         "claude-code": AgentDefinition(
-            command="claude-agent-acp", kind="claude-code", description="Claude Code, through its ACP adapter"
+            command="claude-agent-acp", kind=CLAUDE_CODE, description="Claude Code, through its ACP adapter"
         ),
         "codex": AgentDefinition(
-            command="codex-acp", kind="codex", description="OpenAI Codex, through its ACP adapter"
+            command="codex-acp", kind=CODEX, description="OpenAI Codex, through its ACP adapter"
         ),
     }
 
@@ -333,7 +337,7 @@ def default_context_servers() -> dict[str, ContextServerConfig]:
 class Config:
     host: str = "127.0.0.1"
     port: int = field(default=8087, metadata=_between(1, 65535))
-    # Where a project's workspace is mounted inside its agent container (relative: to docker_config.work_dir).
+    # Where a project's workspace is mounted inside its agent container (relative: to engine_config.work_dir).
     projects_dir: str = "./project_workspace"
     # Where the gateway keeps its DuckDB file.
     state_dir: str = "./state"
@@ -348,7 +352,7 @@ class Config:
             lambda v: v in ("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR"
         ),
     )
-    docker_config: DockerConfig = field(default_factory=DockerConfig)
+    engine_config: EngineConfig = field(default_factory=EngineConfig)
     agents: dict[str, AgentDefinition] = field(default_factory=default_agents)
     # Whether a request may run a command of its own (agent_config.agent_server.command).
     allow_custom_agents: bool = False
@@ -373,7 +377,7 @@ class Config:
     @property
     def workspace_path(self) -> str:
         """The projects_dir as an absolute path inside agent containers."""
-        return os.path.normpath(os.path.join(self.docker_config.work_dir, self.projects_dir))
+        return os.path.normpath(os.path.join(self.engine_config.work_dir, self.projects_dir))
 
 
 def read_secret(value: str, path: str, key: str) -> str:
@@ -386,14 +390,14 @@ def read_secret(value: str, path: str, key: str) -> str:
         raise ConfigError(f"cannot read {key} {path}: {exc.strerror}") from exc
 
 
-def registry_login(docker: DockerConfig) -> tuple[str, str] | None:
+def registry_login(engine: EngineConfig) -> tuple[str, str] | None:
     """The user name and password of the images' registry, if one is configured."""
-    if not docker.registry_username:
+    if not engine.registry_username:
         return None
     password = read_secret(
-        docker.registry_password, docker.registry_password_file, "docker_config.registry_password_file"
+        engine.registry_password, engine.registry_password_file, "engine_config.registry_password_file"
     )
-    return docker.registry_username, password
+    return engine.registry_username, password
 
 
 def read_api_key(auth: ApiKeyAuthConfig) -> str:

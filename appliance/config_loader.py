@@ -7,6 +7,7 @@ against the schema in appliance/config.py, and an error names the key and where 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import types
 import typing
@@ -19,6 +20,11 @@ import yaml
 
 from appliance.config import Config, ConfigError
 
+log = logging.getLogger(__name__)
+
+# Sections renamed, old name → new: the old one is still read from every source, with a warning.
+RENAMED = {"docker_config": "engine_config"}
+
 # Environment variable → config key path. The seed's names are kept.
 ENVIRONMENT = {
     "RCODER_HOST": ("host",),
@@ -29,26 +35,26 @@ ENVIRONMENT = {
     "RCODER_LOG_LEVEL": ("log_level",),
     "OTEL_EXPORTER_OTLP_ENDPOINT": ("otlp_endpoint",),
     "RCODER_PYROSCOPE_ENDPOINT": ("pyroscope_endpoint",),
-    "DOCKER_HOST": ("docker_config", "host"),
-    "RCODER_STACK": ("docker_config", "stack"),
-    "RCODER_AGENT_IMAGE": ("docker_config", "agent_image"),
-    "RCODER_NETWORK_MODE": ("docker_config", "network_mode"),
-    "RCODER_NETWORK_BASE_NAME": ("docker_config", "network_base_name"),
-    "RCODER_DESKTOP_NETWORK": ("docker_config", "desktop_network"),
-    "RCODER_DESKTOP_IMAGE": ("docker_config", "desktop_image"),
-    "RCODER_API_TIMEOUT_SECONDS": ("docker_config", "api_timeout_seconds"),
-    "RCODER_HOST_FIREWALL": ("docker_config", "host_firewall"),
-    "RCODER_HOST_OPEN_PORTS": ("docker_config", "host_open_ports"),
-    "RCODER_WORKSPACE_SIZE_BYTES": ("docker_config", "workspace_size_bytes"),
-    "RCODER_WORKSPACE_VOLUME_DRIVER": ("docker_config", "workspace_volume_driver"),
-    "RCODER_BACKEND": ("docker_config", "backend"),
-    "RCODER_SWARM_CONSTRAINTS": ("docker_config", "swarm_constraints"),
-    "RCODER_SWARM_ATTACH": ("docker_config", "swarm_attach"),
-    "RCODER_SWARM_ENCRYPTED": ("docker_config", "swarm_encrypted"),
-    "RCODER_NODE_GUARD_IMAGE": ("docker_config", "node_guard_image"),
-    "RCODER_REGISTRY_USERNAME": ("docker_config", "registry_username"),
-    "RCODER_REGISTRY_PASSWORD": ("docker_config", "registry_password"),
-    "RCODER_REGISTRY_PASSWORD_FILE": ("docker_config", "registry_password_file"),
+    "DOCKER_HOST": ("engine_config", "host"),
+    "RCODER_STACK": ("engine_config", "stack"),
+    "RCODER_AGENT_IMAGE": ("engine_config", "agent_image"),
+    "RCODER_NETWORK_MODE": ("engine_config", "network_mode"),
+    "RCODER_NETWORK_BASE_NAME": ("engine_config", "network_base_name"),
+    "RCODER_DESKTOP_NETWORK": ("engine_config", "desktop_network"),
+    "RCODER_DESKTOP_IMAGE": ("engine_config", "desktop_image"),
+    "RCODER_API_TIMEOUT_SECONDS": ("engine_config", "api_timeout_seconds"),
+    "RCODER_HOST_FIREWALL": ("engine_config", "host_firewall"),
+    "RCODER_HOST_OPEN_PORTS": ("engine_config", "host_open_ports"),
+    "RCODER_WORKSPACE_SIZE_BYTES": ("engine_config", "workspace_size_bytes"),
+    "RCODER_WORKSPACE_VOLUME_DRIVER": ("engine_config", "workspace_volume_driver"),
+    "RCODER_BACKEND": ("engine_config", "backend"),
+    "RCODER_SWARM_CONSTRAINTS": ("engine_config", "swarm_constraints"),
+    "RCODER_SWARM_ATTACH": ("engine_config", "swarm_attach"),
+    "RCODER_SWARM_ENCRYPTED": ("engine_config", "swarm_encrypted"),
+    "RCODER_NODE_GUARD_IMAGE": ("engine_config", "node_guard_image"),
+    "RCODER_REGISTRY_USERNAME": ("engine_config", "registry_username"),
+    "RCODER_REGISTRY_PASSWORD": ("engine_config", "registry_password"),
+    "RCODER_REGISTRY_PASSWORD_FILE": ("engine_config", "registry_password_file"),
     "RCODER_CLEANUP_ENABLED": ("cleanup_config", "enabled"),
     "RCODER_IDLE_TIMEOUT_SECONDS": ("cleanup_config", "idle_timeout_seconds"),
     "RCODER_CLEANUP_INTERVAL_SECONDS": ("cleanup_config", "cleanup_interval_seconds"),
@@ -86,20 +92,41 @@ def load_config(
 ) -> Config:
     """Merge the sources in precedence order and check every key and value.
 
-    `cli` maps dotted keys ("port", "docker_config.stack") to values given on the command line.
+    `cli` maps dotted keys ("port", "engine_config.stack") to values given on the command line.
     """
     environ = os.environ if environ is None else environ
+    sources = _sources(cli, environ, config_file)
+    _warn_renamed(sources)
     merged: dict[str, Any] = {}
+    for entries in sources:
+        for key, value in _renamed(entries).items():
+            _set(merged, key, value)
+    return _build(Config, merged, prefix="")
+
+
+def _sources(
+    cli: Mapping[str, Any], environ: Mapping[str, str], config_file: str | None
+) -> list[list[_Entry]]:
+    """Each source's keys and values, in rising precedence: the file, the environment, the flags."""
+    sources = []
     path = config_file or environ.get("RCODER_CONFIG")
     if path:
-        _merge(merged, _read_file(Path(path)), source=f"config file {path}")
-    for name, key in ENVIRONMENT.items():
-        if name in environ:
-            _set(merged, key, environ[name], source=f"environment variable {name}")
-    for dotted, value in cli.items():
-        if value is not None:
-            _set(merged, tuple(dotted.split(".")), value, source=f"command-line flag for {dotted}")
-    return _build(Config, merged, prefix="")
+        sources.append(_flatten(_read_file(Path(path)), source=f"config file {path}"))
+    sources.append(
+        [
+            (key, _Sourced(environ[name], f"environment variable {name}"))
+            for name, key in ENVIRONMENT.items()
+            if name in environ
+        ]
+    )
+    sources.append(
+        [
+            (tuple(dotted.split(".")), _Sourced(value, f"command-line flag for {dotted}"))
+            for dotted, value in cli.items()
+            if value is not None
+        ]
+    )
+    return sources
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -121,19 +148,59 @@ class _Sourced:
     source: str
 
 
-def _merge(into: dict[str, Any], data: Mapping[str, Any], source: str, prefix: tuple[str, ...] = ()) -> None:
+# A key (its path of names) and its value.
+_Entry = tuple[tuple[str, ...], _Sourced]
+
+
+def _flatten(data: Mapping[str, Any], source: str, prefix: tuple[str, ...] = ()) -> list[_Entry]:
+    entries: list[_Entry] = []
     for key, value in data.items():
         if isinstance(value, Mapping):
-            _merge(into, value, source, (*prefix, str(key)))
+            entries += _flatten(value, source, (*prefix, str(key)))
         else:
-            _set(into, (*prefix, str(key)), value, source)
+            entries.append(((*prefix, str(key)), _Sourced(value, source)))
+    return entries
 
 
-def _set(into: dict[str, Any], key: tuple[str, ...], value: Any, source: str) -> None:
+def _warn_renamed(sources: list[list[_Entry]]) -> None:
+    """Say where an old section name is still used: once, however many of its keys are given."""
+    for old, new in RENAMED.items():
+        where = dict.fromkeys(value.source for entries in sources for key, value in entries if key[0] == old)
+        if where:
+            log.warning(
+                "the section %s is now named %s: use %s (the old name, in %s, is deprecated)",
+                old,
+                new,
+                new,
+                ", ".join(where),
+            )
+
+
+def _renamed(entries: list[_Entry]) -> dict[tuple[str, ...], _Sourced]:
+    """One source's entries under the current section names. A source may give a key under the old
+    name and the new one only with the same value: which of two to take would be a guess."""
+    given: dict[tuple[str, ...], tuple[tuple[str, ...], _Sourced]] = {}
+    for key, value in entries:
+        current = (RENAMED.get(key[0], key[0]), *key[1:])
+        if current in given:
+            first, seen = given[current]
+            if first != key and seen.value != value.value:
+                where = seen.source if seen.source == value.source else f"{seen.source} and {value.source}"
+                raise ConfigError(
+                    f"{'.'.join(first)} and {'.'.join(key)} are both given, with different values (from "
+                    f"{where}); keep only {'.'.join(current)}"
+                )
+        given[current] = (key, value)
+    return {current: value for current, (_, value) in given.items()}
+
+
+def _set(into: dict[str, Any], key: tuple[str, ...], value: _Sourced) -> None:
     node = into
-    for part in key[:-1]:
+    for depth, part in enumerate(key[:-1], 1):
         node = node.setdefault(part, {})
-    node[key[-1]] = _Sourced(value, source)
+        if isinstance(node, _Sourced):
+            raise ConfigError(f"{'.'.join(key[:depth])} must be a mapping (from {node.source})")
+    node[key[-1]] = value
 
 
 def _build(cls: type, values: dict[str, Any], prefix: str, base: Any = None) -> Any:

@@ -1,5 +1,6 @@
-"""Users' desktops (the seed's pods): one per user, shared by their projects, opened in a browser
-through the proxy with a token. Every desktop and pod route is one call here."""
+"""Users' desktops (the seed's "computer"): one Linux desktop container per user, shared by their
+projects, opened in a browser through the proxy with a token. Each /computer/desktop and
+/computer/pod/* route (the seed's paths; no pod there, see appliance/projects.Pod) is one call here."""
 
 from __future__ import annotations
 
@@ -85,6 +86,7 @@ class Desktops:
         await self._store.projects.touch(ref)
         return previous, await self.find(user_id)
 
-    async def pods(self) -> list[Container]:
-        """Every agent and desktop container of this stack, running or not."""
+    async def containers(self) -> list[Container]:
+        """Every agent, desktop and pod container of this stack, running or not, unclaimed pool
+        containers aside (for /computer/pod/count and /list)."""
         return await self._lifecycle.containers()

@@ -17,7 +17,7 @@ from typing import Any
 
 from appliance import chat_request, labels
 from appliance.api_key import ApiKey
-from appliance.config import Config, DockerConfig, ProxyConfig, read_api_key, read_secret, registry_login
+from appliance.config import Config, EngineConfig, ProxyConfig, read_api_key, read_secret, registry_login
 from appliance.containers.cleanup import Cleanup
 from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.limits import Bounds
@@ -43,21 +43,21 @@ from appliance.turns import Turns
 log = logging.getLogger("rcoder.gateway")
 
 
-def engine_for(docker: DockerConfig, proxy: ProxyConfig) -> Engine:
+def engine_for(engine_config: EngineConfig, proxy: ProxyConfig) -> Engine:
     """The configured backend: this one Docker engine, or the swarm it manages (where the proxy's
     container is the one its control host names, `<container>[.<network>]`)."""
-    if docker.backend == "swarm":
+    if engine_config.backend == "swarm":
         return SwarmEngine(
-            docker.host,
-            docker.api_timeout_seconds,
-            list(docker.constraints),
-            docker.swarm_encrypted,
-            docker.attach,
+            engine_config.host,
+            engine_config.api_timeout_seconds,
+            list(engine_config.constraints),
+            engine_config.swarm_encrypted,
+            engine_config.attach,
             model_host=proxy.control_host.partition(".")[0],
-            registry_login=registry_login(docker),
-            guard_image=docker.node_guard_image,
+            registry_login=registry_login(engine_config),
+            guard_image=engine_config.node_guard_image,
         )
-    return DockerEngine(docker.host, docker.api_timeout_seconds)
+    return DockerEngine(engine_config.host, engine_config.api_timeout_seconds)
 
 
 @dataclass(eq=False)
@@ -104,10 +104,10 @@ class Gateway:
         """Every part, none of them started yet; `engine`: a backend other than the configured one;
         `reload`: the configuration loaded again (from `config_file` among others), which the API key
         follows."""
-        docker = config.docker_config
+        engine_config = config.engine_config
         proxy = config.proxy_config
         store = Store(Path(config.state_dir) / "rcoder.duckdb")
-        engine = engine or engine_for(docker, proxy)
+        engine = engine or engine_for(engine_config, proxy)
         runners = RunnerClient(traced=bool(config.otlp_endpoint))
         proxy_routes = ProxyRoutes(proxy.control_port, proxy.control_host)
         secret = read_secret(proxy.token_secret, proxy.token_secret_file, "proxy_config.token_secret_file")
@@ -126,9 +126,9 @@ class Gateway:
 
         pool = None
         if config.warm_pool.size > 0:
-            start_seconds = docker.start_timeout_seconds
+            start_seconds = engine_config.start_timeout_seconds
             pool = WarmPool(
-                config.warm_pool.size, docker.stack, engine, runners, store, workloads, start_seconds
+                config.warm_pool.size, engine_config.stack, engine, runners, store, workloads, start_seconds
             )
         lifecycle = Lifecycle(config, engine, runners, store, workloads, placements, pool, gone)
         hub = EventHub(store, runners)
@@ -154,12 +154,12 @@ class Gateway:
 
     async def start(self) -> None:
         """Open the store, make the networks and their firewall, adopt what runs, start the background tasks."""
-        docker = self.config.docker_config
+        engine_config = self.config.engine_config
         await self.store.open()
         self.bounds.fit(await self.engine.capacity())
         bridges = []
-        network_labels = labels.labels_for(docker.stack, labels.KIND_NETWORK)
-        for name in (docker.network_base_name, docker.desktop_network):
+        network_labels = labels.labels_for(engine_config.stack, labels.KIND_NETWORK)
+        for name in (engine_config.network_base_name, engine_config.desktop_network):
             network = await self.engine.ensure_network(name, network_labels)
             self.model_forwarding.hosts[name] = network.host_address
             bridges.append(network.bridge)
@@ -169,7 +169,7 @@ class Gateway:
         await self.lifecycle.load_workspaces()
         await self.hub.start()
         reconciler = Reconciler(
-            docker.stack, self.engine, self.lifecycle, self.workloads, self.hub, self.store
+            engine_config.stack, self.engine, self.lifecycle, self.workloads, self.hub, self.store
         )
         await reconciler.adopt()
         self.tasks.append(asyncio.create_task(reconciler.watch(), name="reconcile"))
@@ -178,10 +178,10 @@ class Gateway:
                 log.info("removed %d unclaimed warm-pool containers of a previous run", len(discarded))
             if isolation_problem is None:
                 self.tasks.append(asyncio.create_task(self.pool.run(), name="warm-pool"))
-        if self.config.cleanup_config.enabled and docker.auto_cleanup:
+        if self.config.cleanup_config.enabled and engine_config.auto_cleanup:
             cleanup = Cleanup(
                 self.config.cleanup_config,
-                docker.container_ttl_seconds,
+                engine_config.container_ttl_seconds,
                 self.store,
                 self.lifecycle,
                 self.workloads,
@@ -199,22 +199,22 @@ class Gateway:
             )
         log.info(
             "gateway ready: stack %s, network %s, agent image %s",
-            docker.stack,
-            docker.network_base_name,
-            docker.agent_image,
+            engine_config.stack,
+            engine_config.network_base_name,
+            engine_config.agent_image,
         )
 
     async def _bound_workspaces(self) -> None:
         """Make new workspace and home volumes with the sized-volume plugin, if it works here."""
-        docker = self.config.docker_config
-        if not docker.workspace_size_bytes or not docker.workspace_volume_driver:
+        engine_config = self.config.engine_config
+        if not engine_config.workspace_size_bytes or not engine_config.workspace_volume_driver:
             self.workloads.leave_unsized(
-                "turned off (docker_config.workspace_size_bytes or workspace_volume_driver)"
+                "turned off (engine_config.workspace_size_bytes or workspace_volume_driver)"
             )
             return
-        problem = await self.engine.volume_quota_problem(docker.workspace_volume_driver)
+        problem = await self.engine.volume_quota_problem(engine_config.workspace_volume_driver)
         if problem is None:
-            self.workloads.size_volumes(docker.workspace_size_bytes)
+            self.workloads.size_volumes(engine_config.workspace_size_bytes)
             return
         self.workloads.leave_unsized(problem)
         log.warning(
@@ -225,16 +225,18 @@ class Gateway:
     async def _isolate(self, bridges: list[str]) -> str | None:
         """Install the host firewall for the stack's bridges, with the egress policy; what went wrong,
         if it could not be."""
-        if not self.config.docker_config.host_firewall:
+        if not self.config.engine_config.host_firewall:
             log.warning("host_firewall is off: agent and desktop containers can reach this host's services")
             return None
-        docker = self.config.docker_config
+        engine_config = self.config.engine_config
         policy = EgressPolicy.of(self.config)
         model_port = self.config.proxy_config.model_port
         containers_only = (model_port,) if model_port else ()
 
         async def apply(networks: Sequence[str] | None) -> None:
-            await self.engine.isolate(docker.stack, bridges, docker.open_ports, containers_only, networks)
+            await self.engine.isolate(
+                engine_config.stack, bridges, engine_config.open_ports, containers_only, networks
+            )
 
         try:
             networks = await policy.networks()

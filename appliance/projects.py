@@ -1,9 +1,9 @@
 """Which project a request means, the key it is stored under, and the pod it lives in, if any.
 
-A /chat project has a container of its own, or a folder in a pod it shares with other projects, and
-its id is unique across the appliance. A Computer
-Agent project lives in its user's desktop, and two users may each have a project "p1": such a
-project is stored as "<user_id>/<project_id>" (ids never contain "/").
+A project is a unit of work: its workspace (files) and its sessions with an agent. A /chat project has
+a container of its own, or a folder in a pod it shares with other projects, and its id is unique
+across the appliance. A Computer Agent project lives in its user's desktop, and two users may each
+have a project "p1": such a project is stored as "<user_id>/<project_id>" (ids never contain "/").
 """
 
 from __future__ import annotations

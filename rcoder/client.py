@@ -72,11 +72,12 @@ class Appliance:
     async def agents(self) -> AgentsData:
         return await self.call("GET", "/agents", reply=AgentsData)
 
-    async def pods(self, limit: int = 100) -> PodListData:
-        """The agent and desktop containers."""
+    async def containers(self, limit: int = 100) -> PodListData:
+        """The agent, desktop and pod containers (the seed's /computer/pod/list)."""
         return await self.call("GET", "/computer/pod/list", params={"limit": limit}, reply=PodListData)
 
-    async def pod_count(self) -> PodCountData:
+    async def container_count(self) -> PodCountData:
+        """How many agent, desktop and pod containers run (the seed's /computer/pod/count)."""
         return await self.call("GET", "/computer/pod/count", reply=PodCountData)
 
     async def desktop(self, user: str, project_id: str) -> DesktopData:

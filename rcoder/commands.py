@@ -1,4 +1,4 @@
-"""The client's commands: `rcoder chat|status|stop|cancel|preview|desktop|logs|pods|agents` (and
+"""The client's commands: `rcoder chat|status|stop|cancel|preview|desktop|logs|containers|agents` (and
 `rcoder serve`, which rcoder/cli.py hands to the gateway before these are parsed).
 
 Each is parse → one call of the client → print: for people with rich, or with `--json` as JSON (one
@@ -30,6 +30,8 @@ from rcoder.terminal import follow_json, follow_live
 
 Command = Callable[[argparse.Namespace, Appliance, config.ClientConfig], Awaitable[int]]
 COMMANDS: dict[str, Command] = {}
+# Old names of commands, still accepted: `pods` listed every container, not only pods.
+ALIASES = {"pods": "containers"}
 ENVIRONMENT_HELP = """
 The appliance is RCODER_URL (default http://127.0.0.1:8088) and its key RCODER_API_KEY; both can also
 be set in ~/.config/rcoder/client.yml (url:, api_key:, user:, project:) or given as flags.
@@ -94,8 +96,10 @@ def parser() -> argparse.ArgumentParser:
     )
     logs_.add_argument("--session", help="default: the project's latest session")
     logs_.add_argument("--after", type=int, help="every event after this id, turn after turn")
-    pods_ = sub.add_parser("pods", parents=[common], help="the agent and desktop containers")
-    pods_.add_argument("--limit", type=int, default=100)
+    containers_ = sub.add_parser(
+        "containers", aliases=list(ALIASES), parents=[common], help="the agent, desktop and pod containers"
+    )
+    containers_.add_argument("--limit", type=int, default=100)
     sub.add_parser("agents", parents=[common], help="the agents the appliance runs")
     sub.add_parser(
         "serve", help="run the gateway (the same as rcoder-gateway; rcoder serve -h for its flags)"
@@ -109,7 +113,7 @@ def main(argv: list[str]) -> int:
         settings = config.load(
             {"url": args.url, "api_key": args.api_key, "project": getattr(args, "project", None)}
         )
-        return asyncio.run(run(COMMANDS[args.command], args, settings))
+        return asyncio.run(run(COMMANDS[ALIASES.get(args.command, args.command)], args, settings))
     except RCoderError as exc:
         print(f"rcoder {args.command}: {exc}", file=sys.stderr)
         return 1
@@ -257,21 +261,21 @@ async def desktop(args: argparse.Namespace, appliance: Appliance, settings: conf
 
 
 @command
-async def pods(args: argparse.Namespace, appliance: Appliance, settings: config.ClientConfig) -> int:
-    listed = await appliance.pods(args.limit)
+async def containers(args: argparse.Namespace, appliance: Appliance, settings: config.ClientConfig) -> int:
+    listed = await appliance.containers(args.limit)
     if args.json:
         print_json(listed)
         return 0
     table = Table("name", "kind", "project", "user", "status", "address")
-    for pod in listed.containers:
-        kind = "desktop" if pod.service_type == "computer_agent_runner" else "agent"
+    for container in listed.containers:
+        kind = "desktop" if container.service_type == "computer_agent_runner" else "agent"
         table.add_row(
-            pod.container_name,
+            container.container_name,
             kind,
-            pod.project_id or "—",
-            pod.user_id or "—",
-            pod.status,
-            pod.container_ip or "—",
+            container.project_id or "—",
+            container.user_id or "—",
+            container.status,
+            container.container_ip or "—",
         )
     console().print(table)
     if listed.paginated:

@@ -281,7 +281,8 @@ class TokenBody(Body):
 
 
 class PodBody(Body):
-    """A user's desktop (pod), for one of their projects."""
+    """A user's desktop, for one of their projects: the body of /computer/pod/ensure, /restart and
+    /keepalive (named for the seed's paths: a desktop is not a pod)."""
 
     user_id: UserId
     project_id: ProjectId

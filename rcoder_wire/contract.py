@@ -3,7 +3,7 @@ and the seed's bounds on one container's resources."""
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Final, Literal, get_args
 
 # A project or user id: safe inside a container or volume name (Docker allows [a-zA-Z0-9][a-zA-Z0-9_.-]).
 ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
@@ -14,8 +14,11 @@ SESSION_ID = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}"
 PermissionPolicy = Literal["allow", "deny", "ask"]
 PERMISSION_POLICIES: tuple[str, ...] = get_args(PermissionPolicy)
 
-# How a model provider reaches an agent: Anthropic variables, an OpenAI Responses provider in
-# Codex's configuration, or not at all.
+# How a model provider reaches an agent, its kind: not at all, through Anthropic variables, or as an
+# OpenAI Responses provider in Codex's configuration. Code names a kind by its constant.
+PLAIN: Final = "plain"
+CLAUDE_CODE: Final = "claude-code"
+CODEX: Final = "codex"
 AgentKind = Literal["plain", "claude-code", "codex"]
 AGENT_KINDS: tuple[str, ...] = get_args(AgentKind)
 KIND_PLAIN, KIND_CLAUDE_CODE, KIND_CODEX = AGENT_KINDS

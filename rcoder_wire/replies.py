@@ -158,6 +158,9 @@ class ContainerInfoData(BaseModel):
     status: str
 
 
+# The Pod* models keep the names of the seed's /computer/pod/* routes: ensure and status answer for a
+# user's desktop, count and list for every agent, desktop and pod container. Only a pod_id names a pod,
+# a container several projects share.
 class PodEnsureData(BaseModel):
     created: bool
     container_info: ContainerInfoData

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from rcoder_rpc import agent_pb2
 from rcoder_rpc.contract import DEFAULT_AGENT_ID
-from rcoder_wire.contract import AGENT_KINDS
+from rcoder_wire.contract import AGENT_KINDS, PLAIN
 from runner.errors import InvalidRequest
 
 
@@ -21,7 +21,7 @@ class AgentSpec:
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     # How a model provider reaches it (see runner/providers.py).
-    kind: str = "plain"
+    kind: str = PLAIN
 
 
 BUILTIN_AGENTS = {
@@ -34,7 +34,7 @@ def resolve_agent(
 ) -> AgentSpec:
     """The agent a request's agent_server describes: a command of its own, or a built-in by id."""
     if server is not None and server.HasField("command") and server.command:
-        kind = server.metadata.get("kind", "plain")
+        kind = server.metadata.get("kind", PLAIN)
         if kind not in AGENT_KINDS:
             raise InvalidRequest(f"agent kind must be one of {', '.join(AGENT_KINDS)}, not {kind!r}")
         agent_id = server.agent_id if server.HasField("agent_id") else "custom"

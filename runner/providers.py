@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from rcoder_rpc import agent_pb2
+from rcoder_wire.contract import CLAUDE_CODE, CODEX
 from runner.agents import AgentSpec
 
 CLAUDE_QUIET = {
@@ -32,11 +33,11 @@ def launch(spec: AgentSpec, provider: agent_pb2.ModelProviderConfig | None, home
     home.mkdir(parents=True, exist_ok=True)
     env = {**spec.env, "HOME": str(home)}
     args = list(spec.args)
-    if spec.kind == "claude-code":
+    if spec.kind == CLAUDE_CODE:
         env.update(CLAUDE_QUIET)
         if provider is not None:
             env.update(_anthropic(provider))
-    elif spec.kind == "codex":
+    elif spec.kind == CODEX:
         codex_home = home / ".codex"
         codex_home.mkdir(exist_ok=True)
         env["CODEX_HOME"] = str(codex_home)

@@ -1,4 +1,4 @@
-"""The cleanup task: idle agent and desktop containers are paused, and removed later, never a busy one.
+"""The cleanup task: idle agent, desktop and pod containers are paused, then removed; a busy one never.
 
 A container younger than the protection period stays. One idle longer than the idle timeout is
 paused (frozen by the cgroup freezer: no CPU, its memory kept, back in ~25 ms when a request needs it),

@@ -51,8 +51,8 @@ class Lifecycle:
         pool: WarmPool | None = None,
         on_gone: Callable[[Workload], Awaitable[object]] | None = None,
     ) -> None:
-        self._docker = config.docker_config
-        self._start_seconds = config.docker_config.start_timeout_seconds
+        self._docker = config.engine_config
+        self._start_seconds = config.engine_config.start_timeout_seconds
         self._max_containers = config.limits.max_containers
         self._starts = RateLimit(config.limits.starts_per_minute, Phrase("new containers"))
         # New containers being started right now (counted against max_containers).

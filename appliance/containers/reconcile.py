@@ -1,8 +1,8 @@
 """Keep the store in agreement with the engine: adopt what runs at start-up, notice what dies later.
 
-Nothing is wiped on restart. Running agent and desktop containers of this stack are adopted (also those the
-store does not know, so none is silently leaked); stopped ones are removed (their workspaces stay);
-turns that were streaming are picked up again, or ended with an error if their container is gone.
+Nothing is wiped on restart. Running agent, desktop and pod containers of this stack are adopted (also
+those the store does not know, so none is silently leaked); stopped ones are removed (their workspaces
+stay); turns that were streaming are picked up again, or ended with an error if their container is gone.
 """
 
 from __future__ import annotations

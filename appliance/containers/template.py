@@ -37,28 +37,28 @@ class Template:
 
     @classmethod
     def agent(cls, config: Config) -> Template:
-        docker = config.docker_config
+        engine = config.engine_config
         return cls(
-            image=docker.agent_image,
-            network=docker.network_base_name,
+            image=engine.agent_image,
+            network=engine.network_base_name,
             mount_path=config.workspace_path,
             environment=_environment(config),
             tmpfs=AGENT_TMPFS,
-            memory_bytes=docker.memory_limit_bytes,
-            cpus=docker.cpu_limit,
-            pids_limit=docker.pids_limit,
-            volume_driver=docker.workspace_volume_driver,
+            memory_bytes=engine.memory_limit_bytes,
+            cpus=engine.cpu_limit,
+            pids_limit=engine.pids_limit,
+            volume_driver=engine.workspace_volume_driver,
         )
 
     @classmethod
     def desktop(cls, config: Config) -> Template:
         """A desktop: an agent's environment and limits, in an image, network and mount of its own (its
         user's home, a volume, holds a folder per project)."""
-        docker = config.docker_config
+        engine = config.engine_config
         return dataclasses.replace(
             cls.agent(config),
-            image=docker.desktop_image,
-            network=docker.desktop_network,
+            image=engine.desktop_image,
+            network=engine.desktop_network,
             mount_path="/home/agent",
             tmpfs=DESKTOP_TMPFS,
             shm_bytes=DESKTOP_SHM_BYTES,

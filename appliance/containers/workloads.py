@@ -42,7 +42,7 @@ def prestart_template(config: Config) -> str:
 
 class Workloads:
     def __init__(self, config: Config) -> None:
-        self._stack = config.docker_config.stack
+        self._stack = config.engine_config.stack
         self._agent = Template.agent(config)
         self._desktop = Template.desktop(config)
         self._prestart = {"RCODER_PRESTART_AGENT": prestart_template(config)}

@@ -1,4 +1,4 @@
-"""The egress policy: which networks beyond this host agent and desktop containers may connect to.
+"""The egress policy: which networks beyond this host the workloads' containers may connect to.
 
 The policy is held by the host firewall (firewall.py, the stack's DOCKER-USER chain), outside the
 containers, so nothing running in them can lift it. Under "allowlist" and "none" a container opens

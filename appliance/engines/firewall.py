@@ -1,4 +1,4 @@
-"""The host firewall that keeps agent and desktop containers away from the host: iptables rules per stack.
+"""The host firewall that keeps the workloads' containers away from the host: iptables rules per stack.
 
 A container reaches the host's own addresses (its bridge gateway, the host's interfaces) through the
 host's INPUT chain, and anything beyond the host through FORWARD, where Docker's DOCKER-USER chain

@@ -1,5 +1,5 @@
 """The Python client (rcoder/) against the real appliance: a turn streamed to its end, a permission
-answered, a cancel, a connection broken mid-turn, previews, pods and typed errors."""
+answered, a cancel, a connection broken mid-turn, previews, the container list and typed errors."""
 
 from __future__ import annotations
 
@@ -45,9 +45,9 @@ async def test_a_chat_streams_typed_events_to_end_turn(rc, engine, stack):
     assert workspace_file(engine, stack, project.id, "hello.txt") == b"Hello from the RCoder demo agent!\n"
     status = await project.status()
     assert (status.is_alive, status.status, status.session_id) == (True, "Idle", turn.session_id)
-    pods = await rc.pods()
-    assert [p.service_type for p in pods.containers if p.project_id == project.id] == ["rcoder"], (
-        "the pod list names the project, also of a container claimed from the warm pool"
+    listed = await rc.containers()
+    assert [c.service_type for c in listed.containers if c.project_id == project.id] == ["rcoder"], (
+        "the container list names the project, also of a container claimed from the warm pool"
     )
 
 

@@ -39,7 +39,7 @@ def effective(engine, tmp_path, *args, **kwargs) -> dict:
 
 
 def test_each_source_overrides_the_one_below(engine, tmp_path):
-    config = "port: 9001\ndocker_config:\n  stack: fromfile\n"
+    config = "port: 9001\nengine_config:\n  stack: fromfile\n"
     with_file = ["--config", CONFIG_PATH]
 
     defaults = effective(engine, tmp_path)
@@ -49,9 +49,9 @@ def test_each_source_overrides_the_one_below(engine, tmp_path):
         engine, tmp_path, *with_file, "--port", "9003", config=config, environment={"RCODER_PORT": "9002"}
     )
 
-    assert defaults["port"] == 8087 and defaults["docker_config"]["stack"] == "default"
-    assert from_file["port"] == 9001 and from_file["docker_config"]["stack"] == "fromfile"
-    assert from_env["port"] == 9002 and from_env["docker_config"]["stack"] == "fromfile"
+    assert defaults["port"] == 8087 and defaults["engine_config"]["stack"] == "default"
+    assert from_file["port"] == 9001 and from_file["engine_config"]["stack"] == "fromfile"
+    assert from_env["port"] == 9002 and from_env["engine_config"]["stack"] == "fromfile"
     assert from_cli["port"] == 9003
 
 
@@ -64,8 +64,8 @@ def test_secrets_are_masked(engine, tmp_path):
     ("config", "expected"),
     [
         (
-            "docker_config:\n  stak: typo\n",
-            f"unknown configuration key 'docker_config.stak' (from config file {CONFIG_PATH})",
+            "engine_config:\n  stak: typo\n",
+            f"unknown configuration key 'engine_config.stak' (from config file {CONFIG_PATH})",
         ),
         ("port: high\n", f"port must be an integer, got 'high' (from config file {CONFIG_PATH})"),
     ],

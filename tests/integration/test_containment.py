@@ -180,7 +180,7 @@ dd if=/dev/zero of=/app/project_workspace/after bs=1M count=1 2>&1 | tail -1
 
 
 def test_an_agent_cannot_write_more_than_its_workspace_holds(engine):
-    """docker_config.workspace_size_bytes, held by the workspace-volumes plugin (a file system of that
+    """engine_config.workspace_size_bytes, held by the workspace-volumes plugin (a file system of that
     size per workspace, outside the container): a 16 MiB workspace takes no more, and the host's disk
     never sees the rest."""
     size = 16 * 1024**2

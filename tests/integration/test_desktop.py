@@ -1,4 +1,4 @@
-"""Desktops through the appliance: the pod API, and the desktop seen in a browser through the proxy."""
+"""Desktops through the appliance: the /computer/pod/* routes, and the desktop seen in a browser through the proxy."""
 
 from __future__ import annotations
 

@@ -54,8 +54,8 @@ async def test_gateway_and_runner_spans_share_one_trace(tmp_path, spans, monkeyp
     config = load_config(
         {
             "state_dir": str(tmp_path / "state"),
-            "docker_config.stack": f"trace{uuid.uuid4().hex[:6]}",
-            "docker_config.host_firewall": "false",
+            "engine_config.stack": f"trace{uuid.uuid4().hex[:6]}",
+            "engine_config.host_firewall": "false",
             # Spans are exported (here, to the in-memory exporter above): the trace goes into the runner.
             "otlp_endpoint": "http://127.0.0.1:4317",
             # This process's interpreter runs the demo agent (the image has it on PATH).

@@ -13,7 +13,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from appliance.config import Config, DockerConfig
+from appliance.config import Config, EngineConfig
 from appliance.containers.workloads import Workloads
 from appliance.engines.engine import ContainerSpec
 from appliance.engines.swarm import SwarmEngine
@@ -101,8 +101,8 @@ def stack(engine) -> Iterator[str]:
 def agent_spec(stack: str, project: str, network: str) -> ContainerSpec:
     """The spec the gateway gives a project's agent (its image from the registry), on the project's own
     overlay."""
-    docker_config = DockerConfig(
+    engine_config = EngineConfig(
         stack=stack, memory_limit_bytes=1024**3, cpu_limit=1.0, agent_image=registry().image("agent")
     )
-    config = Config(docker_config=docker_config)
+    config = Config(engine_config=engine_config)
     return dataclasses.replace(Workloads(config).agent(project).spec, network=network)

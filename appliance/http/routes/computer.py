@@ -1,5 +1,6 @@
-"""The Computer Agent's desktops: one per user, shared by their projects (the seed's pod routes and
-GET /computer/desktop). The desktop's screen, sound and keyboard are reached through the proxy's
+"""The Computer Agent's desktops: one per user, shared by their projects (GET /computer/desktop, and
+the seed's /computer/pod/* routes, which despite their name serve desktops, and count and list every
+container). The desktop's screen, sound and keyboard are reached through the proxy's
 /computer/vnc|audio|ime routes, with the API key or the token issued here."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from sanic import Blueprint
+from sanic import Blueprint, HTTPResponse
 from sanic_ext import openapi
 
 from appliance import labels
@@ -105,7 +106,9 @@ async def ensure(request: GatewayRequest):
     running, created = await request.app.ctx.desktops.ensure(
         body.user_id, body.project_id, limits_of(body.resource_limits)
     )
-    return pod_reply(running, created, translate("desktop created" if created else "desktop already running"))
+    return desktop_reply(
+        running, created, translate("desktop created" if created else "desktop already running")
+    )
 
 
 @bp.post("/computer/pod/restart")
@@ -118,10 +121,11 @@ async def ensure(request: GatewayRequest):
 async def restart(request: GatewayRequest):
     body = parse(PodBody, request.json, request.app.ctx.bounds)
     running = await request.app.ctx.desktops.restart(body.user_id, limits_of(body.resource_limits))
-    return pod_reply(running, True, translate("desktop restarted"))
+    return desktop_reply(running, True, translate("desktop restarted"))
 
 
-def pod_reply(running: RunningContainer, created: bool, message: str):
+def desktop_reply(running: RunningContainer, created: bool, message: str) -> HTTPResponse:
+    """The reply to /computer/pod/ensure and /restart: the user's desktop container."""
     info = ContainerInfoData(container_id=running.container.id, status=running.container.status)
     return ok(data(PodEnsureData(created=created, container_info=info, message=message)))
 
@@ -183,12 +187,12 @@ def service_type(container: Container) -> str:
 
 @bp.get("/computer/pod/count")
 @openapi.definition(
-    summary="How many agent and desktop containers run",
+    summary="How many agent, desktop and pod containers run",
     response=responses(PodCountReply, 401, 503),
     tag="computer",
 )
 async def count(request: GatewayRequest):
-    containers = [c for c in await request.app.ctx.desktops.pods() if c.running]
+    containers = [c for c in await request.app.ctx.desktops.containers() if c.running]
     by_type = {"rcoder": 0, "computer_agent_runner": 0}
     for container in containers:
         by_type[service_type(container)] += 1
@@ -197,14 +201,14 @@ async def count(request: GatewayRequest):
 
 @bp.get("/computer/pod/list")
 @openapi.definition(
-    summary="The agent and desktop containers",
+    summary="The agent, desktop and pod containers",
     parameter=[openapi.definitions.Parameter("limit", int, location="query", required=False)],
     response=responses(PodListReply, 400, 401, 503),
     tag="computer",
 )
 async def pod_list(request: GatewayRequest):
     limit = whole_number(request.get_args(keep_blank_values=True).get("limit", "100"), "limit", 1, 1000)
-    containers = sorted(await request.app.ctx.desktops.pods(), key=lambda c: c.name)
+    containers = sorted(await request.app.ctx.desktops.containers(), key=lambda c: c.name)
     workloads = request.app.ctx.workloads
     items = []
     for c in containers[:limit]:

@@ -25,9 +25,9 @@ def core_config(tmp_path, **settings: str) -> Config:
         {
             "state_dir": str(tmp_path / "state"),
             # One stack per test (a gateway started again in the same test finds its containers).
-            "docker_config.stack": f"unit{hashlib.sha256(str(tmp_path).encode()).hexdigest()[:6]}",
-            "docker_config.host_firewall": "false",
-            "docker_config.start_timeout_seconds": "5",
+            "engine_config.stack": f"unit{hashlib.sha256(str(tmp_path).encode()).hexdigest()[:6]}",
+            "engine_config.host_firewall": "false",
+            "engine_config.start_timeout_seconds": "5",
             "cleanup_config.enabled": "false",
             "warm_pool.size": "0",
             "agents.demo.command": sys.executable,

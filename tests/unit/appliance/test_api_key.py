@@ -30,8 +30,8 @@ async def served(tmp_path) -> AsyncIterator[tuple[httpx.AsyncClient, Path]]:
     write_key(config_file, "first-key")
     cli = {
         "state_dir": str(tmp_path / "state"),
-        "docker_config.stack": f"key{uuid.uuid4().hex[:6]}",
-        "docker_config.host_firewall": "false",
+        "engine_config.stack": f"key{uuid.uuid4().hex[:6]}",
+        "engine_config.host_firewall": "false",
         "cleanup_config.enabled": "false",
         "warm_pool.size": "0",
     }

@@ -6,5 +6,7 @@ from appliance import cli
 
 
 def test_the_gateway_prints_its_config(capsys):
-    cli.main(["--print-config", "--port", "9123"])
-    assert "port: 9123" in capsys.readouterr().out
+    cli.main(["--print-config", "--port", "9123", "--stack", "printed"])
+    out = capsys.readouterr().out
+    assert "port: 9123" in out
+    assert "engine_config:\n  host: ''\n  stack: printed\n" in out and "docker_config" not in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from appliance.config_loader import describe, load_config
 def config_file(tmp_path):
     path = tmp_path / "config.yml"
     path.write_text(
-        "port: 9001\nprojects_dir: /from/file\ndocker_config:\n  stack: filestack\n  api_timeout_seconds: 7\n"
+        "port: 9001\nprojects_dir: /from/file\nengine_config:\n  stack: filestack\n  api_timeout_seconds: 7\n"
     )
     return str(path)
 
@@ -27,7 +28,7 @@ def test_defaults_apply_when_nothing_is_given():
 
 def test_the_file_overrides_the_defaults(config_file):
     config = load_config({}, environ={}, config_file=config_file)
-    assert (config.port, config.docker_config.stack, config.docker_config.api_timeout_seconds) == (
+    assert (config.port, config.engine_config.stack, config.engine_config.api_timeout_seconds) == (
         9001,
         "filestack",
         7,
@@ -37,7 +38,7 @@ def test_the_file_overrides_the_defaults(config_file):
 def test_the_environment_overrides_the_file(config_file):
     environ = {"RCODER_PORT": "9002", "RCODER_STACK": "envstack"}
     config = load_config({}, environ=environ, config_file=config_file)
-    assert (config.port, config.docker_config.stack, config.projects_dir) == (9002, "envstack", "/from/file")
+    assert (config.port, config.engine_config.stack, config.projects_dir) == (9002, "envstack", "/from/file")
 
 
 def test_cli_flags_override_the_environment(config_file):
@@ -52,11 +53,75 @@ def test_the_config_file_can_come_from_the_environment(config_file):
 
 def test_an_unknown_key_names_the_key_and_the_file(tmp_path):
     path = tmp_path / "config.yml"
-    path.write_text("docker_config:\n  stak: typo\n")
+    path.write_text("engine_config:\n  stak: typo\n")
     with pytest.raises(
-        ConfigError, match=rf"unknown configuration key 'docker_config.stak' \(from config file {path}\)"
+        ConfigError, match=rf"unknown configuration key 'engine_config.stak' \(from config file {path}\)"
     ):
         load_config({}, environ={}, config_file=str(path))
+
+
+def renamed_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "docker_config" in r.getMessage()]
+
+
+def test_the_old_section_name_is_read_with_one_warning(tmp_path, caplog):
+    path = tmp_path / "config.yml"
+    path.write_text("docker_config:\n  stack: oldname\n  api_timeout_seconds: 7\n")
+    with caplog.at_level(logging.WARNING):
+        config = load_config({"docker_config.agent_image": "img:old"}, environ={}, config_file=str(path))
+    assert (config.engine_config.stack, config.engine_config.api_timeout_seconds) == ("oldname", 7)
+    assert config.engine_config.agent_image == "img:old"
+    [warning] = renamed_warnings(caplog)
+    assert "use engine_config" in warning
+    assert f"config file {path}" in warning and "command-line flag for docker_config.agent_image" in warning
+
+
+def test_the_new_section_name_warns_of_nothing(config_file, caplog):
+    with caplog.at_level(logging.WARNING):
+        load_config({"engine_config.stack": "flagstack"}, environ={}, config_file=config_file)
+    assert renamed_warnings(caplog) == []
+
+
+def test_a_source_above_overrides_the_old_name_as_it_does_the_new(tmp_path):
+    path = tmp_path / "config.yml"
+    path.write_text("docker_config:\n  stack: fromfile\n")
+    environ = {"RCODER_STACK": "fromenv"}
+    assert load_config({}, environ=environ, config_file=str(path)).engine_config.stack == "fromenv"
+    flags = {"docker_config.stack": "fromflag"}
+    assert load_config(flags, environ=environ, config_file=str(path)).engine_config.stack == "fromflag"
+
+
+def test_both_names_may_give_a_key_only_with_one_value(tmp_path):
+    path = tmp_path / "config.yml"
+    path.write_text("docker_config:\n  stack: same\nengine_config:\n  stack: same\n  host_firewall: false\n")
+    config = load_config({}, environ={}, config_file=str(path))
+    assert (config.engine_config.stack, config.engine_config.host_firewall) == ("same", False)
+
+    path.write_text("docker_config:\n  stack: old\nengine_config:\n  stack: new\n")
+    with pytest.raises(
+        ConfigError,
+        match=rf"docker_config.stack and engine_config.stack are both given, with different values "
+        rf"\(from config file {path}\); keep only engine_config.stack",
+    ):
+        load_config({}, environ={}, config_file=str(path))
+
+
+def test_both_names_as_flags_with_different_values_are_refused():
+    flags = {"engine_config.stack": "new", "docker_config.stack": "old"}
+    with pytest.raises(ConfigError, match=r"engine_config.stack and docker_config.stack are both given"):
+        load_config(flags, environ={})
+
+
+def test_a_section_given_as_a_single_value_is_refused(tmp_path):
+    path = tmp_path / "config.yml"
+    path.write_text("docker_config: null\nengine_config:\n  stack: new\n")
+    with pytest.raises(ConfigError, match=rf"engine_config must be a mapping \(from config file {path}\)"):
+        load_config({}, environ={}, config_file=str(path))
+
+
+def test_the_configuration_is_described_under_the_new_name():
+    described = describe(load_config({"docker_config.stack": "oldflag"}, environ={}))
+    assert described["engine_config"]["stack"] == "oldflag" and "docker_config" not in described
 
 
 def test_a_bad_value_names_the_key_and_its_source():
@@ -95,10 +160,10 @@ def test_the_registry_account_comes_from_the_environment_its_password_also_from_
     secret.write_text("pw-from-file\n")
     environ = {"RCODER_REGISTRY_USERNAME": "deploy", "RCODER_REGISTRY_PASSWORD_FILE": str(secret)}
 
-    assert registry_login(load_config({}, environ=environ).docker_config) == ("deploy", "pw-from-file")
-    assert registry_login(Config().docker_config) is None
+    assert registry_login(load_config({}, environ=environ).engine_config) == ("deploy", "pw-from-file")
+    assert registry_login(Config().engine_config) is None
     masked = describe(load_config({}, environ={"RCODER_REGISTRY_PASSWORD": "pw-inline"}))
-    assert masked["docker_config"]["registry_password"] == "***"
+    assert masked["engine_config"]["registry_password"] == "***"
 
 
 def test_auth_enabled_without_a_key_stops_start_up():
@@ -112,7 +177,7 @@ def test_auth_enabled_without_a_key_stops_start_up():
     [
         ({"RCODER_PORT": "70000"}, r"port must be between 1 and 65535, got 70000"),
         ({"RCODER_LOG_LEVEL": "LOUD"}, r"log_level must be DEBUG, INFO, WARNING or ERROR"),
-        ({"RCODER_STACK": "Bad Stack"}, r"docker_config.stack must be a lowercase name"),
+        ({"RCODER_STACK": "Bad Stack"}, r"engine_config.stack must be a lowercase name"),
         ({"RCODER_API_KEY_ENABLED": "maybe"}, r"api_key_auth.enabled must be true or false"),
         ({"RCODER_EGRESS_POLICY": "some"}, r"egress.policy must be allow or allowlist or none"),
         (

@@ -30,7 +30,7 @@ async def test_a_first_chat_starts_the_container_and_streams_the_turn_to_its_end
     assert sub_types[0] == "prompt_start" and sub_types[-1] == "end_turn"
     assert "agent_message_chunk" in sub_types
     assert [spec.name for spec in gateway.engine.started] == [
-        f"rcoder-{gateway.config.docker_config.stack}-agent-p1"
+        f"rcoder-{gateway.config.engine_config.stack}-agent-p1"
     ]
     assert started.resumed is None, "no session was asked for"
 
@@ -115,7 +115,7 @@ async def test_projects_of_one_pod_share_its_container_each_with_its_folder_and_
     other_ref, other_pod = in_pod("p3", pod="pod2")
     await turn_of(gateway, (await gateway.turns.chat(other_ref, prompt("hello"), None, other_pod)).session_id)
 
-    stack = gateway.config.docker_config.stack
+    stack = gateway.config.engine_config.stack
     assert [spec.name for spec in gateway.engine.started] == [
         f"rcoder-{stack}-pod-pod1",
         f"rcoder-{stack}-pod-pod2",

@@ -11,7 +11,7 @@ import pytest
 
 from rcoder import cli
 
-COMMANDS = ("chat", "status", "stop", "cancel", "preview", "desktop", "logs", "pods", "agents", "serve")
+COMMANDS = ("chat", "status", "stop", "cancel", "preview", "desktop", "logs", "containers", "agents", "serve")
 
 
 def exit_of(argv: list[str]) -> int | str | None:

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from rcoder import cli
+from rcoder.client import Appliance
+from rcoder_wire.replies import PodListData, PodListItem
 from tests.unit.rcoder.sse_server import SESSION, ReplayServer, recorded_events, serving
 
 
@@ -73,6 +75,31 @@ def test_logs_replays_from_an_event_on(server, capsys):
 
     assert [json.loads(line)["id"] for line in capsys.readouterr().out.splitlines()] == [31, 32, 33, 34]
     assert server.asked == ["30", "34"], "after the turn's end, the next turn is asked for: 204, nothing"
+
+
+def test_pods_is_the_old_name_of_containers(capsys, monkeypatch, tmp_path):
+    item = PodListItem(
+        container_id="c1",
+        container_name="rcoder-s-agent-p1",
+        container_ip=None,
+        status="running",
+        service_type="rcoder",
+        project_id="p1",
+    )
+    listed = PodListData(containers=[item], total=1, returned=1, paginated=False, timestamp="now")
+    asked = []
+
+    async def containers(self: Appliance, limit: int = 100) -> PodListData:
+        asked.append(limit)
+        return listed
+
+    monkeypatch.setattr(Appliance, "containers", containers)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    printed = []
+    for name in ("containers", "pods"):
+        assert run([name, "--json", "--limit", "5", "--url", "http://127.0.0.1:9"]) == 0
+        printed.append(json.loads(capsys.readouterr().out))
+    assert printed[0] == printed[1] == listed.model_dump(mode="json") and asked == [5, 5]
 
 
 def test_errors_print_one_line_and_exit_1(capsys, monkeypatch, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rcoder_rpc import agent_pb2
+from rcoder_wire.contract import CLAUDE_CODE, CODEX
 from runner.agents import AgentSpec
 from runner.providers import launch
 from tests.unit.runner.conftest import collect
@@ -16,7 +17,7 @@ OPENAI = agent_pb2.ModelProviderConfig(
 
 
 def test_claude_code_reads_anthropic_variables_and_the_model_as_every_default(tmp_path):
-    spec = launch(AgentSpec("claude-code", "claude-agent-acp", kind="claude-code"), ANTHROPIC, tmp_path / "h")
+    spec = launch(AgentSpec("claude-code", "claude-agent-acp", kind=CLAUDE_CODE), ANTHROPIC, tmp_path / "h")
     env = spec.env
     assert (env["ANTHROPIC_BASE_URL"], env["ANTHROPIC_API_KEY"]) == ("http://models:8000", "sk-a")
     assert (
@@ -30,7 +31,7 @@ def test_claude_code_reads_anthropic_variables_and_the_model_as_every_default(tm
 
 
 def test_codex_gets_a_responses_provider_in_its_config_and_the_key_in_its_environment(tmp_path):
-    spec = launch(AgentSpec("codex", "codex-acp", kind="codex"), OPENAI, tmp_path / "h")
+    spec = launch(AgentSpec("codex", "codex-acp", kind=CODEX), OPENAI, tmp_path / "h")
     assert spec.args[0::2] == ("-c",) * (len(spec.args) // 2)
     settings = dict(arg.split("=", 1) for arg in spec.args[1::2])
     assert settings["model"] == '"gpt-x"' and settings["model_provider"] == '"rcoder"'

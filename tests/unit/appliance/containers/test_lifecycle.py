@@ -27,7 +27,7 @@ async def test_concurrent_first_uses_start_one_container(gateway):
 
 
 async def test_a_requests_limits_apply_to_the_container_it_starts_only(gateway):
-    config = gateway.config.docker_config
+    config = gateway.config.engine_config
     await gateway.lifecycle.ensure(gateway.workloads.agent("p1"), Limits(memory_bytes=1024**3, cpus=1.5))
     await gateway.lifecycle.ensure(gateway.workloads.agent("p2"))
 
@@ -48,7 +48,7 @@ async def test_nothing_starts_while_the_host_firewall_is_missing(gateway):
 
 async def test_a_container_whose_runner_never_answers_is_removed_with_its_log(tmp_path, runner):
     unready = FakeEngine(ip="127.0.0.78")  # no runner there
-    gateway = Gateway.build(core_config(tmp_path, **{"docker_config.start_timeout_seconds": "1"}), unready)
+    gateway = Gateway.build(core_config(tmp_path, **{"engine_config.start_timeout_seconds": "1"}), unready)
     await gateway.start()
     try:
         with pytest.raises(ContainerFailed, match="did not become ready") as failed:

@@ -29,6 +29,6 @@ def test_a_spec_adds_its_own_environment_and_bounds_its_volume_only_when_asked()
         "/home/agent",
         "ann",
     )
-    assert (sized.volume_driver, sized.volume_bytes) == (config.docker_config.workspace_volume_driver, 2**30)
+    assert (sized.volume_driver, sized.volume_bytes) == (config.engine_config.workspace_volume_driver, 2**30)
     assert (sized.memory_bytes, sized.cpus) == (unsized.memory_bytes, unsized.cpus), "the same default limits"
     assert "USER_ID" not in desktop.environment, "the template is not changed by a spec"

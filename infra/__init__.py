@@ -1,1 +1,1 @@
-"""The Pulumi program that stands the appliance up on a Docker host (see the README's deploy section)."""
+"""The Pulumi program that stands the appliance up on a Docker host (see docs/deploying.md)."""

@@ -1,4 +1,4 @@
-"""The whole appliance on one Docker host, as DESIGN.md draws it: networks, volumes, images, the
+"""The whole appliance on one Docker host, as docs/deploying.md draws it: networks, volumes, images, the
 gateway, and the proxy in front of it."""
 
 from __future__ import annotations

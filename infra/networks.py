@@ -2,7 +2,7 @@
 
 Inter-container traffic is off on both: one project's container cannot reach another's, and one
 user's desktop cannot reach another's. The gateway and the proxy are on the host's network, from
-where they reach every container on these bridges (see the README's isolation section).
+where they reach every container on these bridges (see docs/security.md, Isolation).
 
 On a swarm (rcoder:backend swarm) every workload gets an overlay of its own from the gateway, so the
 only network here is the bridge the gateway and the proxy share (docker-compose.swarm.yml's).

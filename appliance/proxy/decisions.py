@@ -37,7 +37,7 @@ AUDIO_PAGE_PORT = 6090
 TOKEN_PARAM = "rcoder_token"
 # How long the proxy keeps a decision (images/proxy/route.lua's KEEP_SECONDS).
 DECISION_KEEP_SECONDS = 2
-# The routes the proxy decides with the gateway (the patterns above, as the README writes them).
+# The routes the proxy decides with the gateway (the patterns above, as docs/proxy.md writes them).
 ROUTES = (
     "/proxy/{project_id}/{port}/{path}",
     "/proxy/{port}/{path}",

@@ -87,7 +87,7 @@ def no_docker_login(monkeypatch, tmp_path_factory) -> None:
 
 @pytest.fixture
 def swarm(engine, no_docker_login) -> SwarmEngine:
-    # Overlays unencrypted: IPsec between the host and worker containers does not pass here (README).
+    # Overlays unencrypted: IPsec between the host and worker containers does not pass here (docs/scale-out.md).
     return SwarmEngine("", 30, [AGENTS], encrypted=False, start_seconds=90, registry_login=registry().login)
 
 

@@ -1,6 +1,6 @@
 """Package boundaries are dependency boundaries: only the HTTP package imports Sanic, only the engine
 backends import docker (and no backend imports another), only the runner client imports grpc,
-and nothing below the HTTP layer imports it (STYLE.md, guidelines 0 and 3). The client (rcoder/)
+and nothing below the HTTP layer imports it (docs/architecture.md, Layers). The client (rcoder/)
 speaks HTTP only: it shares with the gateway the models that document the API (rcoder_wire/, which
 needs nothing but pydantic), and none of the server side."""
 

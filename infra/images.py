@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pulumi
@@ -45,23 +44,13 @@ def context_digest(root: Path) -> str:
 
 
 def oci_labels(root: Path, title: str) -> dict[str, str]:
-    """The OCI image annotations scripts/lib/build.sh gives its builds, for this checkout's commit."""
-
-    def git(*args: str) -> str:
-        found = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-        return found.stdout.strip() if found.returncode == 0 else ""
-
-    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
-    labels = {
-        "title": title,
-        "source": git("config", "--get", "remote.origin.url") or f"file://{root.resolve()}",
-        "version": project["version"],
-        "revision": git("rev-parse", "HEAD") or "unknown",
-        "created": git("log", "-1", "--format=%cI"),
-        "licenses": project["license"],
-        "vendor": "RCoder appliance",
-    }
-    return {f"org.opencontainers.image.{key}": value for key, value in labels.items() if value}
+    """The OCI image annotations of this checkout's commit, from scripts/lib/build.sh's oci_labels (the one
+    place they are made: the same for `make up` and `pulumi up`, with git or without)."""
+    made = subprocess.run(
+        ["bash", "-c", '. scripts/lib/build.sh && oci_labels "$0"', title],
+        cwd=root, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return dict(word.split("=", 1) for word in made.stdout.splitlines()[1::2])
 
 
 def prepare_ca_bundle(root: Path, source: str) -> None:

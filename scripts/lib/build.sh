@@ -10,20 +10,29 @@ oci_labels() {
   version=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
   # Without git (a machine that was handed the checkout), HEAD's commit is read from .git itself.
   revision=$(git rev-parse HEAD 2>/dev/null || git_head || echo unknown)
-  created=$(git log -1 --format=%cI 2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
+  # The commit's date (without git, none: a build's own date would change the image at every build).
+  created=$(git log -1 --format=%cI 2>/dev/null || true)
   source="${RCODER_IMAGE_SOURCE:-$(git config --get remote.origin.url 2>/dev/null || echo "file://$PWD")}"
-  # One line per word: `--label`, then `org.opencontainers.image.KEY=VALUE`.
-  printf -- '--label\norg.opencontainers.image.%s\n' "title=$1" "source=$source" "version=$version" \
-    "revision=$revision" "created=$created" "licenses=MIT OR Apache-2.0" "vendor=RCoder appliance"
+  # One line per word: `--label`, then `org.opencontainers.image.KEY=VALUE` (infra/images.py reads them).
+  local pair
+  for pair in "title=$1" "source=$source" "version=$version" "revision=$revision" "created=$created" \
+      "licenses=MIT OR Apache-2.0" "vendor=RCoder appliance"; do
+    [ -z "${pair#*=}" ] || printf -- '--label\norg.opencontainers.image.%s\n' "$pair"
+  done
 }
 
-# git_head: the commit .git/HEAD names, read without git (a branch's, loose or packed, or a detached one).
+# git_head: the commit .git/HEAD names, read without git (a branch's, loose or packed, or a detached one;
+# in a worktree, .git is a file naming its folder, and the branches are in the repository's).
 git_head() {
-  local head ref
-  head=$(cat .git/HEAD 2>/dev/null) || return 1
+  local dir=.git head ref common
+  [ ! -f "$dir" ] || dir=$(sed -n 's/^gitdir: //p' "$dir")
+  head=$(cat "$dir/HEAD" 2>/dev/null) || return 1
   ref=${head#ref: }
   [ "$ref" != "$head" ] || { echo "$head"; return 0; }
-  cat ".git/$ref" 2>/dev/null || awk -v ref="$ref" '$2 == ref { print $1; found = 1 } END { exit !found }' .git/packed-refs
+  common=$dir
+  [ ! -f "$dir/commondir" ] || common="$dir/$(cat "$dir/commondir")"
+  cat "$common/$ref" 2>/dev/null || awk -v ref="$ref" '$2 == ref { print $1; found = 1 } END { exit !found }' \
+    "$common/packed-refs"
 }
 
 # show_steps: the build's output on stdin; each step, once, as it starts (exits 0 whatever it reads).

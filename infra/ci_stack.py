@@ -20,10 +20,12 @@ from pathlib import Path
 import docker
 from pulumi import automation as auto
 
+from appliance import labels
 from infra import smoke, teardown
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIX = "RCODER_PULUMI_"
+GATEWAY_LOG_LINES = 40
 # Environment variable (after RCODER_PULUMI_) → (config key, whether it is a secret).
 CONFIG_FROM_ENV = {
     "PORT": ("port", False),
@@ -87,6 +89,14 @@ def _interrupted(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def show_gateway_logs(engine: docker.DockerClient, stack: str) -> None:
+    """The last lines of the stack's gateway (a gateway that never became healthy says why there)."""
+    selector = labels.selector(labels.labels_for(stack, "gateway"))
+    for container in teardown.listed_containers(engine, {"label": selector}):
+        tail = container.logs(tail=GATEWAY_LOG_LINES).decode(errors="replace")
+        print(f"==> The gateway {container.name} ({container.status}), its last lines:\n{tail}")
+
+
 def main() -> int:
     signal.signal(signal.SIGTERM, _interrupted)  # a cancelled CI job still tears its stack down
     name = stack_name(os.environ)
@@ -104,7 +114,11 @@ def main() -> int:
     try:
         stack.set_all_config(config)
         print("==> pulumi up")
-        outputs = stack.up(on_output=print, color="never").outputs
+        try:
+            outputs = stack.up(on_output=print, color="never").outputs
+        except auto.CommandError:
+            show_gateway_logs(engine, name)
+            raise
         print("==> Smoke test against", outputs["url"].value)
         smoke.check(outputs["url"].value, config["rcoder:apiKey"].value)
         return 0

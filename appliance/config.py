@@ -144,6 +144,24 @@ class WarmPoolConfig:
 
 
 @dataclass(frozen=True)
+class FilesConfig:
+    """The files API (appliance/files.py): a short-lived files container per workspace, serving its
+    files while its agent runs, sleeps paused, or is gone."""
+
+    # A files container nobody used for this long is removed.
+    idle_seconds: int = field(default=120, metadata=_between(5, 86400))
+    # Files containers at once (beyond: 429); they are not counted in limits.max_containers.
+    max_servers: int = field(default=32, metadata=_between(1, 1000))
+    # The most one upload through the proxy may hold (a workspace's quota bounds it too).
+    max_upload_bytes: int = field(default=8 * 1024**3, metadata=_between(1024**2, 2**50))
+    # What extracting one archive may write, and how many entries it may have (beyond: 413).
+    max_extract_bytes: int = field(default=4 * 1024**3, metadata=_between(1024**2, 2**50))
+    max_extract_entries: int = field(default=100_000, metadata=_between(1, 10_000_000))
+    # zlib's level for tar.gz and zip downloads: 1 is the fastest.
+    gzip_level: int = field(default=1, metadata=_between(0, 9))
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     """What one client or project may ask of the appliance; beyond it, 429 with Retry-After."""
 
@@ -364,6 +382,7 @@ class Config:
     cleanup_config: CleanupConfig = field(default_factory=CleanupConfig)
     warm_pool: WarmPoolConfig = field(default_factory=WarmPoolConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    files: FilesConfig = field(default_factory=FilesConfig)
     egress: EgressConfig = field(default_factory=EgressConfig)
     api_key_auth: ApiKeyAuthConfig = field(default_factory=ApiKeyAuthConfig)
     proxy_config: ProxyConfig = field(default_factory=ProxyConfig)

@@ -31,6 +31,7 @@ from appliance.engines.engine import Engine
 from appliance.engines.firewall import FirewallError
 from appliance.engines.swarm import SwarmEngine
 from appliance.events import EventHub
+from appliance.files import Files
 from appliance.model_forwarding import ModelForwarding
 from appliance.projects import Placements
 from appliance.proxy.decisions import Router
@@ -79,6 +80,8 @@ class Gateway:
     proxy: ProxyRoutes
     # Agents' stand-in model credentials, and the forwarding of their requests with the real key.
     model_forwarding: ModelForwarding
+    # Each workspace's files, served by a files container of its own.
+    files: Files
     pool: WarmPool | None = None
     # The configuration file the API key is reloaded from when it changes (None: none).
     config_file: Path | None = None
@@ -133,6 +136,7 @@ class Gateway:
         lifecycle = Lifecycle(config, engine, runners, store, workloads, placements, pool, gone)
         hub = EventHub(store, runners)
         tokens = Tokens(token_secret)
+        files = Files(config, engine, runners, workloads, lifecycle, proxy_routes.forget)
         return cls(
             config=config,
             api_key=ApiKey(read_api_key(config.api_key_auth), reload),
@@ -145,9 +149,10 @@ class Gateway:
             turns=Turns(config, lifecycle, workloads, placements, runners, store, hub, forwarding),
             desktops=Desktops(config, lifecycle, workloads, runners, store, tokens),
             tokens=tokens,
-            router=Router(config, tokens, lifecycle),
+            router=Router(config, tokens, lifecycle, files),
             proxy=proxy_routes,
             model_forwarding=forwarding,
+            files=files,
             pool=pool,
             config_file=config_file,
         )
@@ -169,10 +174,18 @@ class Gateway:
         await self.lifecycle.load_workspaces()
         await self.hub.start()
         reconciler = Reconciler(
-            engine_config.stack, self.engine, self.lifecycle, self.workloads, self.hub, self.store
+            engine_config.stack,
+            self.engine,
+            self.lifecycle,
+            self.workloads,
+            self.hub,
+            self.store,
+            self.files.gone,
         )
         await reconciler.adopt()
         self.tasks.append(asyncio.create_task(reconciler.watch(), name="reconcile"))
+        await self.files.sweep()
+        self.tasks.append(asyncio.create_task(self.files.run(), name="files-sweep"))
         if self.pool is not None:
             if discarded := await self.pool.discard_unclaimed():
                 log.info("removed %d unclaimed warm-pool containers of a previous run", len(discarded))
@@ -257,6 +270,7 @@ class Gateway:
                 await task
         await self.hub.close()
         await self.model_forwarding.close()
+        await self.files.close()
         await self.runners.close()
         await self.engine.close()
         await self.store.close()

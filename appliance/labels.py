@@ -27,6 +27,8 @@ KIND_DESKTOP = "desktop"
 KIND_POD = "pod"
 KIND_WORKSPACE = "workspace"
 KIND_HOME = "home"
+# A files container: serves one workspace's (or one folder's of it) files to the files API.
+KIND_FILES = "files"
 KIND_NETWORK = "network"
 # The Swarm backend's node guard service.
 KIND_GUARD = "guard"

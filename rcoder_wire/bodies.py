@@ -278,6 +278,16 @@ class PermissionBody(Body):
 class TokenBody(Body):
     project_id: ProjectId
     port: whole(1, 65535) = Field(default=5173, description="the preview's port inside the container")
+    access: Literal["preview", "files", "terminal"] = Field(
+        default="preview",
+        description="what the token opens: the project's previews, its files (/agent/files/...) or a "
+        "terminal in its container (/agent/terminal/...); a preview's token, meant to be shared, opens "
+        "neither files nor terminals",
+    )
+    user_id: UserId | None = Field(
+        default=None,
+        description="for a files or terminal token of a Computer Agent project: the desktop's owner",
+    )
 
 
 class PodBody(Body):

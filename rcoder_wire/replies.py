@@ -82,7 +82,13 @@ class PermissionReply(Envelope):
 class TokenData(BaseModel):
     token: str
     expires_at: int = Field(description="unix seconds")
-    preview_url: str = Field(description="relative to the proxy's address")
+    preview_url: str | None = Field(default=None, description="relative to the proxy's address")
+    files_url: str | None = Field(
+        default=None, description="the project's files listing, relative to the proxy's address"
+    )
+    terminal_url: str | None = Field(
+        default=None, description="the project's terminal (a WebSocket), relative to the proxy's address"
+    )
 
 
 class TokenReply(Envelope):
@@ -325,3 +331,51 @@ class ProgressEventData(BaseModel):
     subType: str
     data: dict[str, Any]
     timestamp: str
+
+
+class FileEntry(BaseModel):
+    """One entry of a workspace folder."""
+
+    name: str
+    type: Literal["file", "dir", "symlink", "other"] = Field(
+        description="other: a device, FIFO or socket (never read or archived)"
+    )
+    size: int
+    mtime: str = Field(description="RFC 3339, UTC")
+    mode: int = Field(description="the permission bits (st_mode & 0o7777)")
+    target: str | None = Field(default=None, description="a symlink's target, as written")
+
+
+class FileUsage(BaseModel):
+    """How full the workspace's file system is (bytes); on an unbounded volume, the host's disk."""
+
+    used: int
+    size: int
+    free: int
+
+
+class FileList(BaseModel):
+    path: str = Field(description="the folder listed, relative to the workspace")
+    entries: list[FileEntry]
+    truncated: bool = Field(description="more entries follow: ask again with after=<the last name>")
+    usage: FileUsage
+
+
+class FileListReply(Envelope):
+    data: FileList
+
+
+class FileEntryReply(Envelope):
+    """The reply to a write or a removal: the entry written, or removed."""
+
+    data: FileEntry
+
+
+class ExtractData(BaseModel):
+    files: int = Field(description="files and links written")
+    bytes: int = Field(description="bytes written")
+    skipped: int = Field(description="entries left out: folders already there")
+
+
+class ExtractReply(Envelope):
+    data: ExtractData

@@ -82,6 +82,14 @@ class Lifecycle:
         (None: they can)."""
         self._refused = problem
 
+    def check_isolated(self) -> None:
+        """Refuse to start a container while containers cannot be isolated from the host."""
+        if self._refused is not None:
+            raise IsolationUnavailable(
+                "no container is started until it can be isolated from the host: {problem}",
+                problem=self._refused,
+            )
+
     def last_needed(self, workload: Workload) -> float:
         """When a request last needed the workload's container (time.time(); 0: none since the start)."""
         return self._needed.get(workload.name, 0.0)
@@ -147,6 +155,21 @@ class Lifecycle:
         running = await self.find(self.serving(ProjectRef(project_id)))
         return running.container.ip if running else None
 
+    async def terminal_target(self, ref: ProjectRef) -> tuple[str, str]:
+        """The address of the container serving the project, started or resumed for a terminal, and
+        the project's folder in it ("": the whole workspace)."""
+        running, _ = await self.ensure(self.serving(ref))
+        return running.container.ip or "", self.folder_of(ref)
+
+    def folder_of(self, ref: ProjectRef) -> str:
+        """The project's folder in the workspace of the container serving it: its own in a desktop
+        home or a pod; "" for a container of its own (all of it)."""
+        if ref.user_id:
+            return ref.project_id
+        if (pod := self._placements.pod_of(ref.key)) is not None:
+            return pod.folder
+        return ""
+
     async def desktop_ip(self, user_id: str) -> str | None:
         running = await self.find(self._workloads.desktop(user_id))
         return running.container.ip if running else None
@@ -188,11 +211,7 @@ class Lifecycle:
                     return running, False
                 except ContainerFailed:
                     self.forget(workload)  # it died since it was last seen: start a new one
-            if self._refused is not None:
-                raise IsolationUnavailable(
-                    "no container is started until it can be isolated from the host: {problem}",
-                    problem=self._refused,
-                )
+            self.check_isolated()
             # A stopped or half-started leftover goes before a new start.
             if (leftover := await self._engine.find_named(workload.name)) is not None:
                 await self._engine.remove(leftover.id)

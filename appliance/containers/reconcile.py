@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from appliance import labels
 from appliance.containers.lifecycle import Lifecycle
@@ -33,6 +34,7 @@ class Reconciler:
         workloads: Workloads,
         hub: EventHub,
         store: Store,
+        on_files_gone: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         self._labels = {labels.MANAGED: "true", labels.STACK: stack}
         self._engine = engine
@@ -40,6 +42,8 @@ class Reconciler:
         self._workloads = workloads
         self._hub = hub
         self._store = store
+        # Told the name of a files container that stopped or went (appliance/files.py).
+        self._on_files_gone = on_files_gone
 
     async def adopt(self) -> None:
         adopted = []
@@ -103,6 +107,9 @@ class Reconciler:
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def _container_gone(self, gone: ContainerGone) -> None:
+        if gone.labels.get(labels.KIND) == labels.KIND_FILES and self._on_files_gone is not None:
+            await self._on_files_gone(gone.name)
+            return
         workload = self._workloads.of(gone.name, gone.labels)
         if workload is None:
             return

@@ -17,6 +17,8 @@ AGENT_TMPFS = {
 }
 DESKTOP_TMPFS = {"/tmp": "rw,nosuid,size=1g"}
 DESKTOP_SHM_BYTES = 256 * 1024**2
+FILES_TMPFS = {"/tmp": "rw,nosuid,size=64m"}
+FILES_MEMORY_BYTES = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,27 @@ class Template:
             mount_path="/home/agent",
             tmpfs=DESKTOP_TMPFS,
             shm_bytes=DESKTOP_SHM_BYTES,
+        )
+
+    @classmethod
+    def files(cls, config: Config) -> Template:
+        """A files container: the agent image (whatever image serves the workspace), small and short
+        of processes, with the files API's limits in its environment."""
+        files = config.files
+        environment = {
+            "RCODER_FILES_MAX_UPLOAD_BYTES": str(files.max_upload_bytes),
+            "RCODER_FILES_MAX_EXTRACT_BYTES": str(files.max_extract_bytes),
+            "RCODER_FILES_MAX_EXTRACT_ENTRIES": str(files.max_extract_entries),
+            "RCODER_FILES_GZIP_LEVEL": str(files.gzip_level),
+            "RCODER_FILES_IDLE_SECONDS": str(files.idle_seconds),
+        }
+        return dataclasses.replace(
+            cls.agent(config),
+            environment=environment,
+            tmpfs=FILES_TMPFS,
+            memory_bytes=FILES_MEMORY_BYTES,
+            cpus=1.0,
+            pids_limit=64,
         )
 
     def spec(

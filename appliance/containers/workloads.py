@@ -10,6 +10,8 @@ was born in a pool container: then it keeps that container's fresh volume, bound
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass
 
 from google.protobuf import json_format
@@ -18,6 +20,7 @@ from appliance import chat_request, labels
 from appliance.config import Config
 from appliance.containers.template import Template
 from appliance.engines.engine import Container, ContainerSpec
+from appliance.projects import ProjectRef
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Workloads:
         self._stack = config.engine_config.stack
         self._agent = Template.agent(config)
         self._desktop = Template.desktop(config)
+        self._files = Template.files(config)
         self._prestart = {"RCODER_PRESTART_AGENT": prestart_template(config)}
         # Projects whose workspace exists: {project: its volume}.
         self._workspaces: dict[str, str] = {}
@@ -128,6 +132,32 @@ class Workloads:
             environment={"USER_ID": user_id},
         )
         return Workload(labels.KIND_DESKTOP, user_id, spec)
+
+    def files_name(self, ref: ProjectRef) -> str:
+        if ref.user_id:
+            digest = hashlib.sha1(ref.key.encode()).hexdigest()[:16]
+            return f"rcoder-{self._stack}-files-d-{digest}"
+        return f"rcoder-{self._stack}-files-{ref.project_id}"
+
+    def files(self, served: Workload, folder: str, ref: ProjectRef) -> Workload:
+        """The files container of a project: the volume of the container that serves it (`served`),
+        mounted where an agent's is, serving `folder` of it (the project's own folder in a pod or a
+        desktop; "" for all of it). It never makes the volume: a project without one has no files."""
+        mount = self._files.mount_path
+        root = f"{mount}/{folder}" if folder else mount
+        spec = self._files.spec(
+            name=self.files_name(ref),
+            labels=labels.labels_for(
+                self._stack, labels.KIND_FILES, project_id=ref.project_id, user_id=ref.user_id
+            ),
+            volume=served.spec.volume,
+            volume_labels=served.spec.volume_labels,
+            volume_bytes=served.spec.volume_bytes,
+        )
+        spec = dataclasses.replace(
+            spec, command=("rcoder-runner", "--files", "--root", root), create_volume=False
+        )
+        return Workload(labels.KIND_FILES, ref.key, spec)
 
     def of(self, name: str, container_labels: dict[str, str]) -> Workload | None:
         """The project's agent, the user's desktop or the pod a container of this stack (its name and

@@ -42,6 +42,9 @@ class ContainerSpec:
     # The volume's driver, and the most it may hold, set when the volume is created (None: unbounded).
     volume_driver: str = "local"
     volume_bytes: int | None = None
+    # The command (empty: the image's); and whether a missing volume is made (else: NotFound).
+    command: tuple[str, ...] = ()
+    create_volume: bool = True
 
 
 @dataclass(frozen=True)

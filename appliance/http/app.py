@@ -17,7 +17,7 @@ from appliance.http.context import App
 from appliance.http.docs import setup_docs
 from appliance.http.envelope import failure
 from appliance.http.request_metrics import setup_request_metrics
-from appliance.http.routes import agent, computer, computer_agent, health, metrics, model, proxy
+from appliance.http.routes import agent, computer, computer_agent, files, health, metrics, model, proxy
 from appliance.http.tracing import setup_request_spans
 from appliance.messages import translate
 
@@ -37,7 +37,16 @@ def create_app(gateway: Gateway, name: str = "rcoder") -> App:
     setup_body_limits(app)
     setup_lifecycle(app)
     setup_errors(app)
-    blueprints = (health.bp, metrics.bp, agent.bp, proxy.bp, computer.bp, computer_agent.bp, model.bp)
+    blueprints = (
+        health.bp,
+        metrics.bp,
+        agent.bp,
+        proxy.bp,
+        computer.bp,
+        computer_agent.bp,
+        files.bp,
+        model.bp,
+    )
     for blueprint in blueprints:
         app.blueprint(blueprint)
     return app

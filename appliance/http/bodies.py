@@ -19,6 +19,12 @@ BODY_LIMITS = {
     "chat": CHAT_BODY_BYTES,
     "computer/chat": CHAT_BODY_BYTES,
     "internal/model/<path:path>": CHAT_BODY_BYTES,
+    # Uploads through the gateway's own port; the proxy sends larger ones to the files container.
+    **{
+        f"{files}/{endpoint}": CHAT_BODY_BYTES
+        for files in ("agent/files/<project_id:str>", "computer/files/<user_id:str>/<project_id:str>")
+        for endpoint in ("raw", "archive")
+    },
 }
 MAX_BODY_BYTES = max(BODY_LIMITS.values())
 

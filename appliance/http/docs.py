@@ -154,8 +154,11 @@ ERRORS = {
     401: "missing or wrong x-api-key",
     403: "not allowed by the operator's configuration (a custom agent command, for one)",
     404: "no such session or project",
-    409: "the session is already running a turn",
+    409: "the session is already running a turn (files: the folder is not empty, or a name is taken)",
+    413: "the body, or what an archive unpacks to, is larger than the route takes",
+    416: "the range asked for lies past the file's end",
     429: "a rate or container limit: retry after the Retry-After header's seconds",
     502: "the project's container did not start",
     503: "the Docker engine or the project's runner is unavailable",
+    507: "the workspace is full: nothing was written",
 }

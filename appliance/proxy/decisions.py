@@ -6,7 +6,13 @@ The proxy moves the bytes; this module only decides, from the request's path and
   for the API key or a token of that project;
 - `/proxy/{port}/{path}`: the seed's route, to the configured backend host, for the API key only;
 - `/computer/vnc|audio|ime/{user_id}/{project_id}/{path}`: the user's desktop (noVNC, audio, IME),
-  for the API key or a token of that user's desktop.
+  for the API key or a token of that user's desktop;
+- `/agent/files/{project_id}/{path}` and `/computer/files/{user_id}/{project_id}/{path}`: the
+  project's files container (appliance/files.py), for the API key or a files token of that project
+  (a preview's token does not open them);
+- `/agent/terminal/{project_id}` and `/computer/terminal/{user_id}/{project_id}`: a shell in the
+  project's container (started or resumed for it), in the project's folder, for the API key or a
+  terminal token of that project; the runner's path is the gateway's, never the client's.
 
 The upstream is always computed here (a container's address, or the configured backend host), never
 taken from the request, and the port must be in the allowed range and not one of the appliance's own:
@@ -18,11 +24,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from appliance.config import Config
-from appliance.proxy.tokens import Tokens, desktop_scope, project_scope
-from rcoder_rpc.contract import RUNNER_PORT
+from appliance.errors import ApplianceError
+from appliance.projects import ProjectRef
+from appliance.proxy.tokens import Tokens, desktop_scope, files_scope, project_scope, terminal_scope
+from rcoder_rpc.contract import FILES_PORT, RUNNER_PORT, TERMINAL_PORT
 from rcoder_wire.contract import ID
 
 PROJECT_ROUTE = re.compile(rf"^/proxy/(?P<project>{ID})/(?P<port>\d{{1,5}})(?P<path>/.*)?$")
@@ -30,6 +38,10 @@ SEED_ROUTE = re.compile(r"^/proxy/(?P<port>\d{1,5})(?P<path>/.*)?$")
 DESKTOP_ROUTE = re.compile(
     rf"^/computer/(?P<kind>vnc|audio|ime)/(?P<user>{ID})/(?P<project>[^/]+)(?P<path>/.*)?$"
 )
+FILES_ROUTE = re.compile(rf"^/agent/files/(?P<project>{ID})(?P<path>/.*)?$")
+DESKTOP_FILES_ROUTE = re.compile(rf"^/computer/files/(?P<user>{ID})/(?P<project>{ID})(?P<path>/.*)?$")
+TERMINAL_ROUTE = re.compile(rf"^/agent/terminal/(?P<project>{ID})/?$")
+DESKTOP_TERMINAL_ROUTE = re.compile(rf"^/computer/terminal/(?P<user>{ID})/(?P<project>{ID})/?$")
 DOCKER_PORTS = {2375, 2376}
 # The desktop's services (images/desktop): noVNC, the audio stream and its page, the IME bridge.
 DESKTOP_PORTS = {"vnc": 6080, "audio": 6089, "ime": 6091}
@@ -44,6 +56,10 @@ ROUTES = (
     "/computer/vnc/{user_id}/{project_id}/{path}",
     "/computer/audio/{user_id}/{project_id}/{path}",
     "/computer/ime/{user_id}/{project_id}/{path}",
+    "/agent/files/{project_id}/{path}",
+    "/computer/files/{user_id}/{project_id}/{path}",
+    "/agent/terminal/{project_id}",
+    "/computer/terminal/{user_id}/{project_id}",
 )
 
 
@@ -58,13 +74,15 @@ class Problem:
 @dataclass(frozen=True)
 class Decision:
     """`status` 200 lets the request through to `upstream` + `path`; 401 and 403 refuse it; other
-    statuses are answered by the gateway itself, with `problem`."""
+    statuses are answered by the gateway itself, with `problem`. `target`: the upstream's path and
+    query as the gateway sets them (a terminal's), in place of the request's."""
 
     status: int
     problem: Problem | None = None
     upstream: str | None = None
     path: str = "/"
     cookie: str | None = None
+    target: str | None = None
 
 
 def refuse(status: int, template: str, **params: Any) -> Decision:
@@ -82,13 +100,31 @@ class Addresses(Protocol):
 
     async def desktop_ip(self, user_id: str) -> str | None: ...
 
+    async def terminal_target(self, ref: ProjectRef) -> tuple[str, str]:
+        """The address of the container serving the project, started or resumed for a terminal, and
+        the project's folder in it ("": the whole workspace)."""
+        ...
+
+
+class FileServers(Protocol):
+    """Where each project's files are served (appliance/files.py answers)."""
+
+    async def address(self, ref: ProjectRef) -> str: ...
+
 
 class Router:
-    def __init__(self, config: Config, tokens: Tokens, addresses: Addresses) -> None:
+    def __init__(self, config: Config, tokens: Tokens, addresses: Addresses, files: FileServers) -> None:
         self._config = config
         self._tokens = tokens
         self._addresses = addresses
-        self._reserved = {config.port, config.proxy_config.listen_port, RUNNER_PORT, *DOCKER_PORTS}
+        self._files = files
+        self._reserved = {
+            config.port,
+            config.proxy_config.listen_port,
+            RUNNER_PORT,
+            FILES_PORT,
+            *DOCKER_PORTS,
+        }
 
     def port_schema(self) -> dict[str, object]:
         """The ports a preview may use, as JSON Schema (for the API document)."""
@@ -123,6 +159,10 @@ class Router:
             )
         if match := DESKTOP_ROUTE.match(raw_path):
             return await self._desktop(match, original_uri, key_ok, cookies)
+        if match := FILES_ROUTE.match(raw_path) or DESKTOP_FILES_ROUTE.match(raw_path):
+            return await self._files_of(match, original_uri, key_ok, cookies)
+        if match := TERMINAL_ROUTE.match(raw_path) or DESKTOP_TERMINAL_ROUTE.match(raw_path):
+            return await self._terminal(match, original_uri, key_ok, cookies)
         return refuse(404, "no such route: use /proxy/{project_id}/{port}/...")
 
     def _admit(
@@ -205,6 +245,66 @@ class Router:
         if kind == "audio" and not (path == "/ws" or path.startswith("/ws/")):
             port = AUDIO_PAGE_PORT  # the player page; its stream is the ws path
         return Decision(200, upstream=f"{ip}:{port}", path=path, cookie=cookie)
+
+    async def _files_of(self, match, original_uri: str, key_ok: bool, cookies: dict[str, str]) -> Decision:
+        ref = ProjectRef(match["project"], match.groupdict().get("user"))
+        refusals = (
+            refuse(
+                403,
+                "the token does not open the files of project {project!r} (or it expired)",
+                project=ref.key,
+            ),
+            refuse(
+                401,
+                "open the files of project {project!r} with the API key or a files token the gateway issued "
+                "for it",
+                project=ref.key,
+            ),
+        )
+        prefix = (
+            f"/computer/files/{ref.user_id}/{ref.project_id}"
+            if ref.user_id
+            else f"/agent/files/{ref.project_id}"
+        )
+        cookie = self._admit(
+            original_uri, key_ok, cookies, files_scope(ref), files_cookie_name(ref), prefix, refusals
+        )
+        if isinstance(cookie, Decision):
+            return cookie
+        try:
+            address = await self._files.address(ref)
+        except ApplianceError as exc:
+            return refuse(exc.status_code, exc.template, **exc.params)
+        return Decision(200, upstream=address, path=match["path"] or "/", cookie=cookie)
+
+    async def _terminal(self, match, original_uri: str, key_ok: bool, cookies: dict[str, str]) -> Decision:
+        ref = ProjectRef(match["project"], match.groupdict().get("user"))
+        refusals = (
+            refuse(
+                403,
+                "the token does not open a terminal of project {project!r} (or it expired)",
+                project=ref.key,
+            ),
+            refuse(
+                401,
+                "open a terminal of project {project!r} with the API key or a terminal token the gateway "
+                "issued for it",
+                project=ref.key,
+            ),
+        )
+        # A terminal is one request (a WebSocket): its token is not kept in a cookie.
+        if not key_ok and not self._tokens.allows(query_token(original_uri), terminal_scope(ref)):
+            return refusals[0] if query_token(original_uri) else refusals[1]
+        try:
+            ip, folder = await self._addresses.terminal_target(ref)
+        except ApplianceError as exc:
+            return refuse(exc.status_code, exc.template, **exc.params)
+        query = urlencode({"project": ref.key, "folder": folder})
+        return Decision(200, upstream=f"{ip}:{TERMINAL_PORT}", target=f"/terminal?{query}")
+
+
+def files_cookie_name(ref: ProjectRef) -> str:
+    return f"rcoder_f_{ref.key.replace('.', '_').replace('/', '__')}"
 
 
 def desktop_cookie_name(user_id: str) -> str:

@@ -17,6 +17,8 @@ import secrets
 import time
 from pathlib import Path
 
+from appliance.projects import ProjectRef
+
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +36,16 @@ def project_scope(project_id: str) -> str:
 
 def desktop_scope(user_id: str) -> str:
     return f"desktop:{user_id}"
+
+
+def files_scope(ref: ProjectRef) -> str:
+    """A token that opens one project's files (a preview's token does not)."""
+    return f"files:{ref.key}"
+
+
+def terminal_scope(ref: ProjectRef) -> str:
+    """A token that opens a shell in one project's container."""
+    return f"terminal:{ref.key}"
 
 
 class Tokens:

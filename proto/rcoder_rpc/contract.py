@@ -6,6 +6,10 @@ live in rcoder_wire/contract.py.)"""
 from __future__ import annotations
 
 RUNNER_PORT = 50051
+# A files container's HTTP server (runner/files/server.py): the files API of one workspace root.
+FILES_PORT = 50052
+# The runner's terminals (runner/terminal.py): a WebSocket per shell, in the container's workspace.
+TERMINAL_PORT = 50053
 # The runner's health service name that turns SERVING once the agent it starts at boot (for the first
 # chat) is up, or NOT_SERVING if that agent failed; unknown while it starts.
 PRESTARTED_SERVICE = "rcoder.prestarted-agent"

@@ -19,6 +19,7 @@ from appliance.engines.engine import (
     NameTaken,
     Network,
 )
+from appliance.errors import NotFound
 
 # A loopback address of its own (all of 127/8 is loopback), so that a runner of the test can listen on the
 # runners' port: one per test process, because gRPC binds with SO_REUSEPORT and two suites running at once
@@ -84,6 +85,8 @@ class FakeEngine:
     async def start(self, spec: ContainerSpec) -> Container:
         if any(c.name == spec.name for c in self.containers.values()):
             raise NameTaken(spec.name)
+        if not spec.create_volume and spec.volume not in self.volume_labels:
+            raise NotFound("volume {volume} does not exist", volume=spec.volume)
         container = Container(
             id=f"fake{next(self._ids)}",
             name=spec.name,

@@ -142,6 +142,8 @@ class DockerEngine:
         try:
             client.volumes.get(spec.volume)
         except docker.errors.NotFound:
+            if not spec.create_volume:
+                raise NotFound("volume {volume} does not exist", volume=spec.volume) from None
             size = {"size": str(spec.volume_bytes)} if spec.volume_bytes else {}
             client.volumes.create(
                 spec.volume, driver=spec.volume_driver, driver_opts=size, labels=spec.volume_labels
@@ -149,6 +151,7 @@ class DockerEngine:
         try:
             container = client.containers.create(
                 spec.image,
+                list(spec.command) or None,
                 name=spec.name,
                 labels=spec.labels,
                 environment=spec.environment,

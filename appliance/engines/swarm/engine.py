@@ -44,7 +44,7 @@ from appliance.engines.swarm.networks import Overlays
 from appliance.engines.swarm.placement import Placements
 from appliance.engines.swarm.registry import Registry
 from appliance.engines.swarm.services import POLL_PAUSE_SECONDS, Services, update
-from appliance.errors import EngineUnavailable
+from appliance.errors import EngineUnavailable, NotFound
 
 # How often the stack's tasks are read for ones that stopped (the manager has no task events).
 POLL_SECONDS = 1.0
@@ -198,6 +198,8 @@ class SwarmEngine:
         node its workspace is on already."""
         self._services.check_free(spec.name)
         node = self._placements.node_of(spec.volume, spec.name)
+        if node is None and not spec.create_volume:
+            raise NotFound("volume {volume} does not exist", volume=spec.volume)
         constraints = self._placements.constraints(node)
         image = self._registry.pinned(spec.image)
         network, host_address = self._overlays.open(spec)

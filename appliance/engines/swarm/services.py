@@ -160,7 +160,7 @@ class Services:
         )
         container = SwarmContainerSpec(
             image,
-            None,
+            list(spec.command) or None,
             env=spec.environment,
             labels=labels,
             mounts=[workspace, *tmpfs_mounts(spec.tmpfs, spec.shm_bytes)],

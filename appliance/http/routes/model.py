@@ -4,8 +4,6 @@ The provider's answer streams back as it comes (a model's SSE reply included).""
 
 from __future__ import annotations
 
-import logging
-
 import httpx
 from sanic import Blueprint
 from sanic_ext import openapi
@@ -13,29 +11,11 @@ from sanic_ext import openapi
 from appliance import metrics
 from appliance.errors import ModelProviderFailed
 from appliance.http.context import GatewayRequest
+from appliance.http.forward import kept_headers, relay
 from appliance.model_forwarding import check_destination, presented
 
 bp = Blueprint("model")
-log = logging.getLogger(__name__)
 
-# Hop-by-hop headers (RFC 9110 section 7.6.1), the stand-in's headers, and what the proxy added.
-DROPPED = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-        "x-api-key",
-        "authorization",
-        "x-real-ip",
-        "x-forwarded-for",
-    }
-)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 # The peer's address, set by the proxy's model server (a client's own value never gets this far).
 PEER_HEADER = "x-real-ip"
@@ -51,7 +31,7 @@ async def forward(request: GatewayRequest, path: str):
     grant = forwarding.grant(credential, peer)
     await check_destination(grant)
     url = grant.url(path, request.query_string)
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in DROPPED} | grant.credentials()
+    headers = kept_headers(request.headers) | grant.credentials()
     outgoing = forwarding.client.build_request(request.method, url, headers=headers, content=request.body)
     try:
         upstream = await forwarding.client.send(outgoing, stream=True)
@@ -63,13 +43,4 @@ async def forward(request: GatewayRequest, path: str):
             problem=str(exc),
         ) from exc
     metrics.MODEL_REQUESTS.labels(str(upstream.status_code)).inc()
-    try:
-        kept = {k: v for k, v in upstream.headers.items() if k.lower() not in DROPPED}
-        response = await request.respond(status=upstream.status_code, headers=kept)
-        async for chunk in upstream.aiter_raw():
-            await response.send(chunk)
-        await response.eof()
-    except httpx.HTTPError as exc:  # the provider broke off: so does the agent's stream
-        log.warning("model provider %s broke off a streamed answer: %s", grant.base_url, exc)
-    finally:
-        await upstream.aclose()
+    await relay(request, upstream, f"model provider {grant.base_url}")

@@ -21,8 +21,9 @@ from appliance.http.context import GatewayRequest
 from appliance.http.docs import json_body, responses
 from appliance.http.envelope import data, failure, ok
 from appliance.messages import translate
+from appliance.projects import ProjectRef
 from appliance.proxy.decisions import DECISION_KEEP_SECONDS, ROUTES, TOKEN_PARAM, Decision, Problem
-from appliance.proxy.tokens import project_scope
+from appliance.proxy.tokens import files_scope, project_scope, terminal_scope
 from rcoder_wire.bodies import TokenBody
 from rcoder_wire.replies import (
     ProxyConfig,
@@ -54,9 +55,23 @@ async def token(request: GatewayRequest):
     body = parse(TokenBody, request.json)
     ctx = request.app.ctx
     ttl = ctx.config.proxy_config.token_ttl_seconds
-    value, expires = ctx.tokens.issue(project_scope(body.project_id), ttl)
+    if body.access != "preview":
+        ref = ProjectRef(body.project_id, body.user_id)
+        scope, area = (files_scope, "files") if body.access == "files" else (terminal_scope, "terminal")
+        value, expires = ctx.tokens.issue(scope(ref), ttl)
+        base = (
+            f"/computer/{area}/{ref.user_id}/{ref.project_id}"
+            if ref.user_id
+            else f"/agent/{area}/{ref.project_id}"
+        )
+        url = f"{base}?{TOKEN_PARAM}={quote(value)}"
+        reply = TokenData(token=value, expires_at=expires, **{f"{area}_url": url})
+        return ok(data(reply))
+    if body.user_id is not None:
+        raise BadRequest('user_id goes with access "files" or "terminal" only')
     if problem := ctx.router.port_problem(body.port):
         raise BadRequest(problem.template, **problem.params)
+    value, expires = ctx.tokens.issue(project_scope(body.project_id), ttl)
     url = f"/proxy/{body.project_id}/{body.port}/?{TOKEN_PARAM}={quote(value)}"
     return ok(data(TokenData(token=value, expires_at=expires, preview_url=url)))
 
@@ -143,6 +158,8 @@ def routed(decision: Decision, gateway: str):
     if decision.status == 200:
         # No path: nginx cuts it from the request itself, so that the decision holds for the whole route.
         response.headers[UPSTREAM_HEADER] = decision.upstream
+        if decision.target:
+            response.headers[PATH_HEADER] = decision.target
         if decision.cookie:
             response.headers["set-cookie"] = decision.cookie
     else:
@@ -160,6 +177,12 @@ def routed(decision: Decision, gateway: str):
 )
 @openapi.exclude()
 async def proxy_error(request: GatewayRequest, status: int):
-    codes = {401: "4010", 403: "FORBIDDEN", 404: "NOT_FOUND", 503: "SERVICE_UNAVAILABLE"}
+    codes = {
+        401: "4010",
+        403: "FORBIDDEN",
+        404: "NOT_FOUND",
+        429: "TOO_MANY_REQUESTS",
+        503: "SERVICE_UNAVAILABLE",
+    }
     message = translate(request.args.get("template", ""), **json.loads(request.args.get("params", "{}")))
     return failure(status if status in codes else 502, codes.get(status, "PROXY_ERROR"), message)

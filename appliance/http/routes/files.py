@@ -1,0 +1,222 @@
+"""The files API: a project's workspace listed, read, written, removed, and packed or unpacked as an
+archive; /agent/files/{project_id}/... for /chat projects, /computer/files/{user_id}/{project_id}/...
+for a user's Computer Agent projects (their folder of the desktop's home).
+
+The project's files container (appliance/files.py) answers each request, in the seed's envelope for
+JSON and errors; the gateway checks the ids, starts that container when needed and relays the bytes
+both ways as they come. Through the proxy, the same paths reach the files container directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from sanic import Blueprint
+from sanic_ext import openapi
+
+from appliance.errors import RunnerUnavailable
+from appliance.files import Files
+from appliance.http.bodies import check_id
+from appliance.http.context import GatewayRequest
+from appliance.http.docs import responses
+from appliance.http.forward import relay
+from appliance.projects import ProjectRef
+from rcoder_wire.replies import ExtractReply, FileEntryReply, FileListReply
+
+bp = Blueprint("files")
+
+# Request headers the files server reads; the rest stay here.
+PASSED = ("range", "if-range", "if-none-match", "content-type", "content-length", "accept-language")
+BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+ARCHIVES = {
+    media: {"schema": {"type": "string", "format": "binary"}}
+    for media in ("application/x-tar", "application/gzip", "application/zip")
+}
+
+
+def _parameters(*names: str) -> list[openapi.definitions.Parameter]:
+    return [openapi.definitions.Parameter(name, str, location="query", required=False) for name in names]
+
+
+def _binary(status: int, content: dict[str, Any], description: str) -> openapi.definitions.Response:
+    return openapi.definitions.Response(content, status=status, description=description)
+
+
+async def _forward(request: GatewayRequest, ref: ProjectRef, endpoint: str) -> None:
+    """Relay the request to the project's files server at `endpoint` ("/", "/raw", "/archive"), and
+    its answer back; a server that left since it was last used is started again (bodiless requests)."""
+    files: Files = request.app.ctx.files
+    headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED}
+    if trace := request.headers.get("traceparent"):
+        headers["traceparent"] = trace
+    streamed = request.method in ("PUT", "POST")
+    # A connection refused is refused before any of the body is read: the retry sends all of it.
+    for attempt in range(2):
+        workload = files.workload(ref)
+        address = await files.address(ref)
+        url = f"http://{address}{endpoint}"
+        body = _body(request) if streamed else None
+        outgoing = files.client.build_request(
+            request.method, url, params=request.query_string or None, headers=headers, content=body
+        )
+        try:
+            upstream = await files.client.send(outgoing, stream=True)
+        except httpx.ConnectError as exc:
+            files.forget(workload)
+            if attempt:
+                raise RunnerUnavailable(
+                    "the files server of project {project_id!r} did not answer: {problem}",
+                    project_id=ref.project_id,
+                    problem=str(exc),
+                ) from exc
+            continue
+        except httpx.HTTPError as exc:
+            raise RunnerUnavailable(
+                "the files server of project {project_id!r} did not answer: {problem}",
+                project_id=ref.project_id,
+                problem=str(exc),
+            ) from exc
+        await relay(request, upstream, f"files server of {ref.key}", keep_length=True)
+        return
+
+
+async def _body(request: GatewayRequest) -> AsyncIterator[bytes]:
+    while (chunk := await request.stream.read()) is not None:
+        yield chunk
+
+
+def _agent(project_id: str) -> ProjectRef:
+    return ProjectRef(check_id(project_id))
+
+
+def _computer(user_id: str, project_id: str) -> ProjectRef:
+    return ProjectRef(check_id(project_id), check_id(user_id, what="user_id"))
+
+
+LIST = dict(
+    summary="List a folder of the project's workspace",
+    description="Each entry's name, type (file, dir, symlink or other), size, mtime and mode; a link's "
+    "target. `path` is relative to the workspace (default: its top). Works whether the project's "
+    "container runs, is paused or is gone, and never starts its agent.",
+    parameter=_parameters("path", "limit", "after"),
+    response=responses(FileListReply, 400, 401, 403, 404, 429, 503),
+)
+RAW_GET = dict(
+    summary="Read a file of the project's workspace",
+    description="The file's bytes, streamed, with Content-Type, ETag and Range support (206, or 416 for "
+    "a range past its end); If-None-Match answers 304. `download=1` makes it an attachment.",
+    parameter=_parameters("path", "download"),
+    response=[
+        _binary(200, BINARY, "the file"),
+        _binary(206, BINARY, "the requested range"),
+        *responses(None, 400, 401, 403, 404, 416, 429, 503),
+    ],
+)
+RAW_PUT = dict(
+    summary="Write a file of the project's workspace",
+    description="The body becomes the file, atomically (a reader sees the old bytes or the new ones); "
+    "missing parent folders are made unless `parents=false`. 507 when the workspace is full: nothing "
+    "is left of the upload.",
+    parameter=_parameters("path", "parents"),
+    body={"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    response=responses(FileEntryReply, 400, 401, 403, 404, 409, 429, 503, 507),
+)
+RAW_DELETE = dict(
+    summary="Remove a file or folder of the project's workspace",
+    description="A file, an empty folder, or with `recursive=true` a whole tree (never beyond a link).",
+    parameter=_parameters("path", "recursive"),
+    response=responses(FileEntryReply, 400, 401, 403, 404, 409, 429, 503),
+)
+ARCHIVE_GET = dict(
+    summary="Download a folder of the project's workspace as an archive",
+    description="`format`: tar, tar.gz (the default) or zip; `path`: the folder (default: the whole "
+    "workspace). Links stay links; devices, FIFOs and sockets are left out.",
+    parameter=_parameters("path", "format"),
+    response=[
+        _binary(200, ARCHIVES, "the archive, streamed"),
+        *responses(None, 400, 401, 403, 404, 429, 503),
+    ],
+)
+ARCHIVE_POST = dict(
+    summary="Unpack an uploaded tar, tar.gz or zip into a folder of the project's workspace",
+    description="Entries that would lead out of the folder (absolute names, `..`, through a link) refuse "
+    "the whole archive (400); so do devices and FIFOs. Past the size or entry limit, 413; past the "
+    "workspace's quota, 507. A refused archive leaves nothing behind.",
+    parameter=_parameters("path", "format"),
+    body=ARCHIVES | BINARY,
+    response=responses(ExtractReply, 400, 401, 403, 404, 413, 429, 503, 507),
+)
+
+
+@bp.get("/agent/files/<project_id:str>")
+@openapi.definition(**LIST, tag="files")
+async def list_folder(request: GatewayRequest, project_id: str):
+    return await _forward(request, _agent(project_id), "/")
+
+
+@bp.route("/agent/files/<project_id:str>/raw", methods=["GET", "HEAD"])
+@openapi.definition(**RAW_GET, tag="files")
+async def read_file(request: GatewayRequest, project_id: str):
+    return await _forward(request, _agent(project_id), "/raw")
+
+
+@bp.put("/agent/files/<project_id:str>/raw", stream=True)
+@openapi.definition(**RAW_PUT, tag="files")
+async def write_file(request: GatewayRequest, project_id: str):
+    return await _forward(request, _agent(project_id), "/raw")
+
+
+@bp.delete("/agent/files/<project_id:str>/raw")
+@openapi.definition(**RAW_DELETE, tag="files")
+async def remove_file(request: GatewayRequest, project_id: str):
+    return await _forward(request, _agent(project_id), "/raw")
+
+
+@bp.get("/agent/files/<project_id:str>/archive")
+@openapi.definition(**ARCHIVE_GET, tag="files")
+async def download_archive(request: GatewayRequest, project_id: str):
+    return await _forward(request, _agent(project_id), "/archive")
+
+
+@bp.post("/agent/files/<project_id:str>/archive", stream=True)
+@openapi.definition(**ARCHIVE_POST, tag="files")
+async def upload_archive(request: GatewayRequest, project_id: str):
+    return await _forward(request, _agent(project_id), "/archive")
+
+
+@bp.get("/computer/files/<user_id:str>/<project_id:str>")
+@openapi.definition(**LIST, tag="computer")
+async def computer_list_folder(request: GatewayRequest, user_id: str, project_id: str):
+    return await _forward(request, _computer(user_id, project_id), "/")
+
+
+@bp.route("/computer/files/<user_id:str>/<project_id:str>/raw", methods=["GET", "HEAD"])
+@openapi.definition(**RAW_GET, tag="computer")
+async def computer_read_file(request: GatewayRequest, user_id: str, project_id: str):
+    return await _forward(request, _computer(user_id, project_id), "/raw")
+
+
+@bp.put("/computer/files/<user_id:str>/<project_id:str>/raw", stream=True)
+@openapi.definition(**RAW_PUT, tag="computer")
+async def computer_write_file(request: GatewayRequest, user_id: str, project_id: str):
+    return await _forward(request, _computer(user_id, project_id), "/raw")
+
+
+@bp.delete("/computer/files/<user_id:str>/<project_id:str>/raw")
+@openapi.definition(**RAW_DELETE, tag="computer")
+async def computer_remove_file(request: GatewayRequest, user_id: str, project_id: str):
+    return await _forward(request, _computer(user_id, project_id), "/raw")
+
+
+@bp.get("/computer/files/<user_id:str>/<project_id:str>/archive")
+@openapi.definition(**ARCHIVE_GET, tag="computer")
+async def computer_download_archive(request: GatewayRequest, user_id: str, project_id: str):
+    return await _forward(request, _computer(user_id, project_id), "/archive")
+
+
+@bp.post("/computer/files/<user_id:str>/<project_id:str>/archive", stream=True)
+@openapi.definition(**ARCHIVE_POST, tag="computer")
+async def computer_upload_archive(request: GatewayRequest, user_id: str, project_id: str):
+    return await _forward(request, _computer(user_id, project_id), "/archive")

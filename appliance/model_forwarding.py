@@ -2,8 +2,8 @@
 URL on the proxy's model port instead; the gateway swaps the stand-in for the real key on the way out
 (`/internal/model/...`, appliance/http/routes/model.py), as the seed's key-injecting proxy does.
 
-A grant binds a stand-in to one container (its name, id and address) and to a copy of the provider the
-turn named, key included; it goes when the container does. A forward reaches only that provider's base
+A grant binds a stand-in (appliance/stand_ins.py) to one container (its name, id and address) and to
+a copy of the provider the turn named, key included; it goes when the container does. A forward reaches only that provider's base
 URL: the agent chooses the path under it, never the host.
 
 Grants live in the gateway's memory. A stand-in for the operator's own provider says so, and carries its
@@ -15,13 +15,8 @@ opens nothing after a restart until the client's next chat.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
-import hmac
 import ipaddress
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -30,14 +25,12 @@ import httpx
 
 from appliance import labels
 from appliance.engines.engine import Container
-from appliance.errors import Forbidden, Unauthorized
+from appliance.errors import Forbidden
+from appliance.messages import Phrase
+from appliance.stand_ins import StandIns
 from rcoder_rpc import agent_pb2
 
 STAND_IN_PREFIX = "rcoder-model-"
-# Whose provider a stand-in opens: the operator's (restorable after a restart), or the client's.
-OPERATORS, CLIENTS = "o", "c"
-# How often one address may have a stand-in the gateway does not hold checked against the engine.
-RESTORE_EVERY_SECONDS = 5.0
 # Where a provider that names no base URL is, by its protocol.
 DEFAULT_BASES = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com/v1"}
 
@@ -81,15 +74,12 @@ class ModelForwarding:
         port: int,
         operators_provider: Callable[[], agent_pb2.ModelProviderConfig | None] = lambda: None,
     ) -> None:
-        self._secret = secret
+        self._stand_ins: StandIns[Grant] = StandIns(secret, STAND_IN_PREFIX, Phrase("model credential"))
         self.port = port
         # The operator's default provider, key included, as configured now (for restored grants).
         self._operators_provider = operators_provider
-        # address → when a stand-in from it was last checked for restoring.
-        self._restore_tried: dict[str, float] = {}
         # network name → the host's address on it (where its containers reach the model port).
         self.hosts: dict[str, str] = {}
-        self._grants: dict[str, Grant] = {}
         # Model replies stream for minutes; a read waits up to 10 minutes for the next bytes.
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(30, read=600), follow_redirects=False)
 
@@ -112,72 +102,40 @@ class ModelForwarding:
         A provider with no key (a local model server) is passed as it is: there is nothing to keep."""
         if not self.enabled or not provider.HasField("api_key") or not provider.api_key:
             return provider
-        credential = self._credential(container, project, OPERATORS if operators else CLIENTS)
         real = agent_pb2.ModelProviderConfig()
         real.CopyFrom(provider)
-        self._grants[credential] = Grant(container.name, container.id, container.ip, real, operators)
+        grant = Grant(container.name, container.id, container.ip, real, operators)
         seen = agent_pb2.ModelProviderConfig()
         seen.CopyFrom(provider)
-        seen.api_key = credential
+        seen.api_key = self._stand_ins.issue(container, project, operators, grant)
         host = container.labels.get(labels.HOST_ADDRESS) or self.hosts[network]
         seen.api_base = f"http://{host}:{self.port}"
         return seen
 
     def grant(self, credential: str | None, peer: str | None) -> Grant:
         """The grant a request's stand-in opens, asked from `peer` (the container's address)."""
-        grant = self._grants.get(credential or "")
-        if grant is None or (grant.address is not None and grant.address != peer):
-            raise Unauthorized("unknown model credential: the appliance gives one to each agent it runs")
-        return grant
+        return self._stand_ins.grant(credential, peer)
 
     def restorable(self, credential: str | None, peer: str | None) -> bool:
-        """Whether a stand-in the gateway does not hold may be one it gave out before a restart: the
-        operator's, well formed, with an operator's provider to restore, from an address not checked
-        in the last RESTORE_EVERY_SECONDS (a forger cannot make the gateway ask the engine often)."""
-        if credential in self._grants or peer is None or _project(credential) is None:
-            return False
+        """Whether a stand-in the gateway does not hold may be one it gave out before a restart (see
+        StandIns.restorable), with an operator's provider to restore."""
         provider = self._operators_provider()
         if provider is None or not provider.api_key:
             return False
-        now = time.monotonic()
-        if now - self._restore_tried.get(peer, -RESTORE_EVERY_SECONDS) < RESTORE_EVERY_SECONDS:
-            return False
-        self._restore_tried[peer] = now
-        return True
+        return self._stand_ins.restorable(credential, peer)
 
     def restore(self, credential: str, peer: str, containers: list[Container]) -> None:
         """Grant the operator's provider again for a stand-in given out before a restart, if the
         container at `peer` is the one it was made for."""
-        project, provider = _project(credential), self._operators_provider()
-        found = [c for c in containers if c.ip == peer and c.alive]
-        if project is None or provider is None or not provider.api_key or len(found) != 1:
+        provider = self._operators_provider()
+        container = self._stand_ins.made_for(credential, peer, containers)
+        if container is None or provider is None or not provider.api_key:
             return
-        [container] = found
-        if hmac.compare_digest(credential, self._credential(container, project, OPERATORS)):
-            self._grants[credential] = Grant(container.name, container.id, container.ip, provider, True)
-
-    def _credential(self, container: Container, project: str, whose: str) -> str:
-        material = f"{container.name}\n{container.id}\n{project}\n{whose}".encode()
-        digest = hmac.new(self._secret, material, hashlib.sha256).hexdigest()[:40]
-        encoded = base64.urlsafe_b64encode(project.encode()).decode().rstrip("=")
-        return f"{STAND_IN_PREFIX}{whose}.{encoded}.{digest}"
+        self._stand_ins.restore(credential, Grant(container.name, container.id, container.ip, provider, True))
 
     def revoke(self, container: str) -> None:
         """The container is gone: its stand-ins open nothing any more."""
-        for credential in [c for c, grant in self._grants.items() if grant.container == container]:
-            del self._grants[credential]
-
-
-def _project(credential: str | None) -> str | None:
-    """The project an operator's stand-in names (before its HMAC is checked), or None."""
-    whose, _, rest = (credential or "").removeprefix(STAND_IN_PREFIX).partition(".")
-    encoded, _, digest = rest.partition(".")
-    if not (credential or "").startswith(STAND_IN_PREFIX) or whose != OPERATORS or len(digest) != 40:
-        return None
-    try:
-        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
+        self._stand_ins.revoke(container)
 
 
 def presented(headers: dict[str, str]) -> str | None:

@@ -1,4 +1,4 @@
-"""What the gateway and the runners both rely on beside agent.proto's messages: the runner's port,
+"""What the gateway and the runners both rely on beside agent.proto's messages: the runner's ports,
 the kinds of event that frame a turn, the default agent, the client's language and the connection's
 keepalive. (The shape of ids, permission policies and kinds of agent are the HTTP API's as well: they
 live in rcoder_wire/contract.py.)"""
@@ -8,7 +8,7 @@ from __future__ import annotations
 RUNNER_PORT = 50051
 # A files container's HTTP server (runner/files/server.py): the files API of one workspace root.
 FILES_PORT = 50052
-# The runner's terminals (runner/terminal.py): a WebSocket per shell, in the container's workspace.
+# The runner's terminal WebSocket server (runner/terminal.py), beside its gRPC server.
 TERMINAL_PORT = 50053
 # The runner's health service name that turns SERVING once the agent it starts at boot (for the first
 # chat) is up, or NOT_SERVING if that agent failed; unknown while it starts.

@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
@@ -17,13 +17,20 @@ from google.protobuf import json_format
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from rcoder_rpc import agent_pb2, agent_pb2_grpc
-from rcoder_rpc.contract import DEFAULT_AGENT_ID, PRESTARTED_SERVICE, RUNNER_PORT, server_options
+from rcoder_rpc.contract import (
+    DEFAULT_AGENT_ID,
+    PRESTARTED_SERVICE,
+    RUNNER_PORT,
+    TERMINAL_PORT,
+    server_options,
+)
 from rcoder_rpc.logs import setup_logging
 from runner import prompt
 from runner.agents import BUILTIN_AGENTS
 from runner.errors import AgentFailed
 from runner.projects import Projects
 from runner.service import AgentService
+from runner.terminal import TerminalLimits, serve_terminals
 
 log = logging.getLogger("rcoder.runner")
 
@@ -36,11 +43,14 @@ async def create_server(
     default_agent_id: str = DEFAULT_AGENT_ID,
     agent_homes: Path | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    other_tasks: Callable[[], int] = lambda: 0,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """A started server on `address` ("host:0" picks a free port), and its health servicer."""
+    """A started server on `address` ("host:0" picks a free port), and its health servicer;
+    `other_tasks` counts what keeps the container busy beside turns (open terminals)."""
     server = grpc.aio.server(options=server_options(), interceptors=list(interceptors))
     homes = agent_homes or Path(tempfile.gettempdir()) / "rcoder-agents"
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(projects, default_agent_id, homes), server)
+    service = AgentService(projects, default_agent_id, homes, other_tasks)
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_insecure_port(address)
@@ -88,8 +98,11 @@ async def serve(args: argparse.Namespace) -> None:
     tracer, interceptors = tracing(args.otlp_endpoint)
     projects = Projects(workspace, per_project_dirs=args.per_project_dirs, tracer=tracer)
     homes = Path(args.agent_homes)
+    terminals = await serve_terminals(
+        args.host, TERMINAL_PORT, workspace, args.per_project_dirs, TerminalLimits.from_environ(os.environ)
+    )
     server, port, health_servicer = await create_server(
-        f"{args.host}:{args.port}", projects, args.agent, homes, interceptors
+        f"{args.host}:{args.port}", projects, args.agent, homes, interceptors, lambda: terminals.active
     )
     log.info("serving on %s:%s, workspace %s, default agent %s", args.host, port, workspace, args.agent)
     # What start-up made (modules, gRPC) lives as long as the process: out of the collector's sight, so
@@ -110,6 +123,7 @@ async def serve(args: argparse.Namespace) -> None:
     if prestarting is not None:
         prestarting.cancel()
     await health_servicer.enter_graceful_shutdown()
+    await terminals.close()
     await projects.close()
     await server.stop(grace=5)
 

@@ -11,7 +11,7 @@ import json
 import re
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -42,10 +42,18 @@ def to_message(session_id: str, event: Event) -> agent_pb2.ProgressEvent:
 
 
 class AgentService(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, projects: Projects, default_agent_id: str, agent_homes: Path) -> None:
+    def __init__(
+        self,
+        projects: Projects,
+        default_agent_id: str,
+        agent_homes: Path,
+        other_tasks: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.projects = projects
         self.default_agent_id = default_agent_id
         self.agent_homes = agent_homes
+        # Work beside the agents' turns that keeps the container busy (open terminals).
+        self.other_tasks = other_tasks
 
     async def Chat(self, request: agent_pb2.ChatRequest, context: grpc.aio.ServicerContext):
         async with _errors(context):
@@ -119,7 +127,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         ]
         return agent_pb2.GetContainerStatusResponse(
             is_active=active > 0,
-            active_tasks=active,
+            active_tasks=active + self.other_tasks(),
             uptime_seconds=int(time.monotonic() - self.projects.started),
             status="Processing" if active else "Idle",
             sessions=sessions,

@@ -195,7 +195,7 @@ class ChatAgentConfig(_message.Message):
     def __init__(self, agent_server: _Optional[_Union[ChatAgentServerConfig, _Mapping]] = ..., context_servers: _Optional[_Mapping[str, ChatContextServerConfig]] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("project_id", "session_id", "prompt", "model_config", "attachments", "request_id", "data_source_attachments", "system_prompt", "user_prompt", "agent_config", "service_type", "user_id", "permission_policy", "permission_timeout_seconds", "workspace")
+    __slots__ = ("project_id", "session_id", "prompt", "model_config", "attachments", "request_id", "data_source_attachments", "system_prompt", "user_prompt", "agent_config", "service_type", "user_id", "permission_policy", "permission_timeout_seconds", "workspace", "repository")
     PROJECT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -211,6 +211,7 @@ class ChatRequest(_message.Message):
     PERMISSION_POLICY_FIELD_NUMBER: _ClassVar[int]
     PERMISSION_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    REPOSITORY_FIELD_NUMBER: _ClassVar[int]
     project_id: str
     session_id: str
     prompt: str
@@ -226,7 +227,46 @@ class ChatRequest(_message.Message):
     permission_policy: str
     permission_timeout_seconds: int
     workspace: str
-    def __init__(self, project_id: _Optional[str] = ..., session_id: _Optional[str] = ..., prompt: _Optional[str] = ..., model_config: _Optional[_Union[ModelProviderConfig, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., request_id: _Optional[str] = ..., data_source_attachments: _Optional[_Iterable[str]] = ..., system_prompt: _Optional[str] = ..., user_prompt: _Optional[str] = ..., agent_config: _Optional[_Union[ChatAgentConfig, _Mapping]] = ..., service_type: _Optional[str] = ..., user_id: _Optional[str] = ..., permission_policy: _Optional[str] = ..., permission_timeout_seconds: _Optional[int] = ..., workspace: _Optional[str] = ...) -> None: ...
+    repository: Repository
+    def __init__(self, project_id: _Optional[str] = ..., session_id: _Optional[str] = ..., prompt: _Optional[str] = ..., model_config: _Optional[_Union[ModelProviderConfig, _Mapping]] = ..., attachments: _Optional[_Iterable[_Union[Attachment, _Mapping]]] = ..., request_id: _Optional[str] = ..., data_source_attachments: _Optional[_Iterable[str]] = ..., system_prompt: _Optional[str] = ..., user_prompt: _Optional[str] = ..., agent_config: _Optional[_Union[ChatAgentConfig, _Mapping]] = ..., service_type: _Optional[str] = ..., user_id: _Optional[str] = ..., permission_policy: _Optional[str] = ..., permission_timeout_seconds: _Optional[int] = ..., workspace: _Optional[str] = ..., repository: _Optional[_Union[Repository, _Mapping]] = ...) -> None: ...
+
+class Repository(_message.Message):
+    __slots__ = ("url", "ref", "depth")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    REF_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    ref: str
+    depth: int
+    def __init__(self, url: _Optional[str] = ..., ref: _Optional[str] = ..., depth: _Optional[int] = ...) -> None: ...
+
+class GitRoute(_message.Message):
+    __slots__ = ("prefix", "broker_url")
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    BROKER_URL_FIELD_NUMBER: _ClassVar[int]
+    prefix: str
+    broker_url: str
+    def __init__(self, prefix: _Optional[str] = ..., broker_url: _Optional[str] = ...) -> None: ...
+
+class GitAccess(_message.Message):
+    __slots__ = ("broker_base", "stand_in", "routes", "author_name", "author_email")
+    BROKER_BASE_FIELD_NUMBER: _ClassVar[int]
+    STAND_IN_FIELD_NUMBER: _ClassVar[int]
+    ROUTES_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_NAME_FIELD_NUMBER: _ClassVar[int]
+    AUTHOR_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    broker_base: str
+    stand_in: str
+    routes: _containers.RepeatedCompositeFieldContainer[GitRoute]
+    author_name: str
+    author_email: str
+    def __init__(self, broker_base: _Optional[str] = ..., stand_in: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[GitRoute, _Mapping]]] = ..., author_name: _Optional[str] = ..., author_email: _Optional[str] = ...) -> None: ...
+
+class GitAccessReply(_message.Message):
+    __slots__ = ("path",)
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
     __slots__ = ("project_id", "session_id", "success", "error", "request_id", "error_code", "need_fallback", "fallback_reason", "session_resumed")

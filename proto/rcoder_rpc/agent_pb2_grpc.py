@@ -74,6 +74,11 @@ class AgentServiceStub:
                 request_serializer=rcoder__rpc_dot_agent__pb2.PermissionAnswer.SerializeToString,
                 response_deserializer=rcoder__rpc_dot_agent__pb2.PermissionAnswerReply.FromString,
                 _registered_method=True)
+        self.ConfigureGit = channel.unary_unary(
+                '/agent.AgentService/ConfigureGit',
+                request_serializer=rcoder__rpc_dot_agent__pb2.GitAccess.SerializeToString,
+                response_deserializer=rcoder__rpc_dot_agent__pb2.GitAccessReply.FromString,
+                _registered_method=True)
 
 
 class AgentServiceServicer:
@@ -131,6 +136,14 @@ class AgentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ConfigureGit(self, request, context):
+        """Route the container's git traffic to credentialed hosts through the appliance's broker (the
+        container's system git config); the same access again changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +186,11 @@ def add_AgentServiceServicer_to_server(servicer, server):
                     servicer.RespondPermission,
                     request_deserializer=rcoder__rpc_dot_agent__pb2.PermissionAnswer.FromString,
                     response_serializer=rcoder__rpc_dot_agent__pb2.PermissionAnswerReply.SerializeToString,
+            ),
+            'ConfigureGit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfigureGit,
+                    request_deserializer=rcoder__rpc_dot_agent__pb2.GitAccess.FromString,
+                    response_serializer=rcoder__rpc_dot_agent__pb2.GitAccessReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -391,6 +409,33 @@ class AgentService:
             '/agent.AgentService/RespondPermission',
             rcoder__rpc_dot_agent__pb2.PermissionAnswer.SerializeToString,
             rcoder__rpc_dot_agent__pb2.PermissionAnswerReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfigureGit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agent.AgentService/ConfigureGit',
+            rcoder__rpc_dot_agent__pb2.GitAccess.SerializeToString,
+            rcoder__rpc_dot_agent__pb2.GitAccessReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,12 @@ def build(
         request.model_config.CopyFrom(stand_in(request.model_config, prompt.model_provider is None))
     if ref.user_id:
         request.user_id = ref.user_id
+    if prompt.repository is not None:
+        # Never its credentials: the broker holds those.
+        repository = prompt.repository
+        request.repository.CopyFrom(
+            agent_pb2.Repository(url=repository.url, ref=repository.ref or "", depth=repository.depth or 0)
+        )
     return request
 
 

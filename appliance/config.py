@@ -162,6 +162,40 @@ class FilesConfig:
 
 
 @dataclass(frozen=True)
+class GitCredential:
+    """The operator's credential for one git host, sent by the broker (appliance/git_forwarding.py),
+    never given to a container: a token inline, or in a file (a Docker or Pulumi secret)."""
+
+    username: str = "x-access-token"
+    token: str = field(default="", metadata=_SECRET)
+    token_file: str = ""
+
+
+@dataclass(frozen=True)
+class GitConfig:
+    """What agents may do with git through the broker."""
+
+    # Where a project may push, comma-separated globs over "host/path" (e.g. "github.com/acme/*");
+    # "cloned": only the repository the project was cloned from.
+    push_repositories: str = "cloned"
+    # Branch names a push may create or move, comma-separated globs ("rcoder/*"); "*": any.
+    push_branches: str = "*"
+    # Whether a push may create or move tags.
+    push_tags: bool = False
+    # The author of agents' commits.
+    author_name: str = "RCoder agent"
+    author_email: str = "agent@rcoder.invalid"
+
+    @property
+    def repositories(self) -> tuple[str, ...]:
+        return _items(self.push_repositories)
+
+    @property
+    def branches(self) -> tuple[str, ...]:
+        return _items(self.push_branches)
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     """What one client or project may ask of the appliance; beyond it, 429 with Retry-After."""
 
@@ -383,6 +417,10 @@ class Config:
     warm_pool: WarmPoolConfig = field(default_factory=WarmPoolConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
+    # The operator's git credentials, by host: "github.com" (https) or "http(s)://host[:port]". The
+    # broker sends them; containers get a stand-in (docs/security.md).
+    git_credentials: dict[str, GitCredential] = field(default_factory=dict)
+    git: GitConfig = field(default_factory=GitConfig)
     egress: EgressConfig = field(default_factory=EgressConfig)
     api_key_auth: ApiKeyAuthConfig = field(default_factory=ApiKeyAuthConfig)
     proxy_config: ProxyConfig = field(default_factory=ProxyConfig)

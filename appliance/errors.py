@@ -17,7 +17,8 @@ renders them all in the seed's envelope.
     ├── ProxyUnavailable         503 SERVICE_UNAVAILABLE (the proxy's control port does not answer)
     ├── RunnerUnavailable        503 GRPC_ERROR (the container's runner)
     ├── ContainerFailed          502 CONTAINER_ERROR (the container did not start)
-    └── ModelProviderFailed      502 MODEL_PROVIDER_ERROR (an agent's model provider is unreachable)
+    ├── ModelProviderFailed      502 MODEL_PROVIDER_ERROR (an agent's model provider is unreachable)
+    └── GitServerFailed          502 GIT_SERVER_ERROR (a git server the broker forwards to is unreachable)
 """
 
 from typing import Any
@@ -134,3 +135,8 @@ class ContainerFailed(ApplianceError):
 class ModelProviderFailed(ApplianceError):
     status_code = 502
     code = "MODEL_PROVIDER_ERROR"
+
+
+class GitServerFailed(ApplianceError):
+    status_code = 502
+    code = "GIT_SERVER_ERROR"

@@ -32,6 +32,7 @@ from appliance.engines.firewall import FirewallError
 from appliance.engines.swarm import SwarmEngine
 from appliance.events import EventHub
 from appliance.files import Files
+from appliance.git_forwarding import GitForwarding
 from appliance.model_forwarding import ModelForwarding
 from appliance.projects import Placements
 from appliance.proxy.decisions import Router
@@ -80,6 +81,8 @@ class Gateway:
     proxy: ProxyRoutes
     # Agents' stand-in model credentials, and the forwarding of their requests with the real key.
     model_forwarding: ModelForwarding
+    # Containers' git stand-ins, and the broker's logins.
+    git_forwarding: GitForwarding
     # Each workspace's files, served by a files container of its own.
     files: Files
     pool: WarmPool | None = None
@@ -123,8 +126,15 @@ class Gateway:
         workloads = Workloads(config)
         placements = Placements()
 
+        async def cloned(project: str) -> str | None:
+            row = await store.projects.get(project)
+            return row.repository_url if row else None
+
+        git = GitForwarding(derive(token_secret, "git-forwarding"), config, forwarding, cloned)
+
         async def gone(workload: Workload) -> None:
             forwarding.revoke(workload.name)
+            git.revoke(workload.name)
             await proxy_routes.forget()
 
         pool = None
@@ -146,12 +156,13 @@ class Gateway:
             lifecycle=lifecycle,
             workloads=workloads,
             hub=hub,
-            turns=Turns(config, lifecycle, workloads, placements, runners, store, hub, forwarding),
+            turns=Turns(config, lifecycle, workloads, placements, runners, store, hub, forwarding, git),
             desktops=Desktops(config, lifecycle, workloads, runners, store, tokens),
             tokens=tokens,
             router=Router(config, tokens, lifecycle, files),
             proxy=proxy_routes,
             model_forwarding=forwarding,
+            git_forwarding=git,
             files=files,
             pool=pool,
             config_file=config_file,
@@ -270,6 +281,7 @@ class Gateway:
                 await task
         await self.hub.close()
         await self.model_forwarding.close()
+        await self.git_forwarding.close()
         await self.files.close()
         await self.runners.close()
         await self.engine.close()

@@ -55,6 +55,11 @@ RUNNER_ERRORS = Counter(
     "Failed gRPC calls to runners, by method and status code",
     ["method", "code"],
 )
+GIT_FORWARDS = Counter(
+    "rcoder_git_forwards_total",
+    "Containers' git requests forwarded by the broker, by service and outcome (the server's status, or unreachable)",
+    ["service", "outcome"],
+)
 MODEL_REQUESTS = Counter(
     "rcoder_model_requests_total",
     "Agents' requests forwarded to their model provider, by outcome (the provider's status, or unreachable)",

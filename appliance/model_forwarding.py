@@ -108,9 +108,13 @@ class ModelForwarding:
         seen = agent_pb2.ModelProviderConfig()
         seen.CopyFrom(provider)
         seen.api_key = self._stand_ins.issue(container, project, operators, grant)
-        host = container.labels.get(labels.HOST_ADDRESS) or self.hosts[network]
-        seen.api_base = f"http://{host}:{self.port}"
+        seen.api_base = self.base_url(network, container)
         return seen
+
+    def base_url(self, network: str, container: Container) -> str:
+        """The model port as the container reaches it, on its network (or its overlay's host address)."""
+        host = container.labels.get(labels.HOST_ADDRESS) or self.hosts[network]
+        return f"http://{host}:{self.port}"
 
     def grant(self, credential: str | None, peer: str | None) -> Grant:
         """The grant a request's stand-in opens, asked from `peer` (the container's address)."""
@@ -149,9 +153,13 @@ def presented(headers: dict[str, str]) -> str | None:
 async def check_destination(grant: Grant) -> None:
     """A client's provider may not point the gateway at this host or at link-local addresses (cloud
     metadata): the gateway runs on the host's network. The operator's own provider is trusted."""
-    if grant.operators:
-        return
-    host = urlsplit(grant.base_url).hostname or ""
+    if not grant.operators:
+        await check_host(urlsplit(grant.base_url).hostname or "", grant.base_url)
+
+
+async def check_host(host: str, url: str) -> None:
+    """Refuse a host a client named (in `url`) that is this host or link-local: the gateway runs on the
+    host's network, beside cloud metadata addresses."""
     try:
         found = await asyncio.get_running_loop().getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         addresses = {str(info[4][0]) for info in found}
@@ -160,7 +168,4 @@ async def check_destination(grant: Grant) -> None:
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
-            raise Forbidden(
-                "the model provider's base URL {url} points at this host or a link-local address",
-                url=grant.base_url,
-            )
+            raise Forbidden("{url} points at this host or a link-local address", url=url)

@@ -126,6 +126,12 @@ class RunnerClient:
             "Chat", lambda: self._stub(address).Chat(request, timeout=CALL_TIMEOUT, metadata=_language())
         )
 
+    async def configure_git(self, address: str, access: agent_pb2.GitAccess) -> None:
+        await _call(
+            "ConfigureGit",
+            lambda: self._stub(address).ConfigureGit(access, timeout=10.0, metadata=_language()),
+        )
+
     async def cancel(self, address: str, project_id: str, session_id: str) -> agent_pb2.CancelResponse:
         request = agent_pb2.CancelRequest(
             project_id=project_id, session_id=session_id, reason="client request"

@@ -17,13 +17,14 @@ from appliance.containers.running import RunningContainer
 from appliance.containers.workloads import Workloads
 from appliance.errors import Conflict, ProjectNotFound, SessionNotFound
 from appliance.events import EventHub
+from appliance.git_forwarding import GitForwarding
 from appliance.messages import Phrase
 from appliance.model_forwarding import ModelForwarding
 from appliance.projects import Placements, Pod, ProjectRef
 from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
 from appliance.store import ProjectRow, Store
-from appliance.store.projects import model_provider_noted, placed_in_pod, project_touched
+from appliance.store.projects import model_provider_noted, placed_in_pod, project_touched, repository_noted
 from appliance.store.sessions import session_recorded
 from rcoder_wire.bodies import ChatFields
 
@@ -59,9 +60,13 @@ class Turns:
         store: Store,
         hub: EventHub,
         forwarding: ModelForwarding,
+        git: GitForwarding,
     ) -> None:
         self._config = config
         self._forwarding = forwarding
+        self._git = git
+        # Containers (by id) whose runner has its git access, for the project it was granted to.
+        self._git_configured: dict[str, str] = {}
         self._lifecycle = lifecycle
         self._workloads = workloads
         self._placements = placements
@@ -89,11 +94,14 @@ class Turns:
         """
         self._store.require_writable()
         self._chats.take(ref.key)
+        if prompt.repository is not None:
+            await self._check_first_turn(ref, prompt)
         self._store.defer(project_touched(ref))
         pod = self._place(ref, pod)
         workload = self._lifecycle.serving(ref)
         async with self._lifecycle.using(workload):
             running, _ = await self._lifecycle.ensure(workload, limits)
+            await self._configure_git(workload.spec.network, running, ref, prompt)
             asked_for = prompt.session_id or await self._latest_session(ref.key)
             stand_in = functools.partial(
                 self._forwarding.stand_in, workload.spec.network, running.container, ref.key
@@ -107,6 +115,40 @@ class Turns:
         log.info("chat queued: project %s, session %s", ref.key, reply.session_id)
         resumed = reply.session_resumed if reply.HasField("session_resumed") else None
         return Started(reply.session_id, resumed, asked_for)
+
+    async def _check_first_turn(self, ref: ProjectRef, prompt: ChatFields) -> None:
+        """A repository is cloned into a new project only: one that had a turn, or has a workspace, is 409."""
+        assert prompt.repository is not None
+        self._git.check_repository(prompt.repository)
+        if await self._latest_session(ref.key) is not None or (
+            not ref.user_id
+            and self._placements.pod_of(ref.key) is None
+            and self._workloads.has_workspace(ref.project_id)
+        ):
+            raise Conflict(
+                "project {project!r} has a workspace already: a repository is cloned into a new project only",
+                project=ref.key,
+            )
+        self._store.defer(repository_noted(ref.key, prompt.repository.url, prompt.repository.ref))
+
+    async def _configure_git(
+        self, network: str, running: RunningContainer, ref: ProjectRef, prompt: ChatFields
+    ) -> None:
+        """Give the container's runner its git access (the broker's routes and a stand-in) once, and
+        again when a request brings a login of its own."""
+        container = running.container
+        brings_login = prompt.repository is not None and prompt.repository.credentials is not None
+        if self._git_configured.get(container.id) == ref.key and not brings_login:
+            return
+        if prompt.repository is not None:
+            cloned = prompt.repository.url
+        else:
+            row = await self._store.projects.get(ref.key)
+            cloned = row.repository_url if row else None
+        access = await self._git.access(network, container, ref.key, prompt.repository, cloned)
+        if access is not None:
+            await self._runners.configure_git(running.address, access)
+        self._git_configured[container.id] = ref.key
 
     def _place(self, ref: ProjectRef, pod: Pod | None) -> Pod | None:
         """The pod the project lives in: the one it was placed in before, or `pod`, where it stays. A

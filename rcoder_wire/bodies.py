@@ -43,6 +43,13 @@ WORKSPACE_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*/?$"
 # Some character that is not whitespace, whitespace being exactly what Python's str.strip() removes (the
 # runner refuses a prompt that strips to nothing); spelled out, since `\s` differs between regex engines.
 NOT_BLANK_PATTERN = r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# A repository a project is cloned from: https:// (http:// only for a host the operator configured, which
+# the gateway checks), a host, and a path; no user or token in it, no query, no fragment.
+REPOSITORY_URL_PATTERN = (
+    r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[A-Za-z0-9._~%+,;=:!$'()*-]+)+/?$"
+)
+# A branch, tag or commit: git's ref characters, no `..` (checked beside the pattern).
+GIT_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,254}$"
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -219,6 +226,45 @@ POD_SCHEMA = {
 }
 
 
+def _no_credentials_in(url: Any) -> Any:
+    if isinstance(url, str) and "@" in url.partition("://")[2].partition("/")[0]:
+        raise ValueError("the URL carries a user or a token: send the token as repository.credentials")
+    return url
+
+
+def _no_climbing(ref: Any) -> Any:
+    if isinstance(ref, str) and (".." in ref or ref.endswith((".lock", "/", "."))):
+        raise ValueError("not a git ref name")
+    return ref
+
+
+class RepositoryCredentials(Body):
+    """A token for the repository's host, for this project's agent only: the appliance keeps it in
+    memory and sends it on the agent's behalf; the agent's container never holds it."""
+
+    username: str = Field(default="x-access-token", min_length=1, max_length=256, pattern=r"^[^:\s]+$")
+    token: str = Field(min_length=1, max_length=4096, pattern=r"^\S+$", repr=False)
+
+
+class Repository(Body):
+    """A repository cloned into the project's folder before the agent's first turn."""
+
+    url: Annotated[str, BeforeValidator(_no_credentials_in)] = Field(
+        max_length=2048,
+        pattern=REPOSITORY_URL_PATTERN,
+        description="https://host/path (http:// for a host the operator configured)",
+    )
+    ref: Annotated[str, BeforeValidator(_no_climbing)] | None = Field(
+        default=None,
+        pattern=GIT_REF_PATTERN,
+        description="a branch, tag or commit; default: the default branch",
+    )
+    depth: whole(1, 1_000_000) | None = Field(
+        default=None, description="a shallow clone of this many commits"
+    )
+    credentials: RepositoryCredentials | None = None
+
+
 class ChatFields(Body):
     prompt: str = Field(
         min_length=1,
@@ -238,6 +284,10 @@ class ChatFields(Body):
     # events, answered with POST /agent/permission). Default: the agent's policy in the registry.
     permission_policy: PermissionPolicy | None = None
     data_source_attachments: list[str] = Field(default_factory=list, max_length=64)
+    repository: Repository | None = Field(
+        default=None,
+        description="on a project's first turn only: cloned into its folder before the agent starts",
+    )
 
 
 class ChatBody(ChatFields):

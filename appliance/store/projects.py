@@ -30,6 +30,9 @@ ALTER TABLE projects ADD COLUMN IF NOT EXISTS model_provider VARCHAR;
 -- A project in a pod (appliance/projects.py): the pod, and the project's folder in it.
 ALTER TABLE projects ADD COLUMN IF NOT EXISTS pod_id VARCHAR;
 ALTER TABLE projects ADD COLUMN IF NOT EXISTS pod_folder VARCHAR;
+-- The repository a project was cloned from on its first turn, and the ref asked for.
+ALTER TABLE projects ADD COLUMN IF NOT EXISTS repository_url VARCHAR;
+ALTER TABLE projects ADD COLUMN IF NOT EXISTS repository_ref VARCHAR;
 -- The volume holding a project's workspace, when it is not the one named after the project: a project
 -- whose first container came from the warm pool keeps that container's fresh volume.
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -48,6 +51,8 @@ class ProjectRow:
     created_at: datetime
     last_activity: datetime
     model_provider: dict[str, Any] | None = None
+    repository_url: str | None = None
+    repository_ref: str | None = None
 
 
 def project_touched(ref: ProjectRef) -> Write:
@@ -63,6 +68,13 @@ def model_provider_noted(key: str, provider: dict[str, Any] | None) -> Write:
     """Note the project's model provider (the caller leaves the key out: keys are never stored)."""
     text = json.dumps(provider) if provider is not None else None
     return lambda con: con.execute("UPDATE projects SET model_provider = ? WHERE project_id = ?", [text, key])
+
+
+def repository_noted(key: str, url: str, ref: str | None) -> Write:
+    """Note the repository the project is cloned from (its URL never holds a token: the body's rules)."""
+    return lambda con: con.execute(
+        "UPDATE projects SET repository_url = ?, repository_ref = ? WHERE project_id = ?", [url, ref, key]
+    )
 
 
 def placed_in_pod(key: str, pod: Pod) -> Write:
@@ -111,15 +123,16 @@ class Projects:
         row = await self._store.run(
             lambda con: con.execute(
                 """SELECT project_id, service_type, container_id, latest_session_id, created_at, last_activity,
-                          model_provider
+                          model_provider, repository_url, repository_ref
                    FROM projects WHERE project_id = ?""",
                 [key],
             ).fetchone()
         )
         if not row:
             return None
-        *columns, provider = row
-        return ProjectRow(*columns, model_provider=json.loads(provider) if provider else None)
+        *columns, provider, url, ref = row
+        provider = json.loads(provider) if provider else None
+        return ProjectRow(*columns, model_provider=provider, repository_url=url, repository_ref=ref)
 
     async def bind_workspace(self, key: str, volume: str) -> None:
         await self._store.write(

@@ -1,0 +1,104 @@
+"""/internal/git/<scheme>/<host>/<path>: a container's git request, from the proxy's model port
+(`/rcoder-git/...`), forwarded with the real credential in place of the container's stand-in
+(appliance/git_forwarding.py). Only git's smart HTTP protocol passes: ref advertisements and the two
+services' POSTs; a push is checked against the push policy first (appliance/git_pushes.py). Bodies
+stream both ways; redirects are not followed (one would lead git away from the broker)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+from sanic import Blueprint
+from sanic_ext import openapi
+
+from appliance import metrics
+from appliance.errors import Forbidden, GitServerFailed
+from appliance.git_forwarding import repository_of
+from appliance.git_pushes import MAX_COMMANDS_BYTES, Incomplete, PushPolicy, read_commands
+from appliance.http.context import GatewayRequest
+from appliance.http.forward import relay
+from appliance.http.routes.model import PEER_HEADER
+
+bp = Blueprint("git")
+
+SERVICES = ("git-upload-pack", "git-receive-pack")
+# What git's requests carry that the server reads.
+PASSED = ("content-type", "accept", "git-protocol", "content-encoding", "user-agent", "accept-encoding")
+
+
+@bp.route("/internal/git/<scheme:http|https>/<host:str>/<path:path>", methods=["GET", "POST"], stream=True)
+@openapi.exclude()
+async def forward(request: GatewayRequest, scheme: str, host: str, path: str):
+    ctx = request.app.ctx
+    git = ctx.git_forwarding
+    scheme_, _, credential = request.headers.get("authorization", "").partition(" ")
+    credential = credential.strip() if scheme_.lower() == "bearer" else None
+    peer = request.headers.get(PEER_HEADER)
+    if credential and peer and git.restorable(credential, peer):
+        await git.restore(credential, peer, await ctx.lifecycle.containers())
+    grant = git.grant(credential, peer)
+    key = f"{scheme}://{host.lower()}"
+    login = git.login(grant, key)
+    service = _service(request.method, path, request.args.get("service"))
+    repository = repository_of(f"{key}/{path.rsplit('/info/refs', 1)[0].removesuffix('/' + service)}")
+    policy = PushPolicy(ctx.config.git)
+    if service == "git-receive-pack":
+        policy.check_repository(repository, grant.cloned)
+    body = None
+    if request.method == "POST":
+        head = await _commands_head(request, policy) if service == "git-receive-pack" else b""
+        body = _body(request, head)
+    headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED} | login.header()
+    url = f"{key}/{path}"
+    outgoing = git.client.build_request(
+        request.method, url, params=request.query_string or None, headers=headers, content=body
+    )
+    try:
+        upstream = await git.client.send(outgoing, stream=True)
+    except httpx.HTTPError as exc:
+        metrics.GIT_FORWARDS.labels(service, "unreachable").inc()
+        raise GitServerFailed(
+            "the git server at {url} could not be reached: {problem}", url=key, problem=str(exc)
+        ) from exc
+    metrics.GIT_FORWARDS.labels(service, str(upstream.status_code)).inc()
+    await relay(request, upstream, f"git server {key}")
+
+
+def _service(method: str, path: str, asked: str | None) -> str:
+    """The git service a smart HTTP request is for; anything else (the REST API, LFS, the dumb
+    protocol) is refused: a token of any scope only ever moves git objects here."""
+    if method == "GET" and path.endswith("/info/refs") and asked in SERVICES:
+        return asked
+    for service in SERVICES:
+        if method == "POST" and path.endswith(f"/{service}"):
+            return service
+    raise Forbidden(
+        "only git's smart HTTP protocol passes the git broker, not {method} /{path}", method=method, path=path
+    )
+
+
+async def _commands_head(request: GatewayRequest, policy: PushPolicy) -> bytes:
+    """The start of a push, read up to the end of its commands, which the policy checks."""
+    if request.headers.get("content-encoding", "identity") != "identity":
+        raise Forbidden("a compressed push does not pass the git broker")
+    head = b""
+    while len(head) <= MAX_COMMANDS_BYTES:
+        chunk = await request.stream.read()
+        if chunk is None:
+            break
+        head += chunk
+        try:
+            updates, _ = read_commands(head)
+        except Incomplete:
+            continue
+        policy.check_updates(updates)
+        return head
+    raise Forbidden("the push's commands are malformed or too long")
+
+
+async def _body(request: GatewayRequest, head: bytes) -> AsyncIterator[bytes]:
+    if head:
+        yield head
+    while (chunk := await request.stream.read()) is not None:
+        yield chunk

@@ -120,6 +120,31 @@ def split(path: str) -> tuple[str, str]:
     return parent, name
 
 
+def make_folders(root_fd: int, path: str, made: list[str] | None = None) -> int:
+    """An O_PATH descriptor of the folder `path` beneath the root, made where it is missing, one
+    component at a time (mkdirat never follows a link; each step is resolved beneath again). Each
+    folder made is appended to `made`."""
+    fd = open_beneath(root_fd, "", os.O_PATH | os.O_DIRECTORY)
+    done = ""
+    try:
+        for name in path.split("/") if path else ():
+            done = f"{done}/{name}" if done else name
+            try:
+                os.mkdir(name, 0o755, dir_fd=fd)
+                if made is not None:
+                    made.append(done)
+            except FileExistsError:
+                pass
+            os.close(fd)
+            fd = -1
+            fd = open_beneath(root_fd, done, os.O_PATH | os.O_DIRECTORY)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        raise
+    return fd
+
+
 def walk(dir_fd: int, prefix: str = "") -> Iterator[tuple[str, int, str, os.stat_result]]:
     """Every entry under the folder `dir_fd`, top-down, sorted by name: (its path from the folder,
     its parent folder's descriptor, its name, its lstat). A folder is entered by a descriptor opened

@@ -7,6 +7,7 @@ through rcoder_rpc/messages.py in the request's language; the server renders the
     │   ├── PathEscapes      403 FORBIDDEN (a path or link would leave the root)
     │   └── NotARegularFile  403 FORBIDDEN (a device, FIFO or socket)
     ├── NotFound             404 NOT_FOUND
+    ├── MethodNotAllowed     405 METHOD_NOT_ALLOWED
     ├── Conflict             409 CONFLICT
     ├── TooLarge             413 PAYLOAD_TOO_LARGE
     ├── RangeNotSatisfiable  416 RANGE_NOT_SATISFIABLE
@@ -58,6 +59,11 @@ class NotFound(FilesError):
     code = "NOT_FOUND"
 
 
+class MethodNotAllowed(FilesError):
+    status = 405
+    code = "METHOD_NOT_ALLOWED"
+
+
 class Conflict(FilesError):
     status = 409
     code = "CONFLICT"
@@ -72,9 +78,10 @@ class RangeNotSatisfiable(FilesError):
     status = 416
     code = "RANGE_NOT_SATISFIABLE"
 
-    def __init__(self, template: str, size: int, **params: Any) -> None:
-        super().__init__(template, **params)
-        self.size = size
+    @property
+    def size(self) -> int:
+        """The file's size (for the reply's Content-Range: bytes */size)."""
+        return self.params["size"]
 
 
 class WorkspaceFull(FilesError):

@@ -161,8 +161,10 @@ class Swapper(threading.Thread):
         while not self.stopping.is_set():
             os.rename(d, kept)
             os.symlink("/", d)
+            time.sleep(0)  # let the readers run in each state, not only between the GIL's switches
             os.unlink(d)
             os.rename(kept, d)
+            time.sleep(0)
 
     def __enter__(self) -> Swapper:
         self.start()

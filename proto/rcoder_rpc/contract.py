@@ -1,4 +1,4 @@
-"""What the gateway and the runners both rely on beside agent.proto's messages: the runner's port,
+"""What the gateway and the runners both rely on beside agent.proto's messages: the runner's ports,
 the kinds of event that frame a turn, the default agent, the client's language and the connection's
 keepalive. (The shape of ids, permission policies and kinds of agent are the HTTP API's as well: they
 live in rcoder_wire/contract.py.)"""
@@ -6,6 +6,8 @@ live in rcoder_wire/contract.py.)"""
 from __future__ import annotations
 
 RUNNER_PORT = 50051
+# A files container's HTTP API (`rcoder-runner --files`, runner/files/server.py).
+FILES_PORT = 50052
 # The runner's health service name that turns SERVING once the agent it starts at boot (for the first
 # chat) is up, or NOT_SERVING if that agent failed; unknown while it starts.
 PRESTARTED_SERVICE = "rcoder.prestarted-agent"

@@ -6,6 +6,7 @@ from what is sent.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -325,3 +326,49 @@ class ProgressEventData(BaseModel):
     subType: str
     data: dict[str, Any]
     timestamp: str
+
+
+class FileEntry(BaseModel):
+    """One entry of a folder, or the file a PUT wrote."""
+
+    name: str
+    type: Literal["file", "dir", "symlink", "other"] = Field(
+        description="other: a device, FIFO or socket, listed but never read (403)"
+    )
+    size: int = Field(description="bytes (0 for a folder; a link's target's length for a link)")
+    mtime: datetime = Field(description="last modified, RFC 3339, UTC")
+    mode: int = Field(description="the permission bits (st_mode & 0o7777)")
+    target: str | None = Field(default=None, description="a link's target, as written")
+
+
+class FileUsage(BaseModel):
+    """The workspace's file system: its quota where it has one (a bounded volume)."""
+
+    used: int = Field(description="bytes")
+    size: int = Field(description="bytes")
+    free: int = Field(description="bytes a write may still use")
+
+
+class FileList(BaseModel):
+    path: str = Field(description='the folder, relative to the root ("" is the root)')
+    entries: list[FileEntry] = Field(description="sorted by name")
+    truncated: bool = Field(description="more entries follow: ask again with after=<the last name>")
+    usage: FileUsage
+
+
+class FileListReply(Envelope):
+    data: FileList
+
+
+class FileEntryReply(Envelope):
+    data: FileEntry
+
+
+class ExtractData(BaseModel):
+    files: int = Field(description="entries written: files, folders and links")
+    bytes: int = Field(description="bytes of file data written")
+    skipped: int = Field(description="entries of kinds that are not extracted")
+
+
+class ExtractReply(Envelope):
+    data: ExtractData

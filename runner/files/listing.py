@@ -48,15 +48,20 @@ def usage_of(fd: int) -> dict[str, int]:
     return {"used": used, "size": size, "free": free}
 
 
+def open_folder(root_fd: int, path: str) -> int:
+    """The folder at `path` beneath the root, open for reading its entries."""
+    try:
+        return beneath.open_beneath(root_fd, path, os.O_RDONLY | os.O_DIRECTORY)
+    except NotADirectoryError:
+        raise BadRequest("{path} is not a folder", path=path) from None
+
+
 def list_folder(root_fd: int, path: str, limit: int = DEFAULT_LIMIT, after: str = "") -> dict[str, Any]:
     """The entries of the folder at `path` beneath the root, sorted by name: at most `limit` of them,
     those after the name `after` (the last of the previous page)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest("limit must be from 1 to {most}", most=MAX_LIMIT)
-    try:
-        folder = beneath.open_beneath(root_fd, path, os.O_RDONLY | os.O_DIRECTORY)
-    except NotADirectoryError:
-        raise BadRequest("{path} is not a folder", path=path) from None
+    folder = open_folder(root_fd, path)
     try:
         with os.scandir(folder) as found:
             names = sorted(each.name for each in found if each.name > after)

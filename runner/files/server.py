@@ -7,6 +7,10 @@ fastest simple path.
     HEAD   /raw?path=FILE                    the same headers, no bytes
     PUT    /raw?path=FILE[&parents=false]    the body becomes the file, whole or not at all
     DELETE /raw?path=PATH[&recursive=true]   a file, a link, an empty folder (or any, recursive)
+    GET    /archive?path=DIR[&format=F]      the folder as tar, tar.gz (the default) or zip, chunked,
+                                             with the X-Rcoder-Skipped trailer
+    POST   /archive?path=DIR[&format=F]      the body (tar, tar.gz or zip; or by its Content-Type)
+                                             extracted into the folder (rcoder_wire.replies.ExtractData)
 
 Every reply but a file's bytes is the seed's envelope, its message in the request's accept-language
 and its `tid` the trace id of its traceparent.
@@ -18,34 +22,31 @@ import contextlib
 import json
 import logging
 import os
-import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from rcoder_rpc.messages import language, translate
-from runner.files import beneath, listing, transfer
+from runner.files import beneath, transfer
 from runner.files.errors import (
-    BadRequest,
     FilesError,
     MethodNotAllowed,
     NotFound,
     RangeNotSatisfiable,
-    TooLarge,
     from_os_error,
 )
+from runner.files.request import Request, trace_id
+from runner.files.routes import ROUTES, Route
 
 log = logging.getLogger("rcoder.files")
 
 GIB = 1024**3
-CHUNK = 1024 * 1024
 # After a refusal, this much of the body is still read so that the client gets to read the reply;
 # past it the connection is closed.
 DRAIN_BYTES = 64 * 1024 * 1024
-TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
 @dataclass(frozen=True)
@@ -67,128 +68,6 @@ def limits_from(environ: Mapping[str, str]) -> Limits:
     if not 0 <= values["gzip_level"] <= 9:
         raise ValueError(f"RCODER_FILES_GZIP_LEVEL must be from 0 to 9, got {values['gzip_level']}")
     return Limits(**values)
-
-
-def trace_id(traceparent: str | None) -> str:
-    """The trace id of a W3C traceparent header, or "" without a valid one."""
-    match = TRACEPARENT.fullmatch((traceparent or "").strip().lower())
-    return match[1] if match and match[1] != "0" * 32 else ""
-
-
-class Body:
-    """A request's body as it arrives: `length` bytes, or chunked, and at most `limit` of them."""
-
-    def __init__(self, rfile: BinaryIO, length: int | None, chunked: bool, limit: int = 0) -> None:
-        self.rfile, self.left, self.chunked, self.limit = rfile, length or 0, chunked, limit
-        self.received = 0
-        self.done = not chunked and not length
-        self._chunk_left = 0
-
-    def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes (all that is left for -1); b"" at the end."""
-        parts, wanted = [], size if size >= 0 else None
-        while not self.done and (wanted is None or wanted > 0):
-            data = self._read_some(CHUNK if wanted is None else min(wanted, CHUNK))
-            parts.append(data)
-            if wanted is not None:
-                wanted -= len(data)
-        return b"".join(parts)
-
-    def chunks(self) -> Iterator[bytes]:
-        while not self.done:
-            yield self._read_some(CHUNK)
-
-    def drain(self, most: int) -> bool:
-        """Read and drop up to `most` bytes of what is left; whether the whole body was read."""
-        self.limit = 0
-        while not self.done and most > 0:
-            most -= len(self._read_some(min(most, CHUNK)))
-        return self.done
-
-    def _read_some(self, size: int) -> bytes:
-        if self.chunked:
-            if self._chunk_left == 0:
-                self._chunk_left = self._next_chunk()
-                if self._chunk_left == 0:
-                    self.done = True
-                    return b""
-            data = self.rfile.read(min(size, self._chunk_left))
-            self._chunk_left -= len(data)
-            if self._chunk_left == 0:
-                self.rfile.readline()  # the CRLF after a chunk's data
-        else:
-            data = self.rfile.read(min(size, self.left))
-            self.left -= len(data)
-            self.done = self.left == 0
-        if not data and not self.done:
-            raise BadRequest("the request body ended early")
-        self.received += len(data)
-        if self.limit and self.received > self.limit:
-            raise TooLarge("the body is larger than {limit} bytes", limit=self.limit)
-        return data
-
-    def _next_chunk(self) -> int:
-        line = self.rfile.readline(1024)
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise BadRequest("the chunked body is malformed") from None
-        if size == 0:
-            while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):  # trailers
-                pass
-        return size
-
-
-class Request:
-    """What a route reads of one request: its query, headers and body."""
-
-    def __init__(self, handler: Handler, query: dict[str, list[str]]) -> None:
-        self.handler, self.query = handler, query
-        self.headers = {key.lower(): value for key, value in handler.headers.items()}
-        self.body: Body | None = None
-
-    def param(self, name: str, default: str = "") -> str:
-        return self.query.get(name, [default])[-1]
-
-    def flag(self, name: str, default: bool = False) -> bool:
-        value = self.param(name, "").lower()
-        if value in ("1", "true", "yes"):
-            return True
-        if value in ("0", "false", "no"):
-            return False
-        if value:
-            raise BadRequest("{name} must be true or false, got {value!r}", name=name, value=value)
-        return default
-
-    def number(self, name: str, default: int) -> int:
-        value = self.param(name, "")
-        if not value:
-            return default
-        if not value.isdigit():
-            raise BadRequest("{name} must be a whole number, got {value!r}", name=name, value=value)
-        return int(value)
-
-    def path(self) -> str:
-        return beneath.check_relative(self.param("path", ""))
-
-    def open_body(self, limit: int = 0) -> Body:
-        chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
-        length = self.length()
-        if not chunked and limit and length is not None and length > limit:
-            raise TooLarge("the body is larger than {limit} bytes", limit=limit)
-        self.body = Body(self.handler.rfile, length, chunked, limit)
-        return self.body
-
-    def length(self) -> int | None:
-        raw = self.headers.get("content-length")
-        if raw is None or "chunked" in self.headers.get("transfer-encoding", "").lower():
-            return None
-        if not raw.strip().isdigit():
-            raise BadRequest("Content-Length must be a whole number, got {value!r}", value=raw)
-        return int(raw)
-
-
-Route = Callable[["Handler", Request, int], None]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -225,6 +104,8 @@ class Handler(BaseHTTPRequestHandler):
                     route(self, request, root_fd)
                 finally:
                     os.close(root_fd)
+                if request.body is not None and not request.body.drain(DRAIN_BYTES):
+                    self.close_connection = True  # what follows an archive's end, past what is read
             except FilesError as exc:
                 self._refuse(request, exc)
             except (TimeoutError, ConnectionError):  # the client went quiet, or away: no one to answer
@@ -307,54 +188,15 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.replied = True
 
-    def send_file(self, fd: int, offset: int, length: int) -> None:
-        """`length` bytes of `fd` from `offset`, with sendfile."""
+    def send_file(self, fd: int, offset: int, length: int) -> int:
+        """Up to `length` bytes of `fd` from `offset`, with sendfile (fewer if the file shrank)."""
+        if not length:
+            return 0
         with os.fdopen(os.dup(fd), "rb", buffering=0) as file:
-            sent = self.connection.sendfile(file, offset, length) if length else 0
-        if sent < length:  # the file shrank while it was sent: the promised length cannot be kept
-            self.close_connection = True
+            return self.connection.sendfile(file, offset, length)
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s " + format, self.address_string(), *args)
-
-
-def list_route(handler: Handler, request: Request, root_fd: int) -> None:
-    limit = request.number("limit", listing.DEFAULT_LIMIT)
-    found = listing.list_folder(root_fd, request.path(), limit, request.param("after"))
-    handler.send_envelope(200, found)
-
-
-def raw_get(handler: Handler, request: Request, root_fd: int) -> None:
-    path = request.path()
-    reply = transfer.read(root_fd, path, request.headers, download=request.flag("download"))
-    try:
-        if reply.status == 304:
-            reply.headers.pop("Content-Type", None)
-        handler.send_head(reply.status, reply.headers)
-        if reply.fd is not None and handler.command == "GET":
-            handler.send_file(reply.fd, reply.offset, reply.length)
-    finally:
-        if reply.fd is not None:
-            os.close(reply.fd)
-
-
-def raw_put(handler: Handler, request: Request, root_fd: int) -> None:
-    path = request.path()
-    parents = request.flag("parents", default=True)
-    body = request.open_body(handler.server.limits.max_upload_bytes)
-    written = transfer.write(root_fd, path, body.chunks(), request.length(), parents)
-    handler.send_envelope(200, written)
-
-
-def raw_delete(handler: Handler, request: Request, root_fd: int) -> None:
-    transfer.delete(root_fd, request.path(), recursive=request.flag("recursive"))
-    handler.send_envelope(200, None)
-
-
-ROUTES: dict[str, dict[str, Route]] = {
-    "/": {"GET": list_route},
-    "/raw": {"GET": raw_get, "HEAD": raw_get, "PUT": raw_put, "DELETE": raw_delete},
-}
 
 
 class FilesServer(ThreadingHTTPServer):

@@ -134,22 +134,21 @@ class NewFile:
     """A file written beside `name` in the folder `parent_fd` and put in its place by `commit`; until
     then, or if anything fails, nothing of it is visible under `name`."""
 
-    def __init__(self, parent_fd: int, name: str, mode: int = 0o644) -> None:
+    def __init__(self, parent_fd: int, name: str, mode: int = 0o644, readable: bool = False) -> None:
         self.parent_fd, self.name = parent_fd, name
         self.part: str | None = None  # the named part file, where O_TMPFILE is not supported
-        self.fd = self._create(mode)
+        self.fd = self._create(mode, (os.O_RDWR if readable else os.O_WRONLY) | os.O_CLOEXEC)
         self.written = 0
 
-    def _create(self, mode: int) -> int:
+    def _create(self, mode: int, flags: int) -> int:
         if not use_named_part:
             try:
-                return os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, mode, dir_fd=self.parent_fd)
+                return os.open(".", os.O_TMPFILE | flags, mode, dir_fd=self.parent_fd)
             except OSError as exc:
                 if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
                     raise
         self.part = f"{PART_PREFIX}{secrets.token_hex(8)}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        return os.open(self.part, flags, mode, dir_fd=self.parent_fd)
+        return os.open(self.part, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=self.parent_fd)
 
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from rcoder_wire.replies import ErrorReply, FileEntryReply, FileListReply
+from rcoder_wire.replies import ErrorReply, ExtractReply, FileEntryReply, FileListReply
 from tests.unit.runner.files.serving import serving
 
 
@@ -40,6 +40,16 @@ def test_a_written_file_is_a_file_entry(served):
     umask = os.umask(0o022)
     os.umask(umask)
     assert (entry.name, entry.type, entry.size, entry.mode) == ("new.txt", "file", 5, 0o644 & ~umask)
+
+
+def test_an_extraction_is_extract_data(served):
+    archive = served.client.get("/archive", params={"path": "src", "format": "zip"}).content
+    reply = served.client.post("/archive", params={"path": "copy", "format": "zip"}, content=archive)
+    assert ExtractReply.model_validate(reply.json()).data.model_dump() == {
+        "files": 1,
+        "bytes": 8,
+        "skipped": 0,
+    }
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,13 @@ workspace's links say reaches a file outside it."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import pytest
 
 from runner.files import beneath
 from runner.files.errors import BadRequest, NotARegularFile, PathEscapes
+from tests.unit.runner.files.swapping import Swapper
 
 HOST_PASSWD = open("/etc/passwd", "rb").read()  # noqa: SIM115
 
@@ -145,34 +145,6 @@ def test_a_folder_read_as_a_file_is_refused(root):
     _, fd = root
     with pytest.raises(IsADirectoryError):
         read(fd, "sub")
-
-
-class Swapper(threading.Thread):
-    """Swaps `d`, a folder with a fake etc/passwd, for a link `d -> /` and back, until stopped."""
-
-    def __init__(self, folder) -> None:
-        super().__init__(daemon=True)
-        self.folder, self.stopping = folder, threading.Event()
-        (folder / "d" / "etc").mkdir(parents=True)
-        (folder / "d" / "etc" / "passwd").write_bytes(b"fake")
-
-    def run(self) -> None:
-        d, kept = self.folder / "d", self.folder / "d.real"
-        while not self.stopping.is_set():
-            os.rename(d, kept)
-            os.symlink("/", d)
-            time.sleep(0)  # let the readers run in each state, not only between the GIL's switches
-            os.unlink(d)
-            os.rename(kept, d)
-            time.sleep(0)
-
-    def __enter__(self) -> Swapper:
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stopping.set()
-        self.join()
 
 
 def test_a_folder_swapped_for_a_link_never_reads_the_hosts_file(root):

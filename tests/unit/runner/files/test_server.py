@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from runner.files import server
+from runner.files.request import trace_id
 from runner.files.server import Limits, limits_from
 from tests.unit.runner.files.serving import serving
 
@@ -123,4 +123,4 @@ def test_limits_come_from_the_environment():
     ],
 )
 def test_the_trace_id_comes_from_traceparent(header, tid):
-    assert server.trace_id(header) == tid
+    assert trace_id(header) == tid

@@ -3,7 +3,6 @@ a full workspace, and nothing outside the root."""
 
 from __future__ import annotations
 
-import errno
 import os
 import threading
 import time
@@ -122,26 +121,6 @@ def test_a_reader_during_replaces_sees_old_or_new_never_a_mix(served):
         stop.set()
         writer.join()
     assert seen == {b"a", b"b"}
-
-
-@pytest.fixture
-def full_after(monkeypatch, served):
-    """os.write raises ENOSPC once `limit` bytes were written beneath the root."""
-
-    def arm(limit: int) -> None:
-        real, written = os.write, [0]
-
-        def write(fd, data):
-            if not os.readlink(f"/proc/self/fd/{fd}").startswith(str(served.root)):
-                return real(fd, data)
-            if written[0] + len(data) > limit:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            written[0] += len(data)
-            return real(fd, data)
-
-        monkeypatch.setattr(os, "write", write)
-
-    return arm
 
 
 @pytest.mark.parametrize("named_part", [False, True])

@@ -3,6 +3,7 @@ workspace's links say reaches a file outside it."""
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 
@@ -181,3 +182,26 @@ def test_a_walk_during_the_swap_stays_beneath(root):
                         assert status.st_ino == fake
     finally:
         os.close(walked)
+
+
+def test_openat2_refused_by_seccomp_switches_to_the_walk(tmp_path, monkeypatch):
+    """Docker's older seccomp profiles answer EPERM for openat2: the walk takes over, for good."""
+    monkeypatch.setattr(beneath, "use_fallback", False)
+    calls = []
+
+    def refused(*args):
+        calls.append(args)
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(beneath, "_openat2", refused)
+    (tmp_path / "f").write_bytes(b"walked")
+    (tmp_path / "pw").symlink_to("/etc/passwd")
+    fd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        assert read(fd, "f") == b"walked"
+        assert beneath.use_fallback is True and len(calls) == 1
+        with pytest.raises(PathEscapes):
+            read(fd, "pw")
+        assert len(calls) == 1
+    finally:
+        os.close(fd)

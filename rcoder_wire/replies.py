@@ -6,6 +6,7 @@ from what is sent.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -334,29 +335,29 @@ class ProgressEventData(BaseModel):
 
 
 class FileEntry(BaseModel):
-    """One entry of a workspace folder."""
+    """One entry of a folder, or the file a PUT wrote."""
 
     name: str
     type: Literal["file", "dir", "symlink", "other"] = Field(
-        description="other: a device, FIFO or socket (never read or archived)"
+        description="other: a device, FIFO or socket, listed but never read (403)"
     )
-    size: int
-    mtime: str = Field(description="RFC 3339, UTC")
+    size: int = Field(description="bytes (0 for a folder; a link's target's length for a link)")
+    mtime: datetime = Field(description="last modified, RFC 3339, UTC")
     mode: int = Field(description="the permission bits (st_mode & 0o7777)")
-    target: str | None = Field(default=None, description="a symlink's target, as written")
+    target: str | None = Field(default=None, description="a link's target, as written")
 
 
 class FileUsage(BaseModel):
-    """How full the workspace's file system is (bytes); on an unbounded volume, the host's disk."""
+    """The workspace's file system: its quota where it has one (a bounded volume)."""
 
-    used: int
-    size: int
-    free: int
+    used: int = Field(description="bytes")
+    size: int = Field(description="bytes")
+    free: int = Field(description="bytes a write may still use")
 
 
 class FileList(BaseModel):
-    path: str = Field(description="the folder listed, relative to the workspace")
-    entries: list[FileEntry]
+    path: str = Field(description='the folder, relative to the root ("" is the root)')
+    entries: list[FileEntry] = Field(description="sorted by name")
     truncated: bool = Field(description="more entries follow: ask again with after=<the last name>")
     usage: FileUsage
 
@@ -366,15 +367,19 @@ class FileListReply(Envelope):
 
 
 class FileEntryReply(Envelope):
-    """The reply to a write or a removal: the entry written, or removed."""
-
     data: FileEntry
 
 
+class RemovedReply(Envelope):
+    """The reply to a removal: nothing but success."""
+
+    data: None = None
+
+
 class ExtractData(BaseModel):
-    files: int = Field(description="files and links written")
-    bytes: int = Field(description="bytes written")
-    skipped: int = Field(description="entries left out: folders already there")
+    files: int = Field(description="entries written: files, folders and links")
+    bytes: int = Field(description="bytes of file data written")
+    skipped: int = Field(description="entries of kinds that are not extracted")
 
 
 class ExtractReply(Envelope):

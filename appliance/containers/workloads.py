@@ -143,8 +143,6 @@ class Workloads:
         """The files container of a project: the volume of the container that serves it (`served`),
         mounted where an agent's is, serving `folder` of it (the project's own folder in a pod or a
         desktop; "" for all of it). It never makes the volume: a project without one has no files."""
-        mount = self._files.mount_path
-        root = f"{mount}/{folder}" if folder else mount
         spec = self._files.spec(
             name=self.files_name(ref),
             labels=labels.labels_for(
@@ -154,9 +152,10 @@ class Workloads:
             volume_labels=served.spec.volume_labels,
             volume_bytes=served.spec.volume_bytes,
         )
-        spec = dataclasses.replace(
-            spec, command=("rcoder-runner", "--files", "--root", root), create_volume=False
-        )
+        # The folder is opened with no link followed on every request: one swapped for a link to a
+        # neighbour's is refused.
+        command = ("rcoder-runner", "--files", "--root", self._files.mount_path, "--folder", folder)
+        spec = dataclasses.replace(spec, command=command, create_volume=False)
         return Workload(labels.KIND_FILES, ref.key, spec)
 
     def of(self, name: str, container_labels: dict[str, str]) -> Workload | None:

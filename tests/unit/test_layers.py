@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 APPLIANCE = ROOT / "appliance"
 CLIENT = ROOT / "rcoder"
 WIRE = ROOT / "rcoder_wire"
+RUNNER = ROOT / "runner"
 ENGINES = "appliance/engines/"
 BACKENDS = ("docker", "swarm", "kubernetes")  # one package each
 DOCKER_PLUMBING = {"appliance/engines/docker_sdk.py"}  # shared by docker/ and swarm/, by composition
@@ -48,6 +49,12 @@ GATEWAY_PACKAGES = ("appliance", "runner", "rcoder_rpc")
 NOT_IN_THE_CLIENT = (*SERVER_SIDE, *GATEWAY_PACKAGES, "google", "polib", "opentelemetry")
 # What the wire models may import besides the standard library.
 WIRE_MAY_IMPORT = ("pydantic", "rcoder_wire")
+# What the runner never imports: the gateway, the client and their dependencies (its image has none of
+# them). Of the wire package it shares only the constants of contract.py, which needs no pydantic.
+NOT_IN_THE_RUNNER = ("appliance", "rcoder", "rcoder_wire", "sanic", "sanic_ext", "docker", "pydantic")
+RUNNER_SHARES = ("rcoder_wire.contract",)
+# The files server (runner/files/) runs on the standard library, its messages' catalogues aside.
+FILES_MAY_IMPORT = ("runner.files", "rcoder_rpc.messages")
 
 
 def imported_names(path: Path) -> set[str]:
@@ -114,11 +121,26 @@ def wire_violations() -> list[str]:
     return found
 
 
+def runner_violations() -> list[str]:
+    found = []
+    for path in sorted(RUNNER.rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        files = relative.startswith("runner/files/")
+        for name in sorted(imported_names(path)):
+            top = name.split(".")[0]
+            outside = top in NOT_IN_THE_RUNNER and name not in RUNNER_SHARES
+            beyond_stdlib = top not in sys.stdlib_module_names and not name.startswith(FILES_MAY_IMPORT)
+            if outside or (files and beyond_stdlib):
+                found.append(f"{relative} imports {name}")
+    return found
+
+
 def test_each_dependency_stays_inside_its_layer():
     assert violations() == []
     assert backend_violations() == []
     assert client_violations() == []
     assert wire_violations() == []
+    assert runner_violations() == []
 
 
 def loaded_by(statement: str) -> list[str]:
@@ -182,4 +204,14 @@ def test_the_check_sees_a_violation(tmp_path, monkeypatch):
     assert wire_violations() == [
         "rcoder_wire/bodies.py imports rcoder_rpc.contract",
         "rcoder_wire/bodies.py imports yaml",
+    ]
+    runner = "from rcoder_wire.contract import ID\nfrom rcoder_wire.replies import FileList\nimport docker\n"
+    plant(monkeypatch, tmp_path, "runner/service.py", runner, "RUNNER")
+    (tmp_path / "runner" / "files").mkdir()
+    (tmp_path / "runner" / "files" / "server.py").write_text("import grpc\nfrom rcoder_rpc import messages\n")
+    assert runner_violations() == [
+        "runner/files/server.py imports grpc",
+        "runner/files/server.py imports rcoder_rpc",
+        "runner/service.py imports docker",
+        "runner/service.py imports rcoder_wire.replies",
     ]

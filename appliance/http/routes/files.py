@@ -23,7 +23,7 @@ from appliance.http.context import GatewayRequest
 from appliance.http.docs import responses
 from appliance.http.forward import relay
 from appliance.projects import ProjectRef
-from rcoder_wire.replies import ExtractReply, FileEntryReply, FileListReply
+from rcoder_wire.replies import ExtractReply, FileEntryReply, FileListReply, RemovedReply
 
 bp = Blueprint("files")
 
@@ -127,7 +127,7 @@ RAW_DELETE = dict(
     summary="Remove a file or folder of the project's workspace",
     description="A file, an empty folder, or with `recursive=true` a whole tree (never beyond a link).",
     parameter=_parameters("path", "recursive"),
-    response=responses(FileEntryReply, 400, 401, 403, 404, 409, 429, 503),
+    response=responses(RemovedReply, 400, 401, 403, 404, 409, 429, 503),
 )
 ARCHIVE_GET = dict(
     summary="Download a folder of the project's workspace as an archive",

@@ -36,7 +36,7 @@ async def test_a_projects_files_container_mounts_its_workspace_and_is_started_on
     [spec] = gateway.engine.started
     assert first == again and first.endswith(":50052")
     assert spec.volume == agent.spec.volume and spec.mount_path == WORKSPACE
-    assert spec.command == ("rcoder-runner", "--files", "--root", WORKSPACE)
+    assert spec.command == ("rcoder-runner", "--files", "--root", WORKSPACE, "--folder", "")
     assert spec.create_volume is False
     assert spec.labels[labels.KIND] == labels.KIND_FILES and spec.labels[labels.PROJECT] == "p1"
     assert spec.memory_bytes == 256 * 1024**2 and spec.pids_limit == 64
@@ -52,7 +52,7 @@ async def test_a_desktop_projects_files_container_serves_its_folder_of_the_home(
 
     [spec] = gateway.engine.started
     assert spec.volume == home
-    assert spec.command[-1] == f"{WORKSPACE}/notes"
+    assert spec.command[-2:] == ("--folder", "notes")
     assert spec.name.startswith(f"rcoder-{gateway.config.engine_config.stack}-files-d-")
     assert spec.labels[labels.USER] == "alice"
 
@@ -64,7 +64,7 @@ def test_a_pod_projects_files_container_serves_its_folder_of_the_pod(gateway):
     files = gateway.workloads.files(served, pod.folder, ProjectRef("p2"))
 
     assert files.spec.volume == served.spec.volume
-    assert files.spec.command[-1] == f"{WORKSPACE}/t1/s1/p2"
+    assert files.spec.command[-2:] == ("--folder", "t1/s1/p2")
 
 
 async def test_beyond_the_limit_of_files_containers_a_request_waits(tmp_path, runner):

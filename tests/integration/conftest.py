@@ -55,7 +55,7 @@ def remove_containers_after_each_test(request):
         return
     stack, engine = request.getfixturevalue("stack"), request.getfixturevalue("engine")
     yield
-    for kind in ("agent", "desktop", "pod"):
+    for kind in ("agent", "desktop", "pod", "files"):
         remove(containers(engine, label=[f"rcoder.stack={stack}", f"rcoder.kind={kind}"]))
 
 

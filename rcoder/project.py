@@ -1,4 +1,5 @@
-"""`Project`: one project's agent on an appliance: chat, status, cancel, stop, previews and its desktop.
+"""`Project`: one project's agent on an appliance: chat, status, cancel, stop, previews, its desktop
+and its files (`project.files`).
 
 A project with a `user` is a Computer Agent project: its agent runs in that user's desktop, and the
 /computer routes serve it; the methods are the same.
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 
 import rcoder_wire.bodies as bodies
 from rcoder.errors import BadRequest
+from rcoder.files import ProjectFiles
 from rcoder.turn import Turn
 from rcoder_wire.contract import PermissionPolicy
 from rcoder_wire.replies import (
@@ -55,6 +57,7 @@ class Project:
         self.appliance = appliance
         self.id = project_id
         self.user = user
+        self.files = ProjectFiles(self)
 
     def __repr__(self) -> str:
         return f"Project({self.id!r}{f', user={self.user!r}' if self.user else ''})"

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rcoder.client import Appliance
     from rcoder.files import ProjectFiles
     from rcoder.project import Project
+    from rcoder.shell import TerminalSession
     from rcoder.sync import run
     from rcoder.turn import Turn, TurnResult
 
@@ -29,6 +30,7 @@ EXPORTS: dict[str, tuple[str, str | None]] = {
     "Appliance": ("rcoder.client", "Appliance"),
     "Project": ("rcoder.project", "Project"),
     "ProjectFiles": ("rcoder.files", "ProjectFiles"),
+    "TerminalSession": ("rcoder.shell", "TerminalSession"),
     "Turn": ("rcoder.turn", "Turn"),
     "TurnResult": ("rcoder.turn", "TurnResult"),
     "run": ("rcoder.sync", "run"),
@@ -39,6 +41,7 @@ __all__ = [
     "Appliance",
     "Project",
     "ProjectFiles",
+    "TerminalSession",
     "Turn",
     "TurnResult",
     "errors",

@@ -16,8 +16,6 @@ import json
 import os
 import signal
 import stat
-import termios
-import tty
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +179,10 @@ async def run_shell(project: Project, *, stdin: int = 0, stdout: int = 1) -> int
     output to stdout. Returns the shell's exit status (128 + N for a shell killed by signal N); a
     terminal that closes without one raises TerminalClosed. Input that is not a terminal ends with
     Ctrl-D, so `echo ls | rcoder shell` runs `ls` and leaves."""
+    # Unix only, so imported here: the rest of the client imports anywhere.
+    import termios
+    import tty
+
     loop = asyncio.get_running_loop()
     size = terminal_size(stdin, stdout)
     cols, rows = size or (None, None)

@@ -6,6 +6,7 @@
         turn = await rc.project("p1").chat("create hello.txt", permission_policy="ask")
         async for event in turn:
             ...
+        print(await rc.project("p1").files.read("hello.txt"))
 
 Names are imported on first use, so that `rcoder serve` (which hands over to the gateway) imports
 none of the client's dependencies.
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rcoder.client import Appliance
+    from rcoder.files import ProjectFiles
     from rcoder.project import Project
+    from rcoder.shell import TerminalSession
     from rcoder.sync import run
     from rcoder.turn import Turn, TurnResult
 
@@ -26,13 +29,25 @@ if TYPE_CHECKING:
 EXPORTS: dict[str, tuple[str, str | None]] = {
     "Appliance": ("rcoder.client", "Appliance"),
     "Project": ("rcoder.project", "Project"),
+    "ProjectFiles": ("rcoder.files", "ProjectFiles"),
+    "TerminalSession": ("rcoder.shell", "TerminalSession"),
     "Turn": ("rcoder.turn", "Turn"),
     "TurnResult": ("rcoder.turn", "TurnResult"),
     "run": ("rcoder.sync", "run"),
     "events": ("rcoder.events", None),
     "errors": ("rcoder.errors", None),
 }
-__all__ = ["Appliance", "Project", "Turn", "TurnResult", "errors", "events", "run"]
+__all__ = [
+    "Appliance",
+    "Project",
+    "ProjectFiles",
+    "TerminalSession",
+    "Turn",
+    "TurnResult",
+    "errors",
+    "events",
+    "run",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -5,7 +5,7 @@ errors and the appliance's error replies become `rcoder.errors`."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
@@ -44,6 +44,7 @@ class Appliance:
             url, api_key = settings.url, settings.key()
         self.url = url.rstrip("/")
         headers = {"x-api-key": api_key} if api_key else {}
+        self._auth = headers
         # Starting a project's container can take a while: the default timeout is generous.
         self._http = httpx.AsyncClient(
             base_url=self.url, headers=headers, timeout=httpx.Timeout(timeout), transport=transport
@@ -65,6 +66,11 @@ class Appliance:
     def url_for(self, path: str) -> str:
         """An absolute URL for a path the appliance returned (preview and desktop URLs are relative)."""
         return urljoin(self.url + "/", path.lstrip("/"))
+
+    def websocket_target(self, path: str) -> tuple[str, dict[str, str]]:
+        """A WebSocket route's ws:// (or wss://) URL, and the headers that authenticate it."""
+        scheme, rest = self.url.split("://", 1)
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}", dict(self._auth)
 
     async def health(self) -> Health:
         return await self.call("GET", "/health", reply=Health, envelope=False)
@@ -95,14 +101,19 @@ class Appliance:
         path: str,
         *,
         body: BaseModel | None = None,
+        content: bytes | AsyncIterable[bytes] | None = None,
+        headers: dict[str, str] | None = None,
         params: dict[str, Any] | None = None,
         reply: type[M],
         envelope: bool = True,
     ) -> M:
-        """One request: its reply's `data` (or the whole body without `envelope`) as `reply`."""
-        content = body.model_dump(mode="json", exclude_none=True, exclude_defaults=True) if body else None
+        """One request: its reply's `data` (or the whole body without `envelope`) as `reply`. The body
+        is `body` as JSON, or `content` as it is (an async iterable is streamed)."""
+        json_body = body.model_dump(mode="json", exclude_none=True, exclude_defaults=True) if body else None
         try:
-            response = await self._http.request(method, path, json=content, params=params)
+            response = await self._http.request(
+                method, path, json=json_body, content=content, headers=headers, params=params
+            )
         except httpx.HTTPError as exc:
             raise TransportError(f"{method} {self.url}{path}: {describe(exc)}") from exc
         if response.is_error:
@@ -114,29 +125,58 @@ class Appliance:
             raise TransportError(f"{method} {path}: the reply is not what the API documents: {exc}") from exc
 
     @contextlib.asynccontextmanager
+    async def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        read_timeout: float | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """A request whose reply is read as it comes (`body`). Error replies raise, and so
+        does a connection that fails (TransportError). `read_timeout` bounds each wait for bytes."""
+        timeout = self._http.timeout
+        if read_timeout is not None:
+            timeout = httpx.Timeout(timeout.connect, read=read_timeout)
+        request = self._http.build_request(method, path, params=params, headers=headers, timeout=timeout)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{method} {self.url}{path}: {describe(exc)}") from exc
+        try:
+            if response.is_error:
+                try:
+                    await response.aread()
+                except httpx.HTTPError as exc:
+                    raise TransportError(f"{method} {path}: the error reply broke: {describe(exc)}") from exc
+                raise error_for(response.status_code, response.content)
+            yield response
+        finally:
+            await response.aclose()
+
+    @staticmethod
+    async def body(response: httpx.Response) -> AsyncIterator[bytes]:
+        """The bytes of a reply `open` gave, as they come; a body cut short raises TransportError."""
+        try:
+            async for chunk in response.aiter_bytes():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise TransportError(f"the reply to {response.request.url.path} broke: {describe(exc)}") from exc
+
+    @contextlib.asynccontextmanager
     async def stream(self, path: str, last_event_id: int | None) -> AsyncIterator[AsyncIterator[str] | None]:
         """A GET of an SSE route from `last_event_id` on: the response's lines, or None for 204 (nothing
         more to send). Error replies raise; so does a connection that breaks (TransportError)."""
         headers = {"accept": "text/event-stream"}
         if last_event_id is not None:
             headers["last-event-id"] = str(last_event_id)
-        timeout = httpx.Timeout(self._http.timeout.connect, read=STREAM_READ_TIMEOUT)
-        request = self._http.build_request("GET", path, headers=headers, timeout=timeout)
-        try:
-            response = await self._http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise TransportError(f"GET {self.url}{path}: {describe(exc)}") from exc
-        try:
-            if response.is_error:
-                await response.aread()
-                raise error_for(response.status_code, response.content)
+        async with self.open("GET", path, headers=headers, read_timeout=STREAM_READ_TIMEOUT) as response:
             if response.status_code == 204:
                 yield None
                 return
-            async with contextlib.aclosing(lines(response, path)) as body:
-                yield body
-        finally:
-            await response.aclose()
+            async with contextlib.aclosing(lines(response, path)) as received:
+                yield received
 
 
 async def lines(response: httpx.Response, path: str) -> AsyncIterator[str]:

@@ -1,5 +1,6 @@
-"""The client's commands: `rcoder chat|status|stop|cancel|preview|desktop|logs|containers|agents` (and
-`rcoder serve`, which rcoder/cli.py hands to the gateway before these are parsed).
+"""The client's commands: `rcoder chat|status|stop|cancel|preview|desktop|logs|containers|agents`, those
+of rcoder/workspace_commands.py (`files`, `download`, `upload`, `shell`), and `rcoder serve`, which
+rcoder/cli.py hands to the gateway before these are parsed.
 
 Each is parse → one call of the client → print: for people with rich, or with `--json` as JSON (one
 line per event for chat and logs). Errors print one line and exit 1.
@@ -19,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from rich.console import Console
 from rich.table import Table
 
-from rcoder import config
+from rcoder import config, workspace_commands
 from rcoder.client import Appliance
 from rcoder.errors import ConfigError, RCoderError
+from rcoder.output import console, print_fields, print_json
 from rcoder.project import Project
 from rcoder.terminal import follow_json, follow_live
 
@@ -101,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
     )
     containers_.add_argument("--limit", type=int, default=100)
     sub.add_parser("agents", parents=[common], help="the agents the appliance runs")
+    workspace_commands.add_parsers(sub, project)
     sub.add_parser(
         "serve", help="run the gateway (the same as rcoder-gateway; rcoder serve -h for its flags)"
     )
@@ -123,6 +125,9 @@ def main(argv: list[str]) -> int:
         # The reader went away (`rcoder logs --json | head`): nothing more to say, to anyone.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:  # a local file of `files put`, `upload` or `download`
+        print(f"rcoder {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 async def run(function: Command, args: argparse.Namespace, settings: config.ClientConfig) -> int:
@@ -131,25 +136,7 @@ async def run(function: Command, args: argparse.Namespace, settings: config.Clie
 
 
 def project_of(args: argparse.Namespace, appliance: Appliance, settings: config.ClientConfig) -> Project:
-    if not settings.project:
-        raise ConfigError("which project? give -p PROJECT (or set project: in the config file)")
-    return appliance.project(settings.project, args.user)
-
-
-def console() -> Console:
-    return Console(highlight=False)
-
-
-def print_json(value: BaseModel | dict[str, Any]) -> None:
-    data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
-    print(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def print_fields(value: BaseModel, title: str) -> None:
-    table = Table(title=title, show_header=False, title_justify="left", box=None)
-    for name, field_value in value.model_dump(mode="json").items():
-        table.add_row(f"[bold]{name}[/bold]", "—" if field_value is None else str(field_value))
-    console().print(table)
+    return appliance.project(settings.project_id(), args.user)
 
 
 def read_prompt(prompt: str) -> str:
@@ -299,3 +286,6 @@ async def agents(args: argparse.Namespace, appliance: Appliance, settings: confi
         )
     console().print(table)
     return 0
+
+
+COMMANDS.update(workspace_commands.COMMANDS)

@@ -39,6 +39,12 @@ class ClientConfig:
     user: str = ""
     project: str = ""
 
+    def project_id(self) -> str:
+        """The project a command acts on (-p, RCODER_PROJECT or `project:`), which it cannot do without."""
+        if not self.project:
+            raise ConfigError("which project? give -p PROJECT (or set project: in the config file)")
+        return self.project
+
     def key(self) -> str:
         """The API key, from `api_key` or else the file `api_key_file` names ("" for none)."""
         if self.api_key or not self.api_key_file:

@@ -5,6 +5,8 @@ tid) becomes the most specific class its code or HTTP status names; httpx's erro
     RCoderError
     ├── ConfigError              the client's own settings are wrong (URL, key file, config file)
     ├── TransportError           the appliance could not be reached, or the connection broke for good
+    ├── FileChanged              a file changed while a cut download of it was being resumed
+    ├── TerminalClosed           a terminal closed without its shell's exit status
     └── APIError                 an error reply: .status_code, .code, .message, .tid
         ├── BadRequest           400 (the message names the field)
         ├── Unauthorized         401 (missing or wrong API key)
@@ -12,9 +14,12 @@ tid) becomes the most specific class its code or HTTP status names; httpx's erro
         ├── NotFound             404
         │   ├── SessionNotFound  404 SESSION_NOT_FOUND
         │   └── ProjectNotFound  404 CONTAINER_NOT_FOUND
-        ├── Conflict             409 (the session is already running a turn)
+        ├── Conflict             409 (the session is already running a turn; a folder not empty)
+        ├── PayloadTooLarge      413 (an upload past a limit of the appliance)
+        ├── TooManyRequests      429 (a rate limit, or too many terminals open)
         ├── ContainerFailed      502 CONTAINER_ERROR (the project's container did not start)
-        └── Unavailable          503, or a proxy's 502/504 (the engine, a runner or the gateway is down)
+        ├── Unavailable          503, or a proxy's 502/504 (the engine, a runner or the gateway is down)
+        └── WorkspaceFull        507 WORKSPACE_FULL (the workspace's quota is used up: nothing was written)
 """
 
 from __future__ import annotations
@@ -32,6 +37,14 @@ class ConfigError(RCoderError):
 
 class TransportError(RCoderError):
     """The appliance could not be reached, or a connection broke and could not be re-established."""
+
+
+class FileChanged(RCoderError):
+    """A file was replaced while it was read in parts: what was read is no longer one file's bytes."""
+
+
+class TerminalClosed(RCoderError):
+    """A terminal's connection closed without the shell's exit status (an idle timeout, a broken link)."""
 
 
 class APIError(RCoderError):
@@ -77,11 +90,23 @@ class Conflict(APIError):
     pass
 
 
+class PayloadTooLarge(APIError):
+    pass
+
+
+class TooManyRequests(APIError):
+    pass
+
+
 class ContainerFailed(APIError):
     pass
 
 
 class Unavailable(APIError):
+    pass
+
+
+class WorkspaceFull(APIError):
     pass
 
 
@@ -92,6 +117,7 @@ BY_CODE: dict[str, type[APIError]] = {
     "CONTAINER_ERROR": ContainerFailed,
     "4010": Unauthorized,
     "9010": Conflict,
+    "WORKSPACE_FULL": WorkspaceFull,
 }
 BY_STATUS: dict[int, type[APIError]] = {
     400: BadRequest,
@@ -99,9 +125,12 @@ BY_STATUS: dict[int, type[APIError]] = {
     403: Forbidden,
     404: NotFound,
     409: Conflict,
+    413: PayloadTooLarge,
+    429: TooManyRequests,
     502: ContainerFailed,
     503: Unavailable,
     504: Unavailable,
+    507: WorkspaceFull,
 }
 # Statuses a proxy answers on its own when the gateway is down: retried by a following turn.
 RETRYABLE_STATUSES = frozenset({502, 503, 504})

@@ -1,4 +1,5 @@
-"""`Project`: one project's agent on an appliance: chat, status, cancel, stop, previews and its desktop.
+"""`Project`: one project's agent on an appliance: chat, status, cancel, stop, previews, its desktop,
+its files (`project.files`) and a shell in its container (`project.terminal()`).
 
 A project with a `user` is a Computer Agent project: its agent runs in that user's desktop, and the
 /computer routes serve it; the methods are the same.
@@ -14,6 +15,8 @@ from pydantic import BaseModel
 
 import rcoder_wire.bodies as bodies
 from rcoder.errors import BadRequest
+from rcoder.files import ProjectFiles
+from rcoder.shell import TerminalSession
 from rcoder.turn import Turn
 from rcoder_wire.contract import PermissionPolicy
 from rcoder_wire.replies import (
@@ -55,6 +58,7 @@ class Project:
         self.appliance = appliance
         self.id = project_id
         self.user = user
+        self.files = ProjectFiles(self)
 
     def __repr__(self) -> str:
         return f"Project({self.id!r}{f', user={self.user!r}' if self.user else ''})"
@@ -151,6 +155,11 @@ class Project:
                 "a desktop belongs to a user: give one", status_code=400, code="VALIDATION_ERROR"
             )
         return await self.appliance.desktop(owner, self.id)
+
+    def terminal(self, *, cols: int | None = None, rows: int | None = None) -> TerminalSession:
+        """A shell in the project's container (started or resumed if need be), opened by `async with`:
+        `send` keys, `resize`, iterate its output, read `exit_status` once it ends."""
+        return TerminalSession(self, cols=cols, rows=rows)
 
     def _ref(self, session_id: str | None = None) -> BaseModel:
         if self.user:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.eventually import eventually
 from tests.integration.pulumi_cli import show, toolchain  # noqa: F401 (fixtures)
+from tests.integration.tmux import Terminal, tmux_terminal
 from tests.stack import IMAGES, Appliance, containers, free_port, remove, run_appliance
 
 
@@ -63,6 +64,18 @@ def remove_containers_after_each_test(request):
 def client(appliance) -> Iterator[httpx.Client]:
     with appliance.client() as client:
         yield client
+
+
+@pytest.fixture
+def terminal(appliance, tmp_path) -> Iterator[Terminal]:
+    """A tmux terminal whose `rcoder` reaches the suite's appliance (tests/integration/tmux.py)."""
+    environment = {
+        "RCODER_URL": appliance.url,
+        "RCODER_API_KEY": appliance.api_key,
+        "XDG_CONFIG_HOME": str(tmp_path),
+    }
+    with tmux_terminal(environment) as term:
+        yield term
 
 
 def project_id() -> str:

@@ -11,7 +11,10 @@ import pytest
 
 from rcoder import cli
 
-COMMANDS = ("chat", "status", "stop", "cancel", "preview", "desktop", "logs", "containers", "agents", "serve")
+COMMANDS = (
+    *("chat", "status", "stop", "cancel", "preview", "desktop", "logs", "containers", "agents"),
+    *("files", "download", "upload", "shell", "serve"),
+)
 
 
 def exit_of(argv: list[str]) -> int | str | None:

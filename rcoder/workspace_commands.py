@@ -89,7 +89,7 @@ async def files_ls(args: argparse.Namespace, project: Project) -> int:
         if entry.type == "symlink":
             name += f" → {escape(entry.target or '')}"
         size = "" if entry.type == "dir" else decimal(entry.size)
-        table.add_row(name, size, entry.mtime, oct(entry.mode)[2:])
+        table.add_row(name, size, entry.mtime.strftime("%Y-%m-%d %H:%M:%S"), oct(entry.mode)[2:])
     out = console()
     out.print(table)
     usage = listed.usage

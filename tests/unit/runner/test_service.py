@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rcoder_rpc import agent_pb2
 from rcoder_rpc.contract import PROMPT_START, SESSION_UPDATE
-from tests.unit.runner.conftest import collect
+from tests.unit.runner.conftest import collect, git
 
 
 async def test_health_reports_serving(runner):
@@ -156,3 +156,32 @@ async def test_a_turns_end_is_worded_in_the_language_of_the_chat_that_started_it
 
     assert cancelled.message == "the turn was cancelled", "the reply is in the cancelling call's language"
     assert json.loads(events[-1].payload)["description"] == "该轮次已取消。"
+
+
+async def test_configure_git_writes_the_config_every_git_here_reads(runner, git_config):
+    stub, _, _ = runner
+    access = agent_pb2.GitAccess(
+        broker_base="http://10.0.0.1:8090/rcoder-git/",
+        stand_in="rcoder-git-o.abc",
+        routes=[
+            agent_pb2.GitRoute(
+                prefix="https://github.com/", broker_url="http://10.0.0.1:8090/rcoder-git/https/github.com/"
+            )
+        ],
+        author_name="RCoder",
+        author_email="rcoder@example.com",
+    )
+
+    first = await stub.ConfigureGit(access)
+    again = await stub.ConfigureGit(access)
+
+    assert first.path == again.path == str(git_config)
+    rewritten = git(
+        git_config.parent, "ls-remote", "--get-url", "https://github.com/acme/app.git", system=True
+    )
+    assert rewritten == "http://10.0.0.1:8090/rcoder-git/https/github.com/acme/app.git"
+    assert git(git_config.parent, "config", "--system", "user.name", system=True) == "RCoder"
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await stub.ConfigureGit(agent_pb2.GitAccess(author_name="RCoder\n[core]"))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "RCoder" in git_config.read_text(), "a refused access leaves the last one in place"

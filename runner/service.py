@@ -20,6 +20,7 @@ from rcoder_rpc import agent_pb2, agent_pb2_grpc, messages
 from rcoder_rpc.contract import LANGUAGE_METADATA
 from rcoder_wire.contract import ID
 from runner import git_access, prompt
+from runner.clone import Repository
 from runner.errors import InvalidRequest, RunnerError
 from runner.events import Event
 from runner.projects import Projects, TurnRequest
@@ -67,6 +68,10 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 raise InvalidRequest("workspace must be a relative folder of ids separated by '/'")
             workspace = self.projects.workspace_of(request.project_id, folder)
             spec = prompt.agent_spec(request, self.default_agent_id, self.agent_homes)
+            wanted = request.repository  # a clone before the prompt, in the same turn
+            repository = (
+                Repository(wanted.url, wanted.ref, wanted.depth) if request.HasField("repository") else None
+            )
             session, resumed = await self.projects.chat(
                 TurnRequest(
                     project_id=request.project_id,
@@ -82,6 +87,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                     else None,
                     permission_timeout=request.permission_timeout_seconds or None,
                     folder=folder,
+                    repository=repository,
                 )
             )
             return agent_pb2.ChatResponse(

@@ -1,10 +1,11 @@
 """A real runner on a local port, driving the real demo agent as a subprocess; git isolated from the
-host's configs."""
+host's configs, and a small repository to clone."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -56,3 +57,42 @@ def git(cwd: Path, *args: str, system: bool = False) -> str:
     }
     done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True)
     return done.stdout.strip()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """A bare repository: `main` (the default branch, two commits), `feature` (off the first), an
+    annotated tag `v1` on the first commit."""
+
+    path: Path
+    first: str
+    second: str
+    feature: str
+
+    @property
+    def url(self) -> str:
+        return self.path.as_uri()
+
+
+@pytest.fixture(scope="session")
+def origin(tmp_path_factory) -> Origin:
+    root = tmp_path_factory.mktemp("origin")
+    work, bare = root / "work", root / "app.git"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "README.md").write_text("first\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "first")
+    first = git(work, "rev-parse", "HEAD")
+    git(work, "tag", "-a", "v1", "-m", "version 1")
+    (work / "README.md").write_text("second\n")
+    git(work, "commit", "-q", "-am", "second")
+    second = git(work, "rev-parse", "HEAD")
+    git(work, "checkout", "-q", "-b", "feature", first)
+    (work / "feature.txt").write_text("feature\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "feature")
+    feature = git(work, "rev-parse", "HEAD")
+    git(root, "clone", "-q", "--bare", str(work), str(bare))
+    git(bare, "symbolic-ref", "HEAD", "refs/heads/main")
+    return Origin(bare, first, second, feature)

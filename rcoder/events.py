@@ -2,7 +2,8 @@
 described by the gateway's `ProgressEventData`) becomes the class its subType names.
 
 Message and thought chunks carry their text, the plan its entries, tool calls their id, title and
-status; a permission request can be answered; `TurnEnd` (and `StreamError`) end the turn.
+status; a permission request can be answered; a repository's clone, before the agent's turn, reports
+its progress and its commit; `TurnEnd` (and `StreamError`) end the turn.
 """
 
 from __future__ import annotations
@@ -196,6 +197,37 @@ class PermissionResolved(Event):
 
 
 @dataclass(frozen=True)
+class GitClone(Event):
+    """How far the repository's clone is, before the agent's turn: git's phase ("receiving objects")
+    and its percentage (None where git only counts)."""
+
+    phase: str = ""
+    percent: int | None = None
+    received_bytes: int | None = None
+
+    @classmethod
+    def fields(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "phase": str(data.get("phase", "")),
+            "percent": data.get("percent"),
+            "received_bytes": data.get("received_bytes"),
+        }
+
+
+@dataclass(frozen=True)
+class GitCloneEnd(Event):
+    """The repository is cloned: the commit checked out, and the branch, tag or commit it came by
+    (both None for a repository without commits)."""
+
+    commit: str | None = None
+    ref: str | None = None
+
+    @classmethod
+    def fields(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {"commit": data.get("commit"), "ref": data.get("ref")}
+
+
+@dataclass(frozen=True)
 class TurnEnd(Event):
     """The turn's last event. `stop_reason` is its subType: end_turn, cancelled, error, max_tokens, ..."""
 
@@ -239,6 +271,8 @@ BY_TYPE: dict[str, type[Event]] = {
     "tool_call_update": ToolCallUpdate,
     "permission_request": PermissionRequest,
     "permission_resolved": PermissionResolved,
+    "git_clone": GitClone,
+    "git_clone_end": GitCloneEnd,
 }
 
 

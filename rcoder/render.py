@@ -1,4 +1,4 @@
-"""A turn in the terminal (rich): the plan as a checklist, tool calls with their status, the latest
+"""A turn in the terminal (rich): a repository's clone as one progress line, the plan as a checklist, tool calls with their status, the latest
 thought dimmed, the reply as Markdown, and a spinner until the turn's end, which closes it with a
 status line. `TurnView` holds what the events said; rich draws it on each refresh."""
 
@@ -40,6 +40,7 @@ class TurnView:
         self.heading = heading
         self.plan: tuple[ev.PlanEntry, ...] = ()
         self.tools: dict[str, ToolState] = {}
+        self.clone = ""  # the repository's clone, before the agent's turn
         self.thought = ""
         self.reply = ""
         self.waiting = "waiting for the agent"
@@ -66,6 +67,12 @@ class TurnView:
             self.waiting = f"waiting for permission: {event.title}"
         elif isinstance(event, ev.PermissionResolved):
             self.waiting = "waiting for the agent"
+        elif isinstance(event, ev.GitClone):
+            percent = f" {event.percent}%" if event.percent is not None else ""
+            self.clone = f"cloning: {event.phase}{percent}"
+        elif isinstance(event, ev.GitCloneEnd):
+            where = f"{event.ref} at {event.commit[:7]}" if event.commit else "an empty repository"
+            self.clone = f"cloned {where}"
         elif isinstance(event, ev.TurnEnd):
             self.end = event
 
@@ -78,6 +85,8 @@ class TurnView:
         parts: list[RenderableType] = []
         if self.heading:
             parts.append(Text(self.heading, style="bold"))
+        if self.clone:
+            parts.append(Text(self.clone, style="cyan"))
         if self.plan:
             parts.append(Text("Plan", style="bold underline"))
             for entry in self.plan:

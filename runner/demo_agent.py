@@ -12,7 +12,11 @@ project's workspace, asking the client for permission first:
   its result (a tool call, and the reply); several calls in one prompt go to the same server, which
   is started once for the turn and stopped at its end (so a browser keeps its page between them);
 - ``talk <n>`` (optionally ``quickly``): streams n more words, a steady stream of events for load
-  tests (``quickly``: all at once).
+  tests (``quickly``: all at once);
+- ``commit "<message>"``: ``git add -A`` and ``git commit -m <message>`` in its folder (a tool call of
+  kind ``execute``), reporting the new commit's short id;
+- ``push <branch>``: ``git push origin HEAD:refs/heads/<branch>``, reporting git's words, a refusal
+  included (then the tool call fails).
 
 Cancellation (ACP ``session/cancel``) stops the turn at the next step with ``cancelled``.
 """
@@ -24,6 +28,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -40,10 +45,16 @@ LIST_MCP = re.compile(r"\blist\s+mcp\b", re.I)
 TALK = re.compile(r"\btalk\s+(\d+)(\s+quickly)?", re.I)
 MCP_TOOLS = re.compile(r"\bmcp\s+tools\b", re.I)
 MCP_CALL = re.compile(r"\bmcp\s+call\s+([\w.-]+)\s+([\w.-]+)", re.I)
+COMMIT = re.compile(r"\bcommit\s+\"([^\"]*)\"", re.I)
+PUSH = re.compile(r"\bpush\s+(\w[\w./-]*)", re.I)
 MAX_TALK_WORDS = 100_000
 MAX_WAIT_SECONDS = 600.0
 DEFAULT_CONTENT = "Hello from the RCoder demo agent!\n"
-HELP = 'Try "create hello.txt", "wait 5", "list mcp", "mcp tools" or "mcp call <server> <tool> {...}". '
+HELP = (
+    'Try "create hello.txt", "wait 5", "list mcp", "mcp tools", "mcp call <server> <tool> {...}", '
+    '\'commit "<message>"\' or "push <branch>". '
+)
+GIT_TIMEOUT = 300.0
 
 T = TypeVar("T")
 
@@ -164,14 +175,21 @@ class Turn:
             await self.act()
 
     async def act(self) -> None:
-        create, wait = CREATE.search(self.text), WAIT.search(self.text)
-        list_tools, calls = MCP_TOOLS.search(self.text), mcp_calls(self.text)
+        # A commit's message is not read for other instructions ('commit "wait for review"').
+        text = COMMIT.sub(" ", self.text)
+        create, wait = CREATE.search(text), WAIT.search(text)
+        list_tools, calls = MCP_TOOLS.search(text), mcp_calls(text)
+        commit, push = COMMIT.search(self.text), PUSH.search(text)
         if wait:
             self.steps.append(Step(f"Work for {wait.group(1)} s"))
         if create:
             self.steps.append(Step(f"Write {create.group(1)}"))
         if list_tools or calls:
             self.steps.append(Step("Use the MCP servers"))
+        if commit:
+            self.steps.append(Step("Commit the changes"))
+        if push:
+            self.steps.append(Step(f"Push to {push.group(1)}"))
         self.steps.append(Step("Report back"))
 
         await self.advance(0)
@@ -194,6 +212,14 @@ class Turn:
             for call in calls:
                 await self.call_mcp_tool(call)
             step += 1
+        if commit:
+            await self.advance(step)
+            await self.commit(commit.group(1))
+            step += 1
+        if push:
+            await self.advance(step)
+            await self.push(push.group(1))
+            step += 1
         for attachment in self.attachments:
             await self.say(f"Attached: {attachment}. ")
         if talk := TALK.search(self.text):
@@ -203,7 +229,7 @@ class Turn:
             names = [server.get("name", "?") for server in self.session.mcp_servers]
             await self.say(f"MCP servers of this session: {', '.join(names) or 'none'}. ")
         await self.advance(step)
-        if not (create or wait or list_tools or calls):
+        if not (create or wait or list_tools or calls or commit or push):
             await self.say(HELP)
         await self.say("Done.")
         await self.advance(len(self.steps))
@@ -359,6 +385,70 @@ class Turn:
         status = "failed" if result.get("isError") else "completed"
         await self.update_tool_call(call_id, status, content=[text_content(text)])
         await self.say(f"{call.server} {call.tool} {status}: {text}\n", 0)
+
+    async def commit(self, message: str) -> None:
+        commands = (("add", "-A"), ("commit", "-m", message), ("rev-parse", "--short", "HEAD"))
+        if (short := await self.git(shlex.join(("git", "commit", "-m", message)), *commands)) is not None:
+            await self.say(f"I committed {short.strip()}: {message}. ")
+
+    async def push(self, branch: str) -> None:
+        command = ("push", "origin", f"HEAD:refs/heads/{branch}")
+        if await self.git(f"git push origin HEAD:{branch}", command) is not None:
+            await self.say(f"I pushed to {branch}. ")
+
+    async def git(self, title: str, *commands: tuple[str, ...]) -> str | None:
+        """Run git `commands` in the workspace, one after another, as one tool call (after asking):
+        their words are its content. The last one's output; None when one failed (the call fails)."""
+        call_id = f"git-{uuid.uuid4().hex[:8]}"
+        command = " && ".join(shlex.join(("git", *args)) for args in commands)
+        await self.send(
+            {
+                "sessionUpdate": "tool_call",
+                "toolCallId": call_id,
+                "title": title,
+                "kind": "execute",
+                "status": "pending",
+                "rawInput": {"command": command, "cwd": str(self.session.cwd)},
+            }
+        )
+        if not await self.permitted(call_id, title, "execute"):
+            await self.update_tool_call(call_id, "failed")
+            await self.say(f"Permission to run {title} was refused. ")
+            return None
+        await self.update_tool_call(call_id, "in_progress")
+        words = []
+        for args in commands:
+            status, output = await self.execute(("git", *args))
+            words.append(output)
+            if status != 0:
+                report = "".join(words).strip() or f"git {args[0]} exited with {status}"
+                await self.update_tool_call(call_id, "failed", content=[text_content(report)])
+                await self.say(f"{title} failed: {report}\n", 0)
+                return None
+        await self.update_tool_call(call_id, "completed", content=[text_content("".join(words).strip())])
+        return output
+
+    async def execute(self, command: tuple[str, ...]) -> tuple[int, str]:
+        """A command's exit status and its output (stdout and stderr together), in the workspace; a
+        cancel kills it."""
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=self.session.cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            output, _ = await self.until_cancelled(asyncio.wait_for(process.communicate(), GIT_TIMEOUT))
+        except TimeoutError:
+            return -1, f"{shlex.join(command)} took longer than {GIT_TIMEOUT:g} s"
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        return process.returncode, output.decode(errors="replace")
 
     async def until_cancelled(self, work: Awaitable[T]) -> T:
         """The work's result; or, as soon as the client cancels, Cancelled (and the work is dropped)."""

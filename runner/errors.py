@@ -4,7 +4,8 @@ RunnerError
 ├── InvalidRequest   INVALID_ARGUMENT
 ├── NotFound         NOT_FOUND
 ├── Busy             FAILED_PRECONDITION
-└── AgentFailed      UNAVAILABLE  (the agent process could not start or died)
+├── AgentFailed      UNAVAILABLE  (the agent process could not start or died)
+└── CloneFailed      FAILED_PRECONDITION  (a turn's repository could not be cloned: the turn ends with it)
 """
 
 from typing import Any
@@ -41,3 +42,7 @@ class Busy(RunnerError):
 
 class AgentFailed(RunnerError):
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class CloneFailed(RunnerError):
+    code = grpc.StatusCode.FAILED_PRECONDITION

@@ -111,6 +111,9 @@ class Connection:
             task = asyncio.create_task(self._answer(message_id, method, params), name=f"jsonrpc-{method}")
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
+            # Let the handler begin before the next message is read: a notification sent after a
+            # request (ACP's session/cancel after session/prompt) then never overtakes it.
+            await asyncio.sleep(0)
         elif method is not None:
             try:
                 await self._on_notification(method, params)

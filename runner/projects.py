@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 
 from runner.agent_process import AgentProcess
 from runner.agents import AgentSpec
+from runner.clone import Repository, clone
 from runner.errors import AgentFailed, InvalidRequest, NotFound
 from runner.permissions import CANCELLED
 from runner.session import Session
@@ -38,6 +40,8 @@ class TurnRequest:
     agent_key: str = ""
     # The project's folder under the workspace, in a pod shared with other projects ("": the workspace).
     folder: str = ""
+    # A repository to clone into the project's (new) folder before the prompt, in the same turn.
+    repository: Repository | None = None
 
 
 class Project:
@@ -101,7 +105,12 @@ class Projects:
             agent = await self._ensure_agent(project, request)
             session = await self._ensure_session(project, agent, request)
             session.permissions.configure(request.permission_policy, request.permission_timeout)
-            await session.start_turn(request.blocks, request.request_id)
+            before = (
+                functools.partial(clone, request.repository, project.workspace)
+                if request.repository
+                else None
+            )
+            await session.start_turn(request.blocks, request.request_id, before)
         resumed = session.id == request.session_id if request.session_id else None
         return session, resumed
 

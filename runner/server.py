@@ -30,7 +30,7 @@ from rcoder_rpc.contract import (
     server_options,
 )
 from rcoder_rpc.logs import setup_logging
-from runner import prompt
+from runner import git_access, prompt
 from runner.agents import BUILTIN_AGENTS
 from runner.errors import AgentFailed
 from runner.projects import Projects
@@ -52,11 +52,13 @@ async def create_server(
     agent_homes: Path | None = None,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     other_tasks: Callable[[], int] = lambda: 0,
+    git_config: Path = git_access.DEFAULT_PATH,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A started server on `address` ("host:0" picks a free port), and its health servicer;
-    `other_tasks` counts what keeps the container busy beside turns (open terminals)."""
+    `other_tasks` counts what keeps the container busy beside turns (open terminals); `git_config` is
+    the system git config that ConfigureGit writes."""
     homes = agent_homes or Path(tempfile.gettempdir()) / "rcoder-agents"
-    service = AgentService(projects, default_agent_id, homes, other_tasks)
+    service = AgentService(projects, default_agent_id, homes, other_tasks, git_config)
     return await start_server(address, service, interceptors)
 
 
@@ -137,13 +139,21 @@ async def serve(args: argparse.Namespace) -> None:
     if not os.access(workspace, os.W_OK):
         raise SystemExit(f"rcoder-runner: workspace {workspace} is missing or not writable")
     tracer, interceptors = tracing(args.otlp_endpoint)
+    # Whatever this runner starts (agents, clones, terminal shells) reads the git config it writes.
+    os.environ["GIT_CONFIG_SYSTEM"] = args.git_config
     projects = Projects(workspace, per_project_dirs=args.per_project_dirs, tracer=tracer)
     homes = Path(args.agent_homes)
     terminals = await serve_terminals(
         args.host, TERMINAL_PORT, workspace, args.per_project_dirs, TerminalLimits.from_environ(os.environ)
     )
     server, port, health_servicer = await create_server(
-        f"{args.host}:{args.port}", projects, args.agent, homes, interceptors, lambda: terminals.active
+        f"{args.host}:{args.port}",
+        projects,
+        args.agent,
+        homes,
+        interceptors,
+        lambda: terminals.active,
+        Path(args.git_config),
     )
     log.info("serving on %s:%s, workspace %s, default agent %s", args.host, port, workspace, args.agent)
     # What start-up made (modules, gRPC) lives as long as the process: out of the collector's sight, so
@@ -258,6 +268,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--prestart",
         default=os.environ.get("RCODER_PRESTART_AGENT", ""),
         help="a ChatRequest in JSON naming the agent to start before any chat (default: $RCODER_PRESTART_AGENT)",
+    )
+    parser.add_argument(
+        "--git-config",
+        default=os.environ.get("GIT_CONFIG_SYSTEM") or str(git_access.DEFAULT_PATH),
+        help="the system git config ConfigureGit writes, which every git here reads "
+        "(default: $GIT_CONFIG_SYSTEM or %(default)s)",
     )
     parser.add_argument(
         "--otlp-endpoint",

@@ -19,7 +19,8 @@ import grpc
 from rcoder_rpc import agent_pb2, agent_pb2_grpc, messages
 from rcoder_rpc.contract import LANGUAGE_METADATA
 from rcoder_wire.contract import ID
-from runner import prompt
+from runner import git_access, prompt
+from runner.clone import Repository
 from runner.errors import InvalidRequest, RunnerError
 from runner.events import Event
 from runner.projects import Projects, TurnRequest
@@ -48,12 +49,15 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         default_agent_id: str,
         agent_homes: Path,
         other_tasks: Callable[[], int] = lambda: 0,
+        git_config: Path = git_access.DEFAULT_PATH,
     ) -> None:
         self.projects = projects
         self.default_agent_id = default_agent_id
         self.agent_homes = agent_homes
         # Work beside the agents' turns that keeps the container busy (open terminals).
         self.other_tasks = other_tasks
+        # The container's system git config (GIT_CONFIG_SYSTEM), which ConfigureGit writes.
+        self.git_config = git_config
 
     async def Chat(self, request: agent_pb2.ChatRequest, context: grpc.aio.ServicerContext):
         async with _errors(context):
@@ -64,6 +68,10 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                 raise InvalidRequest("workspace must be a relative folder of ids separated by '/'")
             workspace = self.projects.workspace_of(request.project_id, folder)
             spec = prompt.agent_spec(request, self.default_agent_id, self.agent_homes)
+            wanted = request.repository  # a clone before the prompt, in the same turn
+            repository = (
+                Repository(wanted.url, wanted.ref, wanted.depth) if request.HasField("repository") else None
+            )
             session, resumed = await self.projects.chat(
                 TurnRequest(
                     project_id=request.project_id,
@@ -79,6 +87,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
                     else None,
                     permission_timeout=request.permission_timeout_seconds or None,
                     folder=folder,
+                    repository=repository,
                 )
             )
             return agent_pb2.ChatResponse(
@@ -137,6 +146,18 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):
         async with _errors(context):
             self.projects.answer_permission(request.session_id, request.request_id, request.option_id)
             return agent_pb2.PermissionAnswerReply(accepted=True, message=messages.translate("answered"))
+
+    async def ConfigureGit(self, request: agent_pb2.GitAccess, context: grpc.aio.ServicerContext):
+        async with _errors(context):
+            access = git_access.GitAccess(
+                broker_base=request.broker_base,
+                stand_in=request.stand_in,
+                routes=tuple(git_access.GitRoute(r.prefix, r.broker_url) for r in request.routes),
+                author_name=request.author_name,
+                author_email=request.author_email,
+            )
+            path = await asyncio.to_thread(git_access.write_config, access, self.git_config)
+            return agent_pb2.GitAccessReply(path=str(path))
 
     async def GetVncStatus(self, request: agent_pb2.GetVncStatusRequest, context: grpc.aio.ServicerContext):
         async with _errors(context):

@@ -1,5 +1,9 @@
 """One ACP session: its prompt turns and the event log they write.
 
+A turn may have a phase before its prompt (a repository's clone, runner/clone.py): it writes its own
+events between prompt_start and the agent's, a RunnerError from it ends the turn with `error`, and a
+cancel stops it at once (the agent has nothing to cancel yet).
+
 What the runner says in a turn's events (how it ended, why it failed) is worded in the language of the
 request that started the turn, whichever call ends it: a turn's events read in one language."""
 
@@ -8,17 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rcoder_rpc import messages
 from rcoder_rpc.contract import PROMPT_END, PROMPT_START, SESSION_UPDATE
 from runner.agent_process import AgentProcess
-from runner.errors import Busy
+from runner.errors import Busy, RunnerError
 from runner.events import EventLog
 from runner.jsonrpc import RpcError
 from runner.permissions import Permissions
 
 log = logging.getLogger(__name__)
+
+Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
+# A turn's phase before its prompt, given what writes a session update (sub type, payload).
+Before = Callable[[Emit], Awaitable[None]]
 
 # Message templates (rcoder_rpc/locales), by ACP stop reason.
 STOP_REASON_DESCRIPTIONS = {
@@ -29,6 +38,7 @@ STOP_REASON_DESCRIPTIONS = {
     "cancelled": "The turn was cancelled.",
 }
 OTHER_STOP_REASON = "The turn ended: {reason}."
+CANCELLED = STOP_REASON_DESCRIPTIONS["cancelled"]
 # How a turn ends when its agent is stopped under it.
 STOPPED = "The turn was stopped with its agent."
 
@@ -49,6 +59,8 @@ class Session:
         self._turn: asyncio.Task[None] | None = None
         self._request_id: str | None = None
         self._language = messages.DEFAULT  # of the request that started the turn
+        self._before_prompt = False  # the turn is in its phase before the prompt
+        self._cancel_asked = False  # cancel() asked the running turn to stop
         self.permissions = Permissions(self._emit_update)
 
     @property
@@ -65,7 +77,10 @@ class Session:
         if self.busy:
             await self._emit(SESSION_UPDATE, sub_type, payload)
 
-    async def start_turn(self, blocks: list[Any], request_id: str | None) -> None:
+    async def start_turn(
+        self, blocks: list[Any], request_id: str | None, before: Before | None = None
+    ) -> None:
+        """Start a turn: `before` (if any), then the prompt, as a task."""
         if self.busy:
             raise Busy(
                 "session {session_id} is already running a turn; cancel it or wait for it to end",
@@ -73,21 +88,27 @@ class Session:
             )
         self._request_id = request_id
         self._language = messages.current.get()
+        self._before_prompt, self._cancel_asked = before is not None, False
         await self._emit(PROMPT_START, "prompt_start", {})
-        self._turn = asyncio.create_task(self._run(blocks), name=f"turn-{self.id}")
+        self._turn = asyncio.create_task(self._run(blocks, before), name=f"turn-{self.id}")
 
-    async def _run(self, blocks: list[Any]) -> None:
+    async def _run(self, blocks: list[Any], before: Before | None) -> None:
         if self._tracer is None:
-            await self._prompt(blocks)
+            await self._steps(blocks, before)
             return
         with self._tracer.start_as_current_span(
             "agent.turn", attributes={"rcoder.session": self.id, "rcoder.project": self.project_id}
         ):
-            await self._prompt(blocks)
+            await self._steps(blocks, before)
 
-    async def _prompt(self, blocks: list[Any]) -> None:
+    async def _steps(self, blocks: list[Any], before: Before | None) -> None:
         try:
+            if before is not None:
+                await before(self._emit_update)
+                self._before_prompt = False
             stop = await self.agent.prompt(self.id, blocks)
+        except RunnerError as exc:  # the phase before the prompt failed
+            await self._end_with_error(-32603, self._words(exc.template, **exc.params))
         except RpcError as exc:
             await self._end_with_error(exc.code, str(exc), exc.data)
         except ConnectionError as exc:
@@ -95,7 +116,7 @@ class Session:
                 -32603, self._words("the agent process ended during the turn ({error})", error=exc)
             )
         except asyncio.CancelledError:
-            await self._end("cancelled", self._words(STOPPED))
+            await self._end("cancelled", self._words(CANCELLED if self._cancel_asked else STOPPED))
             raise
         except Exception as exc:
             log.exception("turn of session %s failed", self.id)
@@ -109,8 +130,12 @@ class Session:
         turn = self._turn
         if not self.busy or turn is None:
             return False
-        with contextlib.suppress(ConnectionError, RpcError):
-            await self.agent.cancel(self.id)
+        if self._before_prompt:
+            self._cancel_asked = True
+            turn.cancel()
+        else:
+            with contextlib.suppress(ConnectionError, RpcError):
+                await self.agent.cancel(self.id)
         self.permissions.cancel_all()
         done, _ = await asyncio.wait({turn}, timeout=grace)
         if not done:
@@ -118,6 +143,8 @@ class Session:
                 "cancelled",
                 self._words("The agent did not stop within {grace:g} s; the turn was ended.", grace=grace),
             )
+        # A turn cancelled before it ran a step had no chance to end itself.
+        await self._end("cancelled", self._words(CANCELLED))
         return True
 
     async def close(self, error: str | None = None) -> None:

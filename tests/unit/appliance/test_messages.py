@@ -29,7 +29,16 @@ TEMPLATE_CALLS = ERRORS | {"InvalidBody", "cls", "translate", "Problem", "Phrase
 # A template further along: refuse(status, template).
 POSITION = {"refuse": 1}
 # Templates kept in constants (a string, or a dict's values) and translated where they are used.
-TEMPLATE_CONSTANTS = {"STOP_MESSAGES", "STOP_REASON_DESCRIPTIONS", "OTHER_STOP_REASON", "STOPPED", "SHUTDOWN"}
+TEMPLATE_CONSTANTS = {
+    "STOP_MESSAGES",
+    "STOP_REASON_DESCRIPTIONS",
+    "OTHER_STOP_REASON",
+    "STOPPED",
+    "SHUTDOWN",
+    "CLONE_FAILED",
+    "CLONE_TIMED_OUT",
+    "FOLDER_NOT_EMPTY",
+}
 
 
 def strings(node: ast.AST) -> list[str]:
@@ -73,6 +82,7 @@ def test_the_check_sees_the_runners_templates():
     found = templates_in_code()
     assert {"prompt is empty", "the turn failed: {error}", "The turn was cancelled."} <= found
     assert "the runner shut down during the turn (its container was stopped)" in found
+    assert "the repository could not be cloned: {error}" in found, "kept in a constant of runner/clone.py"
 
 
 def test_the_check_sees_the_wire_models_templates():

@@ -90,3 +90,24 @@ def test_json_lines_carry_the_id_and_the_data_as_sent():
         "data": {"entries": []},
         "timestamp": "t",
     }
+
+
+def test_a_clones_progress_and_end_have_their_fields():
+    progress = ev.from_sse(
+        sse(
+            "agentSessionUpdate",
+            "git_clone",
+            {"phase": "receiving objects", "percent": 45, "received_bytes": 9},
+        )
+    )
+    counting = ev.from_sse(
+        sse("agentSessionUpdate", "git_clone", {"phase": "enumerating objects", "percent": None})
+    )
+    end = ev.from_sse(
+        sse("agentSessionUpdate", "git_clone_end", {"commit": "0123456789abcdef", "ref": "main"})
+    )
+
+    assert isinstance(progress, ev.GitClone) and not progress.terminal
+    assert (progress.phase, progress.percent, progress.received_bytes) == ("receiving objects", 45, 9)
+    assert counting.percent is None and counting.received_bytes is None
+    assert isinstance(end, ev.GitCloneEnd) and (end.commit, end.ref) == ("0123456789abcdef", "main")

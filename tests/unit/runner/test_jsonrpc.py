@@ -124,3 +124,28 @@ async def test_a_line_that_is_not_json_closes_the_connection():
     assert connection.closed
     await connection.close()
     right.close()
+
+
+async def test_a_notification_sent_after_a_request_does_not_overtake_its_handler():
+    """As ACP's session/cancel right after session/prompt: the prompt's handler has begun first."""
+    seen: list[str] = []
+    forever, notified = asyncio.Event(), asyncio.Event()
+
+    async def on_request(method, params):
+        seen.append(method)
+        await forever.wait()
+
+    async def on_notification(method, params):
+        seen.append(method)
+        notified.set()
+
+    a, b = await pair(on_request_b=on_request, on_notification_b=on_notification)
+    try:
+        # Both in the other side's buffer at once.
+        a._writer.write(b'{"jsonrpc":"2.0","id":1,"method":"prompt"}\n{"jsonrpc":"2.0","method":"cancel"}\n')
+        await asyncio.wait_for(notified.wait(), 5)
+        await asyncio.sleep(0.01)  # the request's handler had its chance in any case
+    finally:
+        await a.close()
+        await b.close()
+    assert seen == ["prompt", "cancel"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 
 import grpc
 import pytest
@@ -11,7 +12,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rcoder_rpc import agent_pb2
 from rcoder_rpc.contract import PROMPT_START, SESSION_UPDATE
-from tests.unit.runner.conftest import collect
+from tests.unit.runner.conftest import collect, git
 
 
 async def test_health_reports_serving(runner):
@@ -156,3 +157,102 @@ async def test_a_turns_end_is_worded_in_the_language_of_the_chat_that_started_it
 
     assert cancelled.message == "the turn was cancelled", "the reply is in the cancelling call's language"
     assert json.loads(events[-1].payload)["description"] == "该轮次已取消。"
+
+
+async def test_configure_git_writes_the_config_every_git_here_reads(runner, git_config):
+    stub, _, _ = runner
+    access = agent_pb2.GitAccess(
+        broker_base="http://10.0.0.1:8090/rcoder-git/",
+        stand_in="rcoder-git-o.abc",
+        routes=[
+            agent_pb2.GitRoute(
+                prefix="https://github.com/", broker_url="http://10.0.0.1:8090/rcoder-git/https/github.com/"
+            )
+        ],
+        author_name="RCoder",
+        author_email="rcoder@example.com",
+    )
+
+    first = await stub.ConfigureGit(access)
+    again = await stub.ConfigureGit(access)
+
+    assert first.path == again.path == str(git_config)
+    rewritten = git(
+        git_config.parent, "ls-remote", "--get-url", "https://github.com/acme/app.git", system=True
+    )
+    assert rewritten == "http://10.0.0.1:8090/rcoder-git/https/github.com/acme/app.git"
+    assert git(git_config.parent, "config", "--system", "user.name", system=True) == "RCoder"
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await stub.ConfigureGit(agent_pb2.GitAccess(author_name="RCoder\n[core]"))
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "RCoder" in git_config.read_text(), "a refused access leaves the last one in place"
+
+
+def texts(events: list[agent_pb2.ProgressEvent], sub_type: str) -> list[dict]:
+    return [json.loads(e.payload) for e in events if e.sub_type == sub_type]
+
+
+async def test_a_repository_is_cloned_in_the_turn_before_the_agent_which_commits_and_pushes(
+    runner, origin, tmp_path_factory
+):
+    stub, _, workspace = runner
+    remote = tmp_path_factory.mktemp("remote") / "app.git"
+    shutil.copytree(origin.path, remote)
+    await stub.ConfigureGit(agent_pb2.GitAccess(author_name="RCoder", author_email="rcoder@example.com"))
+
+    reply = await stub.Chat(
+        agent_pb2.ChatRequest(
+            project_id="p1",
+            prompt='create notes.txt and commit "add notes" and push rcoder/feature',
+            repository=agent_pb2.Repository(url=remote.as_uri()),
+        )
+    )
+    events = await asyncio.wait_for(collect(stub, reply.session_id), 20)
+
+    kinds = [e.sub_type for e in events]
+    assert kinds[0] == "prompt_start" and kinds[-1] == "end_turn"
+    clone_end = kinds.index("git_clone_end")
+    assert set(kinds[1:clone_end]) == {"git_clone"}, "the clone's progress comes first"
+    assert "plan" not in kinds[:clone_end], "the agent starts after the clone"
+    assert texts(events, "git_clone_end") == [{"commit": origin.second, "ref": "main"}]
+    pushed = git(remote, "log", "-1", "--format=%s by %an", "rcoder/feature")
+    assert pushed == "add notes by RCoder"
+    assert git(remote, "rev-parse", "rcoder/feature~1") == origin.second
+    assert git(workspace, "rev-parse", "refs/rcoder/base") == origin.second
+
+    # feature went its own way: git refuses, and the agent says so.
+    second = await stub.Chat(
+        agent_pb2.ChatRequest(project_id="p1", session_id=reply.session_id, prompt="push feature")
+    )
+    events = await asyncio.wait_for(collect(stub, second.session_id), 20)
+    [failed] = [u for u in texts(events, "tool_call_update") if u["status"] == "failed"]
+    assert "[rejected]" in failed["content"][0]["content"]["text"]
+    assert git(remote, "rev-parse", "feature") == origin.feature
+
+
+async def test_a_ref_the_repository_lacks_ends_the_turn_with_an_error_and_an_empty_folder(runner, origin):
+    stub, _, workspace = runner
+    (workspace / "lost+found").mkdir()
+
+    reply = await stub.Chat(
+        agent_pb2.ChatRequest(
+            project_id="p1",
+            prompt="create a.txt",
+            repository=agent_pb2.Repository(url=origin.url, ref="nope"),
+        )
+    )
+    events = await asyncio.wait_for(collect(stub, reply.session_id), 20)
+
+    assert [e.sub_type for e in events] == ["prompt_start", "error"]
+    assert (
+        texts(events, "error")[0]["message"]
+        == "the repository could not be cloned: couldn't find remote ref nope"
+    )
+    assert sorted(p.name for p in workspace.iterdir()) == ["lost+found"]
+    with pytest.raises(grpc.aio.AioRpcError) as bad:
+        await stub.Chat(
+            agent_pb2.ChatRequest(
+                project_id="p1", prompt="hi", repository=agent_pb2.Repository(url=origin.url, ref="-x")
+            )
+        )
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -7,7 +7,9 @@ import asyncio
 
 import pytest
 
-from runner.errors import Busy
+from rcoder_rpc import messages
+from runner.clone import CLONE_FAILED
+from runner.errors import Busy, CloneFailed
 from runner.jsonrpc import RpcError
 from runner.session import Session
 
@@ -19,8 +21,10 @@ class Agent:
         self.deaf = deaf
         self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.cancelled = False
+        self.prompted = asyncio.Event()
 
     async def prompt(self, session_id: str, blocks: list) -> str:
+        self.prompted.set()
         return await self.done
 
     async def cancel(self, session_id: str) -> None:
@@ -116,3 +120,82 @@ async def test_closing_ends_a_turn_as_cancelled_or_with_the_error_it_is_given():
     seen = await asyncio.wait_for(events(shut_down), 5)
     assert [sub for sub, _ in seen] == ["prompt_start", "error"], "one terminal event, the error"
     assert seen[-1][1]["message"] == "the runner shut down during the turn"
+
+
+async def test_a_phase_before_the_prompt_writes_its_events_between_the_start_and_the_agents():
+    agent = Agent()
+    session = Session("s1", "p1", agent)
+
+    async def before(emit) -> None:
+        assert not agent.prompted.is_set()
+        await emit("git_clone", {"phase": "receiving objects", "percent": 45})
+        await emit("git_clone_end", {"commit": "abc", "ref": "main"})
+
+    await session.start_turn([], "r1", before)
+    await agent.prompted.wait()
+    await session.on_update(chunk("hi"))
+    agent.done.set_result("end_turn")
+    seen = await asyncio.wait_for(events(session), 5)
+
+    assert [sub for sub, _ in seen] == [
+        "prompt_start",
+        "git_clone",
+        "git_clone_end",
+        "agent_message_chunk",
+        "end_turn",
+    ]
+    assert seen[1][1] == {"phase": "receiving objects", "percent": 45, "request_id": "r1"}
+
+
+async def test_a_failed_phase_before_ends_the_turn_in_its_words_and_the_agent_is_not_asked():
+    agent = Agent()
+    session = Session("s1", "p1", agent)
+
+    async def before(emit) -> None:
+        raise CloneFailed(CLONE_FAILED, error="couldn't find remote ref nope")
+
+    token = messages.current.set("zh-CN")
+    try:
+        await session.start_turn([], None, before)
+    finally:
+        messages.current.reset(token)
+    seen = await asyncio.wait_for(events(session), 5)
+
+    assert [sub for sub, _ in seen] == ["prompt_start", "error"] and not agent.prompted.is_set()
+    assert seen[-1][1]["message"] == "无法克隆该仓库：couldn't find remote ref nope"  # noqa: RUF001
+
+
+async def test_a_cancel_stops_the_phase_before_at_once_and_the_turn_ends_cancelled():
+    agent = Agent()
+    session = Session("s1", "p1", agent)
+    stopped = asyncio.Event()
+
+    async def before(emit) -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+
+    await session.start_turn([], None, before)
+    await asyncio.sleep(0)  # the phase has begun
+
+    assert await asyncio.wait_for(session.cancel(grace=30), 5) is True
+    seen = await asyncio.wait_for(events(session), 5)
+
+    assert stopped.is_set() and not agent.prompted.is_set() and not agent.cancelled
+    assert [sub for sub, _ in seen] == ["prompt_start", "cancelled"]
+    assert seen[-1][1]["description"] == "The turn was cancelled."
+
+
+async def test_a_cancel_before_the_turn_ran_a_step_still_ends_it():
+    session = Session("s1", "p1", Agent())
+
+    async def before(emit) -> None:
+        raise AssertionError("never reached")
+
+    await session.start_turn([], None, before)
+    await session.cancel(grace=5)  # at once: the turn's task has not run yet
+
+    seen = await asyncio.wait_for(events(session), 5)
+    assert [sub for sub, _ in seen] == ["prompt_start", "cancelled"] and not session.busy

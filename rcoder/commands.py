@@ -72,6 +72,12 @@ def parser() -> argparse.ArgumentParser:
         help="how permission requests are answered; ask: here",
     )
     chat_.add_argument("--session", help="continue this session (default: the project's latest)")
+    chat_.add_argument(
+        "--repo",
+        metavar="URL[@REF]",
+        help="on a new project: clone this repository (a branch, tag or commit after @) before the agent starts",
+    )
+    chat_.add_argument("--depth", type=int, help="with --repo: a shallow clone of this many commits")
     chat_.add_argument("--system-prompt", help="replaces the agent's system prompt")
     chat_.add_argument(
         "--model-provider",
@@ -156,6 +162,17 @@ def model_provider(raw: str | None) -> dict[str, Any] | None:
     return provider
 
 
+def repository(repo: str | None, depth: int | None) -> dict[str, Any] | None:
+    """--repo URL[@REF] as the chat's repository (an @ in the URL's path part names the ref)."""
+    if repo is None:
+        if depth is not None:
+            raise ConfigError("--depth goes with --repo")
+        return None
+    scheme, _, rest = repo.partition("://")
+    url, _, ref = rest.rpartition("@") if "@" in rest.partition("/")[2] else (rest, "", "")
+    return {"url": f"{scheme}://{url}", "ref": ref or None, "depth": depth}
+
+
 @command
 async def chat(args: argparse.Namespace, appliance: Appliance, settings: config.ClientConfig) -> int:
     project = project_of(args, appliance, settings)
@@ -166,6 +183,7 @@ async def chat(args: argparse.Namespace, appliance: Appliance, settings: config.
         session_id=args.session,
         system_prompt=args.system_prompt,
         model_provider=model_provider(args.model_provider),
+        repository=repository(args.repo, args.depth),
     )
     if args.json:
         return await follow_json(turn, cancel_on_interrupt=True)

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 import rcoder_wire.bodies as bodies
 from rcoder.errors import BadRequest
 from rcoder.files import ProjectFiles
+from rcoder.git import ProjectGit
 from rcoder.shell import TerminalSession
 from rcoder.turn import Turn
 from rcoder_wire.contract import PermissionPolicy
@@ -59,6 +60,7 @@ class Project:
         self.id = project_id
         self.user = user
         self.files = ProjectFiles(self)
+        self.git = ProjectGit(self)
 
     def __repr__(self) -> str:
         return f"Project({self.id!r}{f', user={self.user!r}' if self.user else ''})"
@@ -79,10 +81,12 @@ class Project:
         request_id: str | None = None,
         attachments: list[bodies.Attachment | dict[str, Any]] | None = None,
         context_servers: dict[str, bodies.ContextServer | dict[str, Any]] | None = None,
+        repository: bodies.Repository | dict[str, Any] | None = None,
     ) -> Turn:
         """Send a prompt; iterate the returned turn for its events. Without `session_id` the project's
         latest session continues. `agent` is an agent id of GET /agents; `permission_policy` "ask" sends
-        the agent's permission requests to you (`PermissionRequest.answer`)."""
+        the agent's permission requests to you (`PermissionRequest.answer`). `repository` ({url, ref,
+        depth, credentials}), on a project's first turn, is cloned into it before the agent starts."""
         agent_config = None
         if agent or context_servers:
             agent_config = {"agent_server": {"agent_id": agent} if agent else None}
@@ -97,6 +101,7 @@ class Project:
             "agent_config": dump(agent_config),
             "permission_policy": permission_policy,
             "attachments": dump(attachments),
+            "repository": dump(repository),
         }
         if self.user:
             started = await self._post(

@@ -58,6 +58,10 @@ def add_parsers(sub: argparse._SubParsersAction, project: argparse.ArgumentParse
     sub.add_parser(
         "shell", parents=[project], help="a shell in the project's container; exits with the shell's status"
     )
+    diff_ = sub.add_parser(
+        "diff", parents=[project], help="what the agent changed since the project's repository was cloned"
+    )
+    diff_.add_argument("--stat", action="store_true", help="the changed files only, not the diff")
 
 
 def project_of(args: argparse.Namespace, appliance: Appliance, settings: config.ClientConfig) -> Project:
@@ -177,4 +181,23 @@ async def shell(args: argparse.Namespace, appliance: Appliance, settings: config
     return await run_shell(project_of(args, appliance, settings))
 
 
-COMMANDS = {"files": files, "download": download, "upload": upload, "shell": shell}
+async def diff(args: argparse.Namespace, appliance: Appliance, settings: config.ClientConfig) -> int:
+    project = project_of(args, appliance, settings)
+    status = await project.git.status()
+    text = "" if args.stat else await project.git.diff()
+    if args.json:
+        print_json({"status": status.model_dump(mode="json", by_alias=True), "diff": text})
+        return 0
+    out = console()
+    where = status.branch or f"detached at {(status.head or '?')[:7]}"
+    out.print(
+        f"{escape(where)}: {status.commits_since_base} commit(s) since the clone, {len(status.files)} changed file(s)"
+    )
+    for changed in status.files:
+        out.print(f"  {changed.status:<12} {escape(changed.path)}")
+    if text:
+        sys.stdout.write(text)
+    return 0
+
+
+COMMANDS = {"files": files, "download": download, "upload": upload, "shell": shell, "diff": diff}

@@ -384,3 +384,29 @@ class ExtractData(BaseModel):
 
 class ExtractReply(Envelope):
     data: ExtractData
+
+
+class ChangedFile(BaseModel):
+    path: str
+    status: Literal[
+        "added", "modified", "deleted", "renamed", "copied", "type changed", "conflicted", "untracked"
+    ]
+    staged: bool = Field(description="the change is in the index")
+    from_: str | None = Field(default=None, alias="from", description="a renamed or copied file's old path")
+
+
+class GitStatus(BaseModel):
+    """What the agent changed in the project's repository."""
+
+    branch: str | None = Field(description="None: a detached HEAD")
+    head: str | None = Field(description="the commit checked out (None: no commit yet)")
+    upstream: str | None
+    ahead: int = Field(description="commits ahead of the upstream")
+    behind: int = Field(description="commits behind the upstream")
+    base: str | None = Field(description="the commit the project was cloned at")
+    commits_since_base: int
+    files: list[ChangedFile]
+
+
+class GitStatusReply(Envelope):
+    data: GitStatus

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from runner.files import archives, listing, transfer
+from runner.files import archives, listing, review, transfer
 from runner.files.errors import BadRequest
 from runner.files.extraction import Extraction
 from runner.files.request import CHUNK, Request
@@ -148,8 +148,27 @@ def archive_kind(request: Request) -> str:
     raise BadRequest("say the archive's format: format=tar, tar.gz or zip, or its Content-Type")
 
 
+def git_status(handler: Handler, request: Request, root_fd: int) -> None:
+    handler.send_envelope(200, review.status(root_fd))
+
+
+def git_diff(handler: Handler, request: Request, root_fd: int) -> None:
+    text, cut = review.diff(root_fd)
+    headers = {
+        **transfer.INERT_HEADERS,
+        "Content-Type": "text/x-diff; charset=utf-8",
+        "Content-Length": str(len(text)),
+        "X-Rcoder-Truncated": "true" if cut else "false",
+    }
+    handler.send_head(200, headers)
+    if handler.command == "GET":
+        handler.wfile.write(text)
+
+
 ROUTES: dict[str, dict[str, Route]] = {
     "/": {"GET": list_route},
     "/raw": {"GET": raw_get, "HEAD": raw_get, "PUT": raw_put, "DELETE": raw_delete},
     "/archive": {"GET": archive_get, "POST": archive_post},
+    "/git/status": {"GET": git_status},
+    "/git/diff": {"GET": git_diff},
 }

@@ -1,6 +1,7 @@
 """The files API: a project's workspace listed, read, written, removed, and packed or unpacked as an
 archive; /agent/files/{project_id}/... for /chat projects, /computer/files/{user_id}/{project_id}/...
-for a user's Computer Agent projects (their folder of the desktop's home).
+for a user's Computer Agent projects (their folder of the desktop's home). Beside it, the review of a
+cloned repository: /agent/git/{project_id}/status and /diff (and their /computer twins).
 
 The project's files container (appliance/files.py) answers each request, in the seed's envelope for
 JSON and errors; the gateway checks the ids, starts that container when needed and relays the bytes
@@ -23,7 +24,7 @@ from appliance.http.context import GatewayRequest
 from appliance.http.docs import responses
 from appliance.http.forward import relay
 from appliance.projects import ProjectRef
-from rcoder_wire.replies import ExtractReply, FileEntryReply, FileListReply, RemovedReply
+from rcoder_wire.replies import ExtractReply, FileEntryReply, FileListReply, GitStatusReply, RemovedReply
 
 bp = Blueprint("files")
 
@@ -220,3 +221,45 @@ async def computer_download_archive(request: GatewayRequest, user_id: str, proje
 @openapi.definition(**ARCHIVE_POST, tag="computer")
 async def computer_upload_archive(request: GatewayRequest, user_id: str, project_id: str):
     return await _forward(request, _computer(user_id, project_id), "/archive")
+
+
+GIT_STATUS = dict(
+    summary="What the agent changed in the project's repository (git status)",
+    description="The branch, its upstream and the commits since the project was cloned, and every changed "
+    "or untracked file. Works whether the project's container runs, is paused or is gone. 404 when the "
+    "project's folder is not a git repository.",
+    response=responses(GitStatusReply, 401, 404, 429, 503),
+)
+GIT_DIFF = dict(
+    summary="The diff of the project's repository since it was cloned",
+    description="A unified diff (text/x-diff) of the working tree against the commit the project was cloned "
+    "at, untracked files included; cut at 5 MiB (X-Rcoder-Truncated: true).",
+    response=[
+        _binary(200, {"text/x-diff": {"schema": {"type": "string"}}}, "the diff"),
+        *responses(None, 401, 404, 429, 503),
+    ],
+)
+
+
+@bp.get("/agent/git/<project_id:str>/status")
+@openapi.definition(**GIT_STATUS, tag="files")
+async def git_status(request: GatewayRequest, project_id: str):
+    return await _forward(request, _agent(project_id), "/git/status")
+
+
+@bp.get("/agent/git/<project_id:str>/diff")
+@openapi.definition(**GIT_DIFF, tag="files")
+async def git_diff(request: GatewayRequest, project_id: str):
+    return await _forward(request, _agent(project_id), "/git/diff")
+
+
+@bp.get("/computer/git/<user_id:str>/<project_id:str>/status")
+@openapi.definition(**GIT_STATUS, tag="computer")
+async def computer_git_status(request: GatewayRequest, user_id: str, project_id: str):
+    return await _forward(request, _computer(user_id, project_id), "/git/status")
+
+
+@bp.get("/computer/git/<user_id:str>/<project_id:str>/diff")
+@openapi.definition(**GIT_DIFF, tag="computer")
+async def computer_git_diff(request: GatewayRequest, user_id: str, project_id: str):
+    return await _forward(request, _computer(user_id, project_id), "/git/diff")

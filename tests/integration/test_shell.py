@@ -49,6 +49,7 @@ def test_rcoder_shell_runs_a_command_follows_a_resize_and_ends_with_ctrl_d(termi
     assert shells_in(container) == []
 
     terminal.run([str(RCODER), "shell", "-p", project])
+    terminal.wait_for("agent@")  # the shell's prompt: keys typed before it would go to the local tty
     terminal.keys("echo $((6*7))", "Enter")
     terminal.wait_for_line("42")
     assert shells_in(container), "the shell runs in the project's container"

@@ -46,9 +46,12 @@ class Terminal:
     def wait_for_line(self, line: str, timeout: float = 60) -> str:
         """Wait for a line that is `line` alone (a command's output, not the command typed)."""
         pattern = re.compile(rf"^{re.escape(line)}\s*$", re.M)
-        return eventually(
-            lambda: pattern.search(screen := self.screen()) and screen, timeout, f"the line {line!r}"
-        )
+        try:
+            return eventually(
+                lambda: pattern.search(screen := self.screen()) and screen, timeout, f"the line {line!r}"
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the screen:\n{self.screen()}") from None
 
     def wait_for_exit(self, timeout: float = 60) -> tuple[int, str]:
         """The command's exit status (the line `run` has it print), and the screen then."""

@@ -10,7 +10,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from rcoder_rpc import agent_pb2
+from rcoder_rpc import agent_pb2, agent_pb2_grpc
 from rcoder_rpc.contract import PROMPT_START, SESSION_UPDATE
 from tests.unit.runner.conftest import collect, git
 
@@ -256,3 +256,22 @@ async def test_a_ref_the_repository_lacks_ends_the_turn_with_an_error_and_an_emp
             )
         )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_open_terminals_count_as_the_containers_tasks_so_the_cleanup_spares_it(tmp_path):
+    from runner.projects import Projects
+    from runner.server import create_server
+
+    open_terminals = [2]
+    server, port, _ = await create_server(
+        "127.0.0.1:0", Projects(tmp_path), other_tasks=lambda: open_terminals[0]
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = agent_pb2_grpc.AgentServiceStub(channel)
+            busy = await stub.GetContainerStatus(agent_pb2.GetContainerStatusRequest())
+            open_terminals[0] = 0
+            idle = await stub.GetContainerStatus(agent_pb2.GetContainerStatusRequest())
+    finally:
+        await server.stop(grace=None)
+    assert (busy.active_tasks, idle.active_tasks) == (2, 0)

@@ -279,14 +279,20 @@ def test_the_files_tab_browses_views_downloads_and_uploads(appliance, client, en
         shot(page, "10-uploaded")
         read = container.exec_run(["cat", "/app/project_workspace/src/notes.txt"])
         assert read.output == "dropped \u2713\n".encode()
-        assert container.exec_run(
-            ["od", "-An", "-tu1", "/app/project_workspace/src/raw.bin"]
-        ).output.split() == [
-            b"0",
-            b"1",
-            b"2",
-            b"255",
-        ]
+        raw = container.exec_run(["od", "-An", "-tu1", "/app/project_workspace/src/raw.bin"]).output
+        assert raw.split() == [b"0", b"1", b"2", b"255"]
+
+        # A folder dropped from this machine's files goes in whole: its entries are walked.
+        site = tmp_path / "site"
+        (site / "css").mkdir(parents=True)
+        (site / "index.html").write_text("<h1>hi</h1>\n")
+        (site / "css" / "style.css").write_text("h1 { color: teal; }\n")
+        page.evaluate("document.querySelector('#files-status').textContent = ''")
+        page.drop("#drop", [site])
+        page.wait_for("document.querySelector('#files-status').innerText === 'Uploaded 2 files.'", 60)
+        page.wait_for("!!document.querySelector('#files tr[data-name=\"site\"]')", 30)
+        style = container.exec_run(["cat", "/app/project_workspace/src/site/css/style.css"])
+        assert style.output == b"h1 { color: teal; }\n"
 
         # Deleted after a confirmation (answered here, as a person would).
         page.evaluate("window.confirm = (message) => { window.asked = message; return true; }")
@@ -294,6 +300,10 @@ def test_the_files_tab_browses_views_downloads_and_uploads(appliance, client, en
         page.wait_for("!document.querySelector('#files tr[data-name=\"notes.txt\"]')", 30)
         assert page.evaluate("window.asked") == "Delete src/notes.txt?"
         assert container.exec_run(["test", "-e", "/app/project_workspace/src/notes.txt"]).exit_code != 0
+        page.click('#files tr[data-name="site"] button.delete')
+        page.wait_for("!document.querySelector('#files tr[data-name=\"site\"]')", 30)
+        assert page.evaluate("window.asked") == "Delete the folder src/site and everything in it?"
+        assert container.exec_run(["test", "-e", "/app/project_workspace/src/site"]).exit_code != 0
 
         page.click("#crumbs button")
         page.wait_for("!!document.querySelector('#files tr[data-name=\"hello.txt\"]')", 30)

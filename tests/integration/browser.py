@@ -27,6 +27,8 @@ FLAGS = [
     "--disable-sync",
     "--window-size=1280,800",
 ]
+# Keys Page.press knows: the DOM's name → (Windows virtual key code, the text it types).
+KEYS = {"Enter": (13, "\r"), "Tab": (9, "\t"), "Escape": (27, "")}
 
 
 class Page:
@@ -63,6 +65,26 @@ class Page:
         """Focus the element `selector` finds and type `text` into it, as a keyboard would."""
         self.evaluate(f"document.querySelector({json.dumps(selector)}).focus()")
         self.call("Input.insertText", text=text)
+
+    def press(self, key: str) -> None:
+        """Press and release a key of KEYS in the focused element, as a keyboard would (Input.insertText
+        types text, but a "\\r" in it is no Enter key)."""
+        code, text = KEYS[key]
+        self.call(
+            "Input.dispatchKeyEvent", type="keyDown", key=key, code=key, windowsVirtualKeyCode=code, text=text
+        )
+        self.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=key, windowsVirtualKeyCode=code)
+
+    def drop(self, selector: str, paths: list[Path]) -> None:
+        """Drag files or folders of this machine onto the element `selector` finds, and drop them there,
+        as a person would from a file manager (a folder comes as a directory entry)."""
+        box = self.evaluate(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)}); e.scrollIntoView({{block: 'center'}});"
+            " const r = e.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        data = {"items": [], "files": [str(path) for path in paths], "dragOperationsMask": 1}
+        for kind in ("dragEnter", "dragOver", "drop"):
+            self.call("Input.dispatchDragEvent", type=kind, x=box[0], y=box[1], data=data)
 
     def screenshot(self, path: Path) -> Path:
         path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))

@@ -1,8 +1,10 @@
 """locks/: every Python install's packages, each with its hash, resolved from pyproject.toml's pins and
-locks/*.in (scripts/lock); .venv's pip installs nothing without a hash."""
+locks/*.in (scripts/lock); .venv's pip installs nothing without a hash. The images' npm packages: exact
+pins in package.json, each package in package-lock.json with its integrity hash."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -24,6 +26,10 @@ PROJECT_LOCKS = {
     "dev": ["gateway", "runner", "desktop", "deploy", "dev"],
 }
 IN_LOCKS = ["build", "node", "mcp-fetch", "go"]
+# The folders whose package-lock.json an image installs with `npm ci`.
+NPM_PROJECTS = ["images/agent/adapters", "images/gateway/console"]
+EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+INTEGRITY = re.compile(r"^sha512-[A-Za-z0-9+/]{86}==$")
 PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s;\\]+)")
 # An extra that includes others of this project: "rcoder[rpc]".
 SELF = re.compile(r"^rcoder\[([^\]]+)\]$")
@@ -90,6 +96,36 @@ def test_a_lock_from_an_in_file_holds_its_pins_with_hashes(lock):
     wanted = pins((LOCKS / f"{lock}.in").read_text().splitlines())
     found = locked(lock)
     assert {name: found.get(name) for name in wanted} == wanted, "run make lock"
+
+
+@pytest.mark.parametrize("folder", NPM_PROJECTS)
+def test_an_npm_lock_holds_every_exact_pin_and_every_package_with_its_integrity(folder):
+    pins = json.loads((ROOT / folder / "package.json").read_text())["dependencies"]
+    lock = json.loads((ROOT / folder / "package-lock.json").read_text())
+
+    inexact = {name: version for name, version in pins.items() if not EXACT_VERSION.match(version)}
+    assert not inexact, f"{folder}/package.json pins exact versions only"
+    assert lock["lockfileVersion"] == 3
+    assert lock["packages"][""]["dependencies"] == pins, "run make lock"
+    assert {name: lock["packages"][f"node_modules/{name}"]["version"] for name in pins} == pins
+    for path, entry in lock["packages"].items():
+        if path:
+            assert INTEGRITY.match(entry.get("integrity", "")), f"{folder}: {path} has no sha512 integrity"
+
+
+def test_the_console_locks_the_xterm_files_the_gateway_image_copies():
+    """images/gateway/Dockerfile copies these files of these versions (docs/client.md names them)."""
+    pins = json.loads((ROOT / "images/gateway/console/package.json").read_text())["dependencies"]
+    dockerfile = (ROOT / "images/gateway/Dockerfile").read_text()
+
+    assert pins == {"@xterm/xterm": "6.0.0", "@xterm/addon-fit": "0.11.0"}
+    for copied in (
+        "@xterm/xterm/lib/xterm.mjs",
+        "@xterm/xterm/css/xterm.css",
+        "@xterm/addon-fit/lib/addon-fit.mjs",
+    ):
+        assert f"node_modules/{copied}" in dockerfile
+    assert "npm ci --ignore-scripts" in dockerfile and "--require-hashes -r /tmp/node.txt" in dockerfile
 
 
 def test_the_venv_refuses_a_package_without_its_hash(tmp_path):

@@ -52,11 +52,10 @@ export async function errorOf(response) {
   return new ApiError(response.status, body ? body.code : "", message);
 }
 
-// One call: the envelope's data, or an ApiError (401 signs out, so the sign-in form comes back).
-export async function call(method, path, body) {
-  const init = { method, headers: headers(body ? { "content-type": "application/json" } : {}) };
-  if (body) init.body = JSON.stringify(body);
-  const response = await fetch(path, init);
+// One request: its response when it is ok, else an ApiError (401 signs out, so the sign-in form comes
+// back). `extra`: more headers (a Range, a body's type).
+export async function request(method, path, { body, extra } = {}) {
+  const response = await fetch(path, { method, headers: headers(extra), body });
   if (!response.ok) {
     const error = await errorOf(response);
     if (response.status === 401) {
@@ -65,5 +64,17 @@ export async function call(method, path, body) {
     }
     throw error;
   }
+  return response;
+}
+
+// One call: the envelope's data, or an ApiError.
+export async function call(method, path, body) {
+  const response = await request(method, path,
+    body ? { body: JSON.stringify(body), extra: { "content-type": "application/json" } } : {});
   return (await response.json()).data;
+}
+
+// A query string from `params`, leaving out those that are undefined or empty.
+export function query(params) {
+  return new URLSearchParams(Object.entries(params).filter(([, value]) => value !== undefined && value !== "")).toString();
 }

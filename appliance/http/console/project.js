@@ -1,10 +1,12 @@
-// One project: its conversation (prompts, each turn live, permission answers, cancel and stop),
-// its previews, and your desktop.
+// One project: its conversation (prompts, each turn live, permission answers, cancel and stop), its
+// files, a terminal in its container, its previews, and your desktop.
 
 import { call, remembered } from "./api.js";
 import { desktopPanel } from "./desktop.js";
 import { ago, clear, h } from "./dom.js";
+import { filesPanel } from "./files.js";
 import { follow } from "./stream.js";
+import { terminalPanel } from "./terminal.js";
 import { TurnView } from "./turn.js";
 
 function tabs(panels) {
@@ -123,7 +125,8 @@ export function projectPage(main, project) {
 
   const chat = { node: h("section", { class: "chat" }, turns, form) };
   const desktop = desktopPanel(project);
-  const panels = { Chat: chat, Desktop: desktop, Preview: previewPanel(project) };
+  const terminal = terminalPanel(project);
+  const panels = { Chat: chat, Files: filesPanel(project), Terminal: terminal, Desktop: desktop, Preview: previewPanel(project) };
   const { bar, show: showTab } = tabs(panels);
   clear(main,
     h("section", { class: "project-head" },
@@ -145,5 +148,6 @@ export function projectPage(main, project) {
   return () => {
     controller.abort();
     desktop.close();
+    terminal.close();
   };
 }

@@ -100,9 +100,10 @@ class GitForwarding:
         """Whether there is a broker: the model port is where containers reach it."""
         return self._model_port.enabled
 
-    def check_repository(self, repository: Repository) -> None:
+    async def check_repository(self, repository: Repository) -> None:
         """An http:// repository only on a host the operator configured; a login for it, or the
-        repository is public (cloned straight from the container)."""
+        repository is public (cloned straight from the container). A host the request brings a login
+        for is one the gateway will connect to: not this host (checked before the chat starts anything)."""
         key = host_key(repository.url)
         if key.startswith("http://") and key not in self._operators:
             raise BadRequest(
@@ -115,6 +116,8 @@ class GitForwarding:
                 "this appliance has no git broker (proxy_config.model_port is 0): it cannot keep "
                 "repository.credentials out of the container"
             )
+        if repository.credentials is not None:
+            await check_host(urlsplit(key).hostname or "", key)
 
     async def access(
         self,

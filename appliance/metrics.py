@@ -57,7 +57,7 @@ RUNNER_ERRORS = Counter(
 )
 GIT_FORWARDS = Counter(
     "rcoder_git_forwards_total",
-    "Containers' git requests forwarded by the broker, by service and outcome (the server's status, or unreachable)",
+    "Containers' git requests to the broker, by service and outcome (the server's status, refused or unreachable)",
     ["service", "outcome"],
 )
 MODEL_REQUESTS = Counter(

@@ -119,7 +119,7 @@ class Turns:
     async def _check_first_turn(self, ref: ProjectRef, prompt: ChatFields) -> None:
         """A repository is cloned into a new project only: one that had a turn, or has a workspace, is 409."""
         assert prompt.repository is not None
-        self._git.check_repository(prompt.repository)
+        await self._git.check_repository(prompt.repository)
         if await self._latest_session(ref.key) is not None or (
             not ref.user_id
             and self._placements.pod_of(ref.key) is None

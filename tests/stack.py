@@ -16,9 +16,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import httpx
+import yaml
 from docker.models.containers import Container
 from pytest_docker.plugin import Services, get_docker_services
 
@@ -32,6 +34,8 @@ COMPOSE_FILE = str(ROOT / "docker-compose.yml")
 SWARM_COMPOSE_FILE = str(ROOT / "docker-compose.swarm.yml")
 # The images under test: scripts/build-images tags them RCODER_IMAGE_TAG (dev), docker-compose.yml runs that tag.
 TAG = os.environ.get("RCODER_IMAGE_TAG", "dev")
+# Where the gateway reads the config file run_appliance(config=...) writes.
+CONFIG_PATH = "/etc/rcoder/config.yml"
 
 
 def image(name: str) -> str:
@@ -107,11 +111,13 @@ def run_appliance(
     engine: docker.DockerClient,
     state_options: dict[str, str] | None = None,
     swarm: bool = False,
+    config: dict[str, Any] | None = None,
     **settings: str,
 ) -> Iterator[Appliance]:
     """An appliance of its own (gateway, network, state) under a fresh stack; removed afterwards.
-    `state_options`: the state volume's driver options (e.g. a file system of its own; a compose
-    override, kept beside the stack's name in the temporary directory while it runs); `swarm`: its
+    `state_options`: the state volume's driver options (e.g. a file system of its own); `config`: the
+    gateway's config file (RCODER_CONFIG), for what only the file holds (git_credentials); each a compose
+    override, kept beside the stack's name in the temporary directory while it runs. `swarm`: its
     workloads are services on the swarm this engine manages (docker-compose.swarm.yml)."""
     stack = f"test{uuid.uuid4().hex[:8]}"
     compose_files = [SWARM_COMPOSE_FILE if swarm else COMPOSE_FILE]
@@ -124,6 +130,18 @@ def run_appliance(
         volumes = {"state": {"driver_opts": state_options}}
         override.write_text(json.dumps({"version": "3.5", "volumes": volumes}))
         compose_files.append(str(override))
+    config_file = Path(tempfile.gettempdir()) / f"rcoder-{stack}-config.yml"
+    config_override = Path(tempfile.gettempdir()) / f"rcoder-{stack}-config-override.yml"
+    if config is not None:
+        config_file.write_text(yaml.safe_dump(config))
+        # The gateway is root without CAP_DAC_OVERRIDE: it reads the file as "other".
+        config_file.chmod(0o644)
+        gateway = {
+            "environment": {"RCODER_CONFIG": CONFIG_PATH},
+            "volumes": [f"{config_file}:{CONFIG_PATH}:ro"],
+        }
+        config_override.write_text(json.dumps({"version": "3.5", "services": {"gateway": gateway}}))
+        compose_files.append(str(config_override))
     api_key = secrets.token_urlsafe(24)
     environment = {
         "RCODER_STACK": stack,
@@ -159,13 +177,14 @@ def run_appliance(
                     made = containers(engine, label=f"rcoder.stack={stack}")
                     remove([c for c in made if c.labels.get("rcoder.kind") != "gateway"])
         finally:
-            override.unlink(missing_ok=True)
+            for written in (override, config_override, config_file):
+                written.unlink(missing_ok=True)
             # Whatever is left: everything, when `up` itself failed half-way.
             remove(containers(engine, label=f"rcoder.stack={stack}"))
             asyncio.run(Firewall(stack).remove())
-            for config in engine.configs.list(filters={"label": f"rcoder.stack={stack}"}) if swarm else []:
-                print(f"removing the placement record {config.name}")
-                config.remove()
+            for record in engine.configs.list(filters={"label": f"rcoder.stack={stack}"}) if swarm else []:
+                print(f"removing the placement record {record.name}")
+                record.remove()
             for volume in engine.volumes.list(filters={"label": f"rcoder.stack={stack}"}):
                 print(f"removing volume {volume.name}")
                 volume.remove(force=True)

@@ -6,6 +6,7 @@ stream both ways; redirects are not followed (one would lead git away from the b
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -14,12 +15,13 @@ from sanic_ext import openapi
 
 from appliance import metrics
 from appliance.errors import Forbidden, GitServerFailed
-from appliance.git_forwarding import repository_of
+from appliance.git_forwarding import GitGrant, repository_of
 from appliance.git_pushes import MAX_COMMANDS_BYTES, Incomplete, PushPolicy, read_commands
 from appliance.http.context import GatewayRequest
 from appliance.http.forward import relay
 from appliance.http.routes.model import PEER_HEADER
 
+log = logging.getLogger(__name__)
 bp = Blueprint("git")
 
 SERVICES = ("git-upload-pack", "git-receive-pack")
@@ -39,10 +41,32 @@ async def forward(request: GatewayRequest, scheme: str, host: str, path: str):
         await git.restore(credential, peer, await ctx.lifecycle.containers())
     grant = git.grant(credential, peer)
     key = f"{scheme}://{host.lower()}"
-    login = git.login(grant, key)
-    service = _service(request.method, path, request.args.get("service"))
+    try:
+        service = _service(request.method, path, request.args.get("service"))
+    except Forbidden as exc:
+        _noted(grant, "other", f"{key}/{path}", "refused", exc.message)
+        raise
     repository = repository_of(f"{key}/{path.rsplit('/info/refs', 1)[0].removesuffix('/' + service)}")
-    policy = PushPolicy(ctx.config.git)
+    try:
+        upstream = await _send(request, key, path, service, repository, grant)
+    except Forbidden as exc:
+        _noted(grant, service, repository, "refused", exc.message)
+        raise
+    except GitServerFailed as exc:
+        _noted(grant, service, repository, "unreachable", exc.message)
+        raise
+    _noted(grant, service, repository, str(upstream.status_code))
+    await relay(request, upstream, f"git server {key}")
+
+
+async def _send(
+    request: GatewayRequest, key: str, path: str, service: str, repository: str, grant: GitGrant
+) -> httpx.Response:
+    """The request sent on with the grant's login for `key`, once the push policy allows it; the
+    server's answer, its body still to read."""
+    git = request.app.ctx.git_forwarding
+    login = git.login(grant, key)
+    policy = PushPolicy(request.app.ctx.config.git)
     if service == "git-receive-pack":
         policy.check_repository(repository, grant.cloned)
     body = None
@@ -50,19 +74,30 @@ async def forward(request: GatewayRequest, scheme: str, host: str, path: str):
         head = await _commands_head(request, policy) if service == "git-receive-pack" else b""
         body = _body(request, head)
     headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED} | login.header()
-    url = f"{key}/{path}"
     outgoing = git.client.build_request(
-        request.method, url, params=request.query_string or None, headers=headers, content=body
+        request.method, f"{key}/{path}", params=request.query_string or None, headers=headers, content=body
     )
     try:
-        upstream = await git.client.send(outgoing, stream=True)
+        return await git.client.send(outgoing, stream=True)
     except httpx.HTTPError as exc:
-        metrics.GIT_FORWARDS.labels(service, "unreachable").inc()
         raise GitServerFailed(
             "the git server at {url} could not be reached: {problem}", url=key, problem=str(exc)
         ) from exc
-    metrics.GIT_FORWARDS.labels(service, str(upstream.status_code)).inc()
-    await relay(request, upstream, f"git server {key}")
+
+
+def _noted(grant: GitGrant, service: str, repository: str, outcome: str, why: str = "") -> None:
+    """Each request, counted and logged: what a project's git did, or tried, with the logins the broker
+    holds for it."""
+    metrics.GIT_FORWARDS.labels(service, outcome).inc()
+    log.info(
+        "git broker: %s %s for project %s (%s): %s%s",
+        service,
+        repository,
+        grant.project,
+        grant.container,
+        outcome,
+        f" ({why})" if why else "",
+    )
 
 
 def _service(method: str, path: str, asked: str | None) -> str:

@@ -93,16 +93,18 @@ async def test_an_operators_stand_in_is_granted_again_after_a_restart():
 async def test_no_broker_no_access_and_plain_http_only_for_the_operators_hosts():
     assert await broker(model_port=0).access(NETWORK, container(), "p1", None, None) is None
     git = broker()
-    git.check_repository(Repository(url="http://git.local:8000/acme/app.git"))
+    await git.check_repository(Repository(url="http://git.local:8000/acme/app.git"))
     with pytest.raises(BadRequest, match="plain http"):
-        git.check_repository(Repository(url="http://elsewhere.example/acme/app.git"))
+        await git.check_repository(Repository(url="http://elsewhere.example/acme/app.git"))
     with pytest.raises(BadRequest, match="no git broker"):
-        broker(model_port=0).check_repository(
+        await broker(model_port=0).check_repository(
             Repository(url="https://example.com/a/b", credentials={"token": "t"})
         )
 
 
 async def test_a_clients_repository_may_not_point_the_broker_at_this_host():
     repository = Repository(url="https://localhost/acme/app.git", credentials={"token": "t"})
+    with pytest.raises(Forbidden, match="points at this host"):
+        await broker().check_repository(repository)
     with pytest.raises(Forbidden, match="points at this host"):
         await broker().access(NETWORK, container(), "p1", repository, repository.url)

@@ -21,7 +21,7 @@ import httpx
 
 from appliance.config import Config, GitCredential, read_secret
 from appliance.engines.engine import Container
-from appliance.errors import BadRequest, Forbidden
+from appliance.errors import Forbidden
 from appliance.messages import Phrase
 from appliance.model_forwarding import ModelForwarding, check_host
 from appliance.stand_ins import StandIns
@@ -106,18 +106,24 @@ class GitForwarding:
         for is one the gateway will connect to: not this host (checked before the chat starts anything)."""
         key = host_key(repository.url)
         if key.startswith("http://") and key not in self._operators:
-            raise BadRequest(
+            raise Forbidden(
                 "repository.url {url} is plain http: only hosts the operator configured (git_credentials) "
                 "may be, and https:// otherwise",
                 url=repository.url,
             )
         if repository.credentials is not None and not self.enabled:
-            raise BadRequest(
+            raise Forbidden(
                 "this appliance has no git broker (proxy_config.model_port is 0): it cannot keep "
                 "repository.credentials out of the container"
             )
         if repository.credentials is not None:
-            await check_host(urlsplit(key).hostname or "", key)
+            await self.check_destination(key)
+
+    async def check_destination(self, key: str) -> None:
+        """A host a request named (not the operator's): checked again at each forward, as its name may
+        resolve elsewhere since the grant."""
+        if key not in self._operators:
+            await check_host(urlsplit(key).hostname or "", key, private=False)
 
     async def access(
         self,
@@ -135,7 +141,7 @@ class GitForwarding:
         operators = True
         if repository is not None and repository.credentials is not None:
             key = host_key(repository.url)
-            await check_host(urlsplit(key).hostname or "", key)
+            await self.check_destination(key)
             hosts[key] = Login(repository.credentials.username, repository.credentials.token)
             operators = False
         if not hosts:

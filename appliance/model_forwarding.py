@@ -157,9 +157,10 @@ async def check_destination(grant: Grant) -> None:
         await check_host(urlsplit(grant.base_url).hostname or "", grant.base_url)
 
 
-async def check_host(host: str, url: str) -> None:
+async def check_host(host: str, url: str, private: bool = True) -> None:
     """Refuse a host a client named (in `url`) that is this host or link-local: the gateway runs on the
-    host's network, beside cloud metadata addresses."""
+    host's network, beside cloud metadata addresses; with `private` False, private and reserved
+    networks too (the host's own bridges among them)."""
     try:
         found = await asyncio.get_running_loop().getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         addresses = {str(info[4][0]) for info in found}
@@ -169,3 +170,5 @@ async def check_host(host: str, url: str) -> None:
         ip = ipaddress.ip_address(address.split("%")[0])
         if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
             raise Forbidden("{url} points at this host or a link-local address", url=url)
+        if not private and (ip.is_private or ip.is_reserved or ip.is_multicast):
+            raise Forbidden("{url} points at a private network address", url=url)

@@ -40,6 +40,8 @@ BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=
 # the schema's regex engines do not share). A symlink leading out is still refused by the runner.
 _SEGMENT = r"(?:[^/.\x00][^/\x00]*|\.[^/.\x00][^/\x00]*|\.\.[^/\x00]+|\.)"
 WORKSPACE_PATH_PATTERN = f"^{_SEGMENT}(?:/{_SEGMENT})*/?$"
+# A files API path: the same, or nothing (the workspace's top); a leading / names the top as well.
+FILES_PATH_PATTERN = f"^/?(?:{_SEGMENT}(?:/{_SEGMENT})*/?)?$"
 # Some character that is not whitespace, whitespace being exactly what Python's str.strip() removes (the
 # runner refuses a prompt that strips to nothing); spelled out, since `\s` differs between regex engines.
 NOT_BLANK_PATTERN = r"[^\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
@@ -325,7 +327,19 @@ class PermissionBody(Body):
     )
 
 
+# A user_id names a Computer Agent project: it goes with a files or terminal token only (said in the
+# document as the validator says it).
+TOKEN_SCHEMA = {
+    "anyOf": [
+        {"properties": {"user_id": {"type": "null"}}},
+        {"required": ["access", "user_id"], "properties": {"access": {"enum": ["files", "terminal"]}}},
+    ]
+}
+
+
 class TokenBody(Body):
+    model_config = ConfigDict(json_schema_extra=TOKEN_SCHEMA)
+
     project_id: ProjectId
     port: whole(1, 65535) = Field(default=5173, description="the preview's port inside the container")
     access: Literal["preview", "files", "terminal"] = Field(
@@ -338,6 +352,12 @@ class TokenBody(Body):
         default=None,
         description="for a files or terminal token of a Computer Agent project: the desktop's owner",
     )
+
+    @model_validator(mode="after")
+    def a_user_names_a_computer_project(self) -> TokenBody:
+        if self.user_id is not None and self.access == "preview":
+            raise ValueError('user_id goes with access "files" or "terminal" only')
+        return self
 
 
 class PodBody(Body):

@@ -102,6 +102,9 @@ def setup_errors(app: App) -> None:
     async def sanic_error(request: Request, exc: SanicException):
         response = failure(exc.status_code, str(exc.status_code), sanic_message(request, exc))
         response.headers.update(exc.headers or {})  # a 405's Allow, for one
+        if exc.status_code == 405 and "allow" not in response.headers:
+            # Sanic names none for a path whose methods are routes of their own (the files API's).
+            response.headers["allow"] = ", ".join(allowed_methods(request))
         return response
 
     @app.exception(Exception)
@@ -109,6 +112,17 @@ def setup_errors(app: App) -> None:
         log.exception("%s %s failed unexpectedly", request.method, request.path)
         message = translate("internal error: {kind}; see the gateway's log", kind=type(exc).__name__)
         return failure(500, ApplianceError.code, message)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
+        try:
+            request.app.router.get(request.path, method, request.headers.get("host"))
+        except SanicException:
+            continue
+        allowed.append(method)
+    return allowed
 
 
 def sanic_message(request: Request, exc: SanicException) -> str:

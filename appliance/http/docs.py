@@ -21,7 +21,7 @@ from appliance.http.auth import is_exempt
 from appliance.http.bodies import body_limit_of
 from appliance.http.context import App
 from appliance.http.sse import MAX_EVENT_ID
-from rcoder_wire.bodies import ID_PATTERN, SESSION_ID_PATTERN
+from rcoder_wire.bodies import FILES_PATH_PATTERN, ID_PATTERN, SESSION_ID_PATTERN
 from rcoder_wire.replies import ErrorReply
 
 DOCS_PREFIX = "/api/docs"
@@ -38,6 +38,13 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
     "last_event_id": {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID},
     "Last-Event-ID": {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID},
+    # The files API's (runner/files/request.py reads them).
+    "path": {"type": "string", "maxLength": 1024, "pattern": FILES_PATH_PATTERN},
+    "after": {"type": "string", "maxLength": 255, "pattern": "^[^/\\x00]*$"},
+    "format": {"type": "string", "enum": ["tar", "tar.gz", "zip"]},
+    "parents": {"type": "string", "enum": ["true", "false", "1", "0"]},
+    "recursive": {"type": "string", "enum": ["true", "false", "1", "0"]},
+    "download": {"type": "string", "enum": ["true", "false", "1", "0"]},
 }
 
 

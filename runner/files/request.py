@@ -99,10 +99,10 @@ class Request:
         return self.query.get(name, [default])[-1]
 
     def flag(self, name: str, default: bool = False) -> bool:
-        value = self.param(name, "").lower()
-        if value in ("1", "true", "yes"):
+        value = self.param(name, "")
+        if value in ("1", "true"):
             return True
-        if value in ("0", "false", "no"):
+        if value in ("0", "false"):
             return False
         if value:
             raise BadRequest("{name} must be true or false, got {value!r}", name=name, value=value)

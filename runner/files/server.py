@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -76,20 +76,11 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 600  # an idle keep-alive connection, or a stalled body, is dropped after this
     server: FilesServer
 
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_HEAD(self) -> None:
-        self._serve("HEAD")
-
-    def do_PUT(self) -> None:
-        self._serve("PUT")
-
-    def do_DELETE(self) -> None:
-        self._serve("DELETE")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        """Every method is served: one no route takes (TRACE, QUERY, ...) is answered 405 with Allow."""
+        if name.startswith("do_"):
+            return lambda: self._serve(name.removeprefix("do_"))
+        raise AttributeError(name)
 
     def _serve(self, method: str) -> None:
         self.lang = language(self.headers.get("accept-language"))

@@ -23,6 +23,7 @@ from tests.stack import run_appliance
 pytestmark = pytest.mark.engine
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+CONFIG = Path(__file__).with_name("fuzz.toml")
 # A bound on the whole run, well above what it takes (about a minute on two cores).
 MAX_SECONDS = 600
 
@@ -36,6 +37,7 @@ def test_fuzzing_finds_no_failure_of_any_check(engine, tmp_path):
         run = subprocess.run(
             [
                 str(SCHEMATHESIS),
+                f"--config-file={CONFIG}",
                 "run",
                 f"{appliance.url}/api/docs/openapi.json",
                 f"--header=x-api-key: {appliance.api_key}",

@@ -66,6 +66,7 @@ async def _send(
     server's answer, its body still to read."""
     git = request.app.ctx.git_forwarding
     login = git.login(grant, key)
+    await git.check_destination(key)
     policy = PushPolicy(request.app.ctx.config.git)
     if service == "git-receive-pack":
         policy.check_repository(repository, grant.cloned)

@@ -67,8 +67,6 @@ async def token(request: GatewayRequest):
         url = f"{base}?{TOKEN_PARAM}={quote(value)}"
         reply = TokenData(token=value, expires_at=expires, **{f"{area}_url": url})
         return ok(data(reply))
-    if body.user_id is not None:
-        raise BadRequest('user_id goes with access "files" or "terminal" only')
     if problem := ctx.router.port_problem(body.port):
         raise BadRequest(problem.template, **problem.params)
     value, expires = ctx.tokens.issue(project_scope(body.project_id), ttl)

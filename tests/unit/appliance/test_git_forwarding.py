@@ -6,7 +6,7 @@ import pytest
 
 from appliance.config import Config, GitCredential
 from appliance.engines.engine import Container
-from appliance.errors import BadRequest, Forbidden, Unauthorized
+from appliance.errors import Forbidden, Unauthorized
 from appliance.git_forwarding import GitForwarding, host_key, repository_of
 from appliance.model_forwarding import ModelForwarding
 from rcoder_wire.bodies import Repository
@@ -94,9 +94,9 @@ async def test_no_broker_no_access_and_plain_http_only_for_the_operators_hosts()
     assert await broker(model_port=0).access(NETWORK, container(), "p1", None, None) is None
     git = broker()
     await git.check_repository(Repository(url="http://git.local:8000/acme/app.git"))
-    with pytest.raises(BadRequest, match="plain http"):
+    with pytest.raises(Forbidden, match="plain http"):
         await git.check_repository(Repository(url="http://elsewhere.example/acme/app.git"))
-    with pytest.raises(BadRequest, match="no git broker"):
+    with pytest.raises(Forbidden, match="no git broker"):
         await broker(model_port=0).check_repository(
             Repository(url="https://example.com/a/b", credentials={"token": "t"})
         )

@@ -124,3 +124,10 @@ def test_limits_come_from_the_environment():
 )
 def test_the_trace_id_comes_from_traceparent(header, tid):
     assert trace_id(header) == tid
+
+
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "PATCH"])
+def test_a_method_no_route_takes_is_405_with_allow(served, method):
+    response = served.client.request(method, "/raw", params={"path": "x"})
+    assert response.status_code == 405 and response.json()["code"] == "METHOD_NOT_ALLOWED"
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "PUT", "DELETE"}

@@ -228,7 +228,7 @@ GIT_STATUS = dict(
     description="The branch, its upstream and the commits since the project was cloned, and every changed "
     "or untracked file. Works whether the project's container runs, is paused or is gone. 404 when the "
     "project's folder is not a git repository.",
-    response=responses(GitStatusReply, 401, 404, 429, 503),
+    response=responses(GitStatusReply, 400, 401, 404, 429, 503),
 )
 GIT_DIFF = dict(
     summary="The diff of the project's repository since it was cloned",
@@ -236,7 +236,7 @@ GIT_DIFF = dict(
     "at, untracked files included; cut at 5 MiB (X-Rcoder-Truncated: true).",
     response=[
         _binary(200, {"text/x-diff": {"schema": {"type": "string"}}}, "the diff"),
-        *responses(None, 401, 404, 429, 503),
+        *responses(None, 400, 401, 404, 429, 503),
     ],
 )
 

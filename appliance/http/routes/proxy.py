@@ -55,6 +55,8 @@ async def token(request: GatewayRequest):
     body = parse(TokenBody, request.json)
     ctx = request.app.ctx
     ttl = ctx.config.proxy_config.token_ttl_seconds
+    if problem := ctx.router.port_problem(body.port):
+        raise BadRequest(problem.template, **problem.params)
     if body.access != "preview":
         ref = ProjectRef(body.project_id, body.user_id)
         scope, area = (files_scope, "files") if body.access == "files" else (terminal_scope, "terminal")
@@ -67,8 +69,6 @@ async def token(request: GatewayRequest):
         url = f"{base}?{TOKEN_PARAM}={quote(value)}"
         reply = TokenData(token=value, expires_at=expires, **{f"{area}_url": url})
         return ok(data(reply))
-    if problem := ctx.router.port_problem(body.port):
-        raise BadRequest(problem.template, **problem.params)
     value, expires = ctx.tokens.issue(project_scope(body.project_id), ttl)
     url = f"/proxy/{body.project_id}/{body.port}/?{TOKEN_PARAM}={quote(value)}"
     return ok(data(TokenData(token=value, expires_at=expires, preview_url=url)))

@@ -21,7 +21,7 @@ from appliance.http.auth import is_exempt
 from appliance.http.bodies import body_limit_of
 from appliance.http.context import App
 from appliance.http.sse import MAX_EVENT_ID
-from rcoder_wire.bodies import FILES_PATH_PATTERN, ID_PATTERN, SESSION_ID_PATTERN, WORKSPACE_PATH_PATTERN
+from rcoder_wire.bodies import FILES_PATH_PATTERN, ID_PATTERN, SESSION_ID_PATTERN
 from rcoder_wire.replies import ErrorReply
 
 DOCS_PREFIX = "/api/docs"
@@ -30,8 +30,9 @@ SPEC_PATH = f"{DOCS_PREFIX}/openapi.json"
 SWAGGER_PAGE = Path(__file__).with_name("swagger.html")
 
 
-# The `path` of /raw: a file, not the workspace's top.
-FILE_PATH = {"type": "string", "maxLength": 1024, "pattern": f"^/?{WORKSPACE_PATH_PATTERN.lstrip('^')}"}
+# The `path` of /raw: a file (or, to remove, a folder) beneath the top, named by no `.` or `..`.
+_NAMED = r"(?:[^/.\x00][^/\x00]*|\.[^/.\x00][^/\x00]*|\.\.[^/\x00]+)"
+FILE_PATH = {"type": "string", "maxLength": 1024, "pattern": f"^/?{_NAMED}(?:/{_NAMED})*$"}
 # What the routes accept in each path, query and header parameter, by name (the validators say the same).
 PARAMETERS: dict[str, dict[str, Any]] = {
     "project_id": {"type": "string", "pattern": ID_PATTERN},

@@ -11,7 +11,7 @@ from runner.files import beneath
 from runner.files.errors import BadRequest, usage
 
 DEFAULT_LIMIT = 1000
-MAX_LIMIT = 10_000
+MAX_LIMIT = 1000
 
 
 def kind(mode: int) -> str:

@@ -52,6 +52,8 @@ def test_fuzzing_finds_no_failure_of_any_check(engine, tmp_path):
             text=True,
             timeout=MAX_SECONDS,
         )
+        if run.returncode != 0:  # what the gateway made of it, for the failures below
+            print(appliance.gateway(engine).logs(tail=400).decode(errors="replace"))
     print(run.stdout[-20_000:])
     assert run.returncode == 0, f"seed {seed}:\n{shortened(run.stdout)[-8000:]}{run.stderr[-2000:]}"
     assert re.search(r"✅\s+Fuzzing", run.stdout), f"the fuzzing phase did not pass:\n{run.stdout[-3000:]}"

@@ -112,7 +112,7 @@ RAW_GET = dict(
     response=[
         _binary(200, BINARY, "the file"),
         _binary(206, BINARY, "the requested range"),
-        *responses(None, 400, 401, 403, 404, 416, 429, 503),
+        *responses(None, 400, 401, 403, 404, 409, 416, 429, 503),
     ],
 )
 RAW_PUT = dict(

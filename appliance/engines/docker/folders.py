@@ -45,7 +45,8 @@ class Folders:
         command = ["install", "-d", "-o", uid, "-g", uid, f"{ROOT_MOUNT}/{relative}"]
         # A `volumes` bind, unlike a mount, makes a missing root (as root's, mode 755).
         root = {"volumes": {self._folders.root: {"bind": ROOT_MOUNT, "mode": "rw"}}}
-        self._run(command, ["CHOWN", "DAC_OVERRIDE"], root, path)
+        # install changes the new folder's owner, then its mode (FOWNER: no longer root's).
+        self._run(command, ["CHOWN", "DAC_OVERRIDE", "FOWNER"], root, path)
 
     def names(self) -> list[str]:
         """The folders directly beneath the root (none when there is no root yet)."""

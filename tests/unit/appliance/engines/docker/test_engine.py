@@ -125,7 +125,7 @@ async def test_a_missing_host_folder_is_made_by_a_one_shot_container_then_bound(
     assert (config["NetworkMode"], config["CapDrop"], config["CapAdd"]) == (
         "none",
         ["ALL"],
-        ["CHOWN", "DAC_OVERRIDE"],
+        ["CHOWN", "DAC_OVERRIDE", "FOWNER"],
     )
     assert config["Binds"] == ["/srv/rcoder:/folders:rw"], "only the root is mounted"
     assert "DELETE /containers/once" in requests, "the one-shot container is removed"

@@ -28,7 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "-d",
         "--projects-dir",
-        help="where a project's workspace is mounted in its container (default ./project_workspace)",
+        help="where a project's workspace is mounted in its container (default ./project_workspace); "
+        "with RCODER_WORKSPACES=host, the host folder that holds the workspaces",
     )
     parser.add_argument("-c", "--config", help="YAML config file (default: $RCODER_CONFIG)")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")

@@ -39,6 +39,13 @@ _NAME = _check(
 )
 _SECRET = {"secret": True}
 
+# engine_config.workspaces: Docker volumes, or folders on the engine's host.
+WORKSPACE_VOLUMES = "volume"
+HOST_FOLDERS = "host"
+# Where workspaces are mounted in agent containers by default, beneath engine_config.work_dir (always,
+# when they are host folders: projects_dir is then the folder on the host).
+PROJECTS_DIR = "./project_workspace"
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -90,6 +97,13 @@ class EngineConfig:
     # scripts/build-images). Where it is missing, workspaces are Docker's local, unbounded volumes
     # and /health says why.
     workspace_volume_driver: str = "rcoder/workspace-volumes"
+    # Where workspaces live: "volume", a Docker volume each (sized by the plugin above); "host", a
+    # folder each beneath projects_dir on the engine's host, bind-mounted as in the seed: no quota,
+    # no warm pool, and the host's processes reach the files (docs/configuration.md).
+    workspaces: str = field(
+        default=WORKSPACE_VOLUMES,
+        metadata=_check(lambda v: v in (WORKSPACE_VOLUMES, HOST_FOLDERS), "volume or host"),
+    )
     # Where workloads run: "docker", containers on this one engine; "swarm", services on the swarm
     # this engine manages (appliance/engines/swarm/, docs/scale-out.md).
     backend: str = field(
@@ -389,8 +403,9 @@ def default_context_servers() -> dict[str, ContextServerConfig]:
 class Config:
     host: str = "127.0.0.1"
     port: int = field(default=8087, metadata=_between(1, 65535))
-    # Where a project's workspace is mounted inside its agent container (relative: to engine_config.work_dir).
-    projects_dir: str = "./project_workspace"
+    # Where a project's workspace is mounted inside its agent container (relative: to engine_config.work_dir);
+    # with engine_config.workspaces "host", the absolute folder on the engine's host that holds them.
+    projects_dir: str = PROJECTS_DIR
     # Where the gateway keeps its DuckDB file.
     state_dir: str = "./state"
     default_agent_id: str = DEFAULT_AGENT_ID
@@ -431,10 +446,33 @@ class Config:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
+    def __post_init__(self) -> None:
+        """Host folders need a folder on the host, and one host: a swarm node's folder is not the gateway's."""
+        if self.engine_config.workspaces != HOST_FOLDERS:
+            return
+        if not os.path.isabs(self.projects_dir) or os.path.normpath(self.projects_dir) == "/":
+            raise ConfigError(
+                "engine_config.workspaces is host, so projects_dir (RCODER_PROJECTS_DIR, --projects-dir) "
+                f"must be an absolute folder on the engine's host other than /, got {self.projects_dir!r}"
+            )
+        if self.engine_config.backend != "docker":
+            raise ConfigError(
+                "engine_config.workspaces host works with the docker backend only: on a swarm, a node's "
+                "folders are not the gateway's host's (use volumes)"
+            )
+
     @property
     def workspace_path(self) -> str:
-        """The projects_dir as an absolute path inside agent containers."""
-        return os.path.normpath(os.path.join(self.engine_config.work_dir, self.projects_dir))
+        """Where a workspace is mounted inside agent containers: projects_dir beneath work_dir, or
+        PROJECTS_DIR there when projects_dir is the host's folder."""
+        inside = PROJECTS_DIR if self.host_workspaces else self.projects_dir
+        return os.path.normpath(os.path.join(self.engine_config.work_dir, inside))
+
+    @property
+    def host_workspaces(self) -> str | None:
+        """The folder on the engine's host that holds the workspaces (engine_config.workspaces host),
+        or None: they are volumes."""
+        return os.path.normpath(self.projects_dir) if self.engine_config.workspaces == HOST_FOLDERS else None
 
 
 def read_secret(value: str, path: str, key: str) -> str:

@@ -47,6 +47,7 @@ ENVIRONMENT = {
     "RCODER_HOST_OPEN_PORTS": ("engine_config", "host_open_ports"),
     "RCODER_WORKSPACE_SIZE_BYTES": ("engine_config", "workspace_size_bytes"),
     "RCODER_WORKSPACE_VOLUME_DRIVER": ("engine_config", "workspace_volume_driver"),
+    "RCODER_WORKSPACES": ("engine_config", "workspaces"),
     "RCODER_BACKEND": ("engine_config", "backend"),
     "RCODER_SWARM_CONSTRAINTS": ("engine_config", "swarm_constraints"),
     "RCODER_SWARM_ATTACH": ("engine_config", "swarm_attach"),

@@ -17,7 +17,7 @@ from typing import Any
 
 from appliance import chat_request, labels
 from appliance.api_key import ApiKey
-from appliance.config import Config, EngineConfig, ProxyConfig, read_api_key, read_secret, registry_login
+from appliance.config import Config, read_api_key, read_secret, registry_login
 from appliance.containers.cleanup import Cleanup
 from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.limits import Bounds
@@ -27,7 +27,7 @@ from appliance.containers.workloads import Workload, Workloads
 from appliance.desktops import Desktops
 from appliance.engines.docker import DockerEngine
 from appliance.engines.egress import EgressPolicy, follow
-from appliance.engines.engine import Engine
+from appliance.engines.engine import Engine, HostFolders
 from appliance.engines.firewall import FirewallError
 from appliance.engines.swarm import SwarmEngine
 from appliance.events import EventHub
@@ -45,9 +45,11 @@ from appliance.turns import Turns
 log = logging.getLogger("rcoder.gateway")
 
 
-def engine_for(engine_config: EngineConfig, proxy: ProxyConfig) -> Engine:
-    """The configured backend: this one Docker engine, or the swarm it manages (where the proxy's
-    container is the one its control host names, `<container>[.<network>]`)."""
+def engine_for(config: Config) -> Engine:
+    """The configured backend: this one Docker engine (whose host holds the workspaces' folders, if
+    they are host folders), or the swarm it manages (where the proxy's container is the one its
+    control host names, `<container>[.<network>]`)."""
+    engine_config, proxy = config.engine_config, config.proxy_config
     if engine_config.backend == "swarm":
         return SwarmEngine(
             engine_config.host,
@@ -59,7 +61,11 @@ def engine_for(engine_config: EngineConfig, proxy: ProxyConfig) -> Engine:
             registry_login=registry_login(engine_config),
             guard_image=engine_config.node_guard_image,
         )
-    return DockerEngine(engine_config.host, engine_config.api_timeout_seconds)
+    folders = None
+    if (root := config.host_workspaces) is not None:
+        folder_labels = labels.labels_for(engine_config.stack, labels.KIND_FOLDERS)
+        folders = HostFolders(root, engine_config.agent_image, folder_labels)
+    return DockerEngine(engine_config.host, engine_config.api_timeout_seconds, folders)
 
 
 @dataclass(eq=False)
@@ -113,7 +119,7 @@ class Gateway:
         engine_config = config.engine_config
         proxy = config.proxy_config
         store = Store(Path(config.state_dir) / "rcoder.duckdb")
-        engine = engine or engine_for(engine_config, proxy)
+        engine = engine or engine_for(config)
         runners = RunnerClient(traced=bool(config.otlp_endpoint))
         proxy_routes = ProxyRoutes(proxy.control_port, proxy.control_host)
         secret = read_secret(proxy.token_secret, proxy.token_secret_file, "proxy_config.token_secret_file")
@@ -138,7 +144,11 @@ class Gateway:
             await proxy_routes.forget()
 
         pool = None
-        if config.warm_pool.size > 0:
+        if config.warm_pool.size > 0 and config.host_workspaces is not None:
+            log.info(
+                "no warm pool with host folders: a pooled container's volume cannot become a project's folder"
+            )
+        elif config.warm_pool.size > 0:
             start_seconds = engine_config.start_timeout_seconds
             pool = WarmPool(
                 config.warm_pool.size, engine_config.stack, engine, runners, store, workloads, start_seconds
@@ -231,6 +241,12 @@ class Gateway:
     async def _bound_workspaces(self) -> None:
         """Make new workspace and home volumes with the sized-volume plugin, if it works here."""
         engine_config = self.config.engine_config
+        if self.config.host_workspaces is not None:
+            self.workloads.leave_unsized("host folders have no quota")
+            log.warning(
+                "workspaces are folders in %s: host folders have no quota", self.config.host_workspaces
+            )
+            return
         if not engine_config.workspace_size_bytes or not engine_config.workspace_volume_driver:
             self.workloads.leave_unsized(
                 "turned off (engine_config.workspace_size_bytes or workspace_volume_driver)"

@@ -32,6 +32,8 @@ KIND_FILES = "files"
 KIND_NETWORK = "network"
 # The Swarm backend's node guard service.
 KIND_GUARD = "guard"
+# A one-shot container that makes or lists the workspaces' host folders (engine_config.workspaces: host).
+KIND_FOLDERS = "folders"
 # Workload.kind of a warm-pool container, never a label: a pooled container is labelled an agent.
 KIND_POOL = "pool"
 

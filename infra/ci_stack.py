@@ -48,6 +48,8 @@ CONFIG_FROM_ENV = {
     "HOST_OPEN_PORTS": ("hostOpenPorts", False),
     "WORKSPACE_SIZE_BYTES": ("workspaceSizeBytes", False),
     "WORKSPACE_VOLUME_DRIVER": ("workspaceVolumeDriver", False),
+    "WORKSPACES": ("workspaces", False),
+    "PROJECTS_DIR": ("projectsDir", False),
     "IDLE_TIMEOUT_SECONDS": ("idleTimeoutSeconds", False),
     "CLEANUP_INTERVAL_SECONDS": ("cleanupIntervalSeconds", False),
     "CONTAINER_PROTECTION_SECONDS": ("containerProtectionSeconds", False),

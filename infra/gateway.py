@@ -54,6 +54,8 @@ def environment(settings: Settings, networks: Networks, images: Images) -> dict[
         "RCODER_HOST_OPEN_PORTS": settings.host_open_ports,
         "RCODER_WORKSPACE_SIZE_BYTES": str(settings.workspace_size_bytes),
         "RCODER_WORKSPACE_VOLUME_DRIVER": settings.workspace_volume_driver,
+        "RCODER_WORKSPACES": settings.workspaces,
+        "RCODER_PROJECTS_DIR": settings.projects_dir,
         "RCODER_IDLE_TIMEOUT_SECONDS": str(settings.idle_timeout_seconds),
         "RCODER_CLEANUP_INTERVAL_SECONDS": str(settings.cleanup_interval_seconds),
         "RCODER_CONTAINER_PROTECTION_SECONDS": str(settings.container_protection_seconds),

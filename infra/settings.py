@@ -49,6 +49,10 @@ class Settings:
     # The most a workspace holds (0: unbounded), and the volume plugin that holds it to that.
     workspace_size_bytes: int = 10 * 1024**3
     workspace_volume_driver: str = "rcoder/workspace-volumes"
+    # volume, or host: each workspace a folder beneath projects_dir, a folder of the Docker host (no quota;
+    # docs/configuration.md, "Host folders").
+    workspaces: str = "volume"
+    projects_dir: str = "./project_workspace"
     idle_timeout_seconds: int = 600
     cleanup_interval_seconds: int = 300
     container_protection_seconds: int = 300
@@ -114,6 +118,8 @@ class Settings:
             host_open_ports=config.get("hostOpenPorts") or defaults.host_open_ports,
             workspace_size_bytes=config.get_int("workspaceSizeBytes", defaults.workspace_size_bytes),
             workspace_volume_driver=config.get("workspaceVolumeDriver") or defaults.workspace_volume_driver,
+            workspaces=config.get("workspaces") or defaults.workspaces,
+            projects_dir=config.get("projectsDir") or defaults.projects_dir,
             idle_timeout_seconds=config.get_int("idleTimeoutSeconds", defaults.idle_timeout_seconds),
             cleanup_interval_seconds=config.get_int(
                 "cleanupIntervalSeconds", defaults.cleanup_interval_seconds

@@ -20,7 +20,7 @@ from appliance.config import Config
 from appliance.containers.limits import Limits
 from appliance.containers.pool import WarmPool
 from appliance.containers.running import RunningContainer, runner_address, start_container, wait_ready
-from appliance.containers.workloads import Workload, Workloads
+from appliance.containers.workloads import PODS_FOLDER, USERS_FOLDER, Workload, Workloads
 from appliance.engines.engine import Container, Engine, NameTaken
 from appliance.errors import ApplianceError, ContainerFailed, IsolationUnavailable, TooManyRequests
 from appliance.messages import Phrase
@@ -52,6 +52,7 @@ class Lifecycle:
         on_gone: Callable[[Workload], Awaitable[object]] | None = None,
     ) -> None:
         self._docker = config.engine_config
+        self._host_folders = config.host_workspaces is not None
         self._start_seconds = config.engine_config.start_timeout_seconds
         self._max_containers = config.limits.max_containers
         self._starts = RateLimit(config.limits.starts_per_minute, Phrase("new containers"))
@@ -95,9 +96,15 @@ class Lifecycle:
         return self._needed.get(workload.name, 0.0)
 
     async def load_workspaces(self) -> None:
-        """Learn which projects have a workspace already: those bound to a pool volume in the store,
-        those whose own volume exists, and those in a pod."""
+        """Learn which projects have a workspace already: those in a pod, and those bound to a pool
+        volume in the store or whose own volume exists; or, with host folders, those whose folder
+        exists (volumes, if there are any from before, are not theirs)."""
         self._placements.load(await self._store.projects.pods())
+        if self._host_folders:
+            for name in await self._engine.host_folders():
+                if name not in (PODS_FOLDER, USERS_FOLDER):
+                    self._workloads.know_workspace(name, self._workloads.agent(name).spec.volume)
+            return
         for project_id, volume in (await self._store.projects.workspaces()).items():
             self._workloads.know_workspace(project_id, volume)
         selector = {labels.STACK: self._docker.stack, labels.KIND: labels.KIND_WORKSPACE}

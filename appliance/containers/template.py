@@ -95,9 +95,11 @@ class Template:
         volume_labels: dict[str, str],
         volume_bytes: int | None = None,
         environment: dict[str, str] | None = None,
+        bind_source: str | None = None,
     ) -> ContainerSpec:
         """One container of this kind; its volume made by the sized-volume plugin, bounded to
-        `volume_bytes`, or Docker's local one (None); `environment` added to the template's."""
+        `volume_bytes`, or Docker's local one (None), or else the host folder `bind_source` mounted;
+        `environment` added to the template's."""
         spec = ContainerSpec(
             name=name,
             image=self.image,
@@ -112,8 +114,9 @@ class Template:
             memory_bytes=self.memory_bytes,
             cpus=self.cpus,
             pids_limit=self.pids_limit,
+            bind_source=bind_source,
         )
-        if volume_bytes is None:
+        if volume_bytes is None or bind_source is not None:
             return spec
         return dataclasses.replace(spec, volume_driver=self.volume_driver, volume_bytes=volume_bytes)
 

@@ -6,12 +6,17 @@ A project's agent container is named `rcoder-<stack>-agent-<project>`, whether i
 project (it then also carries the project's label) or claimed from the warm pool (renamed to that
 name; labels cannot change). Its workspace is the volume named after the project, unless the project
 was born in a pool container: then it keeps that container's fresh volume, bound to it in the store.
+
+With host folders (engine_config.workspaces: host), workspaces are folders beneath projects_dir on the
+engine's host instead: `<dir>/<project>`, `<dir>/pods/<pod>` and `<dir>/users/<user>` (a desktop's
+home), so the projects named "pods" and "users" are refused there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from dataclasses import dataclass
 
 from google.protobuf import json_format
@@ -20,7 +25,12 @@ from appliance import chat_request, labels
 from appliance.config import Config
 from appliance.containers.template import Template
 from appliance.engines.engine import Container, ContainerSpec
+from appliance.errors import BadRequest
 from appliance.projects import ProjectRef
+
+# The folders beneath projects_dir that hold pods' and desktops' workspaces, not a project's.
+PODS_FOLDER = "pods"
+USERS_FOLDER = "users"
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class Workloads:
         self._desktop = Template.desktop(config)
         self._files = Template.files(config)
         self._prestart = {"RCODER_PRESTART_AGENT": prestart_template(config)}
+        # The host folder holding the workspaces, when they are not volumes.
+        self._host_root = config.host_workspaces
         # Projects whose workspace exists: {project: its volume}.
         self._workspaces: dict[str, str] = {}
         # The most a workspace or home volume made now may hold (None: unbounded, in Docker's local
@@ -80,7 +92,16 @@ class Workloads:
     def pool_name(self, slot: str) -> str:
         return f"rcoder-{self._stack}-pool-{slot}"
 
+    def _host_folder(self, *parts: str) -> str | None:
+        """The host folder of a workspace, or None: workspaces are volumes."""
+        return os.path.join(self._host_root, *parts) if self._host_root is not None else None
+
     def agent(self, project_id: str) -> Workload:
+        if self._host_root is not None and project_id in (PODS_FOLDER, USERS_FOLDER):
+            raise BadRequest(
+                "project id {project_id!r} is reserved while workspaces are host folders; choose another",
+                project_id=project_id,
+            )
         volume = self._workspaces.get(project_id, f"rcoder-{self._stack}-ws-{project_id}")
         spec = self._agent.spec(
             name=self.agent_name(project_id),
@@ -89,6 +110,7 @@ class Workloads:
             volume_labels=labels.labels_for(self._stack, labels.KIND_WORKSPACE, project_id=project_id),
             volume_bytes=self._volume_bytes,
             environment=self._prestart,
+            bind_source=self._host_folder(project_id),
         )
         return Workload(labels.KIND_AGENT, project_id, spec)
 
@@ -105,6 +127,7 @@ class Workloads:
             volume=f"rcoder-{self._stack}-pod-{pod_id}",
             volume_labels=labels.labels_for(self._stack, labels.KIND_WORKSPACE) | pod,
             volume_bytes=self._volume_bytes,
+            bind_source=self._host_folder(PODS_FOLDER, pod_id),
         )
         return Workload(labels.KIND_POD, pod_id, spec)
 
@@ -130,6 +153,7 @@ class Workloads:
             volume_labels=labels.labels_for(self._stack, labels.KIND_HOME, user_id=user_id),
             volume_bytes=self._volume_bytes,
             environment={"USER_ID": user_id},
+            bind_source=self._host_folder(USERS_FOLDER, user_id),
         )
         return Workload(labels.KIND_DESKTOP, user_id, spec)
 
@@ -140,9 +164,10 @@ class Workloads:
         return f"rcoder-{self._stack}-files-{ref.project_id}"
 
     def files(self, served: Workload, folder: str, ref: ProjectRef) -> Workload:
-        """The files container of a project: the volume of the container that serves it (`served`),
-        mounted where an agent's is, serving `folder` of it (the project's own folder in a pod or a
-        desktop; "" for all of it). It never makes the volume: a project without one has no files."""
+        """The files container of a project: the volume (or host folder) of the container that serves
+        it (`served`), mounted where an agent's is, serving `folder` of it (the project's own folder in
+        a pod or a desktop; "" for all of it). It never makes the volume or folder: a project without
+        one has no files."""
         spec = self._files.spec(
             name=self.files_name(ref),
             labels=labels.labels_for(
@@ -151,6 +176,7 @@ class Workloads:
             volume=served.spec.volume,
             volume_labels=served.spec.volume_labels,
             volume_bytes=served.spec.volume_bytes,
+            bind_source=served.spec.bind_source,
         )
         # The folder is opened with no link followed on every request: one swapped for a link to a
         # neighbour's is refused.

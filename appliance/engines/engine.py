@@ -22,7 +22,7 @@ class NameGone(Exception):
 
 @dataclass(frozen=True)
 class ContainerSpec:
-    """What to run: one container, on one network, with its volume mounted and its limits."""
+    """What to run: one container, on one network, with its volume (or host folder) mounted and its limits."""
 
     name: str
     image: str
@@ -42,9 +42,23 @@ class ContainerSpec:
     # The volume's driver, and the most it may hold, set when the volume is created (None: unbounded).
     volume_driver: str = "local"
     volume_bytes: int | None = None
-    # The command (empty: the image's); and whether a missing volume is made (else: NotFound).
+    # The command (empty: the image's); and whether a missing volume (or folder) is made (else: NotFound).
     command: tuple[str, ...] = ()
     create_volume: bool = True
+    # A folder on the engine's host, bind-mounted at mount_path instead of the volume (engine_config.
+    # workspaces: host); a missing one is made beneath the engine's HostFolders root.
+    bind_source: str | None = None
+
+
+@dataclass(frozen=True)
+class HostFolders:
+    """Where workspaces are folders on the engine's host (engine_config.workspaces: host): beneath
+    `root`, made and listed by one-shot containers of `image` labelled `labels`, since the gateway
+    cannot reach the host's files nor give them to the agents' user."""
+
+    root: str
+    image: str
+    labels: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,9 @@ class Engine(Protocol):
 
     async def remove_volume(self, name: str) -> None:
         """Remove the volume; one already gone is not an error."""
+
+    async def host_folders(self) -> list[str]:
+        """The names of the folders directly beneath the HostFolders root (none without host folders)."""
 
     async def start(self, spec: ContainerSpec) -> Container:
         """Create and start the container (and its volume); nothing is left behind if that fails.

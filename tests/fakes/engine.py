@@ -32,6 +32,9 @@ class FakeEngine:
         self.ip = ip
         self.containers: dict[str, Container] = {}
         self.volume_labels: dict[str, dict[str, str]] = {}
+        # The host folders made beneath `folder_root` (engine_config.workspaces: host), as paths.
+        self.folder_root = "/srv/rcoder"
+        self.folders: set[str] = set()
         self.started: list[ContainerSpec] = []
         self.gone: asyncio.Queue[ContainerGone] = asyncio.Queue()
         self._ids = itertools.count(1)
@@ -82,10 +85,18 @@ class FakeEngine:
     async def remove_volume(self, name: str) -> None:
         self.volume_labels.pop(name, None)
 
+    async def host_folders(self) -> list[str]:
+        beneath = (path.removeprefix(f"{self.folder_root}/") for path in self.folders)
+        return sorted({path.split("/")[0] for path in beneath})
+
     async def start(self, spec: ContainerSpec) -> Container:
         if any(c.name == spec.name for c in self.containers.values()):
             raise NameTaken(spec.name)
-        if not spec.create_volume and spec.volume not in self.volume_labels:
+        if spec.bind_source is not None:
+            if not spec.create_volume and spec.bind_source not in self.folders:
+                raise NotFound("folder {folder} does not exist", folder=spec.bind_source)
+            self.folders.add(spec.bind_source)
+        elif not spec.create_volume and spec.volume not in self.volume_labels:
             raise NotFound("volume {volume} does not exist", volume=spec.volume)
         container = Container(
             id=f"fake{next(self._ids)}",
@@ -96,7 +107,8 @@ class FakeEngine:
             created=datetime.now(UTC),
         )
         self.containers[container.id] = container
-        self.volume_labels.setdefault(spec.volume, dict(spec.volume_labels))
+        if spec.bind_source is None:
+            self.volume_labels.setdefault(spec.volume, dict(spec.volume_labels))
         self.started.append(spec)
         return container
 

@@ -17,12 +17,14 @@ from docker.models.containers import Container as DockerContainer
 from docker.types import LogConfig, Mount
 
 from appliance.engines.docker.events import container_events
+from appliance.engines.docker.folders import Folders, missing_bind_source
 from appliance.engines.docker_sdk import CONTAINER_LOGS, LOG_TAIL_LINES, DockerSdk, parse_time
 from appliance.engines.engine import (
     Capacity,
     Container,
     ContainerGone,
     ContainerSpec,
+    HostFolders,
     NameGone,
     Network,
 )
@@ -32,8 +34,11 @@ from appliance.labels import selector
 
 
 class DockerEngine:
-    def __init__(self, host: str, api_timeout: int) -> None:
+    """The engine at `host`; `folders`: where workspaces are host folders, if they are."""
+
+    def __init__(self, host: str, api_timeout: int, folders: HostFolders | None = None) -> None:
         self._sdk = DockerSdk(host, api_timeout)
+        self._folders = Folders(self._sdk, folders) if folders is not None else None
 
     async def close(self) -> None:
         await self._sdk.close()
@@ -133,12 +138,47 @@ class DockerEngine:
 
         await self._sdk.run(remove)
 
+    async def host_folders(self) -> list[str]:
+        return await self._sdk.run(self._folders.names) if self._folders is not None else []
+
     async def start(self, spec: ContainerSpec) -> Container:
-        """Create and start the container (and its workspace volume); remove it again if that fails."""
+        """Create and start the container (and its workspace volume or folder); remove it again if that fails."""
         return await self._sdk.run(self._start, spec)
 
     def _start(self, spec: ContainerSpec) -> Container:
         client = self._sdk.client()
+        if spec.bind_source is None:
+            self._ensure_volume(client, spec)
+            mount = Mount(spec.mount_path, spec.volume, type="volume")
+        else:
+            mount = Mount(spec.mount_path, spec.bind_source, type="bind")
+        try:
+            container = self._create(client, spec, mount)
+        except docker.errors.APIError as exc:
+            # A host folder is known to be missing only when Docker refuses to bind it.
+            if spec.bind_source is None or not missing_bind_source(exc):
+                raise
+            if not spec.create_volume or self._folders is None:
+                raise NotFound("folder {folder} does not exist", folder=spec.bind_source) from None
+            self._folders.make(spec.bind_source)
+            container = self._create(client, spec, mount)
+        try:
+            container.start()
+            container.reload()
+        except docker.errors.APIError as exc:
+            logs = self._logs(container)
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+            raise ContainerFailed(
+                "container {name} did not start: {detail}\n{logs}",
+                name=spec.name,
+                detail=exc.explanation,
+                logs=logs,
+            ) from exc
+        return self._info(container)
+
+    @staticmethod
+    def _ensure_volume(client: docker.DockerClient, spec: ContainerSpec) -> None:
         try:
             client.volumes.get(spec.volume)
         except docker.errors.NotFound:
@@ -148,15 +188,18 @@ class DockerEngine:
             client.volumes.create(
                 spec.volume, driver=spec.volume_driver, driver_opts=size, labels=spec.volume_labels
             )
+
+    @staticmethod
+    def _create(client: docker.DockerClient, spec: ContainerSpec, mount: Mount) -> DockerContainer:
         try:
-            container = client.containers.create(
+            return client.containers.create(
                 spec.image,
                 list(spec.command) or None,
                 name=spec.name,
                 labels=spec.labels,
                 environment=spec.environment,
                 network=spec.network,
-                mounts=[Mount(spec.mount_path, spec.volume, type="volume")],
+                mounts=[mount],
                 mem_limit=spec.memory_bytes,
                 memswap_limit=spec.memory_swap_bytes or spec.memory_bytes,
                 nano_cpus=int(spec.cpus * 1e9),
@@ -175,20 +218,6 @@ class DockerEngine:
             raise ContainerFailed(
                 "image {image} is missing on the engine; build it with scripts/build-images", image=spec.image
             ) from exc
-        try:
-            container.start()
-            container.reload()
-        except docker.errors.APIError as exc:
-            logs = self._logs(container)
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
-            raise ContainerFailed(
-                "container {name} did not start: {detail}\n{logs}",
-                name=spec.name,
-                detail=exc.explanation,
-                logs=logs,
-            ) from exc
-        return self._info(container)
 
     def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
         """Containers carrying `labels` that die, are removed or run out of memory, as it happens."""

@@ -44,7 +44,7 @@ from appliance.engines.swarm.networks import Overlays
 from appliance.engines.swarm.placement import Placements
 from appliance.engines.swarm.registry import Registry
 from appliance.engines.swarm.services import POLL_PAUSE_SECONDS, Services, update
-from appliance.errors import EngineUnavailable, NotFound
+from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
 
 # How often the stack's tasks are read for ones that stopped (the manager has no task events).
 POLL_SECONDS = 1.0
@@ -128,6 +128,10 @@ class SwarmEngine:
         a node's volumes): docs/scale-out.md §2.4."""
         await self._sdk.run(self._placements.forget, name)
 
+    async def host_folders(self) -> list[str]:
+        """None: a node's folders are not the manager's (engine_config.workspaces: host is refused here)."""
+        return []
+
     async def find(self, labels: dict[str, str]) -> list[Container]:
         return await self._sdk.run(self._services.find, labels)
 
@@ -196,6 +200,8 @@ class SwarmEngine:
     def _create(self, spec: ContainerSpec) -> tuple[str, str, bool]:
         """The service, on an overlay of its own: its id, the overlay, and whether it is pinned to the
         node its workspace is on already."""
+        if spec.bind_source is not None:
+            raise ContainerFailed("a swarm cannot bind host folders: its workspaces are volumes")
         self._services.check_free(spec.name)
         node = self._placements.node_of(spec.volume, spec.name)
         if node is None and not spec.create_volume:

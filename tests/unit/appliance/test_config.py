@@ -190,3 +190,30 @@ def test_auth_enabled_without_a_key_stops_start_up():
 def test_out_of_range_values_are_refused(environ, message):
     with pytest.raises(ConfigError, match=message):
         load_config({}, environ=environ)
+
+
+def test_host_folders_take_an_absolute_projects_dir_and_mount_it_where_volumes_are():
+    config = load_config({"projects_dir": "/srv/rcoder/"}, environ={"RCODER_WORKSPACES": "host"})
+    assert config.host_workspaces == "/srv/rcoder"
+    assert config.workspace_path == "/app/project_workspace", "the in-container mount does not move"
+    assert Config().host_workspaces is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"RCODER_WORKSPACES": "nfs"}, r"engine_config.workspaces must be volume or host, got 'nfs'"),
+        (
+            {"RCODER_WORKSPACES": "host"},
+            r"projects_dir .* must be an absolute folder .* got './project_workspace'",
+        ),
+        ({"RCODER_WORKSPACES": "host", "RCODER_PROJECTS_DIR": "/"}, r"other than /, got '/'"),
+        (
+            {"RCODER_WORKSPACES": "host", "RCODER_PROJECTS_DIR": "/srv/rcoder", "RCODER_BACKEND": "swarm"},
+            r"workspaces host works with the docker backend only",
+        ),
+    ],
+)
+def test_host_folders_that_cannot_work_are_refused(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config({}, environ=environ)

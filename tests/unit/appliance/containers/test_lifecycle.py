@@ -116,3 +116,22 @@ async def test_the_cleanup_does_not_remove_a_container_a_request_needed_after_it
     assert await removing is False and await pausing is False
     assert (await gateway.engine.inspect(running.container.id)).running
     assert await gateway.lifecycle.stop(workload, idle_at=time.time()) is True, "idle since: it goes"
+
+
+async def test_with_host_folders_the_projects_with_a_folder_have_a_workspace(tmp_path, runner):
+    engine = FakeEngine()
+    engine.folders = {"/srv/rcoder/p1", "/srv/rcoder/pods/pod1", "/srv/rcoder/users/ann"}
+    settings = {"engine_config.workspaces": "host", "projects_dir": engine.folder_root, "warm_pool.size": "2"}
+    gateway = Gateway.build(core_config(tmp_path, **settings), engine)
+    await gateway.start()
+    try:
+        workloads = gateway.workloads
+        assert workloads.has_workspace("p1") and not workloads.has_workspace("p2")
+        assert not workloads.has_workspace("pods") and not workloads.has_workspace("users")
+        assert gateway.pool is None, "no warm pool: a pooled volume cannot become a project's folder"
+        assert (workloads.volume_bytes, workloads.quota_problem) == (None, "host folders have no quota")
+
+        await gateway.lifecycle.ensure(workloads.agent("p2"))
+        assert engine.started[-1].bind_source == "/srv/rcoder/p2" and workloads.has_workspace("p2")
+    finally:
+        await gateway.close()

@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-# A route's answer: (HTTP status, JSON body), from the query's parameters (each JSON-decoded if it can be).
+# A route's answer: (HTTP status, JSON body), from the query's parameters (each JSON-decoded if it can be)
+# and, under "body", the request's JSON body, if it has one.
 Answer = Callable[[dict[str, Any]], tuple[int, Any]]
 API_VERSION = "1.41"
 
@@ -40,7 +41,10 @@ def fake_docker_api(routes: dict[tuple[str, str], Answer]) -> Iterator[tuple[str
             if path == "/version":
                 status, body = 200, {"ApiVersion": API_VERSION, "Version": "20.10.24"}
             elif (method, path) in routes:
-                status, body = routes[(method, path)](_params(url.query))
+                params = _params(url.query)
+                if length := int(self.headers.get("Content-Length") or 0):
+                    params["body"] = json.loads(self.rfile.read(length))
+                status, body = routes[(method, path)](params)
             else:
                 status, body = 404, {"message": f"no route for {method} {path}"}
             data = json.dumps(body).encode()

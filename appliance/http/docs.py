@@ -43,7 +43,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "Last-Event-ID": {"type": "integer", "minimum": 0, "maximum": MAX_EVENT_ID},
     # The files API's (runner/files/request.py reads them).
     "path": {"type": "string", "maxLength": 1024, "pattern": FILES_PATH_PATTERN},
-    "after": {"type": "string", "maxLength": 255, "pattern": "^[^/\\x00]*$"},
+    "after": {"type": "string"},
     "format": {"type": "string", "enum": ["tar", "tar.gz", "zip"]},
     "parents": {"type": "string", "enum": ["true", "false", "1", "0"]},
     "recursive": {"type": "string", "enum": ["true", "false", "1", "0"]},

@@ -7,6 +7,7 @@ import os
 import statistics
 import subprocess
 import time
+import uuid
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import Any
 
 import httpx
 from docker import DockerClient
+from docker.models.containers import Container
 
-from tests.stack import Appliance, run_appliance
+from tests.eventually import eventually
+from tests.stack import Appliance, agent_containers, run_appliance
 
 CGROUP = Path("/sys/fs/cgroup")
 # The appliances measured log as a deployed one does (the tests' appliances log at DEBUG).
@@ -62,6 +65,16 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
+def summary_ms(values: list[float]) -> dict[str, float]:
+    """`summary` of durations in seconds, its figures in milliseconds."""
+    return {name: value if name == "n" else value * 1000 for name, value in summary(values).items()}
+
+
+def shares(total: int, parts: int) -> list[int]:
+    """`total` split into `parts` near-equal whole shares (the rounds a count of samples is taken in)."""
+    return [total // parts + (part < total % parts) for part in range(parts)]
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
 
@@ -84,6 +97,29 @@ def read_to_end(client: httpx.Client, session: str, progress_path: str = "/agent
     with client.stream("GET", f"{progress_path}/{session}", timeout=300) as stream:
         for _ in stream.iter_lines():
             pass
+
+
+def running_project(appliance: Appliance, engine: DockerClient, prefix: str) -> tuple[str, Container]:
+    """A new project (id `prefix` and a random tail) whose first turn is over, and its running container."""
+    project = f"{prefix}{uuid.uuid4().hex[:10]}"
+    with appliance.client() as client:
+        reply = client.post("/chat", json={"prompt": "hello", "project_id": project}, timeout=180)
+        reply.raise_for_status()
+        read_to_end(client, reply.json()["data"]["session_id"])
+    [container] = agent_containers(engine, appliance.stack, project)
+    return project, container
+
+
+def serve_in(container: Container, command: list[str], port: int) -> None:
+    """Start `command` in the container as the agent's user, in the background; return once something
+    listens on `port` there."""
+    container.exec_run(command, user="1000", detach=True)
+    probe = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=1)"
+    eventually(
+        lambda: container.exec_run(["python3", "-c", probe]).exit_code == 0,
+        20,
+        f"something listening on {port} in {container.name}",
+    )
 
 
 def docker(*args: str) -> str:
@@ -150,6 +186,12 @@ def machine() -> dict[str, Any]:
 def write_json(path: Path, content: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+
+
+def latency_rows(figure: Figure, results: dict[str, Any], labels: dict[str, str]) -> None:
+    """A row of p50 and p99 (ms) for each result named in `labels` (its name: the row's label)."""
+    for name, label in labels.items():
+        figure.row(label, f"p50 {results[name]['p50']:.2f} ms, p99 {results[name]['p99']:.2f} ms")
 
 
 def table(figures: list[Figure]) -> str:

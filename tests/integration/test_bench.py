@@ -33,11 +33,24 @@ FIGURES = {
         "ratios",
     ),
     "SSE fan-out (20 clients on one turn; 50 held open)": ("live", "held"),
+    "files: archive of 20 MB in 200 files": (
+        "tar",
+        "docker cp",
+        "tar.gz",
+        "zip",
+        "tar_vs_docker_cp",
+        "cold",
+        "workspace",
+    ),
+    "files: one 1 MiB file, 30 GETs on one connection": ("files API", "http.server", "p50_vs_http_server"),
+    "terminal echo (30 keys, one byte each)": ("terminal", "echo server", "p50_vs_echo_server"),
 }
+ARCHIVE, FILE, TERMINAL = list(FIGURES)[-3:]
 
 
 def test_every_benchmark_runs_and_records_its_figures(tmp_path, engine):
     assert shutil.which("wrk"), "the proxy benchmark's load generator (scripts/test installs Debian's wrk)"
+    assert shutil.which("curl"), "what reads the files benchmark's archives"
     results = tmp_path / "bench.json"
     run = subprocess.run(
         [sys.executable, "-m", "bench.run", "--smoke", "--json", str(results)],
@@ -57,4 +70,13 @@ def test_every_benchmark_runs_and_records_its_figures(tmp_path, engine):
     assert figures["resume an idle project"]["idle_state"] == ["paused"]
     fanout = figures["SSE fan-out (20 clients on one turn; 50 held open)"]
     assert fanout["live"]["all_reached_the_end"] and fanout["held"]["with_a_heartbeat"] == 50
+    archive = figures[ARCHIVE]
+    for name in ("tar", "docker cp", "tar.gz", "zip"):
+        assert archive[name]["mb_per_s"] > 0 and archive[name]["bytes"] > 0, (name, archive[name])
+    assert archive["tar"]["bytes"] > archive["workspace"]["bytes"] == 200 * 100 * 1024
+    assert archive["tar_vs_docker_cp"] > 0 and archive["cold"]["first_byte_s"] > 0
+    assert archive["cold"]["files_container_start_s"] > 0
+    for figure, names in ((FILE, ("files API", "http.server")), (TERMINAL, ("terminal", "echo server"))):
+        for name in names:
+            assert figures[figure][name]["n"] == 30 and figures[figure][name]["p50"] > 0, figures[figure]
     assert "RCoder benchmarks" in run.stdout and "first event p50 / floor" in run.stdout

@@ -141,7 +141,7 @@ def diff(root_fd: int) -> tuple[bytes, bool]:
         index = os.path.join(scratch, "index")
         _copy_index(root_fd, index)
         _git(root_fd, "add", "--intent-to-add", "--all", ".", index=index)
-        args = ["diff", "--no-ext-diff", "--no-textconv", "--no-color", "--binary"]
+        args = ["diff", "--no-ext-diff", "--no-textconv", "--no-color"]
         if against is None:
             args.append("--cached")  # an empty repository: everything added is new
         else:

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from tests.integration.browser import open_page
 from tests.integration.conftest import chat, project_id
 from tests.integration.git_server import MARKER, OTHER_REPOSITORY, GitServer, run_git_server
 from tests.integration.reach import reach
 from tests.integration.sse import Event, read_all
+from tests.integration.test_console import open_project, shot, sign_in, text_of
 from tests.stack import Appliance, agent_containers, image, run_appliance
 
 pytestmark = pytest.mark.engine
@@ -306,3 +308,44 @@ def test_a_requests_credentials_for_this_host_are_refused_before_anything_starts
     assert agent_containers(engine, broker_appliance.stack, project) == []
     events = turn(client, seen, project, "hello", repository={"url": git_server.repository_url()})
     assert events[-1].event == "end_turn", [e.event for e in events]
+
+
+def test_the_console_shows_the_agents_changes(client, broker_appliance, cloned, seen, tmp_path):
+    turn(client, seen, cloned.project, 'create review.txt with content "for the reviewer"')
+
+    with open_page(f"{broker_appliance.url}/console/", tmp_path / "profile") as page:
+        sign_in(page, broker_appliance.api_key)
+        open_project(page, cloned.project)
+        page.wait_for("!document.querySelector('[data-tab=changes]').hidden", 30)
+        page.click("[data-tab=changes]")
+        page.wait_for("document.querySelector('#changes-diff').innerText.includes('+for the reviewer')", 30)
+        listed = text_of(page, "#changes-files")
+        summary = text_of(page, "#changes-summary")
+        shot(page, "13-changes")
+
+    assert "untracked review.txt" in " ".join(listed.split())
+    assert "commit(s) since the clone" in summary
+
+
+@pytest.mark.parametrize("state", ["running", "paused", "removed"])
+def test_what_the_agent_changed_is_reviewed_whatever_its_containers_state(
+    client, engine, broker_appliance, cloned, state
+):
+    """Last in the module: it pauses and removes the cloned project's container."""
+    found = agent_containers(engine, broker_appliance.stack, cloned.project)
+    if state == "paused" and found:
+        found[0].pause()
+    elif state == "removed" and found:
+        found[0].remove(force=True)
+
+    status = client.get(f"/agent/git/{cloned.project}/status")
+    diff = client.get(f"/agent/git/{cloned.project}/diff")
+
+    assert status.status_code == 200, status.text
+    data = status.json()["data"]
+    assert data["base"] and data["commits_since_base"] >= 1, data
+    assert {"path": "review.txt", "status": "untracked", "staged": False} in [
+        {k: f[k] for k in ("path", "status", "staged")} for f in data["files"]
+    ]
+    assert diff.headers["content-type"].startswith("text/x-diff")
+    assert "+for the reviewer" in diff.text and "feature.txt" in diff.text

@@ -2,6 +2,7 @@
 // files, a terminal in its container, its previews, and your desktop.
 
 import { call, remembered } from "./api.js";
+import { changesPanel } from "./changes.js";
 import { desktopPanel } from "./desktop.js";
 import { ago, clear, h } from "./dom.js";
 import { filesPanel } from "./files.js";
@@ -80,7 +81,10 @@ export function projectPage(main, project) {
       view.lost(error);
     }
     if (state.running === sessionId) state.running = null;
-    if (!controller.signal.aborted) refresh();
+    if (!controller.signal.aborted) {
+      refresh();
+      changes.load().catch(() => {});  // a first turn may have cloned a repository
+    }
   }
 
   function newView(text) {
@@ -126,8 +130,13 @@ export function projectPage(main, project) {
   const chat = { node: h("section", { class: "chat" }, turns, form) };
   const desktop = desktopPanel(project);
   const terminal = terminalPanel(project);
-  const panels = { Chat: chat, Files: filesPanel(project), Terminal: terminal, Desktop: desktop, Preview: previewPanel(project) };
+  const changes = changesPanel(project, (has) => {
+    bar.querySelector('[data-tab="changes"]').hidden = !has;
+  });
+  const panels = { Chat: chat, Files: filesPanel(project), Changes: changes, Terminal: terminal, Desktop: desktop, Preview: previewPanel(project) };
   const { bar, show: showTab } = tabs(panels);
+  bar.querySelector('[data-tab="changes"]').hidden = true;
+  changes.load().catch(() => {});
   clear(main,
     h("section", { class: "project-head" },
       h("div", {}, h("a", { href: "#/", class: "muted" }, "← projects"), h("h1", {}, project), badge, " ", activity),

@@ -151,78 +151,6 @@ ARCHIVE_POST = dict(
 )
 
 
-@bp.get("/agent/files/<project_id:str>")
-@openapi.definition(**LIST, tag="files")
-async def list_folder(request: GatewayRequest, project_id: str):
-    return await _forward(request, _agent(project_id), "/")
-
-
-@bp.route("/agent/files/<project_id:str>/raw", methods=["GET", "HEAD"])
-@openapi.definition(**RAW_GET, tag="files")
-async def read_file(request: GatewayRequest, project_id: str):
-    return await _forward(request, _agent(project_id), "/raw")
-
-
-@bp.put("/agent/files/<project_id:str>/raw", stream=True)
-@openapi.definition(**RAW_PUT, tag="files")
-async def write_file(request: GatewayRequest, project_id: str):
-    return await _forward(request, _agent(project_id), "/raw")
-
-
-@bp.delete("/agent/files/<project_id:str>/raw")
-@openapi.definition(**RAW_DELETE, tag="files")
-async def remove_file(request: GatewayRequest, project_id: str):
-    return await _forward(request, _agent(project_id), "/raw")
-
-
-@bp.get("/agent/files/<project_id:str>/archive")
-@openapi.definition(**ARCHIVE_GET, tag="files")
-async def download_archive(request: GatewayRequest, project_id: str):
-    return await _forward(request, _agent(project_id), "/archive")
-
-
-@bp.post("/agent/files/<project_id:str>/archive", stream=True)
-@openapi.definition(**ARCHIVE_POST, tag="files")
-async def upload_archive(request: GatewayRequest, project_id: str):
-    return await _forward(request, _agent(project_id), "/archive")
-
-
-@bp.get("/computer/files/<user_id:str>/<project_id:str>")
-@openapi.definition(**LIST, tag="computer")
-async def computer_list_folder(request: GatewayRequest, user_id: str, project_id: str):
-    return await _forward(request, _computer(user_id, project_id), "/")
-
-
-@bp.route("/computer/files/<user_id:str>/<project_id:str>/raw", methods=["GET", "HEAD"])
-@openapi.definition(**RAW_GET, tag="computer")
-async def computer_read_file(request: GatewayRequest, user_id: str, project_id: str):
-    return await _forward(request, _computer(user_id, project_id), "/raw")
-
-
-@bp.put("/computer/files/<user_id:str>/<project_id:str>/raw", stream=True)
-@openapi.definition(**RAW_PUT, tag="computer")
-async def computer_write_file(request: GatewayRequest, user_id: str, project_id: str):
-    return await _forward(request, _computer(user_id, project_id), "/raw")
-
-
-@bp.delete("/computer/files/<user_id:str>/<project_id:str>/raw")
-@openapi.definition(**RAW_DELETE, tag="computer")
-async def computer_remove_file(request: GatewayRequest, user_id: str, project_id: str):
-    return await _forward(request, _computer(user_id, project_id), "/raw")
-
-
-@bp.get("/computer/files/<user_id:str>/<project_id:str>/archive")
-@openapi.definition(**ARCHIVE_GET, tag="computer")
-async def computer_download_archive(request: GatewayRequest, user_id: str, project_id: str):
-    return await _forward(request, _computer(user_id, project_id), "/archive")
-
-
-@bp.post("/computer/files/<user_id:str>/<project_id:str>/archive", stream=True)
-@openapi.definition(**ARCHIVE_POST, tag="computer")
-async def computer_upload_archive(request: GatewayRequest, user_id: str, project_id: str):
-    return await _forward(request, _computer(user_id, project_id), "/archive")
-
-
 GIT_STATUS = dict(
     summary="What the agent changed in the project's repository (git status)",
     description="The branch, its upstream and the commits since the project was cloned, and every changed "
@@ -241,25 +169,45 @@ GIT_DIFF = dict(
 )
 
 
-@bp.get("/agent/git/<project_id:str>/status")
-@openapi.definition(**GIT_STATUS, tag="files")
-async def git_status(request: GatewayRequest, project_id: str):
-    return await _forward(request, _agent(project_id), "/git/status")
+# Each route: (the path after the area's prefix, its methods, the files server's endpoint, its
+# documentation, whether its body streams in).
+ROUTES = (
+    ("files", "", ["GET"], "/", LIST, False),
+    ("files", "/raw", ["GET", "HEAD"], "/raw", RAW_GET, False),
+    ("files", "/raw", ["PUT"], "/raw", RAW_PUT, True),
+    ("files", "/raw", ["DELETE"], "/raw", RAW_DELETE, False),
+    ("files", "/archive", ["GET"], "/archive", ARCHIVE_GET, False),
+    ("files", "/archive", ["POST"], "/archive", ARCHIVE_POST, True),
+    ("git", "/status", ["GET"], "/git/status", GIT_STATUS, False),
+    ("git", "/diff", ["GET"], "/git/diff", GIT_DIFF, False),
+)
 
 
-@bp.get("/agent/git/<project_id:str>/diff")
-@openapi.definition(**GIT_DIFF, tag="files")
-async def git_diff(request: GatewayRequest, project_id: str):
-    return await _forward(request, _agent(project_id), "/git/diff")
+def _route(area: str, suffix: str, methods: list[str], endpoint: str, definition: dict, stream: bool) -> None:
+    """The route for /chat projects (/agent/<area>/{project_id}...) and its twin for Computer Agent
+    projects (/computer/<area>/{user_id}/{project_id}...), both relayed to `endpoint`."""
+
+    async def agent_route(request: GatewayRequest, project_id: str):
+        return await _forward(request, _agent(project_id), endpoint)
+
+    async def computer_route(request: GatewayRequest, user_id: str, project_id: str):
+        return await _forward(request, _computer(user_id, project_id), endpoint)
+
+    what = f"{area}{suffix.replace('/', '_')}_{methods[0].lower()}"
+    for prefix, handler, tag in (
+        (f"/agent/{area}/<project_id:str>", agent_route, "files"),
+        (f"/computer/{area}/<user_id:str>/<project_id:str>", computer_route, "computer"),
+    ):
+        name = f"{prefix.split('/')[1]}_{what}"  # agent_files_raw_put, computer_git_diff_get, ...
+        handler.__name__ = name
+        bp.add_route(
+            openapi.definition(**definition, tag=tag)(handler),
+            prefix + suffix,
+            methods=methods,
+            stream=stream,
+            name=name,
+        )
 
 
-@bp.get("/computer/git/<user_id:str>/<project_id:str>/status")
-@openapi.definition(**GIT_STATUS, tag="computer")
-async def computer_git_status(request: GatewayRequest, user_id: str, project_id: str):
-    return await _forward(request, _computer(user_id, project_id), "/git/status")
-
-
-@bp.get("/computer/git/<user_id:str>/<project_id:str>/diff")
-@openapi.definition(**GIT_DIFF, tag="computer")
-async def computer_git_diff(request: GatewayRequest, user_id: str, project_id: str):
-    return await _forward(request, _computer(user_id, project_id), "/git/diff")
+for route in ROUTES:
+    _route(*route)

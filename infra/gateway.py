@@ -4,6 +4,8 @@ uploads into the container (never from plain environment variables)."""
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pulumi_docker as docker
 
@@ -26,12 +28,21 @@ def secret_files(settings: Settings) -> dict[str, tuple[str, pulumi.Output[str]]
         "RCODER_PROXY_TOKEN_SECRET_FILE": ("proxy_token_secret", settings.proxy_token_secret),
         # On a swarm, the nodes pull the agent and desktop images from the registry with it.
         "RCODER_REGISTRY_PASSWORD_FILE": ("registry_password", settings.registry_password),
+        # The git broker's logins, as a config file of their own (JSON is YAML).
+        "RCODER_CONFIG": ("git.json", git_config(settings.git_credentials)),
     }
     return {
         variable: (f"{SECRETS_DIR}/{file}", pulumi.Output.secret(value))
         for variable, (file, value) in secrets.items()
         if value is not None
     }
+
+
+def git_config(credentials: pulumi.Output[str] | None) -> pulumi.Output[str] | None:
+    """The gateway's config file holding `git_credentials` (rcoder:gitCredentials, JSON by host)."""
+    if credentials is None:
+        return None
+    return credentials.apply(lambda text: json.dumps({"git_credentials": json.loads(text)}))
 
 
 def environment(settings: Settings, networks: Networks, images: Images) -> dict[str, pulumi.Input[str]]:

@@ -43,6 +43,8 @@ class Settings:
     registry_password: pulumi.Output[str] | None = None
     api_key: pulumi.Output[str] | None = None  # turns API key authentication on
     proxy_token_secret: pulumi.Output[str] | None = None  # signs preview/desktop tokens (else generated)
+    # The git broker's logins: JSON {host: {username?, token}}, as the config file's git_credentials.
+    git_credentials: pulumi.Output[str] | None = None
     model_provider: ModelProvider = field(default_factory=ModelProvider)
     allowed_ports: str = "1024-49151"
     host_open_ports: str = ""  # host ports agent and desktop containers may reach, e.g. a model server
@@ -113,6 +115,7 @@ class Settings:
             registry_password=config.get_secret("registryPassword"),
             api_key=config.get_secret("apiKey"),
             proxy_token_secret=config.get_secret("proxyTokenSecret"),
+            git_credentials=config.get_secret("gitCredentials"),
             model_provider=provider,
             allowed_ports=config.get("allowedPorts") or defaults.allowed_ports,
             host_open_ports=config.get("hostOpenPorts") or defaults.host_open_ports,

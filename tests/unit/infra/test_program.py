@@ -22,6 +22,7 @@ SECRETS = {
     "apiKey": "key-0f1e2d3c",
     "modelProviderApiKey": "sk-model-4b5a69",
     "proxyTokenSecret": "token-secret-8877",
+    "gitCredentials": '{"github.com": {"token": "ghp-secret-4242"}}',
 }
 
 
@@ -149,11 +150,18 @@ def test_secrets_reach_the_gateway_only_as_secret_files(graph):
         path = f"/run/secrets/rcoder/{file}"
         assert variables[variable] == path
         assert uploads[path]["content"] == secret and uploads[path]["permissions"] == "0400"
+    git = "/run/secrets/rcoder/git.json"
+    assert variables["RCODER_CONFIG"] == git and uploads[git]["permissions"] == "0400"
+    assert json.loads(uploads[git]["content"]) == {
+        "git_credentials": {"github.com": {"token": "ghp-secret-4242"}}
+    }
     for resource in graph.resources:
         for path, value in plain_values(resource.inputs, "", resource.secrets):
             leaked = [name for name, secret in SECRETS.items() if isinstance(value, str) and secret in value]
+            leaked += ["gitCredentials"] if isinstance(value, str) and "ghp-secret-4242" in value else []
             assert not leaked, f"{resource.name}.{path} carries {leaked} in plain text"
     assert not any(secret in str(graph.outputs) for secret in SECRETS.values())
+    assert "ghp-secret-4242" not in str(graph.outputs)
 
 
 def test_the_proxy_starts_after_the_gateway_on_the_configured_ports(graph):
@@ -281,6 +289,7 @@ def test_make_up_and_the_program_give_the_gateway_the_same_settings(graph):
         "RCODER_API_KEY_FILE",
         "RCODER_MODEL_PROVIDER_API_KEY_FILE",
         "RCODER_PROXY_TOKEN_SECRET_FILE",
+        "RCODER_CONFIG",  # the git broker's logins (a config file; make up's operator writes their own)
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "RCODER_MODEL_PROVIDER_ID",
         "RCODER_MODEL_PROVIDER_BASE_URL",

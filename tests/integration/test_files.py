@@ -15,6 +15,7 @@ import pytest
 from tests.eventually import eventually
 from tests.integration.conftest import chat, project_id
 from tests.integration.sse import read_all
+from tests.integration.test_desktop import computer_chat, computer_events
 from tests.stack import agent_containers, containers
 
 pytestmark = pytest.mark.engine
@@ -228,3 +229,19 @@ def test_an_idle_files_container_leaves_and_comes_back_when_needed(client, engin
     eventually(
         lambda: client.get(f"/agent/files/{project}").status_code == 200, 30, "the files API answers again"
     )
+
+
+def test_a_computer_agent_projects_files_are_its_folder_of_its_users_home(client, files):
+    user, other = f"u{project_id()}", f"u{project_id()}"
+    session = computer_chat(client, user, "create hello.txt", project="notes")
+    assert list(computer_events(client, session))[-1].event == "end_turn"
+
+    mine = files.get(f"/computer/files/{user}/notes/raw", params={"path": "hello.txt"})
+    listed = files.get(f"/computer/files/{user}/notes").json()["data"]["entries"]
+    elsewhere = files.get(f"/computer/files/{other}/notes/raw", params={"path": "hello.txt"})
+    climbing = files.get(f"/computer/files/{user}/notes/raw", params={"path": "../.bashrc"})
+
+    assert mine.status_code == 200 and mine.content == HELLO
+    assert [entry["name"] for entry in listed] == ["hello.txt"], "only the project's folder of the home"
+    assert elsewhere.status_code == 404, "another user's home is not this one's"
+    assert climbing.status_code == 400

@@ -189,7 +189,8 @@ async def test_a_terminal_goes_to_the_runners_terminal_port_with_the_gateways_pa
 @pytest.mark.parametrize(
     ("token", "status"),
     [
-        (TOKENS.issue(terminal_scope(ProjectRef("alpha")), 60)[0], 200),
+        # Made when the tests are collected, perhaps long before this one runs: a day to live.
+        (TOKENS.issue(terminal_scope(ProjectRef("alpha")), 86400)[0], 200),
         (TOKENS.issue(project_scope("alpha"), 60)[0], 403),  # a preview's
         (TOKENS.issue(files_scope(ProjectRef("alpha")), 60)[0], 403),  # a files token
         (TOKENS.issue(terminal_scope(ProjectRef("beta")), 60)[0], 403),  # another project's

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -142,10 +142,13 @@ class ModelForwarding:
         self._stand_ins.revoke(container)
 
 
-def presented(headers: dict[str, str]) -> str | None:
+def presented(headers: Mapping[str, str]) -> str | None:
     """The stand-in an agent's request carries: as `x-api-key` (Anthropic) or a bearer token (OpenAI)."""
-    if key := headers.get("x-api-key"):
-        return key
+    return headers.get("x-api-key") or bearer(headers)
+
+
+def bearer(headers: Mapping[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer` header (the git broker's stand-in comes so)."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
 

@@ -4,6 +4,7 @@ files): its status and headers, less the hop-by-hop ones, then its body chunk by
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import httpx
 from sanic import Request
@@ -52,3 +53,11 @@ async def relay(request: Request, upstream: httpx.Response, what: str, keep_leng
         log.warning("%s broke off a streamed answer: %s", what, exc)
     finally:
         await upstream.aclose()
+
+
+async def request_body(request: Request, head: bytes = b"") -> AsyncIterator[bytes]:
+    """A streamed route's body as it comes, after `head` (what was read of it already)."""
+    if head:
+        yield head
+    while (chunk := await request.stream.read()) is not None:
+        yield chunk

@@ -10,7 +10,6 @@ both ways as they come. Through the proxy, the same paths reach the files contai
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -18,11 +17,11 @@ from sanic import Blueprint
 from sanic_ext import openapi
 
 from appliance.errors import RunnerUnavailable
-from appliance.files import Files
+from appliance.files import Files, files_address
 from appliance.http.bodies import check_id
 from appliance.http.context import GatewayRequest
 from appliance.http.docs import responses
-from appliance.http.forward import relay
+from appliance.http.forward import relay, request_body
 from appliance.projects import ProjectRef
 from rcoder_wire.replies import ExtractReply, FileEntryReply, FileListReply, GitStatusReply, RemovedReply
 
@@ -47,33 +46,30 @@ def _binary(status: int, content: dict[str, Any], description: str) -> openapi.d
 
 async def _forward(request: GatewayRequest, ref: ProjectRef, endpoint: str) -> None:
     """Relay the request to the project's files server at `endpoint` ("/", "/raw", "/archive"), and
-    its answer back; a server that left since it was last used is started again (bodiless requests)."""
+    its answer back; a server that left since it was last used is started again, once."""
     files: Files = request.app.ctx.files
     headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED}
     if trace := request.headers.get("traceparent"):
         headers["traceparent"] = trace
     streamed = request.method in ("PUT", "POST")
+    workload = files.workload(ref)
     # A connection refused is refused before any of the body is read: the retry sends all of it.
     for attempt in range(2):
-        workload = files.workload(ref)
-        address = await files.address(ref)
-        url = f"http://{address}{endpoint}"
-        body = _body(request) if streamed else None
+        url = f"http://{files_address(await files.ensure(workload))}{endpoint}"
         outgoing = files.client.build_request(
-            request.method, url, params=request.query_string or None, headers=headers, content=body
+            request.method,
+            url,
+            params=request.query_string or None,
+            headers=headers,
+            content=request_body(request) if streamed else None,
         )
         try:
             upstream = await files.client.send(outgoing, stream=True)
-        except httpx.ConnectError as exc:
-            files.forget(workload)
-            if attempt:
-                raise RunnerUnavailable(
-                    "the files server of project {project_id!r} did not answer: {problem}",
-                    project_id=ref.project_id,
-                    problem=str(exc),
-                ) from exc
-            continue
         except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.ConnectError):
+                files.forget(workload)  # it left: looked up (and started) again
+                if not attempt:
+                    continue
             raise RunnerUnavailable(
                 "the files server of project {project_id!r} did not answer: {problem}",
                 project_id=ref.project_id,
@@ -81,11 +77,6 @@ async def _forward(request: GatewayRequest, ref: ProjectRef, endpoint: str) -> N
             ) from exc
         await relay(request, upstream, f"files server of {ref.key}", keep_length=True)
         return
-
-
-async def _body(request: GatewayRequest) -> AsyncIterator[bytes]:
-    while (chunk := await request.stream.read()) is not None:
-        yield chunk
 
 
 def _agent(project_id: str) -> ProjectRef:

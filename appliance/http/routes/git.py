@@ -7,7 +7,6 @@ stream both ways; redirects are not followed (one would lead git away from the b
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import httpx
 from sanic import Blueprint
@@ -18,8 +17,9 @@ from appliance.errors import Forbidden, GitServerFailed
 from appliance.git_forwarding import GitGrant, repository_of
 from appliance.git_pushes import MAX_COMMANDS_BYTES, Incomplete, PushPolicy, read_commands
 from appliance.http.context import GatewayRequest
-from appliance.http.forward import relay
+from appliance.http.forward import relay, request_body
 from appliance.http.routes.model import PEER_HEADER
+from appliance.model_forwarding import bearer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("git")
@@ -34,8 +34,7 @@ PASSED = ("content-type", "accept", "git-protocol", "content-encoding", "user-ag
 async def forward(request: GatewayRequest, scheme: str, host: str, path: str):
     ctx = request.app.ctx
     git = ctx.git_forwarding
-    scheme_, _, credential = request.headers.get("authorization", "").partition(" ")
-    credential = credential.strip() if scheme_.lower() == "bearer" else None
+    credential = bearer(request.headers)
     peer = request.headers.get(PEER_HEADER)
     if credential and peer and git.restorable(credential, peer):
         await git.restore(credential, peer, await ctx.lifecycle.containers())
@@ -73,7 +72,7 @@ async def _send(
     body = None
     if request.method == "POST":
         head = await _commands_head(request, policy) if service == "git-receive-pack" else b""
-        body = _body(request, head)
+        body = request_body(request, head)
     headers = {k: v for k, v in request.headers.items() if k.lower() in PASSED} | login.header()
     outgoing = git.client.build_request(
         request.method, f"{key}/{path}", params=request.query_string or None, headers=headers, content=body
@@ -131,10 +130,3 @@ async def _commands_head(request: GatewayRequest, policy: PushPolicy) -> bytes:
         policy.check_updates(updates)
         return head
     raise Forbidden("the push's commands are malformed or too long")
-
-
-async def _body(request: GatewayRequest, head: bytes) -> AsyncIterator[bytes]:
-    if head:
-        yield head
-    while (chunk := await request.stream.read()) is not None:
-        yield chunk

@@ -21,6 +21,7 @@ import httpx
 
 from rcoder.archives import CHUNK, GZIP, ZIP, archive_kind, folder_archive, read_chunks
 from rcoder.errors import FileChanged, TransportError
+from rcoder_wire.contract import project_route
 from rcoder_wire.replies import ExtractData, FileEntry, FileList
 
 if TYPE_CHECKING:
@@ -47,10 +48,7 @@ class ProjectFiles:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.appliance = project.appliance
-        if project.user:
-            self.route = f"/computer/files/{project.user}/{project.id}"
-        else:
-            self.route = f"/agent/files/{project.id}"
+        self.route = project_route("files", project.id, project.user)
 
     def __repr__(self) -> str:
         return f"ProjectFiles({self.project!r})"

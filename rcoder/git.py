@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rcoder_wire.contract import project_route
 from rcoder_wire.replies import GitStatus
 
 if TYPE_CHECKING:
@@ -13,10 +14,7 @@ if TYPE_CHECKING:
 class ProjectGit:
     def __init__(self, project: Project) -> None:
         self._appliance = project.appliance
-        if project.user:
-            self._route = f"/computer/git/{project.user}/{project.id}"
-        else:
-            self._route = f"/agent/git/{project.id}"
+        self._route = project_route("git", project.id, project.user)
 
     async def status(self) -> GitStatus:
         """The branch, the commits since the clone, and each changed or untracked file."""

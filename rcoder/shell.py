@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from rcoder.errors import TerminalClosed, TransportError, error_for
+from rcoder_wire.contract import project_route
 
 if TYPE_CHECKING:
     from rcoder.project import Project
@@ -44,11 +45,7 @@ class TerminalSession:
 
     def __init__(self, project: Project, *, cols: int | None = None, rows: int | None = None) -> None:
         self.project = project
-        self.route = (
-            f"/computer/terminal/{project.user}/{project.id}"
-            if project.user
-            else f"/agent/terminal/{project.id}"
-        )
+        self.route = project_route("terminal", project.id, project.user)
         self.size = (cols, rows) if cols and rows else None
         self.close_code: int | None = None
         self.close_reason = ""

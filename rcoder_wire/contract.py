@@ -28,3 +28,9 @@ MIN_MEMORY = 512 * 1024**2
 MAX_MEMORY = 64 * 1024**3
 MIN_CPUS = 0.5
 MAX_CPUS = 32.0
+
+
+def project_route(area: str, project_id: str, user_id: str | None = None) -> str:
+    """Where a project's `area` (files, git, terminal) is: /agent/<area>/{project_id} for a /chat
+    project, /computer/<area>/{user_id}/{project_id} for a Computer Agent project."""
+    return f"/computer/{area}/{user_id}/{project_id}" if user_id else f"/agent/{area}/{project_id}"

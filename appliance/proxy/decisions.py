@@ -31,7 +31,7 @@ from appliance.errors import ApplianceError
 from appliance.projects import ProjectRef
 from appliance.proxy.tokens import Tokens, desktop_scope, files_scope, project_scope, terminal_scope
 from rcoder_rpc.contract import FILES_PORT, RUNNER_PORT, TERMINAL_PORT
-from rcoder_wire.contract import ID
+from rcoder_wire.contract import ID, project_route
 
 PROJECT_ROUTE = re.compile(rf"^/proxy/(?P<project>{ID})/(?P<port>\d{{1,5}})(?P<path>/.*)?$")
 SEED_ROUTE = re.compile(r"^/proxy/(?P<port>\d{1,5})(?P<path>/.*)?$")
@@ -261,11 +261,7 @@ class Router:
                 project=ref.key,
             ),
         )
-        prefix = (
-            f"/computer/files/{ref.user_id}/{ref.project_id}"
-            if ref.user_id
-            else f"/agent/files/{ref.project_id}"
-        )
+        prefix = project_route("files", ref.project_id, ref.user_id)
         cookie = self._admit(
             original_uri, key_ok, cookies, files_scope(ref), files_cookie_name(ref), prefix, refusals
         )

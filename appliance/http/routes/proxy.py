@@ -25,6 +25,7 @@ from appliance.projects import ProjectRef
 from appliance.proxy.decisions import DECISION_KEEP_SECONDS, ROUTES, TOKEN_PARAM, Decision, Problem
 from appliance.proxy.tokens import files_scope, project_scope, terminal_scope
 from rcoder_wire.bodies import TokenBody
+from rcoder_wire.contract import project_route
 from rcoder_wire.replies import (
     ProxyConfig,
     ProxyConfigReply,
@@ -61,12 +62,7 @@ async def token(request: GatewayRequest):
         ref = ProjectRef(body.project_id, body.user_id)
         scope, area = (files_scope, "files") if body.access == "files" else (terminal_scope, "terminal")
         value, expires = ctx.tokens.issue(scope(ref), ttl)
-        base = (
-            f"/computer/{area}/{ref.user_id}/{ref.project_id}"
-            if ref.user_id
-            else f"/agent/{area}/{ref.project_id}"
-        )
-        url = f"{base}?{TOKEN_PARAM}={quote(value)}"
+        url = f"{project_route(area, ref.project_id, ref.user_id)}?{TOKEN_PARAM}={quote(value)}"
         reply = TokenData(token=value, expires_at=expires, **{f"{area}_url": url})
         return ok(data(reply))
     value, expires = ctx.tokens.issue(project_scope(body.project_id), ttl)

@@ -42,7 +42,7 @@ def image(name: str) -> str:
     return f"rcoder/{name}:{TAG}"
 
 
-IMAGES = tuple(image(name) for name in ("gateway", "agent", "proxy", "desktop"))
+IMAGES = tuple(image(name) for name in ("gateway", "agent", "proxy", "desktop", "runner-bundle"))
 
 
 @dataclass

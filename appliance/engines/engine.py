@@ -48,6 +48,11 @@ class ContainerSpec:
     # A folder on the engine's host, bind-mounted at mount_path instead of the volume (engine_config.
     # workspaces: host); a missing one is made beneath the engine's HostFolders root.
     bind_source: str | None = None
+    # A template's container (appliance/templates/): the user it runs as ("uid:gid"; empty: the
+    # image's), and the runner bundle's volume, mounted read-only and started from (None: the image
+    # has its runner built in, as the agent image has).
+    user: str = ""
+    runner_bundle: str | None = None
 
 
 @dataclass(frozen=True)

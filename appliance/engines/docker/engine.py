@@ -18,6 +18,7 @@ from docker.types import LogConfig, Mount
 
 from appliance.engines.docker.events import container_events
 from appliance.engines.docker.folders import Folders, missing_bind_source
+from appliance.engines.docker.runner_bundle import bundle_mounts, bundle_start
 from appliance.engines.docker_sdk import CONTAINER_LOGS, LOG_TAIL_LINES, DockerSdk, parse_time
 from appliance.engines.engine import (
     Capacity,
@@ -199,7 +200,8 @@ class DockerEngine:
                 labels=spec.labels,
                 environment=spec.environment,
                 network=spec.network,
-                mounts=[mount],
+                mounts=[mount, *bundle_mounts(spec)],
+                **bundle_start(spec),
                 mem_limit=spec.memory_bytes,
                 memswap_limit=spec.memory_swap_bytes or spec.memory_bytes,
                 nano_cpus=int(spec.cpus * 1e9),

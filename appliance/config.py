@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from rcoder_rpc.contract import DEFAULT_AGENT_ID
-from rcoder_wire.contract import AGENT_KINDS, CLAUDE_CODE, CODEX, PERMISSION_POLICIES, PLAIN
+from rcoder_wire.contract import (
+    AGENT_KINDS,
+    CLAUDE_CODE,
+    CODEX,
+    PERMISSION_POLICIES,
+    PLAIN,
+    TEMPLATE_NAME_PATTERN,
+)
 
 
 class ConfigError(Exception):
@@ -59,6 +66,8 @@ class EngineConfig:
     stack: str = field(default="default", metadata=_NAME)
     agent_image: str = "rcoder/agent:dev"
     desktop_image: str = "rcoder/desktop:dev"
+    # The runner bundle templates' containers mount (images/runner-bundle, docs/templates.md).
+    runner_bundle_image: str = "rcoder/runner-bundle:dev"
     network_mode: str = field(default="bridge", metadata=_check(lambda v: v == "bridge", "bridge"))
     # The network agent containers join; the gateway must reach it (the deployer attaches it).
     network_base_name: str = "rcoder-agents"
@@ -400,6 +409,18 @@ def default_context_servers() -> dict[str, ContextServerConfig]:
 
 
 @dataclass(frozen=True)
+class TemplateConfig:
+    """A toolchain projects may be started on (issue 31): any glibc x86-64 image, into which the runner
+    bundle is brought; the appliance seals it (appliance/templates.py) before a project uses it."""
+
+    image: str = ""
+    description: str = ""
+    # Its containers' memory and CPUs; 0: engine_config's.
+    memory_limit_bytes: int = field(default=0, metadata=_between(0, 64 * 1024**3))
+    cpu_limit: float = field(default=0, metadata=_between(0, 32))
+
+
+@dataclass(frozen=True)
 class Config:
     host: str = "127.0.0.1"
     port: int = field(default=8087, metadata=_between(1, 65535))
@@ -436,6 +457,8 @@ class Config:
     # broker sends them; containers get a stand-in (docs/security.md).
     git_credentials: dict[str, GitCredential] = field(default_factory=dict)
     git: GitConfig = field(default_factory=GitConfig)
+    # Toolchains projects may name on their first chat (`template`), by name (docs/templates.md).
+    templates: dict[str, TemplateConfig] = field(default_factory=dict)
     egress: EgressConfig = field(default_factory=EgressConfig)
     api_key_auth: ApiKeyAuthConfig = field(default_factory=ApiKeyAuthConfig)
     proxy_config: ProxyConfig = field(default_factory=ProxyConfig)
@@ -447,7 +470,16 @@ class Config:
         return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
 
     def __post_init__(self) -> None:
-        """Host folders need a folder on the host, and one host: a swarm node's folder is not the gateway's."""
+        """Templates need a name and an image; host folders need a folder on the host, and one host: a
+        swarm node's folder is not the gateway's."""
+        for name, template in self.templates.items():
+            if not re.fullmatch(TEMPLATE_NAME_PATTERN, name):
+                raise ConfigError(
+                    f"templates.{name}: a template's name must be lowercase letters, digits, '.', '_' or "
+                    "'-', at most 63, starting with a letter or digit"
+                )
+            if not template.image:
+                raise ConfigError(f"templates.{name}.image is required: the image the template is made from")
         if self.engine_config.workspaces != HOST_FOLDERS:
             return
         if not os.path.isabs(self.projects_dir) or os.path.normpath(self.projects_dir) == "/":

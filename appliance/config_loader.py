@@ -42,6 +42,7 @@ ENVIRONMENT = {
     "RCODER_NETWORK_BASE_NAME": ("engine_config", "network_base_name"),
     "RCODER_DESKTOP_NETWORK": ("engine_config", "desktop_network"),
     "RCODER_DESKTOP_IMAGE": ("engine_config", "desktop_image"),
+    "RCODER_RUNNER_BUNDLE_IMAGE": ("engine_config", "runner_bundle_image"),
     "RCODER_API_TIMEOUT_SECONDS": ("engine_config", "api_timeout_seconds"),
     "RCODER_HOST_FIREWALL": ("engine_config", "host_firewall"),
     "RCODER_HOST_OPEN_PORTS": ("engine_config", "host_open_ports"),

@@ -3,12 +3,15 @@ renders them all in the seed's envelope.
 
     ApplianceError               500 UNKNOWN_ERROR
     ├── BadRequest               400 VALIDATION_ERROR
+    │   └── TemplateRefused      400 TEMPLATE_REFUSED (an image that cannot be a template's)
     ├── Unauthorized             401 4010
     ├── Forbidden                403 FORBIDDEN
     ├── NotFound                 404 NOT_FOUND
     │   ├── SessionNotFound      404 SESSION_NOT_FOUND
-    │   └── ProjectNotFound      404 CONTAINER_NOT_FOUND
+    │   ├── ProjectNotFound      404 CONTAINER_NOT_FOUND
+    │   └── TemplateNotFound     404 TEMPLATE_NOT_FOUND
     ├── Conflict                 409 9010 (the agent is busy)
+    │   └── TemplateNotReady     409 TEMPLATE_NOT_READY (being built, or its build failed)
     ├── PayloadTooLarge          413 PAYLOAD_TOO_LARGE (a body beyond its route's limit)
     ├── TooManyRequests          429 TOO_MANY_REQUESTS (a rate or container limit; with Retry-After)
     ├── EngineUnavailable        503 SERVICE_UNAVAILABLE (Docker engine)
@@ -49,6 +52,10 @@ class BadRequest(ApplianceError):
     quiet = True
 
 
+class TemplateRefused(BadRequest):
+    code = "TEMPLATE_REFUSED"
+
+
 class Unauthorized(ApplianceError):
     status_code = 401
     code = "4010"
@@ -75,10 +82,18 @@ class ProjectNotFound(NotFound):
     code = "CONTAINER_NOT_FOUND"
 
 
+class TemplateNotFound(NotFound):
+    code = "TEMPLATE_NOT_FOUND"
+
+
 class Conflict(ApplianceError):
     status_code = 409
     code = "9010"
     quiet = True
+
+
+class TemplateNotReady(Conflict):
+    code = "TEMPLATE_NOT_READY"
 
 
 class PayloadTooLarge(ApplianceError):

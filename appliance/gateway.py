@@ -40,6 +40,7 @@ from appliance.proxy.route_cache import ProxyRoutes
 from appliance.proxy.tokens import Tokens, derive, load_secret
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
+from appliance.templates import Templates
 from appliance.turns import Turns
 
 log = logging.getLogger("rcoder.gateway")
@@ -91,6 +92,8 @@ class Gateway:
     git_forwarding: GitForwarding
     # Each workspace's files, served by a files container of its own.
     files: Files
+    # The toolchains projects may start on.
+    templates: Templates
     pool: WarmPool | None = None
     # The configuration file the API key is reloaded from when it changes (None: none).
     config_file: Path | None = None
@@ -129,7 +132,8 @@ class Gateway:
             proxy.model_port,
             functools.partial(chat_request.default_model_provider, config),
         )
-        workloads = Workloads(config)
+        templates = Templates(config, engine, store)
+        workloads = Workloads(config, templates)
         placements = Placements()
 
         async def cloned(project: str) -> str | None:
@@ -166,7 +170,9 @@ class Gateway:
             lifecycle=lifecycle,
             workloads=workloads,
             hub=hub,
-            turns=Turns(config, lifecycle, workloads, placements, runners, store, hub, forwarding, git),
+            turns=Turns(
+                config, lifecycle, workloads, placements, runners, store, hub, forwarding, git, templates
+            ),
             desktops=Desktops(config, lifecycle, workloads, runners, store, tokens),
             tokens=tokens,
             router=Router(config, tokens, lifecycle, files),
@@ -174,6 +180,7 @@ class Gateway:
             model_forwarding=forwarding,
             git_forwarding=git,
             files=files,
+            templates=templates,
             pool=pool,
             config_file=config_file,
         )
@@ -193,6 +200,9 @@ class Gateway:
         self.lifecycle.refuse_starts(isolation_problem)
         await self._bound_workspaces()
         await self.lifecycle.load_workspaces()
+        await self.templates.load()
+        self.workloads.know_templates(await self.store.projects.templates())
+        self.tasks.append(asyncio.create_task(self.templates.prepare(), name="templates"))
         await self.hub.start()
         reconciler = Reconciler(
             engine_config.stack,

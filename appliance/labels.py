@@ -34,6 +34,10 @@ KIND_NETWORK = "network"
 KIND_GUARD = "guard"
 # A one-shot container that makes or lists the workspaces' host folders (engine_config.workspaces: host).
 KIND_FOLDERS = "folders"
+# A template's sealed image (appliance/templates.py); on an agent container and its volume, `TEMPLATE`
+# names the template it runs on.
+KIND_TEMPLATE = "template"
+TEMPLATE = "rcoder.template"
 # Workload.kind of a warm-pool container, never a label: a pooled container is labelled an agent.
 KIND_POOL = "pool"
 

@@ -15,7 +15,7 @@ from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.limits import Limits
 from appliance.containers.running import RunningContainer
 from appliance.containers.workloads import Workloads
-from appliance.errors import Conflict, ProjectNotFound, SessionNotFound
+from appliance.errors import BadRequest, Conflict, ProjectNotFound, SessionNotFound
 from appliance.events import EventHub
 from appliance.git_forwarding import GitForwarding
 from appliance.messages import Phrase
@@ -24,8 +24,15 @@ from appliance.projects import Placements, Pod, ProjectRef
 from appliance.rate_limits import RateLimit
 from appliance.runner_client import RunnerClient
 from appliance.store import ProjectRow, Store
-from appliance.store.projects import model_provider_noted, placed_in_pod, project_touched, repository_noted
+from appliance.store.projects import (
+    model_provider_noted,
+    placed_in_pod,
+    project_touched,
+    repository_noted,
+    template_noted,
+)
 from appliance.store.sessions import session_recorded
+from appliance.templates import Templates
 from rcoder_wire.bodies import ChatFields
 
 log = logging.getLogger(__name__)
@@ -61,8 +68,10 @@ class Turns:
         hub: EventHub,
         forwarding: ModelForwarding,
         git: GitForwarding,
+        templates: Templates,
     ) -> None:
         self._config = config
+        self._templates = templates
         self._forwarding = forwarding
         self._git = git
         # Containers (by id) whose runner has its git access, for the project it was granted to.
@@ -84,12 +93,18 @@ class Turns:
         return self._latest[key]
 
     async def chat(
-        self, ref: ProjectRef, prompt: ChatFields, limits: Limits | None, pod: Pod | None = None
+        self,
+        ref: ProjectRef,
+        prompt: ChatFields,
+        limits: Limits | None,
+        pod: Pod | None = None,
+        template: str | None = None,
     ) -> Started:
         """Start the container if needed, then a turn of the project's agent, and pump its events.
 
         Without a session_id the conversation continues in the project's latest session (as in the seed).
         `pod`: the pod the client places the project in (a project placed before stays in its pod).
+        `template`: the template a new project starts on (it keeps it; appliance/templates.py).
         What is recorded of the chat is written behind it: no disk write holds up the turn's start.
         """
         self._store.require_writable()
@@ -97,6 +112,8 @@ class Turns:
         if prompt.repository is not None:
             await self._check_first_turn(ref, prompt)
         self._store.defer(project_touched(ref))
+        if template is not None:
+            await self._choose_template(ref, template, pod)
         pod = self._place(ref, pod)
         workload = self._lifecycle.serving(ref)
         async with self._lifecycle.using(workload):
@@ -130,6 +147,42 @@ class Turns:
                 project=ref.key,
             )
         self._store.defer(repository_noted(ref.key, prompt.repository.url, prompt.repository.ref))
+
+    async def _choose_template(self, ref: ProjectRef, template: str, pod: Pod | None) -> None:
+        """A project keeps the template of its first turn: a later turn may name it again, not another;
+        a project that had a turn or has files on the agent image stays there."""
+        if template == self._workloads.template_of(ref.project_id):
+            return
+        if pod is not None or self._placements.pod_of(ref.key) is not None:
+            raise BadRequest(
+                "a pod's projects share its container, on the agent image: template {name!r} is for "
+                "a project with a container of its own",
+                name=template,
+            )
+        self._check_unbound(ref, template)
+        self._templates.image(template)  # 404 for an unknown one, 409 for one not ready
+        fresh = await self._latest_session(ref.key) is None and not self._workloads.has_workspace(
+            ref.project_id
+        )
+        self._check_unbound(ref, template)  # again: another first turn may have chosen meanwhile
+        if not fresh:
+            raise Conflict(
+                "project {project!r} has a workspace on the agent image already: a template is chosen "
+                "on a project's first turn",
+                project=ref.key,
+            )
+        self._workloads.bind_template(ref.project_id, template)
+        self._store.defer(template_noted(ref.key, template))
+
+    def _check_unbound(self, ref: ProjectRef, template: str) -> None:
+        bound = self._workloads.template_of(ref.project_id)
+        if bound is not None and bound != template:
+            raise Conflict(
+                "project {project!r} runs on template {bound!r}; it cannot move to {other!r}",
+                project=ref.key,
+                bound=bound,
+                other=template,
+            )
 
     async def _configure_git(
         self, network: str, running: RunningContainer, ref: ProjectRef, prompt: ChatFields

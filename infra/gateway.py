@@ -56,6 +56,7 @@ def environment(settings: Settings, networks: Networks, images: Images) -> dict[
         "RCODER_DESKTOP_NETWORK": networks.desktops,
         "RCODER_AGENT_IMAGE": images.agent.name,
         "RCODER_DESKTOP_IMAGE": images.desktop.name,
+        "RCODER_RUNNER_BUNDLE_IMAGE": images.runner_bundle.name,
         "RCODER_LOG_LEVEL": settings.log_level,
         "RCODER_API_KEY_ENABLED": "true" if settings.api_key is not None else "false",
         "RCODER_PROXY_PORT": str(settings.proxy_port),
@@ -161,7 +162,7 @@ class Gateway(pulumi.ComponentResource):
             wait_timeout=180,
             labels=label_args(docker.ContainerLabelArgs, settings.stack, "gateway"),
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[images.agent, images.desktop, *networks.made]
+                parent=self, depends_on=[images.agent, images.desktop, images.runner_bundle, *networks.made]
             ),
         )
         self.register_outputs({"name": self.container.name})

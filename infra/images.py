@@ -72,6 +72,8 @@ class Images(pulumi.ComponentResource):
     gateway: docker.RemoteImage
     proxy: docker.RemoteImage
     desktop: docker.RemoteImage
+    # What templates' containers mount (images/runner-bundle), collected from the agent image.
+    runner_bundle: docker.RemoteImage
 
     def __init__(
         self, name: str, settings: Settings, root: Path, opts: pulumi.ResourceOptions | None = None
@@ -79,8 +81,8 @@ class Images(pulumi.ComponentResource):
         super().__init__("rcoder:appliance:Images", name, None, opts)
         self._name, self._settings, self._root = name, settings, root
         if settings.registry:
-            self.agent, self.gateway, self.proxy, self.desktop = (
-                self._pull(image) for image in ("agent", "gateway", "proxy", "desktop")
+            self.agent, self.gateway, self.proxy, self.desktop, self.runner_bundle = (
+                self._pull(image) for image in ("agent", "gateway", "proxy", "desktop", "runner-bundle")
             )
         else:
             prepare_ca_bundle(root, settings.extra_ca_bundle)
@@ -92,8 +94,12 @@ class Images(pulumi.ComponentResource):
             self.gateway = self._build("gateway", {"BASE_IMAGE": base.name}, triggers)
             self.proxy = self._build("proxy", {}, triggers)
             self.desktop = self._build("desktop", {"AGENT_TOOLS_IMAGE": tools.name}, triggers)
+            self.runner_bundle = self._build("runner-bundle", {"AGENT_IMAGE": self.agent.name}, triggers)
         self.register_outputs(
-            {image: getattr(self, image).name for image in ("agent", "gateway", "proxy", "desktop")}
+            {
+                image: getattr(self, image).name
+                for image in ("agent", "gateway", "proxy", "desktop", "runner_bundle")
+            }
         )
 
     def _build(

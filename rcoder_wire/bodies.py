@@ -26,6 +26,7 @@ from rcoder_wire.contract import (
     MIN_CPUS,
     MIN_MEMORY,
     SESSION_ID,
+    TEMPLATE_NAME_PATTERN,
     PermissionPolicy,
 )
 
@@ -88,6 +89,7 @@ def whole(low: int, high: int) -> Any:
 
 
 ProjectId = Annotated[str, Field(pattern=ID_PATTERN)]
+TemplateName = Annotated[str, Field(pattern=TEMPLATE_NAME_PATTERN)]
 SessionId = Annotated[str, Field(pattern=SESSION_ID_PATTERN)]
 UserId = Annotated[str, Field(pattern=ID_PATTERN)]
 # What becomes a process's command, argument or environment: no NUL, which no process can be given.
@@ -303,6 +305,11 @@ class ChatBody(ChatFields):
     space_id: ProjectId | None = Field(default=None, description="with pod_id: the project's space")
     isolation_type: Literal["tenant", "space", "project"] | None = Field(
         default=None, description="with pod_id: what the pod is shared by"
+    )
+    template: TemplateName | None = Field(
+        default=None,
+        description="on a project's first turn: the template (GET /templates) it runs on from then on; "
+        "later turns may name it again, not another",
     )
 
     @model_validator(mode="after")

@@ -34,3 +34,7 @@ def project_route(area: str, project_id: str, user_id: str | None = None) -> str
     """Where a project's `area` (files, git, terminal) is: /agent/<area>/{project_id} for a /chat
     project, /computer/<area>/{user_id}/{project_id} for a Computer Agent project."""
     return f"/computer/{area}/{user_id}/{project_id}" if user_id else f"/agent/{area}/{project_id}"
+
+
+# A template's name (appliance/templates.py): lowercase, as it goes into an image's name.
+TEMPLATE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"

@@ -71,6 +71,24 @@ class AgentsReply(Envelope):
     data: AgentsData
 
 
+class TemplateInfo(BaseModel):
+    name: str
+    origin: Literal["config", "api"] = Field(description="the configuration's, or built by POST /templates")
+    source: str = Field(description="the image it is made from, or the recipe it was built from")
+    description: str
+    state: Literal["building", "ready", "failed"]
+    error: str | None = Field(description="why its build failed")
+    user: str | None = Field(description="uid:gid its agents run as, once it is ready")
+
+
+class TemplatesData(BaseModel):
+    templates: list[TemplateInfo]
+
+
+class TemplatesReply(Envelope):
+    data: TemplatesData
+
+
 class PermissionData(BaseModel):
     request_id: str
     option_id: str | None = Field(description="the chosen option; null: cancelled")
@@ -317,6 +335,9 @@ class StatusData(BaseModel):
     created_at: str
     model_provider: ModelProviderInfo | None = Field(
         default=None, description="the latest chat's, without key"
+    )
+    template: str | None = Field(
+        default=None, description="the template the project runs on (null: the agent image)"
     )
 
 

@@ -85,8 +85,14 @@ class WarmPool:
 
     def cold_start(self, workload: Workload, limits: Limits) -> bool:
         """Whether the workload must have a container started for it, not a pooled one: it is not a
-        project's agent, it asks for limits of its own, or its project has files already."""
-        return workload.kind != labels.KIND_AGENT or limits.any or self._workloads.has_workspace(workload.key)
+        project's agent, it runs on a template, it asks for limits of its own, or its project has
+        files already."""
+        return (
+            workload.kind != labels.KIND_AGENT
+            or workload.template is not None
+            or limits.any
+            or self._workloads.has_workspace(workload.key)
+        )
 
     async def claim(self, workload: Workload) -> Claim | None:
         """A pooled container, renamed to be the workload's, its volume bound to the project in the

@@ -8,8 +8,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from appliance.config import Config
-from appliance.engines.engine import ContainerSpec
+from appliance.config import Config, TemplateConfig
+from appliance.engines.engine import BUNDLE_PATH, ContainerSpec, TemplateImage
 
 AGENT_TMPFS = {
     "/tmp": "rw,nosuid,size=256m",
@@ -36,6 +36,9 @@ class Template:
     # The sized-volume plugin, for volumes that are bounded (see spec()).
     volume_driver: str
     shm_bytes: int | None = None
+    # A template's (appliance/templates.py): the user its agents run as, and the runner bundle's volume.
+    user: str = ""
+    runner_bundle: str | None = None
 
     @classmethod
     def agent(cls, config: Config) -> Template:
@@ -87,6 +90,28 @@ class Template:
             pids_limit=64,
         )
 
+    def templated(self, image: TemplateImage, settings: TemplateConfig, bundle: str) -> Template:
+        """This (agent) template, in a template's sealed image: started from the runner bundle as the
+        image's user, whose home is the scratch space; the bundle's bin/ after the image's own PATH;
+        the template's limits where it sets them."""
+        home = f"rw,nosuid,uid={image.uid},gid={image.gid},mode=0700,size=512m"
+        environment = {
+            **self.environment,
+            "PATH": f"{image.path}:{BUNDLE_PATH}/bin",
+            "HOME": image.home,
+            "RCODER_WORKSPACE": self.mount_path,
+        }
+        return dataclasses.replace(
+            self,
+            image=image.image,
+            environment=environment,
+            tmpfs={"/tmp": self.tmpfs["/tmp"], image.home: home},
+            memory_bytes=settings.memory_limit_bytes or self.memory_bytes,
+            cpus=settings.cpu_limit or self.cpus,
+            user=image.user,
+            runner_bundle=bundle,
+        )
+
     def spec(
         self,
         name: str,
@@ -115,6 +140,8 @@ class Template:
             cpus=self.cpus,
             pids_limit=self.pids_limit,
             bind_source=bind_source,
+            user=self.user,
+            runner_bundle=self.runner_bundle,
         )
         if volume_bytes is None or bind_source is not None:
             return spec

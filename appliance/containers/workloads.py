@@ -27,6 +27,7 @@ from appliance.containers.template import Template
 from appliance.engines.engine import Container, ContainerSpec
 from appliance.errors import BadRequest
 from appliance.projects import ProjectRef
+from appliance.templates import Templates
 
 # The folders beneath projects_dir that hold pods' and desktops' workspaces, not a project's.
 PODS_FOLDER = "pods"
@@ -41,6 +42,8 @@ class Workload:
     kind: str
     key: str  # the project id, the user id, or the pool slot
     spec: ContainerSpec
+    # The template a project's agent runs on (appliance/templates.py); None: the agent image.
+    template: str | None = None
 
     @property
     def name(self) -> str:
@@ -54,9 +57,13 @@ def prestart_template(config: Config) -> str:
 
 
 class Workloads:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, templates: Templates | None = None) -> None:
+        """`templates`: the templates projects may start on (None: none, every project on the agent image)."""
         self._stack = config.engine_config.stack
         self._agent = Template.agent(config)
+        self._templates = templates
+        # Projects started on a template: {project: its template}.
+        self._template_of: dict[str, str] = {}
         self._desktop = Template.desktop(config)
         self._files = Template.files(config)
         self._prestart = {"RCODER_PRESTART_AGENT": prestart_template(config)}
@@ -96,6 +103,17 @@ class Workloads:
         """The host folder of a workspace, or None: workspaces are volumes."""
         return os.path.join(self._host_root, *parts) if self._host_root is not None else None
 
+    def bind_template(self, project_id: str, template: str) -> None:
+        """The project runs on the template from now on (its first turn named it)."""
+        self._template_of[project_id] = template
+
+    def know_templates(self, bound: dict[str, str]) -> None:
+        """{project: template} of the projects started on one before (from the store)."""
+        self._template_of.update(bound)
+
+    def template_of(self, project_id: str) -> str | None:
+        return self._template_of.get(project_id)
+
     def agent(self, project_id: str) -> Workload:
         if self._host_root is not None and project_id in (PODS_FOLDER, USERS_FOLDER):
             raise BadRequest(
@@ -103,7 +121,11 @@ class Workloads:
                 project_id=project_id,
             )
         volume = self._workspaces.get(project_id, f"rcoder-{self._stack}-ws-{project_id}")
-        spec = self._agent.spec(
+        template = self._template_of.get(project_id)
+        made_of = self._agent
+        if template is not None and self._templates is not None:
+            made_of = self._templates.agent_template(self._agent, template)
+        spec = made_of.spec(
             name=self.agent_name(project_id),
             labels=labels.labels_for(self._stack, labels.KIND_AGENT, project_id=project_id),
             volume=volume,
@@ -112,7 +134,7 @@ class Workloads:
             environment=self._prestart,
             bind_source=self._host_folder(project_id),
         )
-        return Workload(labels.KIND_AGENT, project_id, spec)
+        return Workload(labels.KIND_AGENT, project_id, spec, template)
 
     def pod_name(self, pod_id: str) -> str:
         return f"rcoder-{self._stack}-pod-{pod_id}"
@@ -181,7 +203,8 @@ class Workloads:
         # The folder is opened with no link followed on every request: one swapped for a link to a
         # neighbour's is refused.
         command = ("rcoder-runner", "--files", "--root", self._files.mount_path, "--folder", folder)
-        spec = dataclasses.replace(spec, command=command, create_volume=False)
+        # As the user the workspace's agents run as: a template's may not be the agent image's.
+        spec = dataclasses.replace(spec, command=command, create_volume=False, user=served.spec.user)
         return Workload(labels.KIND_FILES, ref.key, spec)
 
     def of(self, name: str, container_labels: dict[str, str]) -> Workload | None:

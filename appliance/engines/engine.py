@@ -48,9 +48,9 @@ class ContainerSpec:
     # A folder on the engine's host, bind-mounted at mount_path instead of the volume (engine_config.
     # workspaces: host); a missing one is made beneath the engine's HostFolders root.
     bind_source: str | None = None
-    # A template's container (appliance/templates/): the user it runs as ("uid:gid"; empty: the
-    # image's), and the runner bundle's volume, mounted read-only and started from (None: the image
-    # has its runner built in, as the agent image has).
+    # The user it runs as ("uid:gid"; empty: the image's); and, for a template's container
+    # (appliance/templates.py), the runner bundle's volume, mounted read-only and started from (None:
+    # the image has its runner built in, as the agent image has).
     user: str = ""
     runner_bundle: str | None = None
 
@@ -123,6 +123,27 @@ class Network:
     host_address: str
 
 
+# Where a template's container mounts the runner bundle (images/runner-bundle), read-only.
+BUNDLE_PATH = "/opt/rcoder-runner"
+
+
+@dataclass(frozen=True)
+class TemplateImage:
+    """A template's sealed image (appliance/templates.py) as containers start from it: the image (its
+    id, or its digest in the stack's registry), the user its agents run as and their home, and the
+    image's own PATH (the runner bundle's bin/ goes after it)."""
+
+    image: str
+    uid: int
+    gid: int
+    home: str
+    path: str
+
+    @property
+    def user(self) -> str:
+        return f"{self.uid}:{self.gid}"
+
+
 class Engine(Protocol):
     async def ping(self) -> None: ...
 
@@ -174,6 +195,19 @@ class Engine(Protocol):
 
     async def remove(self, container_id: str) -> None:
         """Remove the container whatever its state; one already gone is not an error."""
+
+    async def runner_bundle(self, image: str) -> str:
+        """The volume holding the runner bundle of `image`, made and filled from it when missing."""
+
+    async def seal_template(
+        self, source: str, tag: str, workspace_path: str, labels: dict[str, str], bundle: str
+    ) -> TemplateImage:
+        """`source` looked at from inside by the runner bundle (the volume `bundle`), then built as `tag`
+        with the workspace folder owned by the user its agents run as. TemplateRefused when it cannot
+        be a template's (a musl image)."""
+
+    async def remove_image(self, image: str) -> None:
+        """Remove the image; one already gone, or still used by a container, is left."""
 
     async def isolate(
         self,

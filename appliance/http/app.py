@@ -17,7 +17,18 @@ from appliance.http.context import App
 from appliance.http.docs import setup_docs
 from appliance.http.envelope import failure
 from appliance.http.request_metrics import setup_request_metrics
-from appliance.http.routes import agent, computer, computer_agent, files, git, health, metrics, model, proxy
+from appliance.http.routes import (
+    agent,
+    computer,
+    computer_agent,
+    files,
+    git,
+    health,
+    metrics,
+    model,
+    proxy,
+    templates,
+)
 from appliance.http.tracing import setup_request_spans
 from appliance.messages import translate
 
@@ -47,6 +58,7 @@ def create_app(gateway: Gateway, name: str = "rcoder") -> App:
         files.bp,
         git.bp,
         model.bp,
+        templates.bp,
     )
     for blueprint in blueprints:
         app.blueprint(blueprint)

@@ -13,7 +13,7 @@ from typing import TypeVar
 import duckdb
 
 from appliance.errors import StateUnavailable
-from appliance.store import containers, projects, sessions
+from appliance.store import containers, projects, sessions, templates
 from appliance.store.write_behind import Write, WriteBehind
 
 T = TypeVar("T")
@@ -31,13 +31,13 @@ UNWRITABLE = (
     OSError,
 )
 # Each table family's own; no table refers to another, so their order does not matter.
-SCHEMA = "\n".join((projects.SCHEMA, sessions.SCHEMA, containers.SCHEMA))
+SCHEMA = "\n".join((projects.SCHEMA, sessions.SCHEMA, containers.SCHEMA, templates.SCHEMA))
 log = logging.getLogger(__name__)
 
 
 class Store:
     """The state file's one connection and whether it can be written; its tables are reached through
-    their families: `store.projects`, `store.sessions`, `store.containers`."""
+    their families: `store.projects`, `store.sessions`, `store.containers`, `store.templates`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -53,6 +53,7 @@ class Store:
         self.projects = projects.Projects(self)
         self.sessions = sessions.Sessions(self)
         self.containers = containers.Containers(self)
+        self.templates = templates.Templates(self)
 
     def require_writable(self) -> None:
         if self.problem is not None:

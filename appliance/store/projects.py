@@ -33,6 +33,8 @@ ALTER TABLE projects ADD COLUMN IF NOT EXISTS pod_folder VARCHAR;
 -- The repository a project was cloned from on its first turn, and the ref asked for.
 ALTER TABLE projects ADD COLUMN IF NOT EXISTS repository_url VARCHAR;
 ALTER TABLE projects ADD COLUMN IF NOT EXISTS repository_ref VARCHAR;
+-- The template a project was started on (its first turn's; appliance/templates.py); NULL: the agent image.
+ALTER TABLE projects ADD COLUMN IF NOT EXISTS template VARCHAR;
 -- The volume holding a project's workspace, when it is not the one named after the project: a project
 -- whose first container came from the warm pool keeps that container's fresh volume.
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -53,6 +55,7 @@ class ProjectRow:
     model_provider: dict[str, Any] | None = None
     repository_url: str | None = None
     repository_ref: str | None = None
+    template: str | None = None
 
 
 def project_touched(ref: ProjectRef) -> Write:
@@ -75,6 +78,11 @@ def repository_noted(key: str, url: str, ref: str | None) -> Write:
     return lambda con: con.execute(
         "UPDATE projects SET repository_url = ?, repository_ref = ? WHERE project_id = ?", [url, ref, key]
     )
+
+
+def template_noted(key: str, template: str) -> Write:
+    """Bind the project to the template its first turn named."""
+    return lambda con: con.execute("UPDATE projects SET template = ? WHERE project_id = ?", [template, key])
 
 
 def placed_in_pod(key: str, pod: Pod) -> Write:
@@ -119,20 +127,31 @@ class Projects:
         )
         return {key: Pod(pod_id, folder) for key, pod_id, folder in rows}
 
+    async def templates(self) -> dict[str, str]:
+        """{project key: its template} of every project started on one."""
+        rows = await self._store.run(
+            lambda con: con.execute(
+                "SELECT project_id, template FROM projects WHERE template IS NOT NULL"
+            ).fetchall()
+        )
+        return dict(rows)
+
     async def get(self, key: str) -> ProjectRow | None:
         row = await self._store.run(
             lambda con: con.execute(
                 """SELECT project_id, service_type, container_id, latest_session_id, created_at, last_activity,
-                          model_provider, repository_url, repository_ref
+                          model_provider, repository_url, repository_ref, template
                    FROM projects WHERE project_id = ?""",
                 [key],
             ).fetchone()
         )
         if not row:
             return None
-        *columns, provider, url, ref = row
+        *columns, provider, url, ref, template = row
         provider = json.loads(provider) if provider else None
-        return ProjectRow(*columns, model_provider=provider, repository_url=url, repository_ref=ref)
+        return ProjectRow(
+            *columns, model_provider=provider, repository_url=url, repository_ref=ref, template=template
+        )
 
     async def bind_workspace(self, key: str, volume: str) -> None:
         await self._store.write(

@@ -13,9 +13,9 @@ import uuid
 import pytest
 
 from appliance.engines.docker.engine import DockerEngine
-from appliance.engines.docker.runner_bundle import BUNDLE_PATH, bundle_volume
+from appliance.engines.docker.runner_bundle import bundle_volume
 from appliance.engines.docker.template_images import ImageRefused, probe_image, seal_image
-from appliance.engines.engine import ContainerSpec
+from appliance.engines.engine import BUNDLE_PATH, ContainerSpec
 from appliance.runner_client import RunnerClient
 from rcoder_rpc import agent_pb2
 from tests.stack import ROOT, image, remove

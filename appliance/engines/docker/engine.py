@@ -18,7 +18,8 @@ from docker.types import LogConfig, Mount
 
 from appliance.engines.docker.events import container_events
 from appliance.engines.docker.folders import Folders, missing_bind_source
-from appliance.engines.docker.runner_bundle import bundle_mounts, bundle_start
+from appliance.engines.docker.runner_bundle import bundle_mounts, bundle_start, bundle_volume
+from appliance.engines.docker.template_images import probe_image, seal_image
 from appliance.engines.docker_sdk import CONTAINER_LOGS, LOG_TAIL_LINES, DockerSdk, parse_time
 from appliance.engines.engine import (
     Capacity,
@@ -28,6 +29,7 @@ from appliance.engines.engine import (
     HostFolders,
     NameGone,
     Network,
+    TemplateImage,
 )
 from appliance.engines.firewall import Firewall
 from appliance.errors import ContainerFailed, NotFound
@@ -201,6 +203,7 @@ class DockerEngine:
                 environment=spec.environment,
                 network=spec.network,
                 mounts=[mount, *bundle_mounts(spec)],
+                user=spec.user or None,
                 **bundle_start(spec),
                 mem_limit=spec.memory_bytes,
                 memswap_limit=spec.memory_swap_bytes or spec.memory_bytes,
@@ -220,6 +223,25 @@ class DockerEngine:
             raise ContainerFailed(
                 "image {image} is missing on the engine; build it with scripts/build-images", image=spec.image
             ) from exc
+
+    async def runner_bundle(self, image: str) -> str:
+        return await self._sdk.run(lambda: bundle_volume(self._sdk.client(), image))
+
+    async def seal_template(
+        self, source: str, tag: str, workspace_path: str, labels: dict[str, str], bundle: str
+    ) -> TemplateImage:
+        def seal() -> TemplateImage:
+            client = self._sdk.client()
+            return seal_image(client, probe_image(client, source, bundle), workspace_path, tag, labels)
+
+        return await self._sdk.run(seal)
+
+    async def remove_image(self, image: str) -> None:
+        def remove() -> None:
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                self._sdk.client().images.remove(image)
+
+        await self._sdk.run(remove)
 
     def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
         """Containers carrying `labels` that die, are removed or run out of memory, as it happens."""

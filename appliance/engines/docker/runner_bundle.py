@@ -17,9 +17,8 @@ import docker.errors
 from docker.types import Mount
 
 from appliance import labels
-from appliance.engines.engine import ContainerSpec
+from appliance.engines.engine import BUNDLE_PATH, ContainerSpec
 
-BUNDLE_PATH = "/opt/rcoder-runner"
 BUNDLE_LABEL = "rcoder.runner-bundle"
 # One fill at a time in this process: a second copy into a volume being filled would see it not empty.
 _filling = threading.Lock()
@@ -70,13 +69,12 @@ def bundle_mounts(spec: ContainerSpec) -> list[Mount]:
 
 def bundle_start(spec: ContainerSpec) -> dict[str, Any]:
     """How a container that starts from the bundle starts: the bundle's tini and init as its entry
-    point (whatever the image's was), its user, and the bundle's probe as its health check (the agent
-    image's own HEALTHCHECK, which a template's image lacks)."""
+    point (whatever the image's was), and the bundle's probe as its health check (the agent image's
+    own HEALTHCHECK, which a template's image lacks)."""
     if spec.runner_bundle is None:
         return {}
     return {
         "entrypoint": [f"{BUNDLE_PATH}/bin/tini", "--", f"{BUNDLE_PATH}/bin/rcoder-agent-init"],
-        "user": spec.user or None,
         "healthcheck": {
             "test": ["CMD", f"{BUNDLE_PATH}/bin/rcoder-runner-probe"],
             "interval": 15 * SECOND,

@@ -1,54 +1,56 @@
 """A template's image on one engine: any image, looked at from inside by the runner bundle
 (runner/image_probe.py), then sealed, i.e. built once more with the project workspace's folder owned by
-the user its agents run as (an empty volume mounted there copies the folder's owner), and labelled with
-who that user is.
+the user its agents run as (an empty volume mounted there copies the folder's owner).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import tarfile
-from dataclasses import dataclass
 
 import docker
 import docker.errors
 from docker.types import Mount
 
-from appliance.engines.docker.runner_bundle import BUNDLE_PATH
+from appliance.engines.engine import BUNDLE_PATH, TemplateImage
+from appliance.errors import TemplateRefused
 
-# What a sealed image says about its user (labels, read back when a container starts from it).
-UID_LABEL = "rcoder.template.uid"
-GID_LABEL = "rcoder.template.gid"
-HOME_LABEL = "rcoder.template.home"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class ImageRefused(Exception):
-    """The image cannot be a template's; the message says why."""
-
-
-@dataclass(frozen=True)
-class Account:
-    """The user a template's agents run as, and the image's own PATH (the bundle's bin/ goes after it)."""
-
-    uid: int
-    gid: int
-    home: str
-    path: str
-
-    @property
-    def user(self) -> str:
-        return f"{self.uid}:{self.gid}"
-
-
-def probe_image(client: docker.DockerClient, image: str, bundle: str) -> Account:
+def probe_image(client: docker.DockerClient, image: str, bundle: str) -> TemplateImage:
     """Run the bundle's probe in a container of `image` (no network, nothing writable): its C library
     and its user; a musl image is refused."""
     config = client.images.get(image).attrs.get("Config") or {}
-    output = client.containers.run(
+    try:
+        output = probe(client, image, bundle, config.get("User") or "")
+    except docker.errors.ContainerError as exc:
+        said = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise TemplateRefused(
+            "the runner bundle could not look into image {image}: {detail}",
+            image=image,
+            detail=said[-1] if said else f"exit status {exc.exit_status}",
+        ) from None
+    found = json.loads(output.decode().strip().splitlines()[-1])
+    if found["libc"] == "musl":
+        raise TemplateRefused(
+            "image {image} is built on musl (as Alpine is): templates need a glibc image "
+            "(Debian, Ubuntu, RHEL and their kin)",
+            image=image,
+        )
+    path = next(
+        (item.split("=", 1)[1] for item in config.get("Env") or [] if item.startswith("PATH=")), DEFAULT_PATH
+    )
+    return TemplateImage(image=image, uid=found["uid"], gid=found["gid"], home=found["home"], path=path)
+
+
+def probe(client: docker.DockerClient, image: str, bundle: str, user: str) -> bytes:
+    """runner/image_probe.py's JSON, from a container of `image` with no network and nothing writable."""
+    return client.containers.run(
         image,
-        [f"{BUNDLE_PATH}/venv/bin/python", "-I", "-m", "runner.image_probe", config.get("User") or ""],
+        [f"{BUNDLE_PATH}/venv/bin/python", "-I", "-m", "runner.image_probe", user],
         entrypoint=[],
         mounts=[Mount(BUNDLE_PATH, bundle, type="volume", read_only=True)],
         network_mode="none",
@@ -56,47 +58,29 @@ def probe_image(client: docker.DockerClient, image: str, bundle: str) -> Account
         cap_drop=["ALL"],
         security_opt=["no-new-privileges:true"],
         remove=True,
-        stderr=True,
     )
-    found = json.loads(output.decode().strip().splitlines()[-1])
-    if found["libc"] == "musl":
-        raise ImageRefused(
-            f"image {image} is built on musl (as Alpine is): templates need a glibc image "
-            "(Debian, Ubuntu, RHEL and their kin)"
-        )
-    path = next(
-        (item.split("=", 1)[1] for item in config.get("Env") or [] if item.startswith("PATH=")), DEFAULT_PATH
-    )
-    return Account(uid=found["uid"], gid=found["gid"], home=found["home"], path=path)
 
 
 def seal_image(
     client: docker.DockerClient,
-    source: str,
-    account: Account,
+    probed: TemplateImage,
     workspace_path: str,
     tag: str,
     labels: dict[str, str],
-) -> str:
-    """Build `tag` from `source`: the workspace folder owned by the account, and labels naming it; the
-    built image's id."""
-    dockerfile = f"FROM {source}\nCOPY --chown={account.user} workspace/ {workspace_path}/\n"
+) -> TemplateImage:
+    """Build `tag` from the probed image: the workspace folder owned by its agents' user; the sealed
+    image, by id."""
+    dockerfile = f"FROM {probed.image}\nCOPY --chown={probed.user} workspace/ {workspace_path}/\n".encode()
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, data in (("Dockerfile", dockerfile.encode()),):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
         folder = tarfile.TarInfo("workspace")
         folder.type, folder.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(folder)
     context.seek(0)
     image, _ = client.images.build(
-        fileobj=context,
-        custom_context=True,
-        tag=tag,
-        labels={**labels, UID_LABEL: str(account.uid), GID_LABEL: str(account.gid), HOME_LABEL: account.home},
-        rm=True,
-        forcerm=True,
+        fileobj=context, custom_context=True, tag=tag, labels=labels, rm=True, forcerm=True
     )
-    return image.id
+    return dataclasses.replace(probed, image=image.id)

@@ -48,7 +48,7 @@ async def chat(request: GatewayRequest):
     body = parse(ChatBody, request.json, request.app.ctx.bounds)
     ref = ProjectRef(body.project_id or uuid.uuid4().hex)
     pod = pod_of(body, ref.project_id)
-    started = await request.app.ctx.turns.chat(ref, body, chat_limits(body), pod)
+    started = await request.app.ctx.turns.chat(ref, body, chat_limits(body), pod, body.template)
     return ok(data(chat_data(ref, body, started)))
 
 
@@ -206,6 +206,7 @@ async def status(request: GatewayRequest, project_id: str):
                 last_activity=project.last_activity.isoformat(),
                 created_at=project.created_at.isoformat(),
                 model_provider=project.model_provider,
+                template=project.template,
             )
         )
     )

@@ -64,7 +64,7 @@ def test_the_program_declares_every_resource_of_the_appliance(graph):
             ("rcoder:appliance:Images", "rcoder-images"),
             *[
                 (IMAGE, f"rcoder-images-{image}")
-                for image in ("base", "agent-tools", "agent", "gateway", "proxy", "desktop")
+                for image in ("base", "agent-tools", "agent", "gateway", "proxy", "desktop", "runner-bundle")
             ],
             ("rcoder:appliance:Gateway", "rcoder-gateway"),
             (CONTAINER, "rcoder-gateway"),
@@ -106,6 +106,7 @@ def test_images_are_built_from_the_repository_in_order_and_kept(graph):
     assert images["agent-tools"].inputs["build"]["dockerfile"] == "images/agent/Dockerfile"
     assert images["desktop"].inputs["build"]["buildArgs"] == {"AGENT_TOOLS_IMAGE": "rcoder/agent-tools:dev"}
     assert graph.depends_on(images["desktop"], images["base"])
+    assert images["runner-bundle"].inputs["build"]["buildArgs"] == {"AGENT_IMAGE": "rcoder/agent:dev"}
 
 
 def test_the_gateway_runs_with_the_socket_its_state_a_healthcheck_and_least_privilege(graph):
@@ -124,10 +125,11 @@ def test_the_gateway_runs_with_the_socket_its_state_a_healthcheck_and_least_priv
     assert variables["RCODER_HOST"] == "127.0.0.1", "the gateway listens on loopback only"
     assert variables["RCODER_AGENT_IMAGE"] == "rcoder/agent:dev"
     assert variables["RCODER_DESKTOP_IMAGE"] == "rcoder/desktop:dev"
+    assert variables["RCODER_RUNNER_BUNDLE_IMAGE"] == "rcoder/runner-bundle:dev"
     assert variables["RCODER_NETWORK_BASE_NAME"] == "rcoder-prod-agents"
     assert variables["RCODER_DESKTOP_NETWORK"] == "rcoder-prod-desktops"
     assert variables["RCODER_API_KEY_ENABLED"] == "true"
-    for name in ("agent", "desktop", "gateway"):
+    for name in ("agent", "desktop", "gateway", "runner-bundle"):
         assert graph.depends_on(gateway, graph.named(f"rcoder-images-{name}"))
 
 
@@ -249,7 +251,7 @@ def test_a_registry_replaces_the_builds_and_its_password_is_secret():
     [provider] = graph.of_type(PROVIDER)
     gateway = graph.container("rcoder-gateway")
 
-    assert set(images) == {"agent", "gateway", "proxy", "desktop"}, "nothing is built"
+    assert set(images) == {"agent", "gateway", "proxy", "desktop", "runner-bundle"}, "nothing is built"
     for name, image in images.items():
         assert (
             image.inputs["name"] == f"registry.example.com/team/rcoder/{name}:1.4.0"

@@ -1,0 +1,116 @@
+"""Templates on the real engine: an appliance configured with a bare Debian root (no Python, no Node, no
+git) and an Alpine-like musl root seals the first and refuses the second; a project started on the
+template runs its agent there, as uid 1000, keeps the template, and its files are served; a template
+cannot be chosen after a project's first turn, nor changed."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import pytest
+
+from tests.eventually import eventually
+from tests.integration.conftest import chat
+from tests.integration.sse import read_all
+from tests.stack import containers, run_appliance
+
+pytestmark = pytest.mark.engine
+
+MUSL = "rcoder/template-test-musl:latest"
+
+
+@pytest.fixture(scope="module")
+def musl_image(engine):
+    """An Alpine-like root: musl's loader and nothing else."""
+    dockerfile = (
+        b"FROM debian:bookworm-slim AS musl\n"
+        b"RUN apt-get update -q && apt-get install -y -q --no-install-recommends musl\n"
+        b"FROM scratch\n"
+        b"COPY --from=musl /usr/lib/x86_64-linux-musl/libc.so /lib/ld-musl-x86_64.so.1\n"
+    )
+    engine.images.build(fileobj=io.BytesIO(dockerfile), tag=MUSL, rm=True)
+    yield MUSL
+    engine.images.remove(MUSL, force=True)
+
+
+@pytest.fixture(scope="module")
+def templated(engine, musl_image):
+    templates = {
+        "bare": {"image": "debian:bookworm-slim", "description": "Debian 12, nothing else"},
+        "alpine": {"image": musl_image},
+    }
+    with (
+        run_appliance(engine, RCODER_WARM_POOL_SIZE="0", config={"templates": templates}) as appliance,
+        appliance.client() as client,
+    ):
+        yield appliance, client
+
+
+def templates_of(client: httpx.Client) -> dict[str, dict]:
+    return {t["name"]: t for t in client.get("/templates").json()["data"]["templates"]}
+
+
+def ready(client: httpx.Client, name: str) -> dict | None:
+    """The template's listing once it is ready (None before)."""
+    listed = templates_of(client)
+    return listed if listed[name]["state"] == "ready" else None
+
+
+def settled(client: httpx.Client, name: str) -> dict | None:
+    """The template once it is no longer being built."""
+    template = templates_of(client)[name]
+    return template if template["state"] != "building" else None
+
+
+def test_templates_are_sealed_and_a_musl_image_is_refused_saying_why(templated):
+    _, client = templated
+    listed = eventually(lambda: ready(client, "bare"), 180, "template bare sealed")
+    assert listed["bare"]["user"] == "1000:1000" and listed["bare"]["source"] == "debian:bookworm-slim"
+    alpine = eventually(lambda: settled(client, "alpine"), 60, "template alpine refused")
+    assert alpine["state"] == "failed" and "musl" in alpine["error"] and "glibc image" in alpine["error"]
+
+
+def test_a_project_runs_on_its_template_and_keeps_it(templated, engine):
+    appliance, client = templated
+    eventually(lambda: ready(client, "bare"), 180, "template bare sealed")
+    project = "tpl-bare"
+    session = chat(client, project, "create hello.txt", template="bare")["session_id"]
+    assert read_all(client, session)[-1].event == "end_turn"
+    status = client.get(f"/agent/status/{project}").json()["data"]
+    assert status["template"] == "bare"
+    [container] = containers(engine, label=[f"rcoder.stack={appliance.stack}", f"rcoder.project={project}"])
+    assert container.attrs["Config"]["User"] == "1000:1000"
+    assert container.attrs["Config"]["Image"].startswith("sha256:"), "the sealed image, by id"
+    found = container.exec_run(["sh", "-c", "command -v python3 node; ls -n /app/project_workspace"]).output
+    assert b"python3" not in found and b"node" not in found, "the image's own tools only"
+    assert b" 1000 1000 " in found and b"hello.txt" in found, found
+    # Its files, served as any project's.
+    served = client.get(f"/agent/files/{project}/raw", params={"path": "hello.txt"})
+    assert served.status_code == 200, served.text
+    written = client.put(f"/agent/files/{project}/raw", params={"path": "up.txt"}, content=b"from the client")
+    assert written.status_code == 200, written.text
+    owner = container.exec_run(["stat", "-c", "%u:%g", "/app/project_workspace/up.txt"]).output.strip()
+    assert owner == b"1000:1000", "written as the template's user"
+    # Naming it again is fine; naming another is not.
+    chat(client, project, "create again.txt", template="bare")
+    other = client.post("/chat", json={"prompt": "hi", "project_id": project, "template": "alpine"})
+    assert other.status_code == 409 and "runs on template 'bare'" in other.json()["message"]
+
+
+def test_a_template_is_chosen_on_a_first_turn_only_and_must_be_ready(templated):
+    _, client = templated
+    project = "tpl-default"
+    chat(client, project, "create plain.txt")
+    late = client.post("/chat", json={"prompt": "hi", "project_id": project, "template": "bare"})
+    assert (
+        late.status_code == 409 and "a template is chosen on a project's first turn" in late.json()["message"]
+    )
+    unknown = client.post("/chat", json={"prompt": "hi", "project_id": "tpl-x", "template": "nope"})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "TEMPLATE_NOT_FOUND"
+    eventually(lambda: settled(client, "alpine"), 60, "template alpine refused")
+    refused = client.post("/chat", json={"prompt": "hi", "project_id": "tpl-y", "template": "alpine"})
+    assert refused.status_code == 409 and refused.json()["code"] == "TEMPLATE_NOT_READY"
+    assert "musl" in refused.json()["message"]
+    bad = client.post("/chat", json={"prompt": "hi", "project_id": "tpl-z", "template": "Not A Name"})
+    assert bad.status_code == 400

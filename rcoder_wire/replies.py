@@ -89,6 +89,14 @@ class TemplatesReply(Envelope):
     data: TemplatesData
 
 
+class TemplateRemovedData(BaseModel):
+    name: str
+
+
+class TemplateRemovedReply(Envelope):
+    data: TemplateRemovedData
+
+
 class PermissionData(BaseModel):
     request_id: str
     option_id: str | None = Field(description="the chosen option; null: cancelled")

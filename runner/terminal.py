@@ -14,7 +14,7 @@ On the socket:
 - the server closes with 1000 and a JSON reason: `{"exit": N}` when the shell exited with status N,
   `{"signal": N}` when a signal ended it, `{"idle": S}` after S seconds without a byte either way;
   with 1011 when the shell could not start, and 1001 when the runner shuts down.
-The shell is `$SHELL -l` (or `/bin/bash -l`), with TERM=xterm-256color and an 80x24 window until the
+The shell is `$SHELL -l` (or `/bin/bash -l`, or `/bin/sh -l` in an image without bash), with TERM=xterm-256color and an 80x24 window until the
 first resize.
 
 A terminal leaves nothing behind: when it ends, its shell's process group gets SIGHUP, and once the
@@ -89,6 +89,11 @@ class TerminalLimits:
         return limits
 
 
+def login_shell() -> str:
+    """bash, or the image's sh where it has no bash (a template's may not)."""
+    return "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+
+
 class Shell:
     """A login shell on a PTY: the leader of a session of its own, as the runner's user."""
 
@@ -107,7 +112,7 @@ class Shell:
             os.set_blocking(master, False)
             set_size(master, *DEFAULT_SIZE)
             env = {**os.environ, "TERM": "xterm-256color"}
-            login = env.get("SHELL") or "/bin/bash"
+            login = env.get("SHELL") or login_shell()
             process = await asyncio.create_subprocess_exec(
                 *(sys.executable, "-I", "-S", "-c", TAKE_TERMINAL, login, "-l"),
                 stdin=slave,

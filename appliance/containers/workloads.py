@@ -114,6 +114,10 @@ class Workloads:
     def template_of(self, project_id: str) -> str | None:
         return self._template_of.get(project_id)
 
+    def uses_template(self, template: str) -> bool:
+        """Whether some project runs on the template."""
+        return template in self._template_of.values()
+
     def agent(self, project_id: str) -> Workload:
         if self._host_root is not None and project_id in (PODS_FOLDER, USERS_FOLDER):
             raise BadRequest(

@@ -6,9 +6,10 @@ outside a backend knows an engine's API or its JSON.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 
@@ -205,6 +206,17 @@ class Engine(Protocol):
         """`source` looked at from inside by the runner bundle (the volume `bundle`), then built as `tag`
         with the workspace folder owned by the user its agents run as. TemplateRefused when it cannot
         be a template's (a musl image)."""
+
+    async def build_image(
+        self,
+        context: Path,
+        dockerfile: str,
+        tag: str,
+        build_args: dict[str, str],
+        line: Callable[[str], None],
+    ) -> str:
+        """Build `tag` from a build context (a tar file) and its Dockerfile's path in it, each line of
+        the build's output to `line` (from any thread); the image. TemplateRefused when it fails."""
 
     async def remove_image(self, image: str) -> None:
         """Remove the image; one already gone, or still used by a container, is left."""

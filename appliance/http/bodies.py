@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from appliance.containers.limits import Bounds, Limits
 from appliance.errors import BadRequest
 from appliance.projects import Pod
+from appliance.template_builds import MAX_UPLOAD_BYTES
 from rcoder_wire import bodies as wire
 
 # The largest body a route takes (bytes): a prompt with its attachments, else a small JSON object.
@@ -27,11 +28,14 @@ BODY_LIMITS = {
     },
 }
 MAX_BODY_BYTES = max(BODY_LIMITS.values())
+# Streamed routes read their bodies themselves, bounded as they read; one whose Content-Length says it
+# is larger is refused at once. Sanic never holds such a body: MAX_BODY_BYTES leaves them out.
+STREAMED_BODY_LIMITS = {"templates": MAX_UPLOAD_BYTES}
 
 
 def body_limit_of(route_path: str) -> int:
     """The largest body the route (Sanic's path, "chat") takes, in bytes."""
-    return BODY_LIMITS.get(route_path, DEFAULT_BODY_BYTES)
+    return BODY_LIMITS.get(route_path) or STREAMED_BODY_LIMITS.get(route_path, DEFAULT_BODY_BYTES)
 
 
 @contextlib.contextmanager

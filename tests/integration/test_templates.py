@@ -1,19 +1,23 @@
 """Templates on the real engine: an appliance configured with a bare Debian root (no Python, no Node, no
 git) and an Alpine-like musl root seals the first and refuses the second; a project started on the
 template runs its agent there, as uid 1000, keeps the template, and its files are served; a template
-cannot be chosen after a project's first turn, nor changed."""
+cannot be chosen after a project's first turn, nor changed. Templates built by POST /templates: a
+Dockerfile on our base that adds Go, a devcontainer.json with a local feature, a user of its own and
+a postCreateCommand, and a musl image refused; and their removal."""
 
 from __future__ import annotations
 
 import io
+import tarfile
 
 import httpx
 import pytest
 
 from tests.eventually import eventually
 from tests.integration.conftest import chat
-from tests.integration.sse import read_all
-from tests.stack import containers, run_appliance
+from tests.integration.sse import Event, parse, read_all
+from tests.integration.test_project_terminal import run, terminal
+from tests.stack import containers, image, run_appliance
 
 pytestmark = pytest.mark.engine
 
@@ -114,3 +118,106 @@ def test_a_template_is_chosen_on_a_first_turn_only_and_must_be_ready(templated):
     assert "musl" in refused.json()["message"]
     bad = client.post("/chat", json={"prompt": "hi", "project_id": "tpl-z", "template": "Not A Name"})
     assert bad.status_code == 400
+
+
+def upload(files: dict[str, str | bytes], executable: tuple[str, ...] = ()) -> bytes:
+    """A tar.gz of a folder holding `files` (name: content)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755 if name in executable else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def build(client: httpx.Client, name: str, body: bytes, **params: str) -> list[Event]:
+    """POST /templates, read to its end: the build's events."""
+    with client.stream(
+        "POST",
+        "/templates",
+        params={"name": name, **params},
+        content=body,
+        timeout=httpx.Timeout(30, read=900),
+    ) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return list(parse(response.iter_lines()))
+
+
+def test_a_dockerfile_on_our_base_adds_go_which_answers_in_the_projects_terminal(templated):
+    appliance, client = templated
+    dockerfile = (
+        f"FROM {image('base')}\n"
+        "USER root\n"
+        "RUN apt-get update -q && apt-get install -y -q --no-install-recommends golang-go "
+        "&& rm -rf /var/lib/apt/lists/*\n"
+    )
+    events = build(client, "go", upload({"Dockerfile": dockerfile}), description="Go from Debian")
+    assert [e for e in events if e.event == "log"], "the build's output streamed"
+    assert events[-1].event == "ready" and events[-1].data == {"template": "go"}, events[-3:]
+    listed = templates_of(client)["go"]
+    assert (listed["origin"], listed["state"], listed["description"]) == ("api", "ready", "Go from Debian")
+    project = "tpl-go"
+    assert (
+        read_all(client, chat(client, project, "create main.go", template="go")["session_id"])[-1].event
+        == "end_turn"
+    )
+    with terminal(appliance, project) as socket:
+        run(socket, "go version", "go version go1.")
+        run(socket, "echo ID=$(id -u)", "ID=1000")
+
+
+def test_a_devcontainer_with_a_local_feature_a_non_root_user_and_a_post_create_command(templated, engine):
+    appliance, client = templated
+    manifest = """{
+      // Debian, a user of its own made by a local feature, and what postCreateCommand leaves
+      "image": "debian:bookworm-slim",
+      "features": {"./add-user": {"username": "dev", "uid": "1001"}},
+      "remoteUser": "dev",
+      "containerEnv": {"PROJECT_KIND": "devcontainer"},
+      "postCreateCommand": "echo made by postCreateCommand > made.txt",
+    }"""
+    install = '#!/bin/sh\nset -e\nuseradd --create-home --uid "$UID" "$USERNAME"\n'
+    body = upload(
+        {".devcontainer/devcontainer.json": manifest, ".devcontainer/add-user/install.sh": install},
+        executable=(".devcontainer/add-user/install.sh",),
+    )
+    events = build(client, "devbox", body, kind="devcontainer")
+    assert events[-1].event == "ready", events[-5:]
+    assert templates_of(client)["devbox"]["user"] == "1001:1001"
+    project = "tpl-dev"
+    assert (
+        read_all(client, chat(client, project, "create hello.txt", template="devbox")["session_id"])[-1].event
+        == "end_turn"
+    )
+    [container] = containers(engine, label=[f"rcoder.stack={appliance.stack}", f"rcoder.project={project}"])
+    listing = container.exec_run(["ls", "-n", "/app/project_workspace"]).output.decode()
+    assert "made.txt" in listing and "hello.txt" in listing and " 1001 1001 " in listing, listing
+    assert container.exec_run(["sh", "-c", "echo $PROJECT_KIND $HOME"]).output.decode().split() == [
+        "devcontainer",
+        "/home/dev",
+    ]
+    served = client.get(f"/agent/files/{project}/raw", params={"path": "made.txt"})
+    assert served.status_code == 200 and served.text == "made by postCreateCommand\n"
+
+
+def test_a_musl_build_fails_saying_why_and_templates_are_removed_only_when_unused(templated, musl_image):
+    _, client = templated
+    events = build(client, "tiny", upload({"Dockerfile": f"FROM {musl_image}\n"}))
+    assert events[-1].event == "failed" and "musl" in events[-1].data["message"]
+    assert templates_of(client)["tiny"]["state"] == "failed"
+    again = client.post(
+        "/templates", params={"name": "tiny"}, content=upload({"Dockerfile": "FROM scratch\n"})
+    )
+    assert again.status_code == 409, "the name is taken until it is removed"
+    assert client.delete("/templates/tiny").status_code == 200
+    assert "tiny" not in templates_of(client)
+    configured = client.delete("/templates/bare")
+    assert configured.status_code == 409 and "comes from the configuration" in configured.json()["message"]
+    assert client.delete("/templates/nope").status_code == 404
+    bad = client.post("/templates", params={"name": "x", "kind": "zip"}, content=b"")
+    assert bad.status_code == 400 and "kind must be one of" in bad.json()["message"]
+    not_tar = client.post("/templates", params={"name": "y"}, content=b"not a tar at all")
+    assert not_tar.status_code == 400 and "tar" in not_tar.json()["message"]

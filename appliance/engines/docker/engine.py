@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 
 import docker.errors
 from docker.models.containers import Container as DockerContainer
@@ -19,7 +20,7 @@ from docker.types import LogConfig, Mount
 from appliance.engines.docker.events import container_events
 from appliance.engines.docker.folders import Folders, missing_bind_source
 from appliance.engines.docker.runner_bundle import bundle_mounts, bundle_start, bundle_volume
-from appliance.engines.docker.template_images import probe_image, seal_image
+from appliance.engines.docker.template_images import build_image, probe_image, seal_image
 from appliance.engines.docker_sdk import CONTAINER_LOGS, LOG_TAIL_LINES, DockerSdk, parse_time
 from appliance.engines.engine import (
     Capacity,
@@ -235,6 +236,18 @@ class DockerEngine:
             return seal_image(client, probe_image(client, source, bundle), workspace_path, tag, labels)
 
         return await self._sdk.run(seal)
+
+    async def build_image(
+        self,
+        context: Path,
+        dockerfile: str,
+        tag: str,
+        build_args: dict[str, str],
+        line: Callable[[str], None],
+    ) -> str:
+        return await self._sdk.run(
+            lambda: build_image(self._sdk.client(), context, dockerfile, tag, build_args, line)
+        )
 
     async def remove_image(self, image: str) -> None:
         def remove() -> None:

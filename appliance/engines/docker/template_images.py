@@ -9,6 +9,8 @@ import dataclasses
 import io
 import json
 import tarfile
+from collections.abc import Callable
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -84,3 +86,35 @@ def seal_image(
         fileobj=context, custom_context=True, tag=tag, labels=labels, rm=True, forcerm=True
     )
     return dataclasses.replace(probed, image=image.id)
+
+
+def build_image(
+    client: docker.DockerClient,
+    context: Path,
+    dockerfile: str,
+    tag: str,
+    build_args: dict[str, str],
+    line: Callable[[str], None],
+) -> str:
+    """Build `tag` from the context (a tar file) with its Dockerfile at `dockerfile`, each line of the
+    build's output to `line` as it comes; the image's id. TemplateRefused with the builder's last
+    words when the build fails."""
+    last = ""
+    with context.open("rb") as tar:
+        for item in client.api.build(
+            fileobj=tar,
+            custom_context=True,
+            dockerfile=dockerfile,
+            tag=tag,
+            buildargs=build_args,
+            rm=True,
+            forcerm=True,
+            decode=True,
+        ):
+            if "error" in item:
+                raise TemplateRefused("the build failed: {detail}", detail=str(item["error"]).strip() or last)
+            for text in str(item.get("stream", "")).splitlines():
+                if text.strip():
+                    last = text
+                    line(text)
+    return client.images.get(tag).id

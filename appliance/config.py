@@ -418,6 +418,8 @@ class TemplateConfig:
     # Its containers' memory and CPUs; 0: engine_config's.
     memory_limit_bytes: int = field(default=0, metadata=_between(0, 64 * 1024**3))
     cpu_limit: float = field(default=0, metadata=_between(0, 32))
+    # Its own warm pool (0: none); the pools share limits.max_containers in proportion to their sizes.
+    pool_size: int = field(default=0, metadata=_between(0, 200))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from appliance.config import Config, read_api_key, read_secret, registry_login
 from appliance.containers.cleanup import Cleanup
 from appliance.containers.lifecycle import Lifecycle
 from appliance.containers.limits import Bounds
-from appliance.containers.pool import WarmPool
+from appliance.containers.pool import Pools, WarmPool
 from appliance.containers.reconcile import Reconciler
 from appliance.containers.workloads import Workload, Workloads
 from appliance.desktops import Desktops
@@ -94,7 +94,8 @@ class Gateway:
     files: Files
     # The toolchains projects may start on.
     templates: Templates
-    pool: WarmPool | None = None
+    # The warm pools new projects claim a started container from (the agent image's, templates').
+    pools: Pools = field(default_factory=lambda: Pools([]))
     # The configuration file the API key is reloaded from when it changes (None: none).
     config_file: Path | None = None
     # What a request may ask for one container: lowered to the host's capacity when the gateway starts.
@@ -119,7 +120,6 @@ class Gateway:
         """Every part, none of them started yet; `engine`: a backend other than the configured one;
         `reload`: the configuration loaded again (from `config_file` among others), which the API key
         follows."""
-        engine_config = config.engine_config
         proxy = config.proxy_config
         store = Store(Path(config.state_dir) / "rcoder.duckdb")
         engine = engine or engine_for(config)
@@ -147,17 +147,8 @@ class Gateway:
             git.revoke(workload.name)
             await proxy_routes.forget()
 
-        pool = None
-        if config.warm_pool.size > 0 and config.host_workspaces is not None:
-            log.info(
-                "no warm pool with host folders: a pooled container's volume cannot become a project's folder"
-            )
-        elif config.warm_pool.size > 0:
-            start_seconds = engine_config.start_timeout_seconds
-            pool = WarmPool(
-                config.warm_pool.size, engine_config.stack, engine, runners, store, workloads, start_seconds
-            )
-        lifecycle = Lifecycle(config, engine, runners, store, workloads, placements, pool, gone)
+        pools = cls._pools(config, engine, runners, store, workloads)
+        lifecycle = Lifecycle(config, engine, runners, store, workloads, placements, pools, gone)
         hub = EventHub(store, runners)
         tokens = Tokens(token_secret)
         files = Files(config, engine, runners, workloads, lifecycle, proxy_routes.forget)
@@ -181,9 +172,41 @@ class Gateway:
             git_forwarding=git,
             files=files,
             templates=templates,
-            pool=pool,
+            pools=pools,
             config_file=config_file,
         )
+
+    @staticmethod
+    def _pools(
+        config: Config, engine: Engine, runners: RunnerClient, store: Store, workloads: Workloads
+    ) -> Pools:
+        """The warm pools the configuration asks for (the agent image's, and each template's),
+        holding at most limits.max_containers between them; none with host folders."""
+        wanted = {None: config.warm_pool.size} | {
+            name: template.pool_size for name, template in config.templates.items()
+        }
+        if config.host_workspaces is not None:
+            if any(wanted.values()):
+                log.info(
+                    "no warm pool with host folders: a pooled container's volume cannot become a project's folder"
+                )
+            return Pools([])
+        engine_config, starting = config.engine_config, asyncio.Lock()
+
+        def make(size: int, template: str | None) -> WarmPool:
+            return WarmPool(
+                size,
+                engine_config.stack,
+                engine,
+                runners,
+                store,
+                workloads,
+                engine_config.start_timeout_seconds,
+                template,
+                starting,
+            )
+
+        return Pools.sized(wanted, config.limits.max_containers, make)
 
     async def start(self) -> None:
         """Open the store, make the networks and their firewall, adopt what runs, start the background tasks."""
@@ -217,11 +240,13 @@ class Gateway:
         self.tasks.append(asyncio.create_task(reconciler.watch(), name="reconcile"))
         await self.files.sweep()
         self.tasks.append(asyncio.create_task(self.files.run(), name="files-sweep"))
-        if self.pool is not None:
-            if discarded := await self.pool.discard_unclaimed():
-                log.info("removed %d unclaimed warm-pool containers of a previous run", len(discarded))
-            if isolation_problem is None:
-                self.tasks.append(asyncio.create_task(self.pool.run(), name="warm-pool"))
+        if discarded := await self.pools.discard_unclaimed():
+            log.info("removed %d unclaimed warm-pool containers of a previous run", len(discarded))
+        if isolation_problem is None:
+            for pool in self.pools:
+                self.tasks.append(
+                    asyncio.create_task(pool.run(), name=f"warm-pool-{pool.template or 'agent'}")
+                )
         if self.config.cleanup_config.enabled and engine_config.auto_cleanup:
             cleanup = Cleanup(
                 self.config.cleanup_config,

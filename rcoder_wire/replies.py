@@ -79,6 +79,7 @@ class TemplateInfo(BaseModel):
     state: Literal["building", "ready", "failed"]
     error: str | None = Field(description="why its build failed")
     user: str | None = Field(description="uid:gid its agents run as, once it is ready")
+    pool_size: int = Field(description="the containers its warm pool keeps started (the configuration's)")
 
 
 class TemplatesData(BaseModel):

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from appliance import labels, metrics
 from appliance.config import Config
 from appliance.containers.limits import Limits
-from appliance.containers.pool import WarmPool
+from appliance.containers.pool import Pools
 from appliance.containers.running import RunningContainer, runner_address, start_container, wait_ready
 from appliance.containers.workloads import PODS_FOLDER, USERS_FOLDER, Workload, Workloads
 from appliance.engines.engine import Container, Engine, NameTaken
@@ -36,7 +36,7 @@ CONTAINER_RETRY_SECONDS = 30
 
 
 class Lifecycle:
-    """`pool`: the warm pool new projects claim from, if there is one; `on_gone`: told when a container
+    """`pools`: the warm pools new projects claim from (appliance/containers/pool.py); `on_gone`: told when a container
     stops serving its workload (removed, died, paused), for the proxy's routes and the model
     credentials its agents were given."""
 
@@ -48,7 +48,7 @@ class Lifecycle:
         store: Store,
         workloads: Workloads,
         placements: Placements,
-        pool: WarmPool | None = None,
+        pools: Pools | None = None,
         on_gone: Callable[[Workload], Awaitable[object]] | None = None,
     ) -> None:
         self._docker = config.engine_config
@@ -63,7 +63,7 @@ class Lifecycle:
         self._store = store
         self._workloads = workloads
         self._placements = placements
-        self._pool = pool
+        self._pools = pools or Pools([])
         self._on_gone = on_gone
         # One start at a time per container: two concurrent first chats get one container.
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -230,7 +230,7 @@ class Lifecycle:
     async def _claim_or_start(self, workload: Workload, limits: Limits) -> RunningContainer:
         """A container claimed from the warm pool for the workload, or else a new one; counted by where
         it came from ("pool" or "new") and how that went."""
-        pool = self._pool if self._pool is not None and not self._pool.cold_start(workload, limits) else None
+        pool = self._pools.for_workload(workload, limits)
         source = "new" if pool is None else "pool"
         try:
             await self._admit()

@@ -1,7 +1,10 @@
-"""The warm pool: agent containers started before any project asked for one, each on a fresh workspace
-volume, its runner SERVING and its default agent started. A new project claims one instead of waiting
-for a container to start; the pool refills in the background, one container at a time, so that it
-never takes more than one of the engine's hands from the requests.
+"""The warm pools: agent containers started before any project asked for one, each on a fresh workspace
+volume, its runner SERVING and its default agent started; one pool for the agent image and one for
+each template that asks for one (appliance/templates.py). A new project claims one of its own kind
+instead of waiting for a container to start; the pools refill in the background, one container at a
+time between them all, so that they never take more than one of the engine's hands from the requests.
+Between them they hold at most `limits.max_containers` containers, shared in proportion to the sizes
+they ask for.
 
 A claimed container belongs to its project by name: a claim renames `rcoder-<stack>-pool-<slot>` to
 the project's container name, and the engine renames only a container that still has its pool name,
@@ -17,6 +20,7 @@ import asyncio
 import logging
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from appliance import labels
@@ -24,7 +28,7 @@ from appliance.containers.limits import Limits
 from appliance.containers.running import RunningContainer, runner_address, start_container
 from appliance.containers.workloads import Workload, Workloads
 from appliance.engines.engine import Container, Engine, NameGone, NameTaken
-from appliance.errors import ApplianceError, ContainerFailed
+from appliance.errors import ApplianceError, ContainerFailed, TemplateNotReady
 from appliance.runner_client import RunnerClient
 from appliance.store import Store
 
@@ -68,8 +72,14 @@ class WarmPool:
         store: Store,
         workloads: Workloads,
         start_seconds: float,
+        template: str | None = None,
+        starting: asyncio.Lock | None = None,
     ) -> None:
+        """`template`: the template its containers are made of (None: the agent image); `starting`:
+        held while one starts, shared by the pools."""
         self.size = size
+        self.template = template
+        self._starting = starting or asyncio.Lock()
         self._stack = stack
         self._engine = engine
         self._runners = runners
@@ -85,14 +95,8 @@ class WarmPool:
 
     def cold_start(self, workload: Workload, limits: Limits) -> bool:
         """Whether the workload must have a container started for it, not a pooled one: it is not a
-        project's agent, it runs on a template, it asks for limits of its own, or its project has
-        files already."""
-        return (
-            workload.kind != labels.KIND_AGENT
-            or workload.template is not None
-            or limits.any
-            or self._workloads.has_workspace(workload.key)
-        )
+        project's agent, it asks for limits of its own, or its project has files already."""
+        return workload.kind != labels.KIND_AGENT or limits.any or self._workloads.has_workspace(workload.key)
 
     async def claim(self, workload: Workload) -> Claim | None:
         """A pooled container, renamed to be the workload's, its volume bound to the project in the
@@ -136,11 +140,15 @@ class WarmPool:
         return removed
 
     async def run(self) -> None:
-        """Keep `size` containers ready, starting one at a time; after a failure, wait before the next."""
+        """Keep `size` containers ready, starting one at a time; after a failure, wait before the next
+        (quietly while its template is not ready yet)."""
         while True:
             while self.ready < self.size:
                 try:
-                    self._ready.append(await self._start_one())
+                    async with self._starting:
+                        self._ready.append(await self._start_one())
+                except TemplateNotReady:
+                    await asyncio.sleep(RETRY_SECONDS)
                 except (ApplianceError, OSError) as exc:
                     log.warning("the warm pool could not start a container (%s); trying again shortly", exc)
                     await asyncio.sleep(RETRY_SECONDS)
@@ -148,7 +156,7 @@ class WarmPool:
             await self._wanted.wait()
 
     async def _start_one(self) -> Pooled:
-        workload = self._workloads.pooled(uuid.uuid4().hex[:10])
+        workload = self._workloads.pooled(uuid.uuid4().hex[:10], self.template)
         running = await start_container(self._engine, self._runners, workload.spec, self._start_seconds)
         try:
             await self._runners.prestarted(running.address, PRESTART_WAIT_SECONDS)
@@ -157,3 +165,52 @@ class WarmPool:
             raise
         log.info("warm pool: %s ready (%d of %d)", workload.name, self.ready + 1, self.size)
         return Pooled(running.container, workload.spec.volume)
+
+
+class Pools:
+    """The warm pools, by template (None: the agent image's)."""
+
+    def __init__(self, pools: list[WarmPool]) -> None:
+        self._pools = {pool.template: pool for pool in pools}
+
+    @classmethod
+    def sized(
+        cls, wanted: dict[str | None, int], budget: int, make: Callable[[int, str | None], WarmPool]
+    ) -> Pools:
+        """Pools of the sizes `wanted` (by template), scaled down in proportion when they would hold
+        more than `budget` between them; `make(size, template)` makes one."""
+        sizes = fair_sizes(wanted, budget)
+        return cls([make(size, template) for template, size in sizes.items() if size > 0])
+
+    def __iter__(self) -> Iterator[WarmPool]:
+        return iter(self._pools.values())
+
+    @property
+    def ready(self) -> int:
+        return sum(pool.ready for pool in self._pools.values())
+
+    async def discard_unclaimed(self) -> list[str]:
+        """What the pools of a previous run left unclaimed, removed (WarmPool.discard_unclaimed)."""
+        pool = next(iter(self._pools.values()), None)
+        return await pool.discard_unclaimed() if pool is not None else []
+
+    def of(self, template: str | None) -> WarmPool | None:
+        return self._pools.get(template)
+
+    def for_workload(self, workload: Workload, limits: Limits) -> WarmPool | None:
+        """The pool a new container of the workload may come from (None: it is started for it)."""
+        pool = self._pools.get(workload.template)
+        return pool if pool is not None and not pool.cold_start(workload, limits) else None
+
+
+def fair_sizes(wanted: dict[str | None, int], budget: int) -> dict[str | None, int]:
+    """`wanted`, or, when it asks for more than `budget` in all, each share scaled down (rounded down,
+    what is left going to the largest asks first)."""
+    total = sum(wanted.values())
+    if total <= budget:
+        return dict(wanted)
+    sizes = {key: size * budget // total for key, size in wanted.items()}
+    left = budget - sum(sizes.values())
+    for key in sorted(wanted, key=lambda key: -wanted[key])[:left]:
+        sizes[key] += 1
+    return sizes

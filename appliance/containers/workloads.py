@@ -126,10 +126,7 @@ class Workloads:
             )
         volume = self._workspaces.get(project_id, f"rcoder-{self._stack}-ws-{project_id}")
         template = self._template_of.get(project_id)
-        made_of = self._agent
-        if template is not None and self._templates is not None:
-            made_of = self._templates.agent_template(self._agent, template)
-        spec = made_of.spec(
+        spec = self._made_of(template).spec(
             name=self.agent_name(project_id),
             labels=labels.labels_for(self._stack, labels.KIND_AGENT, project_id=project_id),
             volume=volume,
@@ -139,6 +136,12 @@ class Workloads:
             bind_source=self._host_folder(project_id),
         )
         return Workload(labels.KIND_AGENT, project_id, spec, template)
+
+    def _made_of(self, template: str | None) -> Template:
+        """What an agent container on the template is made of (None: the agent image)."""
+        if template is None or self._templates is None:
+            return self._agent
+        return self._templates.agent_template(self._agent, template)
 
     def pod_name(self, pod_id: str) -> str:
         return f"rcoder-{self._stack}-pod-{pod_id}"
@@ -157,10 +160,11 @@ class Workloads:
         )
         return Workload(labels.KIND_POD, pod_id, spec)
 
-    def pooled(self, slot: str) -> Workload:
-        """A warm-pool container: an agent container for no project yet, on a fresh volume of its own."""
-        pool = {labels.POOL: "true"}
-        spec = self._agent.spec(
+    def pooled(self, slot: str, template: str | None = None) -> Workload:
+        """A warm-pool container: an agent container for no project yet, on a fresh volume of its own,
+        made of the template's image (None: the agent image)."""
+        pool = {labels.POOL: "true"} | ({labels.TEMPLATE: template} if template else {})
+        spec = self._made_of(template).spec(
             name=self.pool_name(slot),
             labels=labels.labels_for(self._stack, labels.KIND_AGENT) | pool,
             volume=f"rcoder-{self._stack}-ws-pool-{slot}",
@@ -168,7 +172,7 @@ class Workloads:
             volume_bytes=self._volume_bytes,
             environment=self._prestart,
         )
-        return Workload(labels.KIND_POOL, slot, spec)
+        return Workload(labels.KIND_POOL, slot, spec, template)
 
     def desktop(self, user_id: str) -> Workload:
         """The user's desktop: their home (a volume) holds a folder per project."""

@@ -41,7 +41,7 @@ def musl_image(engine):
 @pytest.fixture(scope="module")
 def templated(engine, musl_image):
     templates = {
-        "bare": {"image": "debian:bookworm-slim", "description": "Debian 12, nothing else"},
+        "bare": {"image": "debian:bookworm-slim", "description": "Debian 12, nothing else", "pool_size": 1},
         "alpine": {"image": musl_image},
     }
     with (
@@ -83,7 +83,7 @@ def test_a_project_runs_on_its_template_and_keeps_it(templated, engine):
     assert read_all(client, session)[-1].event == "end_turn"
     status = client.get(f"/agent/status/{project}").json()["data"]
     assert status["template"] == "bare"
-    [container] = containers(engine, label=[f"rcoder.stack={appliance.stack}", f"rcoder.project={project}"])
+    container = engine.containers.get(f"rcoder-{appliance.stack}-agent-{project}")
     assert container.attrs["Config"]["User"] == "1000:1000"
     assert container.attrs["Config"]["Image"].startswith("sha256:"), "the sealed image, by id"
     found = container.exec_run(["sh", "-c", "command -v python3 node; ls -n /app/project_workspace"]).output
@@ -100,6 +100,26 @@ def test_a_project_runs_on_its_template_and_keeps_it(templated, engine):
     chat(client, project, "create again.txt", template="bare")
     other = client.post("/chat", json={"prompt": "hi", "project_id": project, "template": "alpine"})
     assert other.status_code == 409 and "runs on template 'bare'" in other.json()["message"]
+
+
+def test_a_templates_pool_waits_for_it_and_a_new_project_on_it_claims_a_started_container(templated, engine):
+    appliance, client = templated
+    eventually(lambda: ready(client, "bare"), 180, "template bare sealed")
+    pooled = [f"rcoder.stack={appliance.stack}", "rcoder.pool=true", "rcoder.template=bare"]
+    eventually(lambda: healthy(containers(engine, label=pooled)), 120, "a pooled container of template bare")
+    project = "tpl-pooled"
+    assert (
+        read_all(client, chat(client, project, "create hello.txt", template="bare")["session_id"])[-1].event
+        == "end_turn"
+    )
+    container = engine.containers.get(f"rcoder-{appliance.stack}-agent-{project}")
+    assert container.labels.get("rcoder.pool") == "true", "a claimed pool container (renamed)"
+    assert container.attrs["Config"]["User"] == "1000:1000", "made of the template, as a started one is"
+
+
+def healthy(found: list) -> list:
+    """The containers whose health check passes."""
+    return [c for c in found if (c.attrs.get("State", {}).get("Health") or {}).get("Status") == "healthy"]
 
 
 def test_a_template_is_chosen_on_a_first_turn_only_and_must_be_ready(templated):
@@ -192,7 +212,7 @@ def test_a_devcontainer_with_a_local_feature_a_non_root_user_and_a_post_create_c
         read_all(client, chat(client, project, "create hello.txt", template="devbox")["session_id"])[-1].event
         == "end_turn"
     )
-    [container] = containers(engine, label=[f"rcoder.stack={appliance.stack}", f"rcoder.project={project}"])
+    container = engine.containers.get(f"rcoder-{appliance.stack}-agent-{project}")
     listing = container.exec_run(["ls", "-n", "/app/project_workspace"]).output.decode()
     assert "made.txt" in listing and "hello.txt" in listing and " 1001 1001 " in listing, listing
     assert container.exec_run(["sh", "-c", "echo $PROJECT_KIND $HOME"]).output.decode().split() == [

@@ -33,7 +33,7 @@ async def prometheus_metrics(request: GatewayRequest):
 
 async def read_gauges(gateway: Gateway) -> None:
     metrics.ACTIVE_TURNS.set(gateway.hub.active_turns)
-    metrics.POOLED.set(gateway.pool.ready if gateway.pool is not None else 0)
+    metrics.POOLED.set(gateway.pools.ready)
     try:
         containers = await gateway.lifecycle.containers()
     except ApplianceError as exc:  # the engine is away: the other metrics still answer

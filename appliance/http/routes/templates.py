@@ -47,6 +47,7 @@ async def templates(request: GatewayRequest):
             state=row.state,
             error=row.error,
             user=row.image.user if row.image else None,
+            pool_size=request.app.ctx.templates.settings(row.name).pool_size,
         )
         for row in request.app.ctx.templates.all()
     ]

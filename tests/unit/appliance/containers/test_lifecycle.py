@@ -128,7 +128,7 @@ async def test_with_host_folders_the_projects_with_a_folder_have_a_workspace(tmp
         workloads = gateway.workloads
         assert workloads.has_workspace("p1") and not workloads.has_workspace("p2")
         assert not workloads.has_workspace("pods") and not workloads.has_workspace("users")
-        assert gateway.pool is None, "no warm pool: a pooled volume cannot become a project's folder"
+        assert not list(gateway.pools), "no warm pool: a pooled volume cannot become a project's folder"
         assert (workloads.volume_bytes, workloads.quota_problem) == (None, "host folders have no quota")
 
         await gateway.lifecycle.ensure(workloads.agent("p2"))

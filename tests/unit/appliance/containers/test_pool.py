@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from appliance.containers.limits import Limits
-from appliance.containers.pool import WarmPool
+from appliance.containers.pool import WarmPool, fair_sizes
 from appliance.containers.workloads import Workloads
 from appliance.gateway import Gateway
 from appliance.runner_client import RunnerClient
@@ -23,11 +23,13 @@ async def pooled_gateway(tmp_path, engine: FakeEngine, size: int = 2) -> Gateway
 
 async def filled(gateway: Gateway) -> None:
     """Until the pool has all its containers ready."""
+    pool = gateway.pools.of(None)
+    assert pool is not None
     for _ in range(1000):
-        if gateway.pool.ready == gateway.pool.size:
+        if pool.ready == pool.size:
             return
         await asyncio.sleep(0.01)  # the pool fills in its own task
-    raise AssertionError(f"the pool has {gateway.pool.ready} of {gateway.pool.size} ready after 10 s")
+    raise AssertionError(f"the pool has {pool.ready} of {pool.size} ready after 10 s")
 
 
 async def test_concurrent_new_projects_claim_each_pooled_container_once_and_the_pool_refills(
@@ -91,7 +93,7 @@ async def test_projects_with_files_or_limits_of_their_own_start_their_own_contai
         limited, _ = await gateway.lifecycle.ensure(workloads.agent("limited"), Limits(cpus=1.0))
     finally:
         await gateway.close()
-    assert gateway.pool.ready == 2, "neither took a pooled container"
+    assert gateway.pools.ready == 2, "neither took a pooled container"
     started = {spec.name: spec for spec in engine.started}
     assert started[old.container.name].volume.endswith("-ws-old")
     assert started[limited.container.name].cpus == 1.0
@@ -109,3 +111,10 @@ def test_only_a_new_projects_agent_with_no_limits_of_its_own_may_claim_a_pooled_
     assert pool.cold_start(workloads.agent("old"), Limits()), "its files are in its own volume"
     assert pool.cold_start(workloads.desktop("ann"), Limits()), "a desktop is not a pooled agent"
     assert pool.cold_start(workloads.pod("pod1"), Limits()), "nor is a pod"
+
+
+def test_the_pools_share_the_container_limit_in_proportion_to_what_they_ask():
+    assert fair_sizes({None: 2, "go": 3}, 100) == {None: 2, "go": 3}, "within the limit: as asked"
+    assert fair_sizes({None: 10, "go": 30, "rust": 10}, 10) == {None: 2, "go": 6, "rust": 2}
+    assert fair_sizes({None: 3, "go": 3, "rust": 3}, 4) == {None: 2, "go": 1, "rust": 1}
+    assert sum(fair_sizes({None: 7, "a": 5, "b": 1}, 6).values()) == 6

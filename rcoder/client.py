@@ -15,6 +15,8 @@ from pydantic import BaseModel, ValidationError
 from rcoder import config
 from rcoder.errors import TransportError, error_for
 from rcoder.project import Project
+from rcoder.sse import ServerSentEvent, parse
+from rcoder.templates import Templates
 from rcoder_wire.replies import AgentsData, DesktopData, Health, PodCountData, PodListData
 
 M = TypeVar("M", bound=BaseModel)
@@ -58,6 +60,11 @@ class Appliance:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    @property
+    def templates(self) -> Templates:
+        """The toolchains projects may start on: list, build, remove (rcoder/templates.py)."""
+        return Templates(self)
 
     def project(self, project_id: str, user: str | None = None) -> Project:
         """A project's agent: its own container, or with `user` an agent in that user's desktop."""
@@ -132,14 +139,18 @@ class Appliance:
         *,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        content: AsyncIterable[bytes] | None = None,
         read_timeout: float | None = None,
     ) -> AsyncIterator[httpx.Response]:
-        """A request whose reply is read as it comes (`body`). Error replies raise, and so
-        does a connection that fails (TransportError). `read_timeout` bounds each wait for bytes."""
+        """A request (its body `content`, streamed) whose reply is read as it comes (`body`). Error
+        replies raise, and so does a connection that fails (TransportError). `read_timeout` bounds
+        each wait for bytes."""
         timeout = self._http.timeout
         if read_timeout is not None:
             timeout = httpx.Timeout(timeout.connect, read=read_timeout)
-        request = self._http.build_request(method, path, params=params, headers=headers, timeout=timeout)
+        request = self._http.build_request(
+            method, path, params=params, headers=headers, content=content, timeout=timeout
+        )
         try:
             response = await self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -154,6 +165,26 @@ class Appliance:
             yield response
         finally:
             await response.aclose()
+
+    async def events(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        content: AsyncIterable[bytes] | None = None,
+        read_timeout: float | None = None,
+    ) -> AsyncIterator[ServerSentEvent]:
+        """A request whose reply is an event stream (as `open` makes it): its events as they come."""
+        async with (
+            self.open(
+                method, path, params=params, headers=headers, content=content, read_timeout=read_timeout
+            ) as response,
+            contextlib.aclosing(parse(lines(response, path))) as received,
+        ):
+            async for event in received:
+                yield event
 
     @staticmethod
     async def body(response: httpx.Response) -> AsyncIterator[bytes]:

@@ -1,5 +1,6 @@
 """The client's commands: `rcoder chat|status|stop|cancel|preview|desktop|logs|containers|agents`, those
-of rcoder/workspace_commands.py (`files`, `download`, `upload`, `shell`), and `rcoder serve`, which
+of rcoder/workspace_commands.py (`files`, `download`, `upload`, `shell`) and rcoder/template_commands.py
+(`templates`), and `rcoder serve`, which
 rcoder/cli.py hands to the gateway before these are parsed.
 
 Each is parse → one call of the client → print: for people with rich, or with `--json` as JSON (one
@@ -22,7 +23,7 @@ from typing import Any
 from pydantic import BaseModel
 from rich.table import Table
 
-from rcoder import config, workspace_commands
+from rcoder import config, template_commands, workspace_commands
 from rcoder.client import Appliance
 from rcoder.errors import ConfigError, RCoderError
 from rcoder.output import console, print_fields, print_json
@@ -78,6 +79,9 @@ def parser() -> argparse.ArgumentParser:
         help="on a new project: clone this repository (a branch, tag or commit after @) before the agent starts",
     )
     chat_.add_argument("--depth", type=int, help="with --repo: a shallow clone of this many commits")
+    chat_.add_argument(
+        "--template", help="on a new project: the toolchain it runs on (`rcoder templates ls`)"
+    )
     chat_.add_argument("--system-prompt", help="replaces the agent's system prompt")
     chat_.add_argument(
         "--model-provider",
@@ -109,6 +113,7 @@ def parser() -> argparse.ArgumentParser:
     containers_.add_argument("--limit", type=int, default=100)
     sub.add_parser("agents", parents=[common], help="the agents the appliance runs")
     workspace_commands.add_parsers(sub, project)
+    template_commands.add_parsers(sub, common)
     sub.add_parser(
         "serve", help="run the gateway (the same as rcoder-gateway; rcoder serve -h for its flags)"
     )
@@ -184,6 +189,7 @@ async def chat(args: argparse.Namespace, appliance: Appliance, settings: config.
         system_prompt=args.system_prompt,
         model_provider=model_provider(args.model_provider),
         repository=repository(args.repo, args.depth),
+        template=args.template,
     )
     if args.json:
         return await follow_json(turn, cancel_on_interrupt=True)
@@ -307,3 +313,4 @@ async def agents(args: argparse.Namespace, appliance: Appliance, settings: confi
 
 
 COMMANDS.update(workspace_commands.COMMANDS)
+COMMANDS.update(template_commands.COMMANDS)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 import rcoder_wire.bodies as bodies
-from rcoder.errors import BadRequest
+from rcoder.errors import BadRequest, ConfigError
 from rcoder.files import ProjectFiles
 from rcoder.git import ProjectGit
 from rcoder.shell import TerminalSession
@@ -82,11 +82,13 @@ class Project:
         attachments: list[bodies.Attachment | dict[str, Any]] | None = None,
         context_servers: dict[str, bodies.ContextServer | dict[str, Any]] | None = None,
         repository: bodies.Repository | dict[str, Any] | None = None,
+        template: str | None = None,
     ) -> Turn:
         """Send a prompt; iterate the returned turn for its events. Without `session_id` the project's
         latest session continues. `agent` is an agent id of GET /agents; `permission_policy` "ask" sends
         the agent's permission requests to you (`PermissionRequest.answer`). `repository` ({url, ref,
-        depth, credentials}), on a project's first turn, is cloned into it before the agent starts."""
+        depth, credentials}), on a project's first turn, is cloned into it before the agent starts;
+        `template` (`appliance.templates.list()`), on its first turn, is the toolchain it runs on."""
         agent_config = None
         if agent or context_servers:
             agent_config = {"agent_server": {"agent_id": agent} if agent else None}
@@ -103,12 +105,14 @@ class Project:
             "attachments": dump(attachments),
             "repository": dump(repository),
         }
+        if self.user and template:
+            raise ConfigError("a Computer Agent project runs in its user's desktop, which has no template")
         if self.user:
             started = await self._post(
                 "/computer/chat", body(bodies.ComputerChatBody, user_id=self.user, **fields), ChatData
             )
         else:
-            started = await self._post("/chat", body(bodies.ChatBody, **fields), ChatData)
+            started = await self._post("/chat", body(bodies.ChatBody, **fields, template=template), ChatData)
         return Turn(self, started.session_id, resumed=started.session_resumed)
 
     def follow(self, session_id: str, after: int | None = None) -> Turn:

@@ -14,8 +14,9 @@ import pytest
 
 from appliance.engines.docker.engine import DockerEngine
 from appliance.engines.docker.runner_bundle import bundle_volume
-from appliance.engines.docker.template_images import ImageRefused, probe_image, seal_image
+from appliance.engines.docker.template_images import probe_image, seal_image
 from appliance.engines.engine import BUNDLE_PATH, ContainerSpec
+from appliance.errors import TemplateRefused
 from appliance.runner_client import RunnerClient
 from rcoder_rpc import agent_pb2
 from tests.stack import ROOT, image, remove
@@ -59,7 +60,7 @@ def test_the_runner_serves_and_the_demo_agent_answers_in_an_image_with_none_of_i
     account = probe_image(engine, source, bundle)
     assert (account.uid, account.gid, account.home) == (1000, 1000, "/home/agent"), "root's image: ours"
     sealed = f"rcoder/bundle-test-{release}:{uuid.uuid4().hex[:8]}"
-    seal_image(engine, source, account, WORKSPACE, sealed, {"rcoder.test": "bundle"})
+    seal_image(engine, account, WORKSPACE, sealed, {"rcoder.test": "bundle"})
     name = f"rcoder-bundle-test-{uuid.uuid4().hex[:8]}"
     spec = ContainerSpec(
         name=name,
@@ -132,7 +133,7 @@ def test_a_musl_image_is_refused_saying_why(engine, bundle):
         fileobj=io.BytesIO(dockerfile), tag="rcoder/bundle-test-musl:latest", rm=True
     )
     try:
-        with pytest.raises(ImageRefused, match=r"musl.*glibc image"):
+        with pytest.raises(TemplateRefused, match=r"musl.*glibc image"):
             probe_image(engine, alpine_like.id, bundle)
     finally:
         engine.images.remove(alpine_like.id, force=True)

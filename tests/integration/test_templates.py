@@ -8,15 +8,23 @@ a postCreateCommand, and a musl image refused; and their removal."""
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
 import tarfile
 
 import httpx
 import pytest
 
+from rcoder import Appliance, errors
+from rcoder.templates import BuildEvent
 from tests.eventually import eventually
+from tests.integration.browser import open_page
 from tests.integration.conftest import chat
 from tests.integration.sse import Event, parse, read_all
+from tests.integration.test_console import open_project, send, shot, sign_in, text_of
 from tests.integration.test_project_terminal import run, terminal
+from tests.integration.tmux import RCODER
 from tests.stack import containers, image, run_appliance
 
 pytestmark = pytest.mark.engine
@@ -241,3 +249,73 @@ def test_a_musl_build_fails_saying_why_and_templates_are_removed_only_when_unuse
     assert bad.status_code == 400 and "kind must be one of" in bad.json()["message"]
     not_tar = client.post("/templates", params={"name": "y"}, content=b"not a tar at all")
     assert not_tar.status_code == 400 and "tar" in not_tar.json()["message"]
+
+
+async def test_the_python_client_builds_lists_uses_and_removes_a_template(templated, tmp_path):
+    appliance, _ = templated
+    folder = tmp_path / "tools"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text("FROM debian:bookworm-slim\nRUN echo from the client > /etc/made-by\n")
+    async with Appliance(appliance.url, appliance.api_key) as rc:
+        events = [event async for event in rc.templates.build("client", folder, description="by rc")]
+        assert events[-1] == BuildEvent("ready", "client") and any(e.kind == "log" for e in events)
+        listed = {template.name: template for template in await rc.templates.list()}
+        assert (listed["client"].state, listed["client"].description) == ("ready", "by rc")
+        project = rc.project("tpl-client")
+        turn = await project.chat("create hello.txt", template="client")
+        async for _ in turn:
+            pass
+        assert turn.end.stop_reason == "end_turn" and (await project.status()).template == "client"
+        with pytest.raises(errors.Conflict, match="projects run on template 'client'"):
+            await rc.templates.remove("client")
+        with pytest.raises(errors.ConfigError, match="has no template"):
+            await rc.project("p", user="ann").chat("hi", template="client")
+
+
+def test_the_cli_builds_lists_and_removes_a_template_and_chats_on_one(templated, tmp_path):
+    appliance, _ = templated
+    folder = tmp_path / "tools"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text("FROM debian:bookworm-slim\n")
+    environment = {**os.environ, "RCODER_URL": appliance.url, "RCODER_API_KEY": appliance.api_key}
+
+    def rcoder(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(RCODER), *args], capture_output=True, text=True, env=environment, timeout=600
+        )
+
+    built = rcoder("templates", "build", "cli", str(folder), "--description", "by the CLI")
+    assert built.returncode == 0 and built.stdout.strip() == "cli", built.stderr
+    assert "Step 1/" in built.stderr or "FROM debian" in built.stderr, "the build's log, on stderr"
+    listed = json.loads(rcoder("templates", "ls", "--json").stdout)["templates"]
+    assert {"name": "cli", "state": "ready", "description": "by the CLI"}.items() <= next(
+        t for t in listed if t["name"] == "cli"
+    ).items()
+    chatted = rcoder("chat", "-p", "tpl-cli", "--template", "cli", "--json", "create hello.txt")
+    assert chatted.returncode == 0, chatted.stderr
+    assert json.loads(rcoder("status", "-p", "tpl-cli", "--json").stdout)["template"] == "cli"
+    refused = rcoder("templates", "rm", "cli")
+    assert refused.returncode == 1 and "projects run on template 'cli'" in refused.stderr
+    failed = rcoder("templates", "build", "broken", str(folder), "--path", "Nope.Dockerfile")
+    assert failed.returncode == 1 and "rcoder templates build:" in failed.stderr
+    assert rcoder("templates", "rm", "broken").returncode == 0
+
+
+def test_the_consoles_new_project_form_starts_a_project_on_a_template(templated, engine, tmp_path):
+    appliance, client = templated
+    eventually(lambda: ready(client, "bare"), 180, "template bare sealed")
+    project = "tpl-console"
+    with open_page(f"{appliance.url}/console/", tmp_path / "profile") as page:
+        sign_in(page, appliance.api_key)
+        page.wait_for("!!document.querySelector('#new-template option[value=\"bare\"]')", 30)
+        assert "bare: Debian 12, nothing else" in text_of(page, "#new-template")
+        assert "alpine" not in text_of(page, "#new-template"), "only ready templates are offered"
+        page.evaluate("document.querySelector('#new-template').value = 'bare'")
+        open_project(page, project)
+        send(page, "create hello.txt", "allow")
+        page.wait_for("!!document.querySelector('.turn.ended .status.ok')", 90)
+        page.wait_for("document.querySelector('#template').innerText === 'template bare'", 30)
+        shot(page, "templates-1-project-on-a-template")
+    assert client.get(f"/agent/status/{project}").json()["data"]["template"] == "bare"
+    container = engine.containers.get(f"rcoder-{appliance.stack}-agent-{project}")
+    assert container.attrs["Config"]["User"] == "1000:1000"

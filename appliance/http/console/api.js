@@ -33,6 +33,15 @@ export const remembered = {
   },
 };
 
+// The template a new project was opened with, until its first chat names it (sessionStorage: this tab).
+export const chosenTemplate = {
+  get(project) { return sessionStorage.getItem(`rcoder.template.${project}`) || ""; },
+  set(project, template) {
+    if (template) sessionStorage.setItem(`rcoder.template.${project}`, template);
+    else sessionStorage.removeItem(`rcoder.template.${project}`);
+  },
+};
+
 export class ApiError extends Error {
   constructor(status, code, message) {
     super(message);

@@ -1,7 +1,7 @@
 // One project: its conversation (prompts, each turn live, permission answers, cancel and stop), its
 // files, a terminal in its container, its previews, and your desktop.
 
-import { call, remembered } from "./api.js";
+import { call, chosenTemplate, remembered } from "./api.js";
 import { changesPanel } from "./changes.js";
 import { desktopPanel } from "./desktop.js";
 import { ago, clear, h } from "./dom.js";
@@ -44,6 +44,7 @@ export function projectPage(main, project) {
   const state = { session: null, running: null };
   const badge = h("span", { class: "badge" }, "…");
   const activity = h("span", { class: "muted" });
+  const toolchain = h("span", { class: "badge", id: "template" });
   const problem = h("p", { class: "error", id: "problem" });
   const turns = h("div", { class: "turns" });
   const prompt = h("textarea", { id: "prompt", rows: 3, placeholder: "What should the agent do?", required: true });
@@ -62,6 +63,7 @@ export function projectPage(main, project) {
       badge.className = `badge ${!status.is_alive ? "stopped" : status.status === "Active" ? "active" : "idle"}`;
       badge.textContent = !status.is_alive ? "stopped" : status.status === "Active" ? "working" : "idle";
       activity.textContent = `last activity ${ago(status.last_activity)}`;
+      toolchain.textContent = status.template ? `template ${status.template}` : "";
       return status;
     } catch (error) {
       if (error.status !== 404) problem.textContent = error.message;
@@ -114,8 +116,10 @@ export function projectPage(main, project) {
     const body = { prompt: text, project_id: project };
     if (policy.value) body.permission_policy = policy.value;
     if (agent.value) body.agent_config = { agent_server: { agent_id: agent.value } };
+    if (chosenTemplate.get(project)) body.template = chosenTemplate.get(project);
     try {
       const started = await call("POST", "/chat", body);
+      chosenTemplate.set(project, "");  // the project keeps it
       remembered.add(project);
       prompt.value = "";
       state.session = started.session_id;
@@ -139,7 +143,7 @@ export function projectPage(main, project) {
   changes.load().catch(() => {});
   clear(main,
     h("section", { class: "project-head" },
-      h("div", {}, h("a", { href: "#/", class: "muted" }, "← projects"), h("h1", {}, project), badge, " ", activity),
+      h("div", {}, h("a", { href: "#/", class: "muted" }, "← projects"), h("h1", {}, project), badge, " ", toolchain, " ", activity),
       h("div", { class: "actions" }, cancel, stop)),
     problem, bar, ...Object.values(panels).map((panel) => panel.node));
   showTab("Chat");

@@ -1,7 +1,7 @@
 // The projects: those with a container (GET /computer/pod/list) and those opened in this browser,
 // each with its agent's status and last activity (GET /agent/status/{project}).
 
-import { call, remembered } from "./api.js";
+import { call, chosenTemplate, remembered } from "./api.js";
 import { ago, clear, h } from "./dom.js";
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -26,10 +26,19 @@ export function projectsPage(main) {
   const desktops = h("p", { class: "muted" });
   const problem = h("p", { class: "error" });
   const name = h("input", { id: "new-project", placeholder: "project id, e.g. my-app", pattern: ID.source, required: true });
+  const template = h("select", { id: "new-template", title: "the toolchain a new project runs on" },
+    h("option", { value: "" }, "the agent image"));
   const open = h("form", { class: "inline", onsubmit: (event) => {
     event.preventDefault();
-    location.hash = `#/p/${encodeURIComponent(name.value.trim())}`;
-  } }, name, h("button", { type: "submit", id: "open-project" }, "Open"));
+    const project = name.value.trim();
+    chosenTemplate.set(project, template.value);
+    location.hash = `#/p/${encodeURIComponent(project)}`;
+  } }, name, template, h("button", { type: "submit", id: "open-project" }, "Open"));
+  call("GET", "/templates").then(({ templates }) => {
+    for (const t of templates.filter((t) => t.state === "ready")) {
+      template.append(h("option", { value: t.name }, t.description ? `${t.name}: ${t.description}` : t.name));
+    }
+  }).catch(() => {});  // no template to offer
   clear(main,
     h("section", { class: "card" }, h("h1", {}, "Projects"), open, problem,
       h("div", { class: "scroll" }, h("table", { class: "projects" },

@@ -16,9 +16,14 @@ from appliance import labels
 
 
 def remove_runtime_containers(engine: docker.DockerClient, stack: str) -> list[str]:
-    """Remove the stack's agent and desktop containers, or services on a swarm (before `destroy`, which
-    removes their networks), then the gateway's firewall rules, with the gateway's own image, on the
-    Docker host."""
+    """Stop the stack's gateway, so that it starts nothing more (a warm pool refilling would put a
+    container back on the network `destroy` must remove); remove its agent, pod, desktop and files
+    containers, or services on a swarm (before `destroy`, which removes their networks); then the
+    gateway's firewall rules, with the gateway's own image, on the Docker host."""
+    gateways = listed_containers(engine, {"label": [f"{labels.STACK}={stack}", f"{labels.KIND}=gateway"]})
+    for gateway in gateways:
+        with contextlib.suppress(docker.errors.NotFound):
+            gateway.stop(timeout=10)
     removed = []
     for service in services(engine, stack):
         with contextlib.suppress(docker.errors.NotFound):
@@ -32,13 +37,12 @@ def remove_runtime_containers(engine: docker.DockerClient, stack: str) -> list[s
                 network.disconnect(container, force=True)
         remove_network(network)
         removed.append(f"network {network.name}")
-    for kind in (labels.KIND_AGENT, labels.KIND_DESKTOP):
+    for kind in (labels.KIND_AGENT, labels.KIND_POD, labels.KIND_DESKTOP, labels.KIND_FILES):
         selector = [f"{labels.STACK}={stack}", f"{labels.KIND}={kind}"]
         for container in listed_containers(engine, {"label": selector}):
             remove_container(container)
             removed.append(container.name)
-    selector = [f"{labels.STACK}={stack}", f"{labels.KIND}=gateway"]
-    for gateway in listed_containers(engine, {"label": selector}):
+    for gateway in gateways:
         output = engine.containers.run(
             gateway.image.id,
             ["rcoder-firewall", "remove", "--stack", stack],

@@ -21,7 +21,9 @@ from appliance.http.auth import is_exempt
 from appliance.http.bodies import body_limit_of
 from appliance.http.context import App
 from appliance.http.sse import MAX_EVENT_ID
+from appliance.template_builds import KINDS
 from rcoder_wire.bodies import FILES_PATH_PATTERN, ID_PATTERN, SESSION_ID_PATTERN
+from rcoder_wire.contract import TEMPLATE_NAME_PATTERN
 from rcoder_wire.replies import ErrorReply
 
 DOCS_PREFIX = "/api/docs"
@@ -48,6 +50,10 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "parents": {"type": "string", "enum": ["true", "false", "1", "0"]},
     "recursive": {"type": "string", "enum": ["true", "false", "1", "0"]},
     "download": {"type": "string", "enum": ["true", "false", "1", "0"]},
+    # The templates' (appliance/http/routes/templates.py).
+    "name": {"type": "string", "pattern": TEMPLATE_NAME_PATTERN},
+    "kind": {"type": "string", "enum": list(KINDS)},
+    "description": {"type": "string", "maxLength": 500},
 }
 
 
@@ -120,7 +126,8 @@ def finish(spec: dict[str, Any], gateway: Gateway) -> dict[str, Any]:
                     parameter["schema"] = FILE_PATH
                     parameter["required"] = True
             if "requestBody" in operation:
-                operation["requestBody"]["required"] = True
+                # A file written from no body is an empty one; every other body is required.
+                operation["requestBody"]["required"] = not path.endswith("/raw")
                 limit = body_limit_of(path.strip("/"))
                 operation["responses"]["413"] = {
                     "description": f"the body is larger than this route takes ({limit} bytes)",

@@ -4,6 +4,8 @@ model endpoint; and the permission policies, MCP servers and secrets handling ar
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,24 +28,32 @@ def fake_model(engine, appliance, model_port):
     """The scripted model endpoint, on the host, on the one host port the appliance opens to its
     containers (as an operator would for a model server on the host); agents reach it through their
     network's gateway address."""
-    port = model_port
+    with fake_model_server(engine, appliance.stack, model_port) as urls:
+        yield urls
+
+
+@contextmanager
+def fake_model_server(engine, stack: str, port: int) -> Iterator[tuple[str, str]]:
+    """The fake model server on the host's `port`: its URL from here, and from the stack's agents."""
     container = engine.containers.run(
         image("base"),
         ["python3", "/srv/fake_model_server.py", str(port)],
-        name=f"rcoder-{appliance.stack}-fake-model-{uuid.uuid4().hex[:6]}",
-        labels={"rcoder.stack": appliance.stack, "rcoder.kind": "test"},
+        name=f"rcoder-{stack}-fake-model-{uuid.uuid4().hex[:6]}",
+        labels={"rcoder.stack": stack, "rcoder.kind": "test"},
         environment={"FAKE_REPLY": REPLY, "PYTHONUNBUFFERED": "1"},
         volumes={str(FAKE_SERVER): {"bind": "/srv/fake_model_server.py", "mode": "ro"}},
         network_mode="host",
         detach=True,
     )
-    network = engine.networks.get(f"rcoder-{appliance.stack}-agents")
-    host = network.attrs["IPAM"]["Config"][0]["Gateway"]
-    url = f"http://127.0.0.1:{port}"
-    eventually(lambda: httpx.get(f"{url}/_requests", timeout=1), 30, "the fake model server answering")
-    yield url, f"http://{host}:{port}"
-    print(container.logs().decode()[-3000:])
-    container.remove(force=True)
+    try:
+        network = engine.networks.get(f"rcoder-{stack}-agents")
+        host = network.attrs["IPAM"]["Config"][0]["Gateway"]
+        url = f"http://127.0.0.1:{port}"
+        eventually(lambda: httpx.get(f"{url}/_requests", timeout=1), 30, "the fake model server answering")
+        yield url, f"http://{host}:{port}"
+    finally:
+        print(container.logs().decode()[-3000:])
+        container.remove(force=True)
 
 
 def recorded(fake_model: str) -> list[dict]:
@@ -71,15 +81,17 @@ except e.HTTPError as x:
 """
 
 
-def traces(container, needle: str) -> list[str]:
+def traces(container, needle: str, user: str = "agent") -> list[str]:
     """Where `needle` appears in the container: environment entries and file names (as the agent's user)."""
-    result = container.exec_run(["sh", "-c", TRACES, "traces", needle], user="agent")
+    result = container.exec_run(["sh", "-c", TRACES, "traces", needle], user=user)
     return result.output.decode(errors="replace").split()
 
 
-def run_real_agent(client, fake_model, agent_id: str, protocol: str, model: str) -> tuple[str, str, list]:
-    """A turn of a real adapter against the fake model, with a provider of the client's: the project,
-    the provider's key and the turn's events."""
+def run_real_agent(
+    client, fake_model, agent_id: str, protocol: str, model: str, **extra
+) -> tuple[str, str, list]:
+    """A turn of a real adapter against the fake model, with a provider of the client's (and `extra`
+    fields in the chat): the project, the provider's key and the turn's events."""
     key = f"sk-{agent_id}-{uuid.uuid4().hex}"
     project = project_id()
     control, endpoint = fake_model
@@ -97,6 +109,7 @@ def run_real_agent(client, fake_model, agent_id: str, protocol: str, model: str)
             "default_model": model,
             "api_protocol": protocol,
         },
+        **extra,
     )
     return project, key, read_all(client, data["session_id"])
 

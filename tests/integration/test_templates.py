@@ -22,10 +22,11 @@ from tests.eventually import eventually
 from tests.integration.browser import open_page
 from tests.integration.conftest import chat
 from tests.integration.sse import Event, parse, read_all
+from tests.integration.test_agents import REAL_AGENTS, REPLY, fake_model_server, run_real_agent, traces
 from tests.integration.test_console import open_project, send, shot, sign_in, text_of
 from tests.integration.test_project_terminal import run, terminal
 from tests.integration.tmux import RCODER
-from tests.stack import containers, image, run_appliance
+from tests.stack import containers, free_port, image, run_appliance
 
 pytestmark = pytest.mark.engine
 
@@ -47,13 +48,23 @@ def musl_image(engine):
 
 
 @pytest.fixture(scope="module")
-def templated(engine, musl_image):
+def model_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def templated(engine, musl_image, model_port):
     templates = {
         "bare": {"image": "debian:bookworm-slim", "description": "Debian 12, nothing else", "pool_size": 1},
         "alpine": {"image": musl_image},
     }
     with (
-        run_appliance(engine, RCODER_WARM_POOL_SIZE="0", config={"templates": templates}) as appliance,
+        run_appliance(
+            engine,
+            RCODER_WARM_POOL_SIZE="0",
+            RCODER_HOST_OPEN_PORTS=str(model_port),
+            config={"templates": templates},
+        ) as appliance,
         appliance.client() as client,
     ):
         yield appliance, client
@@ -319,3 +330,22 @@ def test_the_consoles_new_project_form_starts_a_project_on_a_template(templated,
     assert client.get(f"/agent/status/{project}").json()["data"]["template"] == "bare"
     container = engine.containers.get(f"rcoder-{appliance.stack}-agent-{project}")
     assert container.attrs["Config"]["User"] == "1000:1000"
+
+
+@pytest.mark.parametrize(("agent_id", "protocol", "model"), REAL_AGENTS)
+def test_claude_code_and_codex_run_in_a_template_without_node_through_the_model_broker(
+    templated, engine, model_port, agent_id, protocol, model
+):
+    appliance, client = templated
+    eventually(lambda: ready(client, "bare"), 180, "template bare sealed")
+    with fake_model_server(engine, appliance.stack, model_port) as fake_model:
+        project, key, events = run_real_agent(client, fake_model, agent_id, protocol, model, template="bare")
+        container = engine.containers.get(f"rcoder-{appliance.stack}-agent-{project}")
+        text = "".join(
+            e.data["data"]["content"].get("text", "") for e in events if e.event == "agent_message_chunk"
+        )
+        if events[-1].event != "end_turn":
+            print(container.logs().decode()[-5000:])
+        assert events[-1].event == "end_turn" and REPLY in text, [(e.event, e.data) for e in events[-3:]]
+        assert container.exec_run(["sh", "-c", "command -v node || echo none"]).output.strip() == b"none"
+        assert traces(container, key, user="1000:1000") == [], "the key is nowhere in the agent's container"

@@ -41,7 +41,7 @@ bp = Blueprint("agent")
     description="Starts the project's container on first use and returns once the turn has started. "
     "Without session_id, the project's latest session continues.",
     body=json_body(ChatBody),
-    response=responses(ChatReply, 400, 401, 403, 409, 429, 502, 503),
+    response=responses(ChatReply, 400, 401, 403, 404, 409, 429, 502, 503),
     tag="agent",
 )
 async def chat(request: GatewayRequest):

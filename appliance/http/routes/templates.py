@@ -26,6 +26,11 @@ from rcoder_wire.replies import (
 )
 
 bp = Blueprint("templates")
+# The `data:` of a build's events: {line} (log), {template} (ready) or {message} (failed).
+BUILD_EVENT = {
+    "type": "object",
+    "properties": {"line": {"type": "string"}, "template": {"type": "string"}, "message": {"type": "string"}},
+}
 # Where each kind's recipe is in the upload unless `path` says otherwise.
 DEFAULT_PATHS = {DOCKERFILE: "Dockerfile", DEVCONTAINER: ".devcontainer/devcontainer.json"}
 
@@ -69,7 +74,7 @@ async def templates(request: GatewayRequest):
             for name in ("kind", "path", "description")
         ),
     ],
-    body={"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+    body={"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     response=[
         openapi.definitions.Response(
             {"text/event-stream": {"schema": {"type": "string"}}},

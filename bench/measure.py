@@ -25,9 +25,11 @@ CGROUP = Path("/sys/fs/cgroup")
 SETTINGS = {"RCODER_LOG_LEVEL": "INFO"}
 
 
-def appliance(engine: DockerClient, **settings: str) -> AbstractContextManager[Appliance]:
-    """A freshly started appliance configured as deployed, plus `settings`."""
-    return run_appliance(engine, **(SETTINGS | settings))
+def appliance(
+    engine: DockerClient, config: dict[str, Any] | None = None, **settings: str
+) -> AbstractContextManager[Appliance]:
+    """A freshly started appliance configured as deployed, plus `settings` (and a config file's `config`)."""
+    return run_appliance(engine, config=config, **(SETTINGS | settings))
 
 
 @dataclass

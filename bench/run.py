@@ -14,7 +14,19 @@ from pathlib import Path
 
 import docker
 
-from bench import desktop, fanout, files, measure, memory, new_project, proxy, resume, terminal, warm_turn
+from bench import (
+    desktop,
+    fanout,
+    files,
+    measure,
+    memory,
+    new_project,
+    proxy,
+    resume,
+    templates,
+    terminal,
+    warm_turn,
+)
 from bench.measure import Figure, machine, table, write_json
 from tests.stack import ROOT
 
@@ -29,6 +41,7 @@ BENCHMARKS = (
     "fanout",
     "files",
     "terminal",
+    "templates",
 )
 
 
@@ -103,6 +116,10 @@ def main(argv: list[str] | None = None) -> None:
                 figures.extend(files.run(appliance, engine, files.SMOKE if args.smoke else files.FULL))
             if "terminal" in only:
                 figures.append(terminal.run(appliance, engine, 30 if args.smoke else 500))
+
+    if "templates" in only:
+        progress("new projects on a template, with its pool and without")
+        figures.append(templates.run(engine, 1 if args.smoke else 10))
 
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -44,8 +44,16 @@ FIGURES = {
     ),
     "files: one 1 MiB file, 30 GETs on one connection": ("files API", "http.server", "p50_vs_http_server"),
     "terminal echo (30 keys, one byte each)": ("terminal", "echo server", "p50_vs_echo_server"),
+    "new project on a template (debian:bookworm-slim, the runner brought in)": (
+        "floor",
+        "first_event_pool",
+        "first_event_no_pool",
+        "memory",
+        "ratios",
+        "bundle_added_bytes",
+    ),
 }
-ARCHIVE, FILE, TERMINAL = list(FIGURES)[-3:]
+ARCHIVE, FILE, TERMINAL, TEMPLATE = list(FIGURES)[-4:]
 
 
 def test_every_benchmark_runs_and_records_its_figures(tmp_path, engine):
@@ -79,4 +87,6 @@ def test_every_benchmark_runs_and_records_its_figures(tmp_path, engine):
     for figure, names in ((FILE, ("files API", "http.server")), (TERMINAL, ("terminal", "echo server"))):
         for name in names:
             assert figures[figure][name]["n"] == 30 and figures[figure][name]["p50"] > 0, figures[figure]
+    template = figures[TEMPLATE]
+    assert template["memory"]["template"]["working_set"] > 0 and template["ratios"]["pool_p50_over_floor"] > 0
     assert "RCoder benchmarks" in run.stdout and "first event p50 / floor" in run.stdout

@@ -15,11 +15,13 @@ from docker import DockerClient
 from bench.measure import Figure, appliance, docker, first_event, memory_bytes, ms, read_to_end, summary
 from bench.memory import SETTLE_SECONDS, mib
 from tests.eventually import eventually
-from tests.stack import Appliance, unclaimed
+from tests.stack import Appliance
 
 TEMPLATE = "bare"
 SOURCE = "debian:bookworm-slim"
 SEAL_SECONDS = 300.0
+# The gateway's count of warm-pool containers ready to be claimed (appliance/metrics.py).
+READY_METRIC = "rcoder_pool_ready_containers "
 
 
 def templated(engine: DockerClient, pool_size: int) -> AbstractContextManager[Appliance]:
@@ -62,8 +64,17 @@ def new_project(appliance: Appliance, project: str | None = None) -> float:
     return seconds
 
 
-def pooled(engine: DockerClient, appliance: Appliance, size: int) -> None:
-    eventually(lambda: len(unclaimed(engine, appliance.stack)) >= size, 180, "the template's pool filling")
+def pooled(appliance: Appliance, size: int) -> None:
+    """Until the pool has `size` containers ready to be claimed (its runner serving, its agent
+    started), as the gateway counts them: a pool container that exists may still be starting."""
+
+    def ready() -> bool:
+        with appliance.client() as client:
+            text = client.get("/metrics").text
+        values = [line.split()[-1] for line in text.splitlines() if line.startswith(READY_METRIC)]
+        return bool(values) and float(values[0]) >= size
+
+    eventually(ready, 180, "the template's pool filling")
 
 
 def idle_memory(engine: DockerClient, appliance: Appliance) -> dict[str, dict[str, int]]:
@@ -88,7 +99,7 @@ def run(engine: DockerClient, n: int) -> Figure:
         base = floor(image, n)
         firsts = []
         for _ in range(n):
-            pooled(engine, warm, 1)
+            pooled(warm, 1)
             firsts.append(new_project(warm))
         memory = idle_memory(engine, warm)
     with templated(engine, pool_size=0) as cold:

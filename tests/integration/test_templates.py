@@ -24,6 +24,7 @@ from tests.integration.conftest import chat
 from tests.integration.sse import Event, parse, read_all
 from tests.integration.test_agents import REAL_AGENTS, REPLY, fake_model_server, run_real_agent, traces
 from tests.integration.test_console import open_project, send, shot, sign_in, text_of
+from tests.integration.test_containment import assert_it_cannot_get_out, attempt_everything
 from tests.integration.test_project_terminal import run, terminal
 from tests.integration.tmux import RCODER
 from tests.stack import containers, free_port, image, run_appliance
@@ -349,3 +350,18 @@ def test_claude_code_and_codex_run_in_a_template_without_node_through_the_model_
         assert events[-1].event == "end_turn" and REPLY in text, [(e.event, e.data) for e in events[-3:]]
         assert container.exec_run(["sh", "-c", "command -v node || echo none"]).output.strip() == b"none"
         assert traces(container, key, user="1000:1000") == [], "the key is nowhere in the agent's container"
+
+
+def test_code_in_a_templated_container_cannot_get_out_nor_change_the_runner(templated, engine):
+    """The containment suite's attempts (tests/integration/test_containment.py), from a project on a
+    bare Debian template, run by the runner bundle's Python (the image has none): the same outcome as
+    in the agent image, and the bundle, mounted read-only, takes no plant."""
+    appliance, client = templated
+    eventually(lambda: ready(client, "bare"), 180, "template bare sealed")
+    project = "tpl-contained"
+    chat(client, project, "hello", template="bare")
+    container = engine.containers.get(f"rcoder-{appliance.stack}-agent-{project}")
+    outcome = attempt_everything(container, "/opt/rcoder-runner/venv/bin/python")
+    assert_it_cannot_get_out(outcome, container)
+    assert outcome["/opt/rcoder-runner/bin/planted"] == "EROFS", "the bundle is mounted read-only"
+    assert client.get(f"/agent/status/{project}").json()["data"]["is_alive"] is True

@@ -482,6 +482,10 @@ class Config:
                 )
             if not template.image:
                 raise ConfigError(f"templates.{name}.image is required: the image the template is made from")
+        if self.templates and self.engine_config.backend != "docker":
+            raise ConfigError(
+                "templates run on the docker backend only, for now: the swarm backend cannot run them yet"
+            )
         if self.engine_config.workspaces != HOST_FOLDERS:
             return
         if not os.path.isabs(self.projects_dir) or os.path.normpath(self.projects_dir) == "/":

@@ -20,7 +20,7 @@ from appliance import labels
 from appliance.config import Config, TemplateConfig
 from appliance.containers.template import Template
 from appliance.engines.engine import Engine, TemplateImage
-from appliance.errors import ApplianceError, Conflict, TemplateNotFound, TemplateNotReady
+from appliance.errors import ApplianceError, BadRequest, Conflict, TemplateNotFound, TemplateNotReady
 from appliance.store import Store
 from appliance.store.templates import TemplateRow, template_recorded, template_removed
 from appliance.template_builds import BUILDING, FAILED, READY, BuildLog, build_upload, discard
@@ -88,8 +88,12 @@ class Templates:
         devcontainer.json there), in the background; its log, for the client that asked. 409 for a
         name in use. The upload is removed when the build ends."""
         try:
+            if self._config.engine_config.backend != "docker":
+                raise BadRequest(
+                    "templates run on the docker backend only, for now: the swarm backend cannot build them yet"
+                )
             self.get_absent(name)
-        except Conflict:
+        except (BadRequest, Conflict):
             upload.unlink(missing_ok=True)
             raise
         output = BuildLog()

@@ -217,3 +217,28 @@ def test_host_folders_take_an_absolute_projects_dir_and_mount_it_where_volumes_a
 def test_host_folders_that_cannot_work_are_refused(environ, message):
     with pytest.raises(ConfigError, match=message):
         load_config({}, environ=environ)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("templates:\n  Go Lang:\n    image: golang\n", "a template's name must be lowercase"),
+        ("templates:\n  go:\n    description: no image\n", "templates.go.image is required"),
+        (
+            "engine_config:\n  backend: swarm\ntemplates:\n  go:\n    image: golang\n",
+            "templates run on the docker backend only",
+        ),
+    ],
+)
+def test_a_template_needs_a_name_an_image_and_the_docker_backend(tmp_path, text, words):
+    path = tmp_path / "config.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=words):
+        load_config({}, environ={}, config_file=str(path))
+
+
+def test_a_template_is_read_with_its_limits_and_pool(tmp_path):
+    path = tmp_path / "config.yml"
+    path.write_text("templates:\n  go:\n    image: golang:1.23\n    pool_size: 2\n    cpu_limit: 1.5\n")
+    [(name, template)] = load_config({}, environ={}, config_file=str(path)).templates.items()
+    assert (name, template.image, template.pool_size, template.cpu_limit) == ("go", "golang:1.23", 2, 1.5)

@@ -30,7 +30,7 @@ LOADER_NAME = "ld-linux-x86-64.so.2"
 INIT = Path("/usr/local/bin/rcoder-agent-init")
 # What glibc or the runtimes dlopen, which ldd cannot see (libgcc_s: thread cancellation).
 DLOPENED = ("libgcc_s.so.1",)
-STDLIB_LEFT_OUT = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "__pycache__"}
+STDLIB_LEFT_OUT = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip"}
 LDD_LINE = re.compile(r"^\s*(?:\S+ => )?(/\S+) \(0x[0-9a-f]+\)$")
 
 
@@ -51,6 +51,7 @@ def main() -> None:
     write_launchers(root)
     libraries = bring_libraries(root)
     patched = patch_executables(root)
+    compile_bytecode(root)
     print(f"bundle {root}: {len(libraries)} libraries, {patched} executables patched")
 
 
@@ -211,6 +212,15 @@ def patch_executables(root: Path) -> int:
                 subprocess.run(["patchelf", "--set-rpath", f"{runpath}:{lib}", str(path)], check=True)
         path.chmod(mode)
     return patched
+
+
+def compile_bytecode(root: Path) -> None:
+    """Every module's bytecode, by the bundle's own Python: the bundle is mounted read-only, and a
+    module without it is compiled again at every start (stdlib's alone made the runner's imports
+    take 280 ms)."""
+    folders = [root / "python/lib/python3.11", root / "venv/lib", root / "mcp-fetch/lib"]
+    python = root / "python/bin/python3.11"
+    subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", *map(str, folders)], check=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from appliance.engines.docker.engine import DockerEngine
-from appliance.engines.docker.runner_bundle import bundle_volume
+from appliance.engines.docker.runner_bundle import BUNDLE_LABEL, bundle_volume, remove_unused
 from appliance.engines.docker.template_images import probe_image, seal_image
 from appliance.engines.engine import BUNDLE_PATH, ContainerSpec
 from appliance.errors import TemplateRefused
@@ -137,3 +137,20 @@ def test_a_musl_image_is_refused_saying_why(engine, bundle):
             probe_image(engine, alpine_like.id, bundle)
     finally:
         engine.images.remove(alpine_like.id, force=True)
+
+
+def test_a_new_bundle_removes_the_volumes_of_older_ones_that_nothing_mounts(engine, bundle):
+    older = [
+        engine.volumes.create(f"rcoder-runner-test{i}{uuid.uuid4().hex[:6]}", labels={BUNDLE_LABEL: "old"})
+        for i in range(2)
+    ]
+    user = engine.containers.create("debian:bookworm-slim", ["true"], volumes={older[1].name: {"bind": "/x"}})
+    try:
+        assert remove_unused(engine, keep=bundle) == [older[0].name]
+        assert {v.name for v in engine.volumes.list(filters={"label": BUNDLE_LABEL})} >= {
+            bundle,
+            older[1].name,
+        }
+    finally:
+        user.remove(force=True)
+        older[1].remove(force=True)

@@ -2,7 +2,7 @@
 every template's container mounts read-only. It is made once per bundle image (named for the image's
 id, so stacks sharing the engine share it and a new bundle gets a new volume) and filled by the engine
 itself: creating a container of the bundle image with the empty volume mounted there copies the
-image's files into it.
+image's files into it. Making one removes older bundles' volumes that nothing mounts any more.
 """
 
 from __future__ import annotations
@@ -57,7 +57,21 @@ def bundle_volume(client: docker.DockerClient, image: str) -> str:
         finally:
             if filler is not None:
                 filler.remove(force=True)
+        remove_unused(client, keep=name)
     return name
+
+
+def remove_unused(client: docker.DockerClient, keep: str) -> list[str]:
+    """Remove the volumes of older bundles (some 700 MB each) that no container mounts; one in use is
+    left, and goes when a later bundle is made once nothing uses it."""
+    removed = []
+    for volume in client.volumes.list(filters={"label": BUNDLE_LABEL}):
+        if volume.name == keep:
+            continue
+        with contextlib.suppress(docker.errors.APIError):
+            volume.remove()
+            removed.append(volume.name)
+    return removed
 
 
 def bundle_mounts(spec: ContainerSpec) -> list[Mount]:

@@ -158,3 +158,10 @@ def test_errors_carry_the_right_status_and_the_seed_envelope(client):
     for response in (busy, bad_id, unknown_session, unknown_project):
         assert set(response.json()) == {"code", "message", "data", "tid", "success"}
         assert response.json()["success"] is False
+
+
+def test_a_quoted_session_id_means_the_same_on_both_progress_routes(client):
+    """A session id's ':' may come quoted (%3A), as the fuzzer sends it: both routes read it as ':'."""
+    for route in ("/agent/progress/", "/computer/progress/"):
+        reply = client.get(route + "g%3Aquoted-id")
+        assert reply.status_code == 404 and "'g:quoted-id'" in reply.json()["message"], (route, reply.text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from urllib.parse import unquote
 
 from sanic import Blueprint
 from sanic_ext import openapi
@@ -91,7 +92,10 @@ def progress_doc(tag: str):
 
 
 async def stream_session(request: GatewayRequest, session_id: str) -> None:
-    """Answer with the session's events as SSE, from the Last-Event-ID on."""
+    """Answer with the session's events as SSE, from the Last-Event-ID on. The id is unquoted here:
+    Sanic hands /computer/progress's still quoted, unquote=True notwithstanding (a session id's
+    ':' arrives as %3A), and an id holds no '%', so unquoting one that was unquoted changes nothing."""
+    session_id = unquote(session_id)
     check_id(session_id, SESSION_ID_PATTERN, "session_id")
     await stream_events(request, session_id, last_event_id(request), request.app.ctx.hub)
 

@@ -50,8 +50,9 @@ build_image() {
   local image=$1 dockerfile=$2; shift 2
   local name=${image##*/}
   local log=.build/build-${name%%:*}.log started=$SECONDS
-  local labels
+  local labels previous
   mapfile -t labels < <(oci_labels "${name%%:*}")
+  previous=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
   mkdir -p .build
   echo "==> Building $image (log: $log)"
   # pipefail in a subshell: the build's status, not show_steps', whether or not the caller set it.
@@ -62,4 +63,17 @@ build_image() {
     return 1
   fi
   echo "    built in $((SECONDS - started)) s"
+  remove_replaced "$image" "$previous"
+}
+
+# remove_replaced IMAGE PREVIOUS_ID: remove the image IMAGE named before a rebuild, if nothing else names
+# or uses it (a rebuild leaves it untagged, and each such agent or desktop image keeps gigabytes on the
+# disk until a machine that builds many times runs out of space).
+remove_replaced() {
+  local image=$1 previous=$2
+  [ -n "$previous" ] || return 0
+  [ "$(docker image inspect -f '{{.Id}}' "$image")" != "$previous" ] || return 0
+  [ "$(docker image inspect -f '{{len .RepoTags}}' "$previous" 2>/dev/null)" = 0 ] || return 0
+  # Refused (and left) when a container still runs it or another image is built on it.
+  docker image rm "$previous" >/dev/null 2>&1 || true
 }

@@ -40,6 +40,15 @@ debootstrap_image() {
     rm -rf "$rootfs" "$rootfs.log"
     return 1
   fi
+  # As Debian's own images are: no package files or lists kept, and apt told to keep none later, so that
+  # no image built on it carries the .debs its apt-get installs downloaded.
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<'CONF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+CONF
   tar -C "$rootfs" -c . | docker import -c "$change" - "$image" >/dev/null
   rm -rf "$rootfs" "$rootfs.log"
 }

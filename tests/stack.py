@@ -185,6 +185,11 @@ def run_appliance(
             for record in engine.configs.list(filters={"label": f"rcoder.stack={stack}"}) if swarm else []:
                 print(f"removing the placement record {record.name}")
                 record.remove()
+            # Templates' images: the appliance keeps them across restarts, a stack of a test never restarts.
+            for image in engine.images.list(filters={"reference": f"rcoder/template-{stack}-*"}):
+                for tag in image.tags:
+                    print(f"removing image {tag}")
+                    engine.images.remove(tag, force=True)
             for volume in engine.volumes.list(filters={"label": f"rcoder.stack={stack}"}):
                 print(f"removing volume {volume.name}")
                 volume.remove(force=True)

@@ -141,6 +141,24 @@ class EngineConfig:
     def attach(self) -> tuple[str, ...]:
         return _items(self.swarm_attach)
 
+    @property
+    def templates_problem(self) -> str | None:
+        """Why this backend cannot run templates (None: it can)."""
+        if self.backend == "swarm" and not self.images_registry:
+            return (
+                "templates on a swarm are pushed to the registry the agent image comes from: name "
+                "engine_config.agent_image (RCODER_AGENT_IMAGE) with one, as <registry>/rcoder/agent:<tag>"
+            )
+        return None
+
+    @property
+    def images_registry(self) -> str:
+        """The registry the agent image is named with ("" for none, as in `rcoder/agent:dev`), by
+        Docker's rule: a first component with a '.' or a ':', or localhost. On a swarm, templates'
+        sealed images are pushed there."""
+        first, slash, _ = self.agent_image.partition("/")
+        return first if slash and ("." in first or ":" in first or first == "localhost") else ""
+
 
 @dataclass(frozen=True)
 class CleanupConfig:
@@ -482,10 +500,8 @@ class Config:
                 )
             if not template.image:
                 raise ConfigError(f"templates.{name}.image is required: the image the template is made from")
-        if self.templates and self.engine_config.backend != "docker":
-            raise ConfigError(
-                "templates run on the docker backend only, for now: the swarm backend cannot run them yet"
-            )
+        if self.templates and (problem := self.engine_config.templates_problem):
+            raise ConfigError(problem)
         if self.engine_config.workspaces != HOST_FOLDERS:
             return
         if not os.path.isabs(self.projects_dir) or os.path.normpath(self.projects_dir) == "/":

@@ -61,6 +61,7 @@ def engine_for(config: Config) -> Engine:
             model_host=proxy.control_host.partition(".")[0],
             registry_login=registry_login(engine_config),
             guard_image=engine_config.node_guard_image,
+            images_registry=engine_config.images_registry,
         )
     folders = None
     if (root := config.host_workspaces) is not None:

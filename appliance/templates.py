@@ -88,10 +88,8 @@ class Templates:
         devcontainer.json there), in the background; its log, for the client that asked. 409 for a
         name in use. The upload is removed when the build ends."""
         try:
-            if self._config.engine_config.backend != "docker":
-                raise BadRequest(
-                    "templates run on the docker backend only, for now: the swarm backend cannot build them yet"
-                )
+            if problem := self._config.engine_config.templates_problem:
+                raise BadRequest(problem)
             self.get_absent(name)
         except (BadRequest, Conflict):
             upload.unlink(missing_ok=True)

@@ -50,8 +50,8 @@ class ContainerSpec:
     # workspaces: host); a missing one is made beneath the engine's HostFolders root.
     bind_source: str | None = None
     # The user it runs as ("uid:gid"; empty: the image's); and, for a template's container
-    # (appliance/templates.py), the runner bundle's volume, mounted read-only and started from (None:
-    # the image has its runner built in, as the agent image has).
+    # (appliance/templates.py), the runner bundle (Engine.runner_bundle's), started from (None: the
+    # image has its runner built in, as the agent image has).
     user: str = ""
     runner_bundle: str | None = None
 
@@ -124,8 +124,20 @@ class Network:
     host_address: str
 
 
-# Where a template's container mounts the runner bundle (images/runner-bundle), read-only.
+# Where a template's container has the runner bundle (images/runner-bundle), read-only.
 BUNDLE_PATH = "/opt/rcoder-runner"
+# How a container that starts from the bundle starts: the bundle's tini and init as its entry point
+# (whatever the image's was), and the bundle's probe as its health check (the agent image's own
+# HEALTHCHECK, which a template's image lacks; durations in nanoseconds, as Docker takes them).
+BUNDLE_ENTRYPOINT = (f"{BUNDLE_PATH}/bin/tini", "--", f"{BUNDLE_PATH}/bin/rcoder-agent-init")
+_SECOND = 1_000_000_000
+BUNDLE_HEALTHCHECK = {
+    "test": ["CMD", f"{BUNDLE_PATH}/bin/rcoder-runner-probe"],
+    "interval": 15 * _SECOND,
+    "timeout": 5 * _SECOND,
+    "start_period": 20 * _SECOND,
+    "retries": 3,
+}
 
 
 @dataclass(frozen=True)
@@ -198,7 +210,9 @@ class Engine(Protocol):
         """Remove the container whatever its state; one already gone is not an error."""
 
     async def runner_bundle(self, image: str) -> str:
-        """The volume holding the runner bundle of `image`, made and filled from it when missing."""
+        """The runner bundle of `image` on this engine: the volume holding it, made and filled from it
+        when missing (on a swarm, the manager's, where templates are probed: the nodes get the bundle
+        in each sealed image)."""
 
     async def seal_template(
         self, source: str, tag: str, workspace_path: str, labels: dict[str, str], bundle: str

@@ -13,9 +13,9 @@ import uuid
 import pytest
 
 from appliance.engines.docker.engine import DockerEngine
-from appliance.engines.docker.runner_bundle import BUNDLE_LABEL, bundle_volume, remove_unused
-from appliance.engines.docker.template_images import probe_image, seal_image
 from appliance.engines.engine import BUNDLE_PATH, ContainerSpec
+from appliance.engines.runner_bundle import BUNDLE_LABEL, bundle_volume, remove_unused
+from appliance.engines.template_images import probe_image, seal_image
 from appliance.errors import TemplateRefused
 from appliance.runner_client import RunnerClient
 from rcoder_rpc import agent_pb2

@@ -47,6 +47,22 @@ def registry() -> Registry:
     return Registry(container.labels["rcoder.registry"], "rcoder", REGISTRY_PASSWORD.read_text().strip())
 
 
+def appliance_settings() -> dict[str, str]:
+    """The appliance on this swarm: its workloads on the workers, their images from the registry, no
+    warm pool. Overlays unencrypted: IPsec between this host and its worker containers does not pass
+    here."""
+    return {
+        "RCODER_SWARM_CONSTRAINTS": AGENTS,
+        "RCODER_SWARM_ENCRYPTED": "false",
+        "RCODER_WARM_POOL_SIZE": "0",
+        "RCODER_AGENT_IMAGE": registry().image("agent"),
+        "RCODER_DESKTOP_IMAGE": registry().image("desktop"),
+        "RCODER_REGISTRY_USERNAME": registry().username,
+        "RCODER_REGISTRY_PASSWORD": registry().password,
+        "RCODER_NODE_GUARD_IMAGE": registry().image("gateway"),
+    }
+
+
 @pytest.fixture(scope="session")
 def engine() -> docker.DockerClient:
     client = docker.from_env()

@@ -14,25 +14,14 @@ from tests.integration.audio import record_rms
 from tests.integration.conftest import chat, project_id
 from tests.integration.sse import read_across, read_all
 from tests.stack import Appliance, run_appliance
-from tests.swarm.conftest import AGENTS, node_of, registry, running_task, worker_docker
+from tests.swarm.conftest import appliance_settings, node_of, registry, running_task, worker_docker
 
 pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
 def appliance(engine: docker.DockerClient) -> Iterator[Appliance]:
-    # Overlays unencrypted: IPsec between this host and its worker containers does not pass here.
-    settings = {
-        "RCODER_SWARM_CONSTRAINTS": AGENTS,
-        "RCODER_SWARM_ENCRYPTED": "false",
-        "RCODER_WARM_POOL_SIZE": "0",
-        "RCODER_AGENT_IMAGE": registry().image("agent"),
-        "RCODER_DESKTOP_IMAGE": registry().image("desktop"),
-        "RCODER_REGISTRY_USERNAME": registry().username,
-        "RCODER_REGISTRY_PASSWORD": registry().password,
-        "RCODER_NODE_GUARD_IMAGE": registry().image("gateway"),
-    }
-    with run_appliance(engine, swarm=True, **settings) as appliance:
+    with run_appliance(engine, swarm=True, **appliance_settings()) as appliance:
         yield appliance
 
 

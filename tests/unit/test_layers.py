@@ -20,7 +20,12 @@ WIRE = ROOT / "rcoder_wire"
 RUNNER = ROOT / "runner"
 ENGINES = "appliance/engines/"
 BACKENDS = ("docker", "swarm", "kubernetes")  # one package each
-DOCKER_PLUMBING = {"appliance/engines/docker_sdk.py"}  # shared by docker/ and swarm/, by composition
+# Shared by docker/ and swarm/, by composition.
+DOCKER_PLUMBING = {
+    "appliance/engines/docker_sdk.py",
+    "appliance/engines/runner_bundle.py",
+    "appliance/engines/template_images.py",
+}
 
 
 def backend_of(path: str) -> str | None:

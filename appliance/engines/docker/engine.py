@@ -19,8 +19,6 @@ from docker.types import LogConfig, Mount
 
 from appliance.engines.docker.events import container_events
 from appliance.engines.docker.folders import Folders, missing_bind_source
-from appliance.engines.docker.runner_bundle import bundle_mounts, bundle_start, bundle_volume
-from appliance.engines.docker.template_images import build_image, probe_image, seal_image
 from appliance.engines.docker_sdk import CONTAINER_LOGS, LOG_TAIL_LINES, DockerSdk, parse_time
 from appliance.engines.engine import (
     Capacity,
@@ -33,6 +31,8 @@ from appliance.engines.engine import (
     TemplateImage,
 )
 from appliance.engines.firewall import Firewall
+from appliance.engines.runner_bundle import bundle_mounts, bundle_start, bundle_volume
+from appliance.engines.template_images import build_image, probe_image, remove_image, seal_image
 from appliance.errors import ContainerFailed, NotFound
 from appliance.labels import selector
 
@@ -250,11 +250,7 @@ class DockerEngine:
         )
 
     async def remove_image(self, image: str) -> None:
-        def remove() -> None:
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                self._sdk.client().images.remove(image)
-
-        await self._sdk.run(remove)
+        await self._sdk.run(lambda: remove_image(self._sdk.client(), image))
 
     def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
         """Containers carrying `labels` that die, are removed or run out of memory, as it happens."""

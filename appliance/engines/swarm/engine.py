@@ -20,6 +20,9 @@ What differs from one Docker host, by the interface's methods:
   service is made, as the docker CLI does and the API does not, so every node runs the same bytes; the
   nodes pull it with the credentials the engine was given. An image without a registry must be on every
   node already.
+- Templates are built, probed and sealed on the manager's engine as on one host, but their sealed
+  image carries the runner bundle (the nodes have no bundle volume), and is pushed to the registry the
+  agent image comes from and pinned by its digest there.
 
 This module orchestrates; the services (services.py), the overlays (networks.py), where workspaces
 live (placement.py), the images' digests (registry.py) and the node guard (guard.py) are its parts,
@@ -30,21 +33,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 
 import docker.errors
 from docker.types import ServiceMode
 
 from appliance import labels as label_keys
 from appliance.engines.docker_sdk import DockerSdk
-from appliance.engines.engine import Capacity, Container, ContainerGone, ContainerSpec, Network
+from appliance.engines.engine import (
+    Capacity,
+    Container,
+    ContainerGone,
+    ContainerSpec,
+    Network,
+    TemplateImage,
+)
+from appliance.engines.runner_bundle import bundle_volume
 from appliance.engines.swarm.guard import Guard
 from appliance.engines.swarm.networks import Overlays
 from appliance.engines.swarm.placement import Placements
 from appliance.engines.swarm.registry import Registry
 from appliance.engines.swarm.services import POLL_PAUSE_SECONDS, Services, update
-from appliance.errors import ContainerFailed, EngineUnavailable, NotFound
+from appliance.engines.template_images import build_image, probe_image, remove_image, seal_image
+from appliance.errors import ContainerFailed, EngineUnavailable, NotFound, TemplateRefused
 
 # How often the stack's tasks are read for ones that stopped (the manager has no task events).
 POLL_SECONDS = 1.0
@@ -60,7 +74,8 @@ class SwarmEngine:
     the containers (the gateway's and the proxy's) joined to each workload's overlay; `model_host`:
     the one of them where agents reach the model port (its address on the workload's overlay is kept
     in the service's `rcoder.host-address` label); `registry_login`: the user name and password the
-    nodes pull the images from a registry with."""
+    nodes pull the images from a registry with; `images_registry`: the registry templates' sealed
+    images are pushed to (none: no templates)."""
 
     def __init__(
         self,
@@ -73,6 +88,7 @@ class SwarmEngine:
         start_seconds: float = START_SECONDS,
         registry_login: tuple[str, str] | None = None,
         guard_image: str = "",
+        images_registry: str = "",
     ) -> None:
         self._sdk = DockerSdk(host, api_timeout)
         self._registry = Registry(self._sdk, registry_login)
@@ -82,6 +98,8 @@ class SwarmEngine:
         self._guard = Guard(self._sdk, self._registry, constraints, start_seconds)
         self._guard_image = guard_image
         self._start_seconds = start_seconds
+        self._images_registry = images_registry
+        self._bundle_image = ""
 
     async def ping(self) -> None:
         def ping() -> None:
@@ -215,6 +233,44 @@ class SwarmEngine:
             self._overlays.close(network)
             raise
         return service_id, network, node is not None
+
+    async def runner_bundle(self, image: str) -> str:
+        """The manager's bundle volume, where templates are probed; sealing copies `image` into them."""
+        self._bundle_image = image
+        return await self._sdk.run(lambda: bundle_volume(self._sdk.client(), image))
+
+    async def seal_template(
+        self, source: str, tag: str, workspace_path: str, labels: dict[str, str], bundle: str
+    ) -> TemplateImage:
+        """Probed and sealed on the manager, with the runner bundle in; pushed to the images' registry,
+        and pinned by the digest it gives."""
+        if not self._images_registry:
+            raise TemplateRefused("this swarm engine was given no registry to push templates' images to")
+
+        def seal() -> TemplateImage:
+            client, named = self._sdk.client(), f"{self._images_registry}/{tag}"
+            probed = probe_image(client, source, bundle)
+            sealed = seal_image(client, probed, workspace_path, named, labels, self._bundle_image)
+            return dataclasses.replace(sealed, image=self._registry.push(named))
+
+        return await self._sdk.run(seal)
+
+    async def build_image(
+        self,
+        context: Path,
+        dockerfile: str,
+        tag: str,
+        build_args: dict[str, str],
+        line: Callable[[str], None],
+    ) -> str:
+        """Built on the manager's engine (the nodes get it sealed, from the registry)."""
+        return await self._sdk.run(
+            lambda: build_image(self._sdk.client(), context, dockerfile, tag, build_args, line)
+        )
+
+    async def remove_image(self, image: str) -> None:
+        """Removed from the manager's engine; the registry keeps its copy (it deletes nothing)."""
+        await self._sdk.run(lambda: remove_image(self._sdk.client(), image))
 
     async def isolate(
         self,

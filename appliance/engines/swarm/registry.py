@@ -1,6 +1,7 @@
 """Images from a registry, resolved to their digest when a service is made (as the docker CLI does and
 the API does not), so that every node runs the same bytes; the nodes pull them with the credentials
-the engine was given. An image without a registry must be on every node already.
+the engine was given. An image without a registry must be on every node already. Templates' sealed
+images are pushed to the registry the agent image comes from, and pinned by the digest it gives.
 
 The methods block: they run through `DockerSdk.run`, in the worker thread whose client they use."""
 
@@ -41,6 +42,28 @@ class Registry:
                 detail=str(exc.explanation or exc),
             ) from exc
         return f"{image}@{digest}"
+
+    def push(self, image: str) -> str:
+        """Push `image` (a local image named `<registry>/<repository>:<tag>`) to its registry:
+        `<registry>/<repository>@sha256:…`, as every node then pulls it."""
+        repository, _, tag = image.rpartition(":")
+        registry, _ = auth.resolve_repository_name(repository)
+        api = self._sdk.client().api
+        try:
+            self._log_in(api, registry)
+            said = list(api.push(repository, tag, stream=True, decode=True))
+        except docker.errors.APIError as exc:
+            said = [{"error": str(exc.explanation or exc)}]
+        errors = [str(item["error"]).strip() for item in said if "error" in item]
+        digests = [item["aux"]["Digest"] for item in said if "Digest" in (item.get("aux") or {})]
+        if errors or not digests:
+            raise EngineUnavailable(
+                "the registry {registry} did not take image {image}: {detail}",
+                registry=registry,
+                image=image,
+                detail=errors[-1] if errors else "it gave no digest",
+            )
+        return f"{repository}@{digests[-1]}"
 
     def _log_in(self, api: docker.APIClient, registry: str) -> None:
         """Log this thread's client in to the registry once: the service then carries the credentials

@@ -19,6 +19,7 @@ from docker.types import ContainerSpec as SwarmContainerSpec
 from docker.types import (
     DriverConfig,
     EndpointSpec,
+    Healthcheck,
     Mount,
     Placement,
     Resources,
@@ -29,7 +30,14 @@ from docker.types import (
 
 from appliance import labels as label_keys
 from appliance.engines.docker_sdk import CONTAINER_LOGS, LOG_TAIL_LINES, DockerSdk, parse_time
-from appliance.engines.engine import Container, ContainerSpec, NameGone, NameTaken
+from appliance.engines.engine import (
+    BUNDLE_ENTRYPOINT,
+    BUNDLE_HEALTHCHECK,
+    Container,
+    ContainerSpec,
+    NameGone,
+    NameTaken,
+)
 from appliance.errors import ContainerFailed
 
 T = TypeVar("T")
@@ -54,12 +62,14 @@ def service_name(name: str) -> str:
 def tmpfs_mounts(tmpfs: dict[str, str], shm_bytes: int | None) -> list[Mount]:
     """Docker's tmpfs options ("rw,nosuid,size=1g,mode=0700") as service mounts: size and mode only.
     A service's tmpfs belongs to root, and one over a directory of the image takes that directory's
-    mode, whatever `mode` says (seen on 20.10): the agent image's home is 1777 for that reason."""
+    mode, whatever `mode` says (seen on 20.10): the agent image's home is 1777 for that reason, and so
+    is a template's sealed image's. One asked for with an owner (uid=) is made 1777 instead, so that
+    its owner can write it (the sticky bit keeps each one's files their own)."""
     mounts = []
     for target, options in tmpfs.items():
         values = dict(option.partition("=")[::2] for option in options.split(","))
         size = _bytes(values["size"]) if "size" in values else None
-        mode = int(values["mode"], 8) if "mode" in values else None
+        mode = 0o1777 if "uid" in values else int(values["mode"], 8) if "mode" in values else None
         mounts.append(Mount(target, None, type="tmpfs", tmpfs_size=size, tmpfs_mode=mode))
     if shm_bytes:
         mounts.append(Mount("/dev/shm", None, type="tmpfs", tmpfs_size=shm_bytes))
@@ -158,9 +168,16 @@ class Services:
         workspace = Mount(
             spec.mount_path, spec.volume, type="volume", labels=spec.volume_labels, driver_config=driver
         )
+        command, args, healthcheck = list(spec.command) or None, None, None
+        if spec.runner_bundle is not None:  # a template's: it starts from the bundle its image carries
+            command, args = list(BUNDLE_ENTRYPOINT), list(spec.command) or None
+            healthcheck = Healthcheck(**BUNDLE_HEALTHCHECK)
         container = SwarmContainerSpec(
             image,
-            list(spec.command) or None,
+            command,
+            args=args,
+            user=spec.user or None,
+            healthcheck=healthcheck,
             env=spec.environment,
             labels=labels,
             mounts=[workspace, *tmpfs_mounts(spec.tmpfs, spec.shm_bytes)],

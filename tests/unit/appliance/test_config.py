@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import Config, ConfigError, read_api_key, registry_login
+from appliance.config import Config, ConfigError, EngineConfig, read_api_key, registry_login
 from appliance.config_loader import describe, load_config
 
 
@@ -226,15 +226,38 @@ def test_host_folders_that_cannot_work_are_refused(environ, message):
         ("templates:\n  go:\n    description: no image\n", "templates.go.image is required"),
         (
             "engine_config:\n  backend: swarm\ntemplates:\n  go:\n    image: golang\n",
-            "templates run on the docker backend only",
+            "templates on a swarm are pushed to the registry the agent image comes from",
         ),
     ],
 )
-def test_a_template_needs_a_name_an_image_and_the_docker_backend(tmp_path, text, words):
+def test_a_template_needs_a_name_an_image_and_on_a_swarm_a_registry(tmp_path, text, words):
     path = tmp_path / "config.yml"
     path.write_text(text)
     with pytest.raises(ConfigError, match=words):
         load_config({}, environ={}, config_file=str(path))
+
+
+@pytest.mark.parametrize(
+    ("agent_image", "registry"),
+    [
+        ("rcoder/agent:dev", ""),
+        ("10.0.0.5:5000/rcoder/agent:dev", "10.0.0.5:5000"),
+        ("registry.example.com/rcoder/agent:1.2", "registry.example.com"),
+        ("localhost/rcoder/agent", "localhost"),
+        ("agent", ""),
+    ],
+)
+def test_the_images_registry_is_the_agent_images_by_dockers_rule(agent_image, registry):
+    assert EngineConfig(agent_image=agent_image).images_registry == registry
+
+
+def test_templates_on_a_swarm_are_taken_with_a_registry(tmp_path):
+    path = tmp_path / "config.yml"
+    path.write_text(
+        "engine_config:\n  backend: swarm\n  agent_image: 10.0.0.5:5000/rcoder/agent:dev\n"
+        "templates:\n  go:\n    image: golang\n"
+    )
+    assert list(load_config({}, environ={}, config_file=str(path)).templates) == ["go"]
 
 
 def test_a_template_is_read_with_its_limits_and_pool(tmp_path):

@@ -26,7 +26,7 @@ def test_other_names_become_dns_labels_that_differ_by_name(name):
     assert derived != service_name(name + "2")
 
 
-def test_tmpfs_options_become_mounts_with_size_and_mode():
+def test_tmpfs_options_become_mounts_with_size_and_mode_and_one_with_an_owner_is_open_to_all():
     tmpfs = {
         "/tmp": "rw,nosuid,size=256m",
         "/run/own": "rw,mode=0700,size=1m",
@@ -38,7 +38,7 @@ def test_tmpfs_options_become_mounts_with_size_and_mode():
     assert [(m["Target"], m["Type"], m["TmpfsOptions"]) for m in mounts] == [
         ("/tmp", "tmpfs", {"SizeBytes": 256 * 1024**2}),
         ("/run/own", "tmpfs", {"SizeBytes": 1024**2, "Mode": 0o700}),
-        ("/home/agent", "tmpfs", {"SizeBytes": 512 * 1024**2, "Mode": 0o700}),
+        ("/home/agent", "tmpfs", {"SizeBytes": 512 * 1024**2, "Mode": 0o1777}),
         ("/dev/shm", "tmpfs", {"SizeBytes": 64 * 1024**2}),
     ]
 

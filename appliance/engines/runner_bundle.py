@@ -17,12 +17,11 @@ import docker.errors
 from docker.types import Mount
 
 from appliance import labels
-from appliance.engines.engine import BUNDLE_PATH, ContainerSpec
+from appliance.engines.engine import BUNDLE_ENTRYPOINT, BUNDLE_HEALTHCHECK, BUNDLE_PATH, ContainerSpec
 
 BUNDLE_LABEL = "rcoder.runner-bundle"
 # One fill at a time in this process: a second copy into a volume being filled would see it not empty.
 _filling = threading.Lock()
-SECOND = 1_000_000_000  # Docker's health check durations are in nanoseconds
 
 
 def bundle_volume_name(image_id: str) -> str:
@@ -82,18 +81,8 @@ def bundle_mounts(spec: ContainerSpec) -> list[Mount]:
 
 
 def bundle_start(spec: ContainerSpec) -> dict[str, Any]:
-    """How a container that starts from the bundle starts: the bundle's tini and init as its entry
-    point (whatever the image's was), and the bundle's probe as its health check (the agent image's
-    own HEALTHCHECK, which a template's image lacks)."""
+    """How a container that starts from the bundle starts (engine.py's BUNDLE_ENTRYPOINT and
+    BUNDLE_HEALTHCHECK)."""
     if spec.runner_bundle is None:
         return {}
-    return {
-        "entrypoint": [f"{BUNDLE_PATH}/bin/tini", "--", f"{BUNDLE_PATH}/bin/rcoder-agent-init"],
-        "healthcheck": {
-            "test": ["CMD", f"{BUNDLE_PATH}/bin/rcoder-runner-probe"],
-            "interval": 15 * SECOND,
-            "timeout": 5 * SECOND,
-            "start_period": 20 * SECOND,
-            "retries": 3,
-        },
-    }
+    return {"entrypoint": list(BUNDLE_ENTRYPOINT), "healthcheck": BUNDLE_HEALTHCHECK}

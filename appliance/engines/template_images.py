@@ -5,6 +5,7 @@ the user its agents run as (an empty volume mounted there copies the folder's ow
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -69,10 +70,24 @@ def seal_image(
     workspace_path: str,
     tag: str,
     labels: dict[str, str],
+    bundle_image: str = "",
 ) -> TemplateImage:
     """Build `tag` from the probed image: the workspace folder owned by its agents' user; the sealed
-    image, by id."""
-    dockerfile = f"FROM {probed.image}\nCOPY --chown={probed.user} workspace/ {workspace_path}/\n".encode()
+    image, by id. `bundle_image`: the runner bundle copied in from that image too, for nodes that have
+    no bundle volume (a swarm's), with the agents' home folder writable by anyone (a swarm's tmpfs
+    cannot be given an owner, and takes the mode of the folder it covers)."""
+    lines = [f"FROM {probed.image}"]
+    if bundle_image:
+        busybox = f"{BUNDLE_PATH}/libexec/busybox"
+        lines += [
+            f"COPY --from={bundle_image} {BUNDLE_PATH} {BUNDLE_PATH}",
+            "USER 0:0",
+            f'RUN ["{busybox}", "mkdir", "-p", "{probed.home}"]',
+            f'RUN ["{busybox}", "chmod", "1777", "{probed.home}"]',
+            f"USER {probed.user}",
+        ]
+    lines.append(f"COPY --chown={probed.user} workspace/ {workspace_path}/")
+    dockerfile = "\n".join([*lines, ""]).encode()
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         info = tarfile.TarInfo("Dockerfile")
@@ -82,9 +97,14 @@ def seal_image(
         folder.type, folder.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(folder)
     context.seek(0)
-    image, _ = client.images.build(
-        fileobj=context, custom_context=True, tag=tag, labels=labels, rm=True, forcerm=True
-    )
+    try:
+        image, _ = client.images.build(
+            fileobj=context, custom_context=True, tag=tag, labels=labels, rm=True, forcerm=True
+        )
+    except docker.errors.BuildError as exc:
+        raise TemplateRefused(
+            "sealing image {image} failed: {detail}", image=probed.image, detail=str(exc.msg).strip()
+        ) from None
     return dataclasses.replace(probed, image=image.id)
 
 
@@ -118,3 +138,9 @@ def build_image(
                     last = text
                     line(text)
     return client.images.get(tag).id
+
+
+def remove_image(client: docker.DockerClient, image: str) -> None:
+    """Remove the image; one already gone, or still used by a container, is left."""
+    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+        client.images.remove(image)

@@ -26,12 +26,15 @@ class Registry:
         self._logins = threading.local()  # per worker thread, as its client: the registries it logged in to
 
     def pinned(self, image: str) -> str:
-        """`image@sha256:…` for an image from a registry, as the registry has it now."""
+        """`image@sha256:…` for an image from a registry, as the registry has it now (one pinned
+        already, as it is, once the registry is seen to have it)."""
         registry, _ = auth.resolve_repository_name(image)
-        if "@" in image or registry == auth.INDEX_NAME:
+        if registry == auth.INDEX_NAME:
             return image
         api = self._sdk.client().api
         try:
+            # An image pinned already too (a template's): this thread's client must be logged in for
+            # the service it makes to carry the credentials its nodes pull with.
             self._log_in(api, registry)
             digest = api.inspect_distribution(image)["Descriptor"]["digest"]
         except docker.errors.APIError as exc:
@@ -41,7 +44,7 @@ class Registry:
                 image=image,
                 detail=str(exc.explanation or exc),
             ) from exc
-        return f"{image}@{digest}"
+        return image if "@" in image else f"{image}@{digest}"
 
     def push(self, image: str) -> str:
         """Push `image` (a local image named `<registry>/<repository>:<tag>`) to its registry:

@@ -17,6 +17,7 @@ import docker
 import docker.errors
 from docker.types import Mount
 
+from appliance.engines.docker_sdk import DockerSdk
 from appliance.engines.engine import BUNDLE_PATH, TemplateImage
 from appliance.errors import TemplateRefused
 
@@ -144,3 +145,26 @@ def remove_image(client: docker.DockerClient, image: str) -> None:
     """Remove the image; one already gone, or still used by a container, is left."""
     with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
         client.images.remove(image)
+
+
+class TemplateImages:
+    """Building and removing images on a Docker engine through a backend's one DockerSdk: the
+    `build_image` and `remove_image` of both Docker-based engines (on a swarm, the manager's)."""
+
+    def __init__(self, sdk: DockerSdk) -> None:
+        self._sdk = sdk
+
+    async def build(
+        self,
+        context: Path,
+        dockerfile: str,
+        tag: str,
+        build_args: dict[str, str],
+        line: Callable[[str], None],
+    ) -> str:
+        return await self._sdk.run(
+            lambda: build_image(self._sdk.client(), context, dockerfile, tag, build_args, line)
+        )
+
+    async def remove(self, image: str) -> None:
+        await self._sdk.run(lambda: remove_image(self._sdk.client(), image))

@@ -10,8 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
 
 import docker.errors
 from docker.models.containers import Container as DockerContainer
@@ -32,7 +31,7 @@ from appliance.engines.engine import (
 )
 from appliance.engines.firewall import Firewall
 from appliance.engines.runner_bundle import bundle_mounts, bundle_start, bundle_volume
-from appliance.engines.template_images import build_image, probe_image, remove_image, seal_image
+from appliance.engines.template_images import TemplateImages, probe_image, seal_image
 from appliance.errors import ContainerFailed, NotFound
 from appliance.labels import selector
 
@@ -43,6 +42,8 @@ class DockerEngine:
     def __init__(self, host: str, api_timeout: int, folders: HostFolders | None = None) -> None:
         self._sdk = DockerSdk(host, api_timeout)
         self._folders = Folders(self._sdk, folders) if folders is not None else None
+        images = TemplateImages(self._sdk)
+        self.build_image, self.remove_image = images.build, images.remove
 
     async def close(self) -> None:
         await self._sdk.close()
@@ -236,21 +237,6 @@ class DockerEngine:
             return seal_image(client, probe_image(client, source, bundle), workspace_path, tag, labels)
 
         return await self._sdk.run(seal)
-
-    async def build_image(
-        self,
-        context: Path,
-        dockerfile: str,
-        tag: str,
-        build_args: dict[str, str],
-        line: Callable[[str], None],
-    ) -> str:
-        return await self._sdk.run(
-            lambda: build_image(self._sdk.client(), context, dockerfile, tag, build_args, line)
-        )
-
-    async def remove_image(self, image: str) -> None:
-        await self._sdk.run(lambda: remove_image(self._sdk.client(), image))
 
     def events(self, labels: dict[str, str]) -> AsyncIterator[ContainerGone]:
         """Containers carrying `labels` that die, are removed or run out of memory, as it happens."""

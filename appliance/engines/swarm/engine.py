@@ -35,8 +35,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Callable, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
 
 import docker.errors
 from docker.types import ServiceMode
@@ -57,7 +56,7 @@ from appliance.engines.swarm.networks import Overlays
 from appliance.engines.swarm.placement import Placements
 from appliance.engines.swarm.registry import Registry
 from appliance.engines.swarm.services import POLL_PAUSE_SECONDS, Services, update
-from appliance.engines.template_images import build_image, probe_image, remove_image, seal_image
+from appliance.engines.template_images import TemplateImages, probe_image, seal_image
 from appliance.errors import ContainerFailed, EngineUnavailable, NotFound, TemplateRefused
 
 # How often the stack's tasks are read for ones that stopped (the manager has no task events).
@@ -100,6 +99,10 @@ class SwarmEngine:
         self._start_seconds = start_seconds
         self._images_registry = images_registry
         self._bundle_image = ""
+        # Built and removed on the manager's engine (the nodes get images sealed, from the registry,
+        # which keeps a removed one: it deletes nothing).
+        images = TemplateImages(self._sdk)
+        self.build_image, self.remove_image = images.build, images.remove
 
     async def ping(self) -> None:
         def ping() -> None:
@@ -254,23 +257,6 @@ class SwarmEngine:
             return dataclasses.replace(sealed, image=self._registry.push(named))
 
         return await self._sdk.run(seal)
-
-    async def build_image(
-        self,
-        context: Path,
-        dockerfile: str,
-        tag: str,
-        build_args: dict[str, str],
-        line: Callable[[str], None],
-    ) -> str:
-        """Built on the manager's engine (the nodes get it sealed, from the registry)."""
-        return await self._sdk.run(
-            lambda: build_image(self._sdk.client(), context, dockerfile, tag, build_args, line)
-        )
-
-    async def remove_image(self, image: str) -> None:
-        """Removed from the manager's engine; the registry keeps its copy (it deletes nothing)."""
-        await self._sdk.run(lambda: remove_image(self._sdk.client(), image))
 
     async def isolate(
         self,
